@@ -1,0 +1,256 @@
+#include "core/util.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t util_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void util_rfc3339(int64_t ms, char out[32])
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    /* strftime keeps the compiler's truncation analysis quiet: every field is bounded. */
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's algorithm. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int util_parse_rfc3339(const char *s, int64_t *ms_out)
+{
+    int y, mo, d, h = 0, mi = 0, se = 0, frac_ms = 0;
+    int64_t offset_s = 0;
+    size_t len = strlen(s);
+
+    if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31)
+        return -1;
+    const char *p = s + 10;
+    if (*p != '\0') {
+        if ((*p != 'T' && *p != 't' && *p != ' ') || strlen(p) < 9)
+            return -1;
+        if (digits(p + 1, 2, &h) || p[3] != ':' || digits(p + 4, 2, &mi) || p[6] != ':' ||
+            digits(p + 7, 2, &se))
+            return -1;
+        if (h > 23 || mi > 59 || se > 60)
+            return -1;
+        p += 9;
+        if (*p == '.') {
+            int scale = 100, n = 0;
+            p++;
+            while (*p >= '0' && *p <= '9') {
+                frac_ms += (*p - '0') * scale;
+                scale /= 10;
+                p++;
+                n++;
+            }
+            if (n == 0)
+                return -1;
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int oh, om;
+            if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
+                return -1;
+            offset_s = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+            p += 6;
+        } else {
+            return -1;
+        }
+        if (*p != '\0')
+            return -1;
+    }
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_s;
+    *ms_out = secs * 1000 + frac_ms;
+    return 0;
+}
+
+void util_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char hexd[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hexd[in[i] >> 4];
+        out[2 * i + 1] = hexd[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+long util_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+    size_t o = 0;
+    if (len % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)in[i + k];
+            if (c == '=' && i + 4 == len && k >= 2) {
+                v[k] = 0;
+                pad++;
+            } else if (pad) {
+                return -1;
+            } else if ((v[k] = b64_val(c)) < 0) {
+                return -1;
+            }
+        }
+        unsigned long triple = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
+                               ((unsigned long)v[2] << 6) | (unsigned long)v[3];
+        int nbytes = 3 - pad;
+        if (o + (size_t)nbytes > cap)
+            return -1;
+        out[o++] = (unsigned char)(triple >> 16);
+        if (nbytes > 1)
+            out[o++] = (unsigned char)(triple >> 8);
+        if (nbytes > 2)
+            out[o++] = (unsigned char)triple;
+    }
+    return (long)o;
+}
+
+void util_b64_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned long t = (unsigned long)in[i] << 16;
+        if (i + 1 < n)
+            t |= (unsigned long)in[i + 1] << 8;
+        if (i + 2 < n)
+            t |= in[i + 2];
+        out[o++] = tbl[(t >> 18) & 63];
+        out[o++] = tbl[(t >> 12) & 63];
+        out[o++] = i + 1 < n ? tbl[(t >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tbl[t & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+void util_random_hex(char *out, size_t n)
+{
+    unsigned char raw[64];
+    if (n > sizeof(raw))
+        n = sizeof(raw);
+    if (RAND_bytes(raw, (int)n) != 1) {
+        /* getrandom cannot fail for small sizes once the pool is ready; this keeps ids
+         * unique even if OpenSSL's generator is unavailable. */
+        if (getrandom(raw, n, 0) != (ssize_t)n)
+            memset(raw, 0, n);
+    }
+    util_hex(raw, n, out);
+}
+
+char *util_pct_encode(const char *s)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    size_t len = strlen(s);
+    char *out = malloc(len * 3 + 1);
+    size_t o = 0;
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hexd[c >> 4];
+            out[o++] = hexd[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int util_utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned int cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        for (size_t k = 1; k <= need; k++) {
+            if (i + k >= n || (s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}

@@ -1,0 +1,272 @@
+#include "handlers/cms.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/util.h"
+#include "handlers/cms_internal.h"
+
+char *cms_next_url(const struct source *src, const struct cms_ref *ref, json_t *const *bodies,
+                   size_t n)
+{
+    if (src == NULL || ref == NULL || src->api_base_url == NULL)
+        return NULL;
+    switch (src->kind) {
+    case SOURCE_ENCORASTREAM:
+        return cms_encora_next_url(src, ref, bodies, n);
+    case SOURCE_MOVIDA:
+        return cms_movida_next_url(src, ref, bodies, n);
+    }
+    return NULL;
+}
+
+json_t *cms_normalize(const struct source *src, const struct cms_ref *ref, json_t *const *bodies,
+                      size_t n, char *err, size_t errlen)
+{
+    if (src == NULL || ref == NULL) {
+        snprintf(err, errlen, "no source or reference");
+        return NULL;
+    }
+    switch (src->kind) {
+    case SOURCE_ENCORASTREAM:
+        return cms_encora_normalize(src, ref, bodies, n, err, errlen);
+    case SOURCE_MOVIDA:
+        return cms_movida_normalize(src, ref, bodies, n, err, errlen);
+    }
+    snprintf(err, errlen, "unknown source kind");
+    return NULL;
+}
+
+json_t *cms_tombstone(const struct source *src, const struct cms_ref *ref)
+{
+    if (src == NULL || ref == NULL || ref->content_id == NULL || ref->content_id[0] == '\0')
+        return NULL;
+    /* A Movida unpublish names only the title id; its type stays null (docs/canonical.md)
+     * rather than a guess that a partner would file the removal under. */
+    return cms_title_new(src, ref->content_id, ref->content_type, "unpublished");
+}
+
+const char *cms_str(const json_t *obj, const char *key)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+json_t *cms_obj(const json_t *obj, const char *key)
+{
+    json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    return json_is_object(v) ? v : NULL;
+}
+
+json_t *cms_arr(const json_t *obj, const char *key)
+{
+    json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    return json_is_array(v) ? v : NULL;
+}
+
+int cms_int(const json_t *obj, const char *key, long long lo, long long hi, long long *out)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    long long x;
+
+    if (json_is_integer(v)) {
+        x = json_integer_value(v);
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        /* Some CMSs serialize counts as 47.0; a real fraction is not a count. */
+        if (!isfinite(d) || d != floor(d) || d < (double)lo || d > (double)hi)
+            return -1;
+        x = (long long)d;
+    } else {
+        return -1;
+    }
+    if (x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+json_t *cms_title_new(const struct source *src, const char *id, const char *type,
+                      const char *status)
+{
+    json_t *t = json_object();
+    if (t == NULL)
+        return NULL;
+    json_object_set_new(t, "id", json_string(id));
+    json_object_set_new(t, "source", json_string(src->name != NULL ? src->name : ""));
+    json_object_set_new(t, "type", type != NULL ? json_string(type) : json_null());
+    json_object_set_new(t, "status", json_string(status));
+    return t;
+}
+
+void cms_set_str(json_t *dst, const char *key, const char *val)
+{
+    if (val == NULL || val[0] == '\0')
+        return;
+    /* json_string() refuses invalid UTF-8; the field is then dropped like any malformed one. */
+    json_t *s = json_string(val);
+    if (s != NULL)
+        json_object_set_new(dst, key, s);
+}
+
+void cms_set_int(json_t *dst, const char *key, long long val)
+{
+    json_object_set_new(dst, key, json_integer(val));
+}
+
+static int is_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+static int date_ok(const char *val)
+{
+    int64_t ms;
+    char d[11];
+
+    if (val == NULL || strlen(val) < 10)
+        return 0;
+    memcpy(d, val, 10);
+    d[10] = '\0';
+    return is_digits(d, 4) && d[4] == '-' && is_digits(d + 5, 2) && d[7] == '-' &&
+           is_digits(d + 8, 2) && util_parse_rfc3339(d, &ms) == 0;
+}
+
+void cms_set_date(json_t *dst, const char *key, const char *val)
+{
+    if (!date_ok(val))
+        return;
+    json_object_set_new(dst, key, json_stringn(val, 10));
+}
+
+int cms_time_ms(const char *val, long long *ms)
+{
+    int64_t v;
+    if (val == NULL || util_parse_rfc3339(val, &v) != 0)
+        return -1;
+    *ms = v;
+    return 0;
+}
+
+void cms_set_datetime(json_t *dst, const char *key, const char *val)
+{
+    long long ms;
+    struct tm tm;
+    char out[32];
+
+    if (cms_time_ms(val, &ms) != 0)
+        return;
+    /* One spelling for every source (Movida sends +00:00, Encora Z) so that partners and
+     * the newest-wins comparison never see two forms of the same instant. */
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    if (gmtime_r(&secs, &tm) == NULL || strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return;
+    json_object_set_new(dst, key, json_string(out));
+}
+
+void cms_set_new(json_t *dst, const char *key, json_t *val)
+{
+    if (val == NULL)
+        return;
+    if ((json_is_array(val) && json_array_size(val) == 0) ||
+        (json_is_object(val) && json_object_size(val) == 0)) {
+        json_decref(val);
+        return;
+    }
+    json_object_set_new(dst, key, val);
+}
+
+void cms_push_unique(json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+
+    if (s == NULL || s[0] == '\0')
+        return;
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+            return;
+    }
+    json_t *e = json_string(s);
+    if (e != NULL)
+        json_array_append_new(arr, e);
+}
+
+int cms_year_of(const char *date)
+{
+    if (!date_ok(date))
+        return -1;
+    return (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
+}
+
+char *cms_path_id(const char *id)
+{
+    if (id == NULL || id[0] == '\0')
+        return NULL;
+    /* util_pct_encode keeps '.', and "/admin/movies/.." would be normalized away by HTTP
+     * stacks into another resource. */
+    if (strcmp(id, ".") == 0)
+        return strdup("%2E");
+    if (strcmp(id, "..") == 0)
+        return strdup("%2E%2E");
+    return util_pct_encode(id);
+}
+
+char *cms_web_url(const struct source *src, const char *id, const char *slug, const char *type)
+{
+    static const char *const names[] = {"{id}", "{slug}", "{type}"};
+    const char *vals[] = {id, slug, type};
+    char *out = NULL, *enc = NULL;
+    size_t len = 0, cap;
+    const char *p;
+
+    if (src->web_url == NULL || src->web_url[0] == '\0')
+        return NULL;
+    /* Worst case every byte of every value is percent-encoded, once per occurrence; the
+     * template is bounded by the config, so one upfront allocation is enough. */
+    cap = strlen(src->web_url) + 1;
+    for (p = src->web_url; *p != '\0'; p++)
+        if (*p == '{')
+            for (int i = 0; i < 3; i++)
+                if (vals[i] != NULL)
+                    cap += strlen(vals[i]) * 3;
+    out = malloc(cap);
+    if (out == NULL)
+        goto fail;
+    for (p = src->web_url; *p != '\0';) {
+        int hit = -1;
+        for (int i = 0; i < 3 && hit < 0; i++)
+            if (strncmp(p, names[i], strlen(names[i])) == 0)
+                hit = i;
+        if (hit < 0) {
+            out[len++] = *p++;
+            continue;
+        }
+        if (vals[hit] == NULL || vals[hit][0] == '\0')
+            goto fail;
+        enc = util_pct_encode(vals[hit]);
+        if (enc == NULL)
+            goto fail;
+        memcpy(out + len, enc, strlen(enc));
+        len += strlen(enc);
+        free(enc);
+        enc = NULL;
+        p += strlen(names[hit]);
+    }
+    out[len] = '\0';
+    return out;
+
+fail:
+    free(out);
+    return NULL;
+}

@@ -1,0 +1,11 @@
+# Turns every queue/lua/NAME.lua into `const char lua_NAME[]` in one generated C file.
+file(GLOB scripts ${DIR}/*.lua)
+list(SORT scripts)
+set(out "/* generated from queue/lua by embed_lua.cmake; do not edit */\n")
+foreach(s ${scripts})
+  get_filename_component(name ${s} NAME_WE)
+  file(READ ${s} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND out "const char lua_${name}[] = {${hex}0x00};\n")
+endforeach()
+file(WRITE ${OUT} "${out}")

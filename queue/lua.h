@@ -1,0 +1,18 @@
+#ifndef RELAY_LUA_H
+#define RELAY_LUA_H
+
+/* Lua scripts embedded from queue/lua/NAME.lua by queue/embed_lua.cmake. Declare each one
+ * used here so callers refer to them by name. */
+extern const char lua_enqueue[];
+extern const char lua_fanout[];
+extern const char lua_claim[];
+extern const char lua_complete[];
+extern const char lua_reclaim[];
+extern const char lua_stats[];
+/* operator operations (queue/ops) */
+extern const char lua_ops_list[];
+extern const char lua_ops_show[];
+extern const char lua_ops_redeliver[];
+extern const char lua_ops_target[];
+
+#endif

@@ -1,0 +1,67 @@
+-- claim: take due deliveries of one target into P:lease (docs/redis.md, step 3).
+-- KEYS: none. ARGV: prefix, target, n, visibility_timeout_ms, rate_per_s (0 = none),
+-- retention_s, consumer. Returns one HGETALL array per delivery taken; a delivery found
+-- older than what the title already delivered comes back with status superseded (not leased).
+local P, target, n, vt = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local rate, retention, consumer = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+if redis.call('SISMEMBER', P .. ':paused', target) == 1 then return {} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function sid_parts(x)
+  local a, b = string.match(x or '', '^(%d+)-(%d+)$')
+  return tonumber(a) or 0, tonumber(b) or 0
+end
+local function older(ats, aseq, bts, bseq)
+  ats, bts = tonumber(ats) or 0, tonumber(bts) or 0
+  if ats ~= bts then return ats < bts end
+  local a1, a2 = sid_parts(aseq)
+  local b1, b2 = sid_parts(bseq)
+  if a1 ~= b1 then return a1 < b1 end
+  return a2 < b2
+end
+
+-- rate_per_s across all workers: a counter per window; windows longer than 1 s for rates
+-- below one per second.
+local rkey, window
+if rate > 0 then
+  window = math.max(1000, math.ceil(1000 / rate))
+  local limit = math.max(1, math.floor(rate * window / 1000))
+  rkey = P .. ':rate:' .. target .. ':' .. math.floor(now / window)
+  local used = tonumber(redis.call('GET', rkey) or '0')
+  if used >= limit then return {} end
+  n = math.min(n, limit - used)
+end
+
+local due = P .. ':due:' .. target
+local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, n)
+local out, taken = {}, 0
+for _, id in ipairs(ids) do
+  redis.call('ZREM', due, id)
+  local key = P .. ':d:' .. id
+  local r = redis.call('HMGET', key, 'status', 'order_ts', 'order_seq', 'source', 'content_id',
+                       'superseded_by', 'attempt_count')
+  if r[1] == 'pending' or r[1] == 'retrying' then
+    local tkey = P .. ':title:' .. target .. ':' .. r[4] .. ':' .. r[5]
+    local d = redis.call('HMGET', tkey, 'done_ts', 'done_seq', 'live')
+    if (d[1] and d[1] ~= '' and older(r[2], r[3], d[1], d[2])) or (r[6] and r[6] ~= '') then
+      redis.call('HSET', key, 'status', 'superseded', 'next_retry_at', '', 'updated_at', now)
+      redis.call('EXPIRE', key, retention)
+      if d[3] == id then redis.call('HSET', tkey, 'live', '') end
+      redis.call('HINCRBY', P .. ':stats:' .. target, r[1], -1)
+      redis.call('HINCRBY', P .. ':stats:' .. target, 'superseded', 1)
+      redis.call('HINCRBY', P .. ':metrics', 'deliveries_total|' .. target .. '|superseded', 1)
+    else
+      local token = consumer .. ':' .. now .. ':' .. (r[7] or '0')
+      redis.call('HSET', key, 'lease', token, 'updated_at', now)
+      redis.call('ZADD', P .. ':lease', now + vt, id)
+      taken = taken + 1
+    end
+    table.insert(out, redis.call('HGETALL', key))
+  end
+end
+if rkey and taken > 0 then
+  redis.call('INCRBY', rkey, taken)
+  redis.call('PEXPIRE', rkey, window * 2)
+end
+return out

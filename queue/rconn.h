@@ -1,0 +1,37 @@
+#ifndef RELAY_RCONN_H
+#define RELAY_RCONN_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+/* Asynchronous Redis connection on a libevent loop (hiredis' libevent adapter) that
+ * reconnects by itself with backoff. Used by the relay, whose requests must never block. */
+
+struct rconn;
+struct event_base;
+struct redisReply;
+
+/* Called exactly once per command. reply is NULL when the connection failed, dropped or the
+ * command timed out; it lives only during the callback: copy what you keep. */
+typedef void (*rconn_cb)(struct redisReply *reply, void *arg);
+
+/* Returns a connection that starts connecting at once; NULL on allocation failure.
+ * timeout_ms bounds every command. */
+struct rconn *rconn_new(struct event_base *base, const struct config *cfg, long timeout_ms);
+void rconn_free(struct rconn *rc);
+
+/* True while connected (last PING/command succeeded). */
+int rconn_ready(const struct rconn *rc);
+
+/* Queues a command. Returns 0 (cb will be called), or -1 when not connected (cb is not
+ * called). */
+int rconn_command(struct rconn *rc, rconn_cb cb, void *arg, int argc, const char **argv,
+                  const size_t *argvlen);
+
+/* Runs an embedded Lua script (queue/lua, lua_<name>) with EVALSHA, falling back to EVAL when
+ * Redis does not know it (after a restart). argv holds nkeys keys then the arguments. */
+int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, int nkeys,
+                 int argc, const char **argv, const size_t *argvlen);
+
+#endif

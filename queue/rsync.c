@@ -1,0 +1,156 @@
+#include "queue/rsync.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+struct rsync {
+    const struct config *cfg;
+    redisContext *ctx;
+    struct timeval timeout;
+    char err[256];
+};
+
+struct rsync *rsync_new(const struct config *cfg, long timeout_ms)
+{
+    struct rsync *rs = calloc(1, sizeof(*rs));
+    if (rs == NULL)
+        return NULL;
+    rs->cfg = cfg;
+    rs->timeout.tv_sec = timeout_ms / 1000;
+    rs->timeout.tv_usec = (timeout_ms % 1000) * 1000;
+    return rs;
+}
+
+void rsync_free(struct rsync *rs)
+{
+    if (rs == NULL)
+        return;
+    if (rs->ctx)
+        redisFree(rs->ctx);
+    free(rs);
+}
+
+const char *rsync_error(const struct rsync *rs)
+{
+    return rs->err;
+}
+
+static void drop(struct rsync *rs, const char *why)
+{
+    snprintf(rs->err, sizeof(rs->err), "redis %s:%d: %s", rs->cfg->redis_host, rs->cfg->redis_port,
+             why);
+    if (rs->ctx) {
+        redisFree(rs->ctx);
+        rs->ctx = NULL;
+    }
+}
+
+/* Runs one setup command right after connecting; 0 when Redis answered OK. */
+static int setup(struct rsync *rs, int argc, const char **argv)
+{
+    redisReply *r = redisCommandArgv(rs->ctx, argc, argv, NULL);
+    int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+static int ensure(struct rsync *rs)
+{
+    if (rs->ctx)
+        return 0;
+    rs->ctx = redisConnectWithTimeout(rs->cfg->redis_host, rs->cfg->redis_port, rs->timeout);
+    if (rs->ctx == NULL || rs->ctx->err) {
+        drop(rs, rs->ctx ? rs->ctx->errstr : "cannot allocate context");
+        return -1;
+    }
+    redisSetTimeout(rs->ctx, rs->timeout);
+    if (rs->cfg->redis_password.value) {
+        const char *argv[] = {"AUTH", rs->cfg->redis_password.value};
+        if (setup(rs, 2, argv) != 0) {
+            drop(rs, "AUTH failed");
+            return -1;
+        }
+    }
+    if (rs->cfg->redis_db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", rs->cfg->redis_db);
+        const char *argv[] = {"SELECT", db};
+        if (setup(rs, 2, argv) != 0) {
+            drop(rs, "SELECT failed");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct redisReply *rsync_command(struct rsync *rs, int argc, const char **argv,
+                                 const size_t *argvlen)
+{
+    if (ensure(rs) != 0)
+        return NULL;
+    redisReply *r = redisCommandArgv(rs->ctx, argc, argv, argvlen);
+    if (r == NULL)
+        drop(rs, rs->ctx->errstr[0] ? rs->ctx->errstr : "connection lost");
+    return r;
+}
+
+struct redisReply *rsync_commandf(struct rsync *rs, const char *fmt, ...)
+{
+    if (ensure(rs) != 0)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rs->ctx, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        drop(rs, rs->ctx->errstr[0] ? rs->ctx->errstr : "connection lost");
+    return r;
+}
+
+struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys, int argc,
+                                const char **argv, const size_t *argvlen)
+{
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    char sha[SHA_DIGEST_LENGTH * 2 + 1];
+    char nk[16];
+    const char **av = malloc(sizeof(*av) * (size_t)(argc + 3));
+    size_t *al = malloc(sizeof(*al) * (size_t)(argc + 3));
+    redisReply *r = NULL;
+
+    if (av == NULL || al == NULL)
+        goto out;
+    SHA1((const unsigned char *)script, strlen(script), digest);
+    util_hex(digest, sizeof(digest), sha);
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = sha;
+    al[1] = strlen(sha);
+    av[2] = nk;
+    al[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        av[i + 3] = argv[i];
+        al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+    r = rsync_command(rs, argc + 3, av, al);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* Redis restarted (or was flushed) and lost its script cache: send the body. */
+        freeReplyObject(r);
+        av[0] = "EVAL";
+        al[0] = 4;
+        av[1] = script;
+        al[1] = strlen(script);
+        r = rsync_command(rs, argc + 3, av, al);
+    }
+out:
+    free(av);
+    free(al);
+    return r;
+}

@@ -1,0 +1,21 @@
+#ifndef RELAY_ADMIN_H
+#define RELAY_ADMIN_H
+
+#include "core/config.h"
+
+/* Uses relay/http.h (struct http_req: the relay's own HTTP server, not evhttp).
+ * The admin API (CONTRACT §7) under /admin/. Every operation is implemented once in
+ * queue/ops (shared with relayctl); this module only does HTTP, auth and JSON. */
+
+struct admin;
+struct rconn;
+struct http_req;
+
+struct admin *admin_new(const struct config *cfg, struct rconn *rc);
+void admin_free(struct admin *a);
+
+/* Handles a request whose path starts with /admin/ (http_path(req)).
+ * 404 when no admin token is configured, 401 without the right bearer token. */
+void admin_handle(struct admin *a, struct http_req *req);
+
+#endif

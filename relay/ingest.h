@@ -1,0 +1,22 @@
+#ifndef RELAY_INGEST_H
+#define RELAY_INGEST_H
+
+#include "core/config.h"
+
+/* POST /webhooks/{source} (CONTRACT §3): verify, validate, deduplicate and enqueue. */
+
+struct ingest;
+struct rconn;
+struct metrics;
+struct http_req;
+
+struct ingest *ingest_new(const struct config *cfg, struct rconn *rc, struct metrics *m);
+void ingest_free(struct ingest *in);
+
+/* Rows 1-2 of §3 (unknown source, method), before the body is read. Returns 1 when it
+ * answered. */
+int ingest_on_headers(struct ingest *in, struct http_req *req);
+/* Rows 4-9, with the body read (row 3, the size cap, is the server's). */
+void ingest_handle(struct ingest *in, struct http_req *req);
+
+#endif

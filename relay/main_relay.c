@@ -1,0 +1,84 @@
+/* relay: receives signed webhooks, verifies them and queues them in Redis. */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "relay/app.h"
+
+static const char usage[] =
+    "usage: relay [--config PATH] [--check-config]\n"
+    "\n"
+    "Receives signed webhooks on POST /webhooks/{source}, verifies them and queues them in\n"
+    "Redis. Also serves /healthz, /readyz, /metrics and the admin API.\n"
+    "\n"
+    "  --config PATH    configuration file (else $RELAY_CONFIG, else ./relay.json)\n"
+    "  --check-config   validate the configuration and its secrets, then exit 0 or 2\n"
+    "  --help           this text\n"
+    "  --version        print the version\n";
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    static int stopping;
+    if (stopping++)
+        return;
+    app_shutdown(arg);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_opts opts;
+    int rc = cli_parse(argc, argv, "relay", usage, CLI_CHECK_CONFIG, &opts);
+    if (rc >= 0)
+        return rc;
+
+    struct config *cfg = cli_load_config(&opts, CONFIG_ROLE_RELAY);
+    if (cfg == NULL)
+        return 2;
+    if (opts.check_config) {
+        printf("%s: ok\n", cfg->path);
+        config_free(cfg);
+        return 0;
+    }
+
+    int status = 1;
+    struct event_base *base = NULL;
+    struct app *app = NULL;
+    struct event *sigterm = NULL, *sigint = NULL;
+    char err[256] = "";
+
+    signal(SIGPIPE, SIG_IGN);
+    base = event_base_new();
+    if (base == NULL)
+        goto out;
+    app = app_new(base, cfg, err, sizeof(err));
+    if (app == NULL) {
+        LOG_ERROR("cannot start", "error", err, NULL);
+        goto out;
+    }
+    sigterm = evsignal_new(base, SIGTERM, on_signal, app);
+    sigint = evsignal_new(base, SIGINT, on_signal, app);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+    LOG_INFO("relay listening", "listen", cfg->listen_host, "tls",
+             cfg->tls_cert_file ? "on" : "off", "version", RELAY_VERSION, NULL);
+    event_base_dispatch(base);
+    LOG_INFO("relay stopped", NULL);
+    status = 0;
+out:
+    if (sigterm)
+        event_free(sigterm);
+    if (sigint)
+        event_free(sigint);
+    app_free(app);
+    if (base)
+        event_base_free(base);
+    config_free(cfg);
+    return status;
+}

@@ -1,0 +1,570 @@
+/* handlers/fmt*.c: the three output formats (CONTRACT §6), rendered from titles that
+ * cms_normalize() built from the fixtures. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "handlers/cms.h"
+#include "handlers/fmt.h"
+
+static struct source encora = {
+    .name = "encora",
+    .kind = SOURCE_ENCORASTREAM,
+    .web_url = "https://watch.example.com/{type}s/{slug}",
+    .api_base_url = "https://cms.example.com/v2",
+};
+/* Episodes have no slug: a template on the id gives them a deep link. */
+static struct source encora_by_id = {
+    .name = "encora",
+    .kind = SOURCE_ENCORASTREAM,
+    .web_url = "https://watch.example.com/{type}s/{id}",
+    .api_base_url = "https://cms.example.com/v2",
+};
+static struct source movida = {
+    .name = "movida",
+    .kind = SOURCE_MOVIDA,
+    .api_base_url = "https://movida.example.com/api",
+};
+static struct target gwi = {
+    .name = "gowatchit",
+    .format = FORMAT_GWI_JSON_1_1,
+    .catalog_provider = "Example Media",
+    .catalog_name = "example-vod",
+    .catalog_locale = "en_US",
+};
+static struct target titanos = {.name = "titanos", .format = FORMAT_TITANOS};
+static struct target canonical = {.name = "archive", .format = FORMAT_CANONICAL};
+
+static json_t *load(const char *rel)
+{
+    char path[512];
+    json_error_t jerr;
+    snprintf(path, sizeof(path), "%s/%s", FIXTURES_DIR, rel);
+    json_t *j = json_load_file(path, 0, &jerr);
+    if (j == NULL)
+        fail_msg("%s: %s", path, jerr.text);
+    return j;
+}
+
+static json_t *title_of(const struct source *src, struct cms_ref ref, const char *f1,
+                        const char *f2)
+{
+    json_t *bodies[2] = {load(f1), f2 != NULL ? load(f2) : NULL};
+    char err[256] = "";
+    json_t *t = cms_normalize(src, &ref, bodies, f2 != NULL ? 2 : 1, err, sizeof(err));
+    if (t == NULL)
+        fail_msg("normalize %s: %s", f1, err);
+    json_decref(bodies[0]);
+    json_decref(bodies[1]);
+    return t;
+}
+
+static json_t *encora_movie(void)
+{
+    return title_of(&encora, (struct cms_ref){"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08",
+                                              NULL, -1, -1},
+                    "encorastream/movie.json", NULL);
+}
+
+static json_t *encora_episode(void)
+{
+    return title_of(&encora_by_id,
+                    (struct cms_ref){"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
+                                     "503c9125-a11a-4f69-b904-e679735399e2", 1, 2},
+                    "encorastream/episode.json", "encorastream/show.json");
+}
+
+static json_t *movida_feature(void)
+{
+    return title_of(&movida, (struct cms_ref){NULL, "30391", NULL, -1, -1},
+                    "movida/title-feature.json", NULL);
+}
+
+static void assert_str(const json_t *obj, const char *key, const char *want)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        fail_msg("%s: not a string", key);
+    assert_string_equal(json_string_value(v), want);
+}
+
+/* obj has exactly these keys. */
+static void assert_keys(const json_t *obj, const char *const *keys)
+{
+    size_t n = 0;
+    assert_true(json_is_object(obj));
+    for (; keys[n] != NULL; n++)
+        if (json_object_get(obj, keys[n]) == NULL)
+            fail_msg("missing key %s", keys[n]);
+    if (json_object_size(obj) != n) {
+        char *dump = json_dumps(obj, JSON_SORT_KEYS);
+        fail_msg("expected %zu keys, got %zu: %s", n, json_object_size(obj), dump);
+    }
+}
+
+static json_t *gwi_item(const json_t *doc)
+{
+    const json_t *items = json_object_get(doc, "items");
+    assert_true(json_is_array(items));
+    assert_int_equal(json_array_size(items), 1);
+    return json_array_get(items, 0);
+}
+
+/* ---- gwi_json_1.1 ---- */
+
+static void test_gwi_movie(void **state)
+{
+    json_t *t = encora_movie();
+    char err[256] = "";
+    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("%s", err);
+
+    static const char *const doc_keys[] = {"catalog_provider", "catalog_name", "catalog_types",
+                                           "catalog_period", "_schema_version", "items", NULL};
+    assert_keys(doc, doc_keys);
+    assert_str(doc, "catalog_provider", "Example Media");
+    assert_str(doc, "catalog_name", "example-vod");
+    const json_t *types = json_object_get(doc, "catalog_types");
+    assert_int_equal(json_array_size(types), 1);
+    assert_string_equal(json_string_value(json_array_get(types, 0)), "movies");
+    assert_str(doc, "catalog_period", "incremental");
+    assert_str(doc, "_schema_version", "gwi_json_1.1");
+
+    const json_t *item = gwi_item(doc);
+    static const char *const item_keys[] = {
+        "id",         "title",   "locale",        "type",          "release_year",
+        "description", "url",    "pg_rating",     "categories",    "runtime",
+        "contributions", "artwork", "language_formats", "available_formats", NULL};
+    assert_keys(item, item_keys);
+    assert_str(item, "id", "497f6eca-6276-4993-bfeb-53cbbbba6f08");
+    assert_str(item, "title", "La Casa de las Flores: La Película");
+    assert_str(item, "locale", "en_US");
+    assert_str(item, "type", "movie");
+    assert_str(item, "release_year", "2021"); /* String per the spec */
+    assert_str(item, "description", "Tras la muerte de su madre, los hermanos de la Mora se "
+                                    "reúnen para recuperar la casa familiar.");
+    assert_str(item, "url", "https://watch.example.com/movies/la-casa-de-las-flores-la-pelicula");
+    assert_str(item, "pg_rating", "TV-14");
+    const json_t *cats = json_object_get(item, "categories");
+    assert_int_equal(json_array_size(cats), 2);
+    assert_string_equal(json_string_value(json_array_get(cats, 0)), "comedy");
+    assert_string_equal(json_string_value(json_array_get(cats, 1)), "drama");
+    const json_t *runtime = json_object_get(item, "runtime");
+    assert_true(json_is_integer(runtime)); /* Integer seconds */
+    assert_int_equal(json_integer_value(runtime), 5640);
+
+    const json_t *contrib = json_object_get(item, "contributions");
+    static const char *const pair_keys[] = {"role", "name", NULL};
+    static const char *const want_contrib[][2] = {{"director", "Manolo Caro"},
+                                                  {"cast", "Cecilia Suárez"},
+                                                  {"cast", "Aislinn Derbez"},
+                                                  {"cast", "Darío Yazbek Bernal"}};
+    assert_int_equal(json_array_size(contrib), 4);
+    for (size_t i = 0; i < 4; i++) {
+        const json_t *c = json_array_get(contrib, i);
+        assert_keys(c, pair_keys);
+        assert_str(c, "role", want_contrib[i][0]);
+        assert_str(c, "name", want_contrib[i][1]);
+    }
+
+    /* poster, backdrop → _scene, thumbnail; the logo has no GoWatchIt art type. */
+    const json_t *art = json_object_get(item, "artwork");
+    static const char *const art_keys[] = {"type", "url", NULL};
+    static const char *const want_art[][2] = {
+        {"poster", "https://cdn.encorastream.example/img/497f6eca/poster-2x3.jpg"},
+        {"_scene", "https://cdn.encorastream.example/img/497f6eca/backdrop-16x9.jpg"},
+        {"thumbnail", "https://cdn.encorastream.example/img/497f6eca/thumb-16x9.jpg"}};
+    assert_int_equal(json_array_size(art), 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_keys(json_array_get(art, i), art_keys);
+        assert_str(json_array_get(art, i), "type", want_art[i][0]);
+        assert_str(json_array_get(art, i), "url", want_art[i][1]);
+    }
+
+    const json_t *lf = json_object_get(item, "language_formats");
+    static const char *const lf_keys[] = {"type", "label", "code", NULL};
+    static const char *const want_lf[][3] = {{"audio", "Spanish (MX)", "es"},
+                                             {"audio", "English (US)", "en"},
+                                             {"subtitles", "English (US)", "en"},
+                                             {"subtitles", "Portuguese (BR)", "pt"}};
+    assert_int_equal(json_array_size(lf), 4);
+    for (size_t i = 0; i < 4; i++) {
+        const json_t *l = json_array_get(lf, i);
+        assert_keys(l, lf_keys);
+        assert_str(l, "type", want_lf[i][0]);
+        assert_str(l, "label", want_lf[i][1]);
+        assert_str(l, "code", want_lf[i][2]);
+    }
+
+    const json_t *af = json_object_get(item, "available_formats");
+    assert_int_equal(json_array_size(af), 1);
+    const json_t *f = json_array_get(af, 0);
+    static const char *const f_keys[] = {"locale", "delivery_method", "product_url",
+                                         "availabilities", NULL};
+    assert_keys(f, f_keys);
+    assert_str(f, "locale", "en_US");
+    assert_str(f, "delivery_method", "stream");
+    assert_str(f, "product_url",
+               "https://watch.example.com/movies/la-casa-de-las-flores-la-pelicula");
+    const json_t *avs = json_object_get(f, "availabilities");
+    assert_int_equal(json_array_size(avs), 1);
+    const json_t *a = json_array_get(avs, 0);
+    static const char *const a_keys[] = {"offer", "start", "end", "subscription_required", NULL};
+    assert_keys(a, a_keys);
+    assert_str(a, "offer", "subscription");
+    assert_str(a, "start", "2026-11-20T00:00:00Z");
+    assert_str(a, "end", "2027-11-19T23:59:59Z");
+    assert_true(json_is_true(json_object_get(a, "subscription_required"))); /* Boolean */
+
+    json_decref(doc);
+    json_decref(t);
+}
+
+static void test_gwi_movida_offers(void **state)
+{
+    json_t *t = movida_feature();
+    char err[256] = "";
+    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("%s", err);
+    const json_t *item = gwi_item(doc);
+    const json_t *alt = json_object_get(item, "alt_titles");
+    assert_int_equal(json_array_size(alt), 1);
+    assert_string_equal(json_string_value(json_array_get(alt, 0)), "Green Lantern");
+    assert_str(item, "short_description", "A test pilot becomes an intergalactic hero.");
+    assert_str(item, "premiere", "2011-06-17");
+    assert_str(item, "release_year", "2011");
+    assert_int_equal(json_integer_value(json_object_get(item, "runtime")), 6840);
+    /* Code only: "en" has a name, but no region. */
+    const json_t *lf = json_object_get(item, "language_formats");
+    assert_null(lf); /* Movida gives the original language only, no audio/subtitle tracks */
+
+    /* Both windows are stream/hd: one format, two availabilities. */
+    const json_t *af = json_object_get(item, "available_formats");
+    assert_int_equal(json_array_size(af), 1);
+    const json_t *f = json_array_get(af, 0);
+    assert_str(f, "delivery_method", "stream");
+    assert_str(f, "format", "hd");
+    assert_str(f, "product_url", "https://watch.example.com/movies/the-green-lantern");
+    const json_t *avs = json_object_get(f, "availabilities");
+    assert_int_equal(json_array_size(avs), 2);
+    const json_t *rent = json_array_get(avs, 1);
+    assert_str(rent, "offer", "rent");
+    assert_true(json_is_false(json_object_get(rent, "subscription_required")));
+    assert_null(json_object_get(rent, "end"));
+    const json_t *price = json_array_get(json_object_get(rent, "price"), 0);
+    static const char *const p_keys[] = {"currency", "price", NULL};
+    assert_keys(price, p_keys);
+    assert_str(price, "currency", "USD");
+    assert_str(price, "price", "3.99");
+    assert_null(json_object_get(json_array_get(avs, 0), "price"));
+    json_decref(doc);
+    json_decref(t);
+}
+
+static void test_gwi_episode_and_show(void **state)
+{
+    json_t *t = encora_episode();
+    char err[256] = "";
+    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
+                        "episodes");
+    const json_t *item = gwi_item(doc);
+    assert_str(item, "type", "episode");
+    assert_str(item, "show_id", "503c9125-a11a-4f69-b904-e679735399e2");
+    assert_str(item, "season_id", "3e93eb58-18e4-4960-a483-d51daf6cd6fd");
+    assert_str(item, "title", "Die Probe");
+    assert_str(item, "premiere", "2026-03-13");
+    assert_str(item, "release_year", "2026");
+    assert_str(item, "network", "EncoraStream Originals");
+    assert_str(item, "url",
+               "https://watch.example.com/episodes/a7a26ff2-e851-45b6-9634-d595f45458b7");
+    assert_int_equal(json_integer_value(json_object_get(item, "runtime")), 2820);
+    const json_t *c0 = json_array_get(json_object_get(item, "contributions"), 0);
+    assert_str(c0, "role", "creator");
+    assert_str(c0, "name", "Ido Fluk");
+    const json_t *a = json_array_get(
+        json_object_get(json_array_get(json_object_get(item, "available_formats"), 0),
+                        "availabilities"),
+        0);
+    assert_str(a, "start", "2026-03-13T00:00:00Z");
+    assert_null(json_object_get(a, "end"));
+    json_decref(doc);
+    json_decref(t);
+
+    json_t *show = title_of(&encora, (struct cms_ref){"show", "503c9125", NULL, -1, -1},
+                            "encorastream/show.json", "encorastream/seasons.json");
+    doc = fmt_render(&gwi, show, 0, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
+                        "shows");
+    item = gwi_item(doc);
+    assert_str(item, "type", "show");
+    assert_str(item, "title", "Köln 75");
+    assert_str(item, "url", "https://watch.example.com/shows/koln-75");
+    assert_str(item, "premiere", "2026-03-06");
+    json_decref(doc);
+    json_decref(show);
+}
+
+static void test_gwi_validation_failed(void **state)
+{
+    char err[256] = "";
+    /* Nothing but the keys every title has. */
+    json_t *bare = json_pack("{s:s, s:s, s:s, s:s}", "id", "m1", "source", "encora", "type",
+                             "movie", "status", "published");
+    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: title, release_year, contributions.director, url");
+
+    /* An episode needs a premiere; a director is a movie's requirement only. */
+    json_object_set_new(bare, "type", json_string("episode"));
+    json_object_set_new(bare, "title", json_string("E1"));
+    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: release_year, premiere, url");
+    json_object_set_new(bare, "type", json_string("season"));
+    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: release_year, premiere, url");
+    json_decref(bare);
+
+    /* The Encora episode under a {slug} template has no deep link. */
+    json_t *ep = title_of(&encora,
+                          (struct cms_ref){"episode", "a7a26ff2", "503c9125", 1, 2},
+                          "encorastream/episode.json", "encorastream/show.json");
+    assert_null(fmt_render(&gwi, ep, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: url");
+    json_decref(ep);
+
+    /* A movie without a director. */
+    json_t *m = encora_movie();
+    json_object_del(m, "crew");
+    json_object_del(m, "release_year");
+    assert_null(fmt_render(&gwi, m, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: release_year, contributions.director");
+    json_decref(m);
+
+    /* The url may instead be on every available format: the spec's product_url. */
+    m = encora_movie();
+    json_object_del(m, "url");
+    assert_null(fmt_render(&gwi, m, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: url");
+    json_decref(m);
+
+    assert_null(fmt_render(&gwi, NULL, 0, err, sizeof(err)));
+    assert_non_null(strstr(err, "missing: id"));
+}
+
+static void test_gwi_tombstone(void **state)
+{
+    char err[256] = "";
+    struct cms_ref ref = {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1};
+    json_t *t = cms_tombstone(&encora, &ref);
+    json_t *doc = fmt_render(&gwi, t, 1, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("tombstone refused: %s", err);
+    assert_str(doc, "_schema_version", "gwi_json_1.1");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
+                        "movies");
+    const json_t *item = gwi_item(doc);
+    static const char *const keys[] = {"id", "locale", "type", "available_formats", NULL};
+    assert_keys(item, keys);
+    assert_str(item, "id", "497f6eca-6276-4993-bfeb-53cbbbba6f08");
+    assert_str(item, "type", "movie");
+    const json_t *af = json_object_get(item, "available_formats");
+    assert_true(json_is_array(af));
+    assert_int_equal(json_array_size(af), 0);
+    json_decref(doc);
+    json_decref(t);
+
+    /* Movida's unpublish carries no type: still a valid removal. */
+    struct cms_ref mref = {NULL, "73", NULL, -1, -1};
+    t = cms_tombstone(&movida, &mref);
+    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
+    assert_non_null(doc);
+    item = gwi_item(doc);
+    assert_str(item, "id", "73");
+    assert_int_equal(json_array_size(json_object_get(item, "available_formats")), 0);
+    json_decref(doc);
+    json_decref(t);
+
+    /* A full title sent as removal keeps its metadata, with no formats. */
+    t = encora_movie();
+    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
+    item = gwi_item(doc);
+    assert_str(item, "title", "La Casa de las Flores: La Película");
+    assert_int_equal(json_array_size(json_object_get(item, "available_formats")), 0);
+    json_decref(doc);
+    json_decref(t);
+}
+
+/* ---- titanos ---- */
+
+/* a and b have the same keys at every level (the first element of each list stands for
+ * its elements; an empty list has no structure to compare). */
+static void assert_same_shape(const json_t *a, const json_t *b, const char *path)
+{
+    const char *key;
+    json_t *va;
+
+    if (json_is_object(a) && json_is_object(b)) {
+        if (json_object_size(a) != json_object_size(b))
+            fail_msg("%s: %zu vs %zu keys", path, json_object_size(a), json_object_size(b));
+        json_object_foreach((json_t *)a, key, va)
+        {
+            const json_t *vb = json_object_get(b, key);
+            if (vb == NULL)
+                fail_msg("%s.%s: missing", path, key);
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%s.%s", path, key);
+            if (json_is_array(va) != json_is_array(vb) && !json_is_null(va) && !json_is_null(vb))
+                fail_msg("%s: list vs not", sub);
+            if (json_is_object(va) != json_is_object(vb) && !json_is_null(va) &&
+                !json_is_null(vb))
+                fail_msg("%s: object vs not", sub);
+            assert_same_shape(va, vb, sub);
+        }
+    } else if (json_is_array(a) && json_is_array(b) && json_array_size(a) > 0 &&
+               json_array_size(b) > 0) {
+        assert_same_shape(json_array_get(a, 0), json_array_get(b, 0), path);
+    }
+}
+
+static const char *const TITANOS_KEYS[] = {
+    "id",       "status",       "source",    "type",     "title",       "original_title",
+    "alt_titles", "slug",       "description", "short_description", "tagline", "release_year",
+    "premiere", "runtime_s",    "rating",    "genres",   "network",     "cast",
+    "crew",     "artwork",      "languages", "availability", "series",  "seasons",
+    "url",      "updated_at",   NULL};
+
+static void test_titanos_shape(void **state)
+{
+    char err[256] = "";
+    json_t *movie = encora_movie(), *ep = encora_episode(), *mov = movida_feature();
+    json_t *movida_ep = title_of(&movida, (struct cms_ref){NULL, "73", NULL, -1, -1},
+                                 "movida/title-episode.json", "movida/title-group-series.json");
+    struct cms_ref ref = {"movie", "497f6eca", NULL, -1, -1};
+    json_t *tomb = cms_tombstone(&encora, &ref);
+
+    json_t *r_movie = fmt_render(&titanos, movie, 0, err, sizeof(err));
+    json_t *r_ep = fmt_render(&titanos, ep, 0, err, sizeof(err));
+    json_t *r_mov = fmt_render(&titanos, mov, 0, err, sizeof(err));
+    json_t *r_mep = fmt_render(&titanos, movida_ep, 0, err, sizeof(err));
+    json_t *r_tomb = fmt_render(&titanos, tomb, 1, err, sizeof(err));
+    assert_non_null(r_movie);
+    assert_non_null(r_ep);
+    assert_non_null(r_mov);
+    assert_non_null(r_mep);
+    assert_non_null(r_tomb);
+
+    assert_keys(r_movie, TITANOS_KEYS);
+    static const char *const lang_keys[] = {"original", "audio", "subtitles", NULL};
+    static const char *const av_keys[] = {"start", "end", "territories", "territory_policy",
+                                          "offers", NULL};
+    static const char *const series_keys[] = {"show_id", "show_title", "season_id",
+                                              "season_number", "episode_number", NULL};
+    const json_t *all[] = {r_movie, r_ep, r_mov, r_mep, r_tomb};
+    for (size_t i = 0; i < 5; i++) {
+        assert_keys(all[i], TITANOS_KEYS);
+        assert_keys(json_object_get(all[i], "languages"), lang_keys);
+        assert_keys(json_object_get(all[i], "availability"), av_keys);
+        assert_keys(json_object_get(all[i], "series"), series_keys);
+        for (size_t j = 0; j < 5; j++)
+            assert_same_shape(all[i], all[j], "$");
+    }
+    /* Offers of Encora and Movida look alike too (Movida's carries format and price). */
+    static const char *const offer_keys[] = {"offer", "delivery_method", "format", "start", "end",
+                                             "territories", "price", NULL};
+    assert_keys(json_array_get(json_object_get(json_object_get(r_movie, "availability"), "offers"),
+                               0),
+                offer_keys);
+    assert_keys(json_array_get(json_object_get(json_object_get(r_mov, "availability"), "offers"),
+                               1),
+                offer_keys);
+
+    /* Values: absent → null or [], present → as in the canonical title. */
+    assert_str(r_movie, "status", "published");
+    assert_str(r_movie, "title", "La Casa de las Flores: La Película");
+    assert_int_equal(json_integer_value(json_object_get(r_movie, "runtime_s")), 5640);
+    assert_true(json_is_null(json_object_get(r_movie, "network")));
+    assert_true(json_is_null(json_object_get(json_object_get(r_movie, "series"), "show_id")));
+    assert_int_equal(json_array_size(json_object_get(r_movie, "seasons")), 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r_ep, "series"), "episode_number")), 2);
+    assert_true(json_is_null(json_object_get(
+        json_array_get(json_object_get(json_object_get(r_ep, "availability"), "offers"), 0),
+        "end")));
+
+    assert_str(r_tomb, "id", "497f6eca");
+    assert_str(r_tomb, "status", "removed");
+    assert_true(json_is_null(json_object_get(r_tomb, "title")));
+    assert_int_equal(json_array_size(json_object_get(r_tomb, "genres")), 0);
+    /* A full title sent as removal offers nothing any more. */
+    json_t *r_gone = fmt_render(&titanos, movie, 1, err, sizeof(err));
+    assert_str(r_gone, "status", "removed");
+    assert_str(r_gone, "title", "La Casa de las Flores: La Película");
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(r_gone, "availability"), "offers")), 0);
+    assert_same_shape(r_gone, r_movie, "$");
+
+    json_t *decoded = json_pack("{s:i}", "id", 5);
+    assert_null(fmt_render(&titanos, decoded, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: id");
+    json_decref(decoded);
+
+    json_t *objs[] = {movie, ep, mov, movida_ep, tomb, r_movie, r_ep, r_mov, r_mep, r_tomb, r_gone};
+    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
+        json_decref(objs[i]);
+}
+
+/* ---- canonical ---- */
+
+static void test_canonical(void **state)
+{
+    char err[256] = "";
+    json_t *t = movida_feature();
+    json_t *out = fmt_render(&canonical, t, 0, err, sizeof(err));
+    assert_non_null(out);
+    assert_true(out != t);
+    assert_true(json_equal(out, t));
+    json_decref(out);
+
+    out = fmt_render(&canonical, t, 1, err, sizeof(err));
+    assert_str(out, "status", "unpublished");
+    assert_str(t, "status", "published"); /* the shared title is untouched */
+    json_decref(out);
+    json_decref(t);
+
+    struct cms_ref ref = {"episode", "e1", "s1", 1, 2};
+    t = cms_tombstone(&encora, &ref);
+    out = fmt_render(&canonical, t, 1, err, sizeof(err));
+    assert_true(json_equal(out, t));
+    assert_str(out, "status", "unpublished");
+    json_decref(out);
+    json_decref(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gwi_movie),
+        cmocka_unit_test(test_gwi_movida_offers),
+        cmocka_unit_test(test_gwi_episode_and_show),
+        cmocka_unit_test(test_gwi_validation_failed),
+        cmocka_unit_test(test_gwi_tombstone),
+        cmocka_unit_test(test_titanos_shape),
+        cmocka_unit_test(test_canonical),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
