@@ -1,6 +1,7 @@
 #include "handlers/backoff.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -164,7 +164,8 @@ static void set_availability(json_t *t, const json_t *body, const char *status)
     const json_t *geo = cms_obj(body, "geo_restrictions");
     const char *policy = cms_str(geo, "policy");
     const char *from = cms_str(body, "available_from"), *until = cms_str(body, "available_until");
-    json_t *av = json_object(), *terr = json_array(), *offers = json_array(), *offer = json_object();
+    json_t *av = json_object(), *terr = json_array(), *offers = json_array(),
+           *offer = json_object();
 
     if (av == NULL || terr == NULL || offers == NULL || offer == NULL)
         goto out;
@@ -312,8 +313,8 @@ json_t *cms_encora_normalize(const struct source *src, const struct cms_ref *ref
     const char *type = ref->content_type;
     json_t *t = NULL;
 
-    if (type == NULL || (strcmp(type, "movie") != 0 && strcmp(type, "show") != 0 &&
-                         strcmp(type, "episode") != 0)) {
+    if (type == NULL ||
+        (strcmp(type, "movie") != 0 && strcmp(type, "show") != 0 && strcmp(type, "episode") != 0)) {
         snprintf(err, errlen, "encorastream: unsupported content type %s",
                  type != NULL ? type : "(none)");
         return NULL;
@@ -323,12 +324,10 @@ json_t *cms_encora_normalize(const struct source *src, const struct cms_ref *ref
         return NULL;
     }
     const json_t *body = bodies[0];
-    const json_t *show = n > 1 && strcmp(type, "episode") == 0 && json_is_object(bodies[1])
-                             ? bodies[1]
-                             : NULL;
-    const char *id = ref->content_id != NULL && ref->content_id[0] != '\0'
-                         ? ref->content_id
-                         : cms_str(body, "id");
+    const json_t *show =
+        n > 1 && strcmp(type, "episode") == 0 && json_is_object(bodies[1]) ? bodies[1] : NULL;
+    const char *id = ref->content_id != NULL && ref->content_id[0] != '\0' ? ref->content_id
+                                                                           : cms_str(body, "id");
     if (id == NULL) {
         snprintf(err, errlen, "encorastream: %s has no id", type);
         return NULL;
@@ -342,7 +341,7 @@ json_t *cms_encora_normalize(const struct source *src, const struct cms_ref *ref
 
     set_common(t, body);
     if (strcmp(type, "movie") == 0) {
-        set_release(t, body, cms_str(body, "release_date"));
+        set_release(t, body, NULL); /* movies carry a year, no date */
     } else if (strcmp(type, "show") == 0) {
         set_release(t, body, cms_str(body, "first_air_date"));
         if (n > 1)

@@ -60,8 +60,8 @@ static const char *art_type(const char *type)
 {
     if (strcmp(type, "poster") == 0 || strcmp(type, "thumbnail") == 0)
         return type;
-    if (strcmp(type, "backdrop") == 0 || strcmp(type, "scene") == 0 ||
-        strcmp(type, "still") == 0 || strcmp(type, "_scene") == 0)
+    if (strcmp(type, "backdrop") == 0 || strcmp(type, "scene") == 0 || strcmp(type, "still") == 0 ||
+        strcmp(type, "_scene") == 0)
         return "_scene";
     return NULL;
 }
@@ -121,13 +121,13 @@ static json_t *contributions(const json_t *title, int *has_director)
 static const char *language_name(const char *code, size_t len)
 {
     static const char *const names[][2] = {
-        {"ar", "Arabic"},     {"ca", "Catalan"},  {"cs", "Czech"},    {"da", "Danish"},
-        {"de", "German"},     {"el", "Greek"},    {"en", "English"},  {"es", "Spanish"},
-        {"fi", "Finnish"},    {"fr", "French"},   {"he", "Hebrew"},   {"hi", "Hindi"},
-        {"hu", "Hungarian"},  {"it", "Italian"},  {"ja", "Japanese"}, {"ko", "Korean"},
-        {"nl", "Dutch"},      {"no", "Norwegian"}, {"pl", "Polish"},  {"pt", "Portuguese"},
-        {"ro", "Romanian"},   {"ru", "Russian"},  {"sv", "Swedish"},  {"tr", "Turkish"},
-        {"uk", "Ukrainian"},  {"zh", "Chinese"}};
+        {"ar", "Arabic"},    {"ca", "Catalan"},   {"cs", "Czech"},    {"da", "Danish"},
+        {"de", "German"},    {"el", "Greek"},     {"en", "English"},  {"es", "Spanish"},
+        {"fi", "Finnish"},   {"fr", "French"},    {"he", "Hebrew"},   {"hi", "Hindi"},
+        {"hu", "Hungarian"}, {"it", "Italian"},   {"ja", "Japanese"}, {"ko", "Korean"},
+        {"nl", "Dutch"},     {"no", "Norwegian"}, {"pl", "Polish"},   {"pt", "Portuguese"},
+        {"ro", "Romanian"},  {"ru", "Russian"},   {"sv", "Swedish"},  {"tr", "Turkish"},
+        {"uk", "Ukrainian"}, {"zh", "Chinese"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strlen(names[i][0]) == len && strncmp(code, names[i][0], len) == 0)
             return names[i][1];

@@ -85,14 +85,30 @@ static const struct {
     const char *key;
     enum kind kind;
 } FIELDS[] = {
-    {"source", K_STR},       {"type", K_STR},          {"title", K_STR},
-    {"original_title", K_STR}, {"alt_titles", K_STRINGS}, {"slug", K_STR},
-    {"description", K_STR},  {"short_description", K_STR}, {"tagline", K_STR},
-    {"release_year", K_INT}, {"premiere", K_STR},      {"runtime_s", K_INT},
-    {"rating", K_STR},       {"genres", K_STRINGS},    {"network", K_STR},
-    {"cast", K_CAST},        {"crew", K_CREW},         {"artwork", K_ART},
-    {"languages", K_LANG},   {"availability", K_AVAIL}, {"series", K_SERIES},
-    {"seasons", K_SEASONS},  {"url", K_STR},           {"updated_at", K_STR},
+    {"source", K_STR},
+    {"type", K_STR},
+    {"title", K_STR},
+    {"original_title", K_STR},
+    {"alt_titles", K_STRINGS},
+    {"slug", K_STR},
+    {"description", K_STR},
+    {"short_description", K_STR},
+    {"tagline", K_STR},
+    {"release_year", K_INT},
+    {"premiere", K_STR},
+    {"runtime_s", K_INT},
+    {"rating", K_STR},
+    {"genres", K_STRINGS},
+    {"network", K_STR},
+    {"cast", K_CAST},
+    {"crew", K_CREW},
+    {"artwork", K_ART},
+    {"languages", K_LANG},
+    {"availability", K_AVAIL},
+    {"series", K_SERIES},
+    {"seasons", K_SEASONS},
+    {"url", K_STR},
+    {"updated_at", K_STR},
 };
 
 static json_t *languages(const json_t *src)
@@ -126,8 +142,8 @@ static json_t *series(const json_t *src)
     return out;
 }
 
-json_t *fmt_titanos_render(const struct target *t, const json_t *title, int unpublish,
-                           char *err, size_t errlen)
+json_t *fmt_titanos_render(const struct target *t, const json_t *title, int unpublish, char *err,
+                           size_t errlen)
 {
     static const char *const cast_keys[] = {"name", "character", NULL};
     static const char *const crew_keys[] = {"name", "role", NULL};

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -15,7 +15,9 @@ local first_target = (mode == 'one') and 5 or 10
 local configured = {}
 for i = first_target, #ARGV do configured[ARGV[i]] = true end
 
-local counted = { pending = true, retrying = true, delivered = true, failed = true, superseded = true }
+-- P:stats counts pending/retrying/failed as "now in that state"; delivered and superseded are
+-- running totals (complete.lua never takes them back), so they stay as they are here too.
+local current = { pending = true, retrying = true, failed = true }
 
 -- Returns nil on success, else an error code.
 local function redeliver(id)
@@ -28,15 +30,14 @@ local function redeliver(id)
     if redis.call('ZSCORE', P .. ':lease', id) then return 'in_flight' end
 
     local stats = P .. ':stats:' .. target
-    if counted[status] and (tonumber(redis.call('HGET', stats, status)) or 0) > 0 then
+    if current[status] and (tonumber(redis.call('HGET', stats, status)) or 0) > 0 then
         redis.call('HINCRBY', stats, status, -1)
     end
     redis.call('HINCRBY', stats, 'pending', 1)
 
     redis.call('HSET', key, 'status', 'pending', 'attempt_count', '0', 'next_retry_at', now,
-        'updated_at', now)
-    redis.call('HDEL', key, 'error_code', 'error_message', 'http_status', 'response_snippet',
-        'delivered_at', 'lease', 'superseded_by')
+        'updated_at', now, 'error_code', '', 'error_message', '', 'http_status', '',
+        'response_snippet', '', 'delivered_at', '', 'lease', '', 'superseded_by', '')
     if retention and retention > 0 then
         redis.call('EXPIRE', key, retention)
         redis.call('EXPIRE', key .. ':attempts', retention)

@@ -84,8 +84,8 @@ static void assert_strings(const json_t *arr, const char *const *want, size_t n)
         assert_string_equal(json_string_value(json_array_get(arr, i)), want[i]);
 }
 
-static void assert_pair(const json_t *arr, size_t i, const char *k1, const char *v1,
-                        const char *k2, const char *v2)
+static void assert_pair(const json_t *arr, size_t i, const char *k1, const char *v1, const char *k2,
+                        const char *v2)
 {
     const json_t *e = json_array_get(arr, i);
     assert_true(json_is_object(e));
@@ -202,9 +202,9 @@ static void test_movida_urls(void **state)
 /* ---- normalization ---- */
 
 static const char *const KEYS_MOVIE[] = {
-    "id",        "source",     "type",         "status",  "title",        "original_title",
-    "slug",      "description", "tagline",     "runtime_s", "rating",     "genres",
-    "cast",      "crew",       "artwork",      "updated_at", "release_year", "languages",
+    "id",           "source",      "type",    "status",     "title",        "original_title",
+    "slug",         "description", "tagline", "runtime_s",  "rating",       "genres",
+    "cast",         "crew",        "artwork", "updated_at", "release_year", "languages",
     "availability", "url"};
 
 static void assert_keys(const json_t *obj, const char *const *keys, size_t n)
@@ -235,8 +235,9 @@ static void test_encora_movie(void **state)
     assert_str(t, "original_title", "La Casa de las Flores: La Película");
     assert_absent(t, "alt_titles"); /* the original title is the title */
     assert_str(t, "slug", "la-casa-de-las-flores-la-pelicula");
-    assert_str(t, "description", "Tras la muerte de su madre, los hermanos de la Mora se reúnen "
-                                 "para recuperar la casa familiar.");
+    assert_str(t, "description",
+               "Tras la muerte de su madre, los hermanos de la Mora se reúnen "
+               "para recuperar la casa familiar.");
     assert_str(t, "tagline", "Una familia. Una casa. Un plan.");
     assert_int(t, "release_year", 2021);
     assert_absent(t, "premiere");
@@ -317,8 +318,9 @@ static void test_encora_show(void **state)
     assert_str(t, "original_title", "Köln 75");
     assert_absent(t, "alt_titles");
     assert_str(t, "slug", "koln-75");
-    assert_str(t, "description", "Eine junge Konzertveranstalterin setzt alles daran, ein "
-                                 "legendäres Jazzkonzert zu ermöglichen.");
+    assert_str(t, "description",
+               "Eine junge Konzertveranstalterin setzt alles daran, ein "
+               "legendäres Jazzkonzert zu ermöglichen.");
     assert_str(t, "premiere", "2026-03-06");
     assert_int(t, "release_year", 2026);
     assert_absent(t, "runtime_s");
@@ -625,7 +627,7 @@ static void normalize_checked(const struct fuzz_case *c, json_t *const *bodies)
 
 static void mutate(const struct fuzz_case *c, json_t *const *bodies, json_t *node)
 {
-    json_t *alts[] = {json_integer(42), json_string("x"), json_array(), json_object(),
+    json_t *alts[] = {json_integer(42), json_string("x"), json_array(),   json_object(),
                       json_null(),      json_true(),      json_real(1.5), json_string("")};
     const size_t nalts = sizeof(alts) / sizeof(alts[0]);
 
@@ -662,13 +664,19 @@ static void test_wrong_types_do_not_crash(void **state)
 {
     const struct fuzz_case cases[] = {
         {&encora, {"movie", "m1", NULL, -1, -1}, {"encorastream/movie.json", NULL}, 1},
-        {&encora, {"show", "s1", NULL, -1, -1},
-         {"encorastream/show.json", "encorastream/seasons.json"}, 2},
-        {&encora, {"episode", "e1", "s1", 1, 2},
-         {"encorastream/episode.json", "encorastream/show.json"}, 2},
+        {&encora,
+         {"show", "s1", NULL, -1, -1},
+         {"encorastream/show.json", "encorastream/seasons.json"},
+         2},
+        {&encora,
+         {"episode", "e1", "s1", 1, 2},
+         {"encorastream/episode.json", "encorastream/show.json"},
+         2},
         {&movida, {NULL, "30391", NULL, -1, -1}, {"movida/title-feature.json", NULL}, 1},
-        {&movida, {NULL, "73", NULL, -1, -1},
-         {"movida/title-episode.json", "movida/title-group-series.json"}, 2},
+        {&movida,
+         {NULL, "73", NULL, -1, -1},
+         {"movida/title-episode.json", "movida/title-group-series.json"},
+         2},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *bodies[2] = {NULL, NULL};
@@ -695,18 +703,12 @@ static void test_wrong_types_do_not_crash(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encora_movie_urls),
-        cmocka_unit_test(test_encora_show_urls),
-        cmocka_unit_test(test_encora_episode_urls),
-        cmocka_unit_test(test_movida_urls),
-        cmocka_unit_test(test_encora_movie),
-        cmocka_unit_test(test_encora_show),
-        cmocka_unit_test(test_encora_episode),
-        cmocka_unit_test(test_movida_feature),
-        cmocka_unit_test(test_movida_episode),
-        cmocka_unit_test(test_tombstone),
-        cmocka_unit_test(test_not_an_object),
-        cmocka_unit_test(test_wrong_types_do_not_crash),
+        cmocka_unit_test(test_encora_movie_urls),   cmocka_unit_test(test_encora_show_urls),
+        cmocka_unit_test(test_encora_episode_urls), cmocka_unit_test(test_movida_urls),
+        cmocka_unit_test(test_encora_movie),        cmocka_unit_test(test_encora_show),
+        cmocka_unit_test(test_encora_episode),      cmocka_unit_test(test_movida_feature),
+        cmocka_unit_test(test_movida_episode),      cmocka_unit_test(test_tombstone),
+        cmocka_unit_test(test_not_an_object),       cmocka_unit_test(test_wrong_types_do_not_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

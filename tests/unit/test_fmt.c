@@ -70,8 +70,8 @@ static json_t *title_of(const struct source *src, struct cms_ref ref, const char
 
 static json_t *encora_movie(void)
 {
-    return title_of(&encora, (struct cms_ref){"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08",
-                                              NULL, -1, -1},
+    return title_of(&encora,
+                    (struct cms_ref){"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1},
                     "encorastream/movie.json", NULL);
 }
 
@@ -129,8 +129,13 @@ static void test_gwi_movie(void **state)
     if (doc == NULL)
         fail_msg("%s", err);
 
-    static const char *const doc_keys[] = {"catalog_provider", "catalog_name", "catalog_types",
-                                           "catalog_period", "_schema_version", "items", NULL};
+    static const char *const doc_keys[] = {"catalog_provider",
+                                           "catalog_name",
+                                           "catalog_types",
+                                           "catalog_period",
+                                           "_schema_version",
+                                           "items",
+                                           NULL};
     assert_keys(doc, doc_keys);
     assert_str(doc, "catalog_provider", "Example Media");
     assert_str(doc, "catalog_name", "example-vod");
@@ -141,18 +146,30 @@ static void test_gwi_movie(void **state)
     assert_str(doc, "_schema_version", "gwi_json_1.1");
 
     const json_t *item = gwi_item(doc);
-    static const char *const item_keys[] = {
-        "id",         "title",   "locale",        "type",          "release_year",
-        "description", "url",    "pg_rating",     "categories",    "runtime",
-        "contributions", "artwork", "language_formats", "available_formats", NULL};
+    static const char *const item_keys[] = {"id",
+                                            "title",
+                                            "locale",
+                                            "type",
+                                            "release_year",
+                                            "description",
+                                            "url",
+                                            "pg_rating",
+                                            "categories",
+                                            "runtime",
+                                            "contributions",
+                                            "artwork",
+                                            "language_formats",
+                                            "available_formats",
+                                            NULL};
     assert_keys(item, item_keys);
     assert_str(item, "id", "497f6eca-6276-4993-bfeb-53cbbbba6f08");
     assert_str(item, "title", "La Casa de las Flores: La Película");
     assert_str(item, "locale", "en_US");
     assert_str(item, "type", "movie");
     assert_str(item, "release_year", "2021"); /* String per the spec */
-    assert_str(item, "description", "Tras la muerte de su madre, los hermanos de la Mora se "
-                                    "reúnen para recuperar la casa familiar.");
+    assert_str(item, "description",
+               "Tras la muerte de su madre, los hermanos de la Mora se "
+               "reúnen para recuperar la casa familiar.");
     assert_str(item, "url", "https://watch.example.com/movies/la-casa-de-las-flores-la-pelicula");
     assert_str(item, "pg_rating", "TV-14");
     const json_t *cats = json_object_get(item, "categories");
@@ -340,8 +357,7 @@ static void test_gwi_validation_failed(void **state)
     json_decref(bare);
 
     /* The Encora episode under a {slug} template has no deep link. */
-    json_t *ep = title_of(&encora,
-                          (struct cms_ref){"episode", "a7a26ff2", "503c9125", 1, 2},
+    json_t *ep = title_of(&encora, (struct cms_ref){"episode", "a7a26ff2", "503c9125", 1, 2},
                           "encorastream/episode.json", "encorastream/show.json");
     assert_null(fmt_render(&gwi, ep, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: url");
@@ -430,8 +446,7 @@ static void assert_same_shape(const json_t *a, const json_t *b, const char *path
             snprintf(sub, sizeof(sub), "%s.%s", path, key);
             if (json_is_array(va) != json_is_array(vb) && !json_is_null(va) && !json_is_null(vb))
                 fail_msg("%s: list vs not", sub);
-            if (json_is_object(va) != json_is_object(vb) && !json_is_null(va) &&
-                !json_is_null(vb))
+            if (json_is_object(va) != json_is_object(vb) && !json_is_null(va) && !json_is_null(vb))
                 fail_msg("%s: object vs not", sub);
             assert_same_shape(va, vb, sub);
         }
@@ -441,12 +456,20 @@ static void assert_same_shape(const json_t *a, const json_t *b, const char *path
     }
 }
 
-static const char *const TITANOS_KEYS[] = {
-    "id",       "status",       "source",    "type",     "title",       "original_title",
-    "alt_titles", "slug",       "description", "short_description", "tagline", "release_year",
-    "premiere", "runtime_s",    "rating",    "genres",   "network",     "cast",
-    "crew",     "artwork",      "languages", "availability", "series",  "seasons",
-    "url",      "updated_at",   NULL};
+static const char *const TITANOS_KEYS[] = {"id",          "status",
+                                           "source",      "type",
+                                           "title",       "original_title",
+                                           "alt_titles",  "slug",
+                                           "description", "short_description",
+                                           "tagline",     "release_year",
+                                           "premiere",    "runtime_s",
+                                           "rating",      "genres",
+                                           "network",     "cast",
+                                           "crew",        "artwork",
+                                           "languages",   "availability",
+                                           "series",      "seasons",
+                                           "url",         "updated_at",
+                                           NULL};
 
 static void test_titanos_shape(void **state)
 {
@@ -470,9 +493,9 @@ static void test_titanos_shape(void **state)
 
     assert_keys(r_movie, TITANOS_KEYS);
     static const char *const lang_keys[] = {"original", "audio", "subtitles", NULL};
-    static const char *const av_keys[] = {"start", "end", "territories", "territory_policy",
+    static const char *const av_keys[] = {"start",  "end", "territories", "territory_policy",
                                           "offers", NULL};
-    static const char *const series_keys[] = {"show_id", "show_title", "season_id",
+    static const char *const series_keys[] = {"show_id",       "show_title",     "season_id",
                                               "season_number", "episode_number", NULL};
     const json_t *all[] = {r_movie, r_ep, r_mov, r_mep, r_tomb};
     for (size_t i = 0; i < 5; i++) {
@@ -484,14 +507,14 @@ static void test_titanos_shape(void **state)
             assert_same_shape(all[i], all[j], "$");
     }
     /* Offers of Encora and Movida look alike too (Movida's carries format and price). */
-    static const char *const offer_keys[] = {"offer", "delivery_method", "format", "start", "end",
-                                             "territories", "price", NULL};
-    assert_keys(json_array_get(json_object_get(json_object_get(r_movie, "availability"), "offers"),
-                               0),
-                offer_keys);
-    assert_keys(json_array_get(json_object_get(json_object_get(r_mov, "availability"), "offers"),
-                               1),
-                offer_keys);
+    static const char *const offer_keys[] = {"offer", "delivery_method", "format", "start",
+                                             "end",   "territories",     "price",  NULL};
+    assert_keys(
+        json_array_get(json_object_get(json_object_get(r_movie, "availability"), "offers"), 0),
+        offer_keys);
+    assert_keys(
+        json_array_get(json_object_get(json_object_get(r_mov, "availability"), "offers"), 1),
+        offer_keys);
 
     /* Values: absent → null or [], present → as in the canonical title. */
     assert_str(r_movie, "status", "published");

@@ -1,0 +1,711 @@
+/* relayctl: the operator CLI (CONTRACT §8). It talks to Redis directly and runs the same
+ * operations as the admin API (queue/ops), then prints them as tables or as one JSON
+ * document. Exit 0 ok, 1 runtime error (Redis unreachable, unknown delivery), 2 usage or
+ * config error. */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "queue/ops.h"
+#include "queue/rsync.h"
+
+#define REDIS_TIMEOUT_MS 5000
+
+static const char usage[] =
+    "Usage: relayctl [--config PATH] COMMAND [OPTIONS]\n"
+    "\n"
+    "Operator CLI of the webhook relay: queue depth, delivery log, redelivery.\n"
+    "Talks to Redis directly (no relay needed).\n"
+    "\n"
+    "Commands:\n"
+    "  stats [--json]                         queue depth and per-target delivery counts\n"
+    "  deliveries [--status S] [--target T] [--source S] [--limit N] [--cursor C] [--json]\n"
+    "                                         the delivery log, newest first (limit 1-500,\n"
+    "                                         default 50; status: pending, retrying,\n"
+    "                                         delivered, failed, superseded)\n"
+    "  show DELIVERY_ID [--json]              one delivery with its attempts\n"
+    "  redeliver DELIVERY_ID...               send deliveries again with a fresh attempt budget\n"
+    "  redeliver --failed [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
+    "                                         redeliver every failed delivery that matches\n"
+    "                                         (since/until apply to created_at)\n"
+    "  pause TARGET                           keep TARGET's deliveries waiting\n"
+    "  resume TARGET                          let them go out again\n"
+    "\n"
+    "Options:\n"
+    "  --config PATH   config file (else $RELAY_CONFIG, else ./relay.json)\n"
+    "  --json          print one JSON document instead of a table\n"
+    "  --help          this text\n"
+    "  --version       the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 runtime error (e.g. Redis unreachable), 2 usage or config error.\n";
+
+/* ---- small output helpers ------------------------------------------------------------- */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("relayctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'relayctl --help'.\n", stderr);
+    return 2;
+}
+
+/* Usage problems (400/422) exit 2; the rest (404, 409, 503, 500) are runtime errors. */
+static int op_failed(const struct ops_error *err, const char *what)
+{
+    if (what)
+        fprintf(stderr, "relayctl: %s: %s\n", what, err->message);
+    else
+        fprintf(stderr, "relayctl: %s\n", err->message);
+    if (strcmp(err->code, "unknown_target") == 0 || strcmp(err->code, "unknown_source") == 0)
+        return err->status == 404 ? 2 : 1; /* a name not in the config */
+    return (err->status == 400 || err->status == 422) ? 2 : 1;
+}
+
+static void print_json(const json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_INDENT(2));
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+/* Copies s for a terminal: control characters (escape sequences from a partner's response,
+ * say) become '?'. Caller frees. */
+static char *clean(const char *s)
+{
+    char *out = strdup(s ? s : "");
+    if (out == NULL) {
+        fputs("relayctl: out of memory\n", stderr);
+        exit(1);
+    }
+    for (unsigned char *p = (unsigned char *)out; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return out;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* "3m ago", "in 2h", "just now": one unit, rounded down. */
+static void reltime(int64_t ms, int64_t now, char *out, size_t cap)
+{
+    int64_t d = now - ms;
+    int past = d >= 0;
+    int64_t s = (past ? d : -d) / 1000;
+    char amount[32];
+    if (s < 1) {
+        snprintf(out, cap, "just now");
+        return;
+    }
+    if (s < 60)
+        snprintf(amount, sizeof(amount), "%llds", (long long)s);
+    else if (s < 3600)
+        snprintf(amount, sizeof(amount), "%lldm", (long long)(s / 60));
+    else if (s < 86400)
+        snprintf(amount, sizeof(amount), "%lldh", (long long)(s / 3600));
+    else
+        snprintf(amount, sizeof(amount), "%lldd", (long long)(s / 86400));
+    if (past)
+        snprintf(out, cap, "%s ago", amount);
+    else
+        snprintf(out, cap, "in %s", amount);
+}
+
+/* An RFC 3339 time from a record as relative text, "-" when null. */
+static void reltime_str(const char *rfc, int64_t now, char *out, size_t cap)
+{
+    int64_t ms;
+    if (rfc == NULL || rfc[0] == '\0' || util_parse_rfc3339(rfc, &ms) != 0) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    reltime(ms, now, out, cap);
+}
+
+/* Display width of UTF-8 text (one column per code point). */
+static size_t width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+/* A table of cleaned strings printed with aligned columns. */
+struct table {
+    int ncols;
+    const char *const *heads;
+    const char *align; /* per column: 'l' or 'r' */
+    char **cells;
+    size_t nrows, cap;
+};
+
+static void table_row(struct table *t, ...)
+{
+    va_list ap;
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **c = realloc(t->cells, sizeof(*c) * cap * (size_t)t->ncols);
+        if (c == NULL) {
+            fputs("relayctl: out of memory\n", stderr);
+            exit(1);
+        }
+        t->cells = c;
+        t->cap = cap;
+    }
+    va_start(ap, t);
+    for (int i = 0; i < t->ncols; i++)
+        t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = clean(va_arg(ap, const char *));
+    va_end(ap);
+    t->nrows++;
+}
+
+static void print_cell(const char *s, size_t w, char align, int last)
+{
+    size_t pad = w - width(s);
+    if (align == 'r')
+        printf("%*s%s", (int)pad, "", s);
+    else if (last)
+        fputs(s, stdout);
+    else
+        printf("%s%*s", s, (int)pad, "");
+}
+
+static void table_print(struct table *t)
+{
+    size_t *w = calloc((size_t)t->ncols, sizeof(*w));
+    if (w == NULL)
+        exit(1);
+    for (int c = 0; c < t->ncols; c++) {
+        w[c] = width(t->heads[c]);
+        for (size_t r = 0; r < t->nrows; r++) {
+            size_t x = width(t->cells[r * (size_t)t->ncols + (size_t)c]);
+            if (x > w[c])
+                w[c] = x;
+        }
+    }
+    for (int c = 0; c < t->ncols; c++) {
+        print_cell(t->heads[c], w[c], t->align[c], c == t->ncols - 1);
+        fputs(c == t->ncols - 1 ? "\n" : "  ", stdout);
+    }
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++) {
+            print_cell(t->cells[r * (size_t)t->ncols + (size_t)c], w[c], t->align[c],
+                       c == t->ncols - 1);
+            fputs(c == t->ncols - 1 ? "\n" : "  ", stdout);
+        }
+    }
+    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(w);
+}
+
+/* ---- options of a command ------------------------------------------------------------- */
+
+struct opts {
+    int json;
+    int failed;
+    const char *status, *target, *source, *limit, *cursor, *since, *until;
+    const char *config_path;
+    const char *args[64]; /* positional arguments */
+    int nargs;
+};
+
+enum {
+    OPT_STATUS = 1 << 0,
+    OPT_TARGET = 1 << 1,
+    OPT_SOURCE = 1 << 2,
+    OPT_LIMIT = 1 << 3,
+    OPT_CURSOR = 1 << 4,
+    OPT_SINCE = 1 << 5,
+    OPT_UNTIL = 1 << 6,
+    OPT_FAILED = 1 << 7,
+    OPT_JSON = 1 << 8,
+};
+
+/* Parses argv[from..] for command cmd, which accepts the options in allowed. Returns -1 on
+ * success, else the exit status. */
+static int parse_opts(int argc, char **argv, int from, const char *cmd, unsigned allowed,
+                      struct opts *o)
+{
+    static const struct {
+        const char *name;
+        unsigned flag;
+        size_t off;
+    } valued[] = {
+        {"--status", OPT_STATUS, offsetof(struct opts, status)},
+        {"--target", OPT_TARGET, offsetof(struct opts, target)},
+        {"--source", OPT_SOURCE, offsetof(struct opts, source)},
+        {"--limit", OPT_LIMIT, offsetof(struct opts, limit)},
+        {"--cursor", OPT_CURSOR, offsetof(struct opts, cursor)},
+        {"--since", OPT_SINCE, offsetof(struct opts, since)},
+        {"--until", OPT_UNTIL, offsetof(struct opts, until)},
+        {"--config", ~0u, offsetof(struct opts, config_path)},
+    };
+    int only_args = 0;
+    for (int i = from; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_args || a[0] != '-' || a[1] == '\0') {
+            if (o->nargs == (int)(sizeof(o->args) / sizeof(o->args[0])))
+                return usage_error("%s: too many arguments", cmd);
+            o->args[o->nargs++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_args = 1;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0 && (allowed & OPT_JSON)) {
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(a, "--failed") == 0 && (allowed & OPT_FAILED)) {
+            o->failed = 1;
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
+            size_t n = strlen(valued[k].name);
+            if (strncmp(a, valued[k].name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+                continue;
+            if (!(allowed & valued[k].flag))
+                return usage_error("%s: unknown option %s", cmd, valued[k].name);
+            const char *v;
+            if (a[n] == '=') {
+                v = a + n + 1;
+            } else if (i + 1 < argc) {
+                v = argv[++i];
+            } else {
+                return usage_error("%s: %s needs a value", cmd, valued[k].name);
+            }
+            *(const char **)((char *)o + valued[k].off) = v;
+            break;
+        }
+        if (k == sizeof(valued) / sizeof(valued[0]))
+            return usage_error("%s: unknown option %s", cmd, a);
+    }
+    return -1;
+}
+
+/* ---- commands ------------------------------------------------------------------------- */
+
+static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    struct ops_error err;
+    json_t *doc = ops_run(rs, cfg, OPS_STATS, NULL, &err);
+    if (doc == NULL)
+        return op_failed(&err, NULL);
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *q = json_object_get(doc, "queues");
+    static const char *const qheads[] = {"QUEUE", "DEPTH"};
+    struct table qt = {2, qheads, "lr", NULL, 0, 0};
+    static const char *const states[] = {"ready", "inflight", "scheduled", "failed"};
+    for (size_t i = 0; i < 4; i++) {
+        char n[32];
+        snprintf(n, sizeof(n), "%lld", jint(q, states[i]));
+        table_row(&qt, states[i], n);
+    }
+    table_print(&qt);
+    double oldest = json_number_value(json_object_get(doc, "oldest_seconds"));
+    if (oldest > 0) {
+        char rel[32];
+        int64_t now = util_now_ms();
+        reltime(now - (int64_t)(oldest * 1000), now, rel, sizeof(rel));
+        printf("oldest waiting item: ready since %s\n", rel);
+    } else {
+        printf("oldest waiting item: none\n");
+    }
+
+    static const char *const theads[] = {"TARGET",    "STATE",  "PENDING",   "RETRYING",
+                                         "DELIVERED", "FAILED", "SUPERSEDED"};
+    struct table tt = {7, theads, "llrrrrr", NULL, 0, 0};
+    const char *name;
+    json_t *t;
+    json_object_foreach(json_object_get(doc, "targets"), name, t)
+    {
+        char c[5][32];
+        static const char *const keys[] = {"pending", "retrying", "delivered", "failed",
+                                           "superseded"};
+        for (int i = 0; i < 5; i++)
+            snprintf(c[i], sizeof(c[i]), "%lld", jint(t, keys[i]));
+        table_row(&tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active",
+                  c[0], c[1], c[2], c[3], c[4]);
+    }
+    putchar('\n');
+    table_print(&tt);
+    json_decref(doc);
+    return 0;
+}
+
+/* "failed (5 attempts)", "retrying (next in 2m)": the status as words. */
+static void status_words(const json_t *r, int64_t now, char *out, size_t cap)
+{
+    const char *st = jstr(r, "status");
+    long long n = jint(r, "attempt_count");
+    if (strcmp(st, "retrying") == 0 || strcmp(st, "pending") == 0) {
+        char rel[32];
+        reltime_str(jstr(r, "next_retry_at"), now, rel, sizeof(rel));
+        if (strcmp(rel, "-") != 0 && strncmp(rel, "in ", 3) == 0)
+            snprintf(out, cap, "%s (next %s)", st, rel);
+        else
+            snprintf(out, cap, "%s (due now)", st);
+    } else if (strcmp(st, "failed") == 0 || strcmp(st, "delivered") == 0) {
+        snprintf(out, cap, "%s (%lld attempt%s)", st, n, n == 1 ? "" : "s");
+    } else {
+        snprintf(out, cap, "%s", st);
+    }
+}
+
+static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    struct ops_error err;
+    struct ops_params p = {.status = o->status,
+                           .target = o->target,
+                           .source = o->source,
+                           .limit = o->limit,
+                           .cursor = o->cursor};
+    if (o->nargs)
+        return usage_error("deliveries: unexpected argument %s", o->args[0]);
+    json_t *doc = ops_run(rs, cfg, OPS_LIST, &p, &err);
+    if (doc == NULL)
+        return op_failed(&err, NULL);
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *data = json_object_get(doc, "data");
+    const char *next = json_string_value(json_object_get(json_object_get(doc, "meta"), "next_cursor"));
+    if (json_array_size(data) == 0) {
+        printf("no deliveries%s\n", next ? " on this page" : "");
+    } else {
+        static const char *const heads[] = {"ID",      "STATUS",   "TARGET", "SOURCE", "EVENT",
+                                            "CONTENT", "ATTEMPTS", "HTTP",   "ERROR",  "CREATED",
+                                            "UPDATED"};
+        struct table t = {11, heads, "llllllrrlll", NULL, 0, 0};
+        int64_t now = util_now_ms();
+        size_t i;
+        json_t *r;
+        json_array_foreach(data, i, r)
+        {
+            char st[64], att[24], http[16], created[32], updated[32], content[96];
+            const char *etype = jstr(r, "event_type");
+            if (strncmp(etype, "content.", 8) == 0)
+                etype += 8;
+            status_words(r, now, st, sizeof(st));
+            char *space = strchr(st, ' ');
+            if (space && strcmp(jstr(r, "status"), "retrying") != 0)
+                *space = '\0'; /* the ATTEMPTS column says it */
+            snprintf(att, sizeof(att), "%lld", jint(r, "attempt_count"));
+            if (json_is_integer(json_object_get(r, "http_status")))
+                snprintf(http, sizeof(http), "%lld", jint(r, "http_status"));
+            else
+                snprintf(http, sizeof(http), "-");
+            snprintf(content, sizeof(content), "%s%s%.60s", jstr(r, "content_type"),
+                     jstr(r, "content_type")[0] ? " " : "", jstr(r, "content_id"));
+            reltime_str(jstr(r, "created_at"), now, created, sizeof(created));
+            reltime_str(jstr(r, "updated_at"), now, updated, sizeof(updated));
+            const char *ecode = jstr(json_object_get(r, "error"), "code");
+            table_row(&t, jstr(r, "id"), st, jstr(r, "target"), jstr(r, "source"), etype, content,
+                      att, http, ecode[0] ? ecode : "-", created, updated);
+        }
+        table_print(&t);
+    }
+    if (next) {
+        char *c = clean(next);
+        printf("more: relayctl deliveries ... --cursor %s\n", c);
+        free(c);
+    }
+    json_decref(doc);
+    return 0;
+}
+
+static void kv(const char *key, const char *value)
+{
+    char *v = clean(value && value[0] ? value : "-");
+    printf("%-12s %s\n", key, v);
+    free(v);
+}
+
+static void kv_time(const char *key, const char *rfc, int64_t now)
+{
+    char rel[32], line[96];
+    if (rfc == NULL || rfc[0] == '\0') {
+        kv(key, "-");
+        return;
+    }
+    reltime_str(rfc, now, rel, sizeof(rel));
+    snprintf(line, sizeof(line), "%s (%s)", rfc, rel);
+    kv(key, line);
+}
+
+static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    struct ops_error err;
+    if (o->nargs != 1)
+        return usage_error("show: needs exactly one DELIVERY_ID");
+    struct ops_params p = {.id = o->args[0]};
+    json_t *r = ops_run(rs, cfg, OPS_SHOW, &p, &err);
+    if (r == NULL)
+        return op_failed(&err, o->args[0]);
+    if (o->json) {
+        print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    int64_t now = util_now_ms();
+    char buf[512];
+    status_words(r, now, buf, sizeof(buf));
+    if (json_is_true(json_object_get(r, "in_flight")))
+        strncat(buf, ", attempt in flight", sizeof(buf) - strlen(buf) - 1);
+    kv("Delivery", jstr(r, "id"));
+    kv("Status", buf);
+    kv("Target", jstr(r, "target"));
+    kv("Source", jstr(r, "source"));
+    snprintf(buf, sizeof(buf), "%s (%s)", jstr(r, "event_id"), jstr(r, "event_type"));
+    kv("Event", buf);
+    snprintf(buf, sizeof(buf), "%s %s", jstr(r, "content_type"), jstr(r, "content_id"));
+    kv("Content", buf);
+    kv("Attempts", (snprintf(buf, sizeof(buf), "%lld", jint(r, "attempt_count")), buf));
+    if (json_is_integer(json_object_get(r, "http_status")))
+        snprintf(buf, sizeof(buf), "%lld", jint(r, "http_status"));
+    else
+        snprintf(buf, sizeof(buf), "-");
+    kv("HTTP status", buf);
+    json_t *e = json_object_get(r, "error");
+    if (json_is_object(e))
+        snprintf(buf, sizeof(buf), "%s: %s", jstr(e, "code"), jstr(e, "message"));
+    else
+        snprintf(buf, sizeof(buf), "-");
+    kv("Error", buf);
+    kv_time("Next retry", json_string_value(json_object_get(r, "next_retry_at")), now);
+    kv_time("Created", json_string_value(json_object_get(r, "created_at")), now);
+    kv_time("Updated", json_string_value(json_object_get(r, "updated_at")), now);
+    kv_time("Delivered", json_string_value(json_object_get(r, "delivered_at")), now);
+    if (json_string_value(json_object_get(r, "superseded_by")))
+        kv("Superseded by", jstr(r, "superseded_by"));
+    kv("Response", jstr(r, "response_snippet"));
+
+    json_t *attempts = json_object_get(r, "attempts");
+    putchar('\n');
+    if (json_array_size(attempts) == 0) {
+        printf("no attempts yet\n");
+    } else {
+        static const char *const heads[] = {"#", "AT", "WHEN", "HTTP", "DURATION", "ERROR"};
+        struct table t = {6, heads, "rllrrl", NULL, 0, 0};
+        size_t i;
+        json_t *a;
+        json_array_foreach(attempts, i, a)
+        {
+            char n[24], when[32], http[16], dur[32], error[320];
+            if (json_is_integer(json_object_get(a, "attempt")))
+                snprintf(n, sizeof(n), "%lld", jint(a, "attempt"));
+            else
+                snprintf(n, sizeof(n), "-");
+            reltime_str(jstr(a, "at"), now, when, sizeof(when));
+            if (json_is_integer(json_object_get(a, "http_status")))
+                snprintf(http, sizeof(http), "%lld", jint(a, "http_status"));
+            else
+                snprintf(http, sizeof(http), "-");
+            if (json_is_integer(json_object_get(a, "duration_ms")))
+                snprintf(dur, sizeof(dur), "%lldms", jint(a, "duration_ms"));
+            else
+                snprintf(dur, sizeof(dur), "-");
+            json_t *ae = json_object_get(a, "error");
+            if (json_is_object(ae) && jstr(ae, "message")[0])
+                snprintf(error, sizeof(error), "%s: %.250s", jstr(ae, "code"), jstr(ae, "message"));
+            else if (json_is_object(ae))
+                snprintf(error, sizeof(error), "%s", jstr(ae, "code"));
+            else
+                snprintf(error, sizeof(error), "-");
+            table_row(&t, n, jstr(a, "at")[0] ? jstr(a, "at") : "-", when, http, dur, error);
+        }
+        table_print(&t);
+        long long total = jint(r, "attempts_total");
+        if (total > (long long)json_array_size(attempts))
+            printf("(%lld older attempts not shown)\n",
+                   total - (long long)json_array_size(attempts));
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int cmd_redeliver(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    struct ops_error err;
+    if (o->failed) {
+        if (o->nargs)
+            return usage_error("redeliver: give delivery ids or --failed, not both");
+        struct ops_params p = {.status = "failed",
+                               .target = o->target,
+                               .source = o->source,
+                               .since = o->since,
+                               .until = o->until};
+        json_t *doc = ops_run(rs, cfg, OPS_REDELIVER_BULK, &p, &err);
+        if (doc == NULL)
+            return op_failed(&err, NULL);
+        if (o->json) {
+            print_json(doc);
+        } else {
+            long long n = jint(doc, "redelivered");
+            printf("redelivered %lld failed deliver%s\n", n, n == 1 ? "y" : "ies");
+        }
+        json_decref(doc);
+        return 0;
+    }
+    if (o->target || o->source || o->since || o->until)
+        return usage_error("redeliver: --target, --source, --since and --until need --failed");
+    if (o->nargs == 0)
+        return usage_error("redeliver: needs DELIVERY_ID... or --failed");
+
+    int rc = 0;
+    json_t *ok = json_array(), *errors = json_array();
+    for (int i = 0; i < o->nargs; i++) {
+        struct ops_params p = {.id = o->args[i]};
+        json_t *r = ops_run(rs, cfg, OPS_REDELIVER, &p, &err);
+        if (r == NULL) {
+            int e = op_failed(&err, o->args[i]);
+            if (e > rc)
+                rc = e;
+            json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "id", o->args[i], "code",
+                                                    err.code, "message", err.message));
+            if (err.status == 503)
+                break; /* Redis is gone: the others would fail the same way */
+            continue;
+        }
+        if (!o->json) {
+            char *id = clean(o->args[i]);
+            printf("%s: redelivered, now %s\n", id, jstr(r, "status"));
+            free(id);
+        }
+        json_array_append_new(ok, r);
+    }
+    if (o->json) {
+        json_t *doc = json_pack("{s:o,s:o}", "redelivered", ok, "errors", errors);
+        print_json(doc);
+        json_decref(doc);
+    } else {
+        json_decref(ok);
+        json_decref(errors);
+    }
+    return rc;
+}
+
+static int cmd_target(struct rsync *rs, const struct config *cfg, const struct opts *o, int pause)
+{
+    struct ops_error err;
+    const char *cmd = pause ? "pause" : "resume";
+    if (o->nargs != 1)
+        return usage_error("%s: needs exactly one TARGET", cmd);
+    struct ops_params p = {.target = o->args[0]};
+    json_t *doc = ops_run(rs, cfg, pause ? OPS_PAUSE : OPS_RESUME, &p, &err);
+    if (doc == NULL) {
+        return op_failed(&err, cmd);
+    }
+    if (o->json) {
+        print_json(doc);
+    } else {
+        char *t = clean(o->args[0]);
+        printf("target %s %s (%lld pending, %lld retrying)\n", t,
+               pause ? "paused: its deliveries wait until resumed" : "resumed",
+               jint(doc, "pending"), jint(doc, "retrying"));
+        free(t);
+    }
+    json_decref(doc);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_opts cli;
+    int rc = cli_parse(argc, argv, "relayctl", usage, CLI_COMMANDS, &cli);
+    if (rc >= 0)
+        return rc;
+    if (cli.first_arg >= argc)
+        return usage_error("no command given");
+
+    const char *cmd = argv[cli.first_arg];
+    unsigned allowed;
+    if (strcmp(cmd, "stats") == 0)
+        allowed = OPT_JSON;
+    else if (strcmp(cmd, "deliveries") == 0)
+        allowed = OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR;
+    else if (strcmp(cmd, "show") == 0)
+        allowed = OPT_JSON;
+    else if (strcmp(cmd, "redeliver") == 0)
+        allowed = OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL;
+    else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+        allowed = OPT_JSON;
+    else if (strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    } else
+        return usage_error("unknown command %s", cmd);
+
+    struct opts o = {0};
+    rc = parse_opts(argc, argv, cli.first_arg + 1, cmd, allowed, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.config_path)
+        cli.config_path = o.config_path;
+
+    /* Logs would only clutter the operator's terminal; errors are printed by hand. */
+    log_set_level(LOG_LEVEL_ERROR);
+    struct config *cfg = cli_load_config(&cli, CONFIG_ROLE_CTL);
+    if (cfg == NULL)
+        return 2;
+    log_set_level(LOG_LEVEL_ERROR);
+    struct rsync *rs = rsync_new(cfg, REDIS_TIMEOUT_MS);
+    if (rs == NULL) {
+        fputs("relayctl: out of memory\n", stderr);
+        config_free(cfg);
+        return 1;
+    }
+
+    if (strcmp(cmd, "stats") == 0) {
+        if (o.nargs)
+            rc = usage_error("stats: unexpected argument %s", o.args[0]);
+        else
+            rc = cmd_stats(rs, cfg, &o);
+    } else if (strcmp(cmd, "deliveries") == 0) {
+        rc = cmd_deliveries(rs, cfg, &o);
+    } else if (strcmp(cmd, "show") == 0) {
+        rc = cmd_show(rs, cfg, &o);
+    } else if (strcmp(cmd, "redeliver") == 0) {
+        rc = cmd_redeliver(rs, cfg, &o);
+    } else {
+        rc = cmd_target(rs, cfg, &o, strcmp(cmd, "pause") == 0);
+    }
+    fflush(stdout);
+    rsync_free(rs);
+    config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,999 @@
+#include "handlers/worker.h"
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "handlers/backoff.h"
+#include "handlers/cms.h"
+#include "handlers/fmt.h"
+#include "handlers/hclient.h"
+#include "handlers/push.h"
+#include "queue/lua.h"
+#include "queue/rsync.h"
+
+#define TICK_MS 20             /* how often the loop looks for new events and due deliveries */
+#define TAKE_COUNT 32          /* stream entries read per tick */
+#define RECLAIM_EVERY_MS 1000  /* expired leases go back this often */
+#define MAX_FETCHES 8          /* GETs per title: a loop guard on cms_next_url */
+#define FETCH_MAX_BODY (16u << 20)
+#define SNIPPET_BYTES 512
+#define REDIS_BACKOFF_MAX_MS 2000
+#define DEFAULT_PUSH_TIMEOUT_MS 10000
+
+enum job_state { JOB_FETCH, JOB_PUSH, JOB_COMPLETING };
+
+/* One claimed delivery being worked on, from claim to complete. */
+struct job {
+    struct worker *w;
+    struct job *prev, *next;
+    size_t ti;
+    const struct target *t;
+    const struct source *src;
+    enum job_state state;
+    /* from the delivery record */
+    char *id, *event_id, *event_type, *source, *content_type, *content_id, *show_id, *lease;
+    int season, episode;
+    int attempt; /* this attempt's number, 1-based */
+    int unpublish;
+    /* fetch */
+    json_t *bodies[MAX_FETCHES];
+    size_t n_bodies;
+    char *title_type;
+    struct hclient_call *call;
+    int64_t started;
+    /* outcome, kept until Redis has it */
+    const char *outcome;
+    long http_status;
+    char code[40];
+    char *message;
+    char *snippet;
+    int64_t delay_ms;
+    int64_t push_ms; /* -1 = no push made */
+    int64_t duration_ms;
+    int count_attempt;
+};
+
+struct worker {
+    const struct config *cfg;
+    struct event_base *base;
+    struct hclient *hc;
+    struct rsync *rs;
+    struct event *tick, *sigterm, *sigint, *drain;
+    char consumer[96];
+    struct job *jobs;
+    size_t n_jobs;
+    size_t *inflight; /* per target index */
+    size_t rr;
+    int stopping;
+    int read_own;         /* re-read our own pending stream entries (after a failed fanout) */
+    char autoclaim_cursor[48];
+    int64_t next_reclaim, next_autoclaim;
+    int64_t redis_retry_at, redis_backoff_ms;
+    int redis_down;
+    long drain_ms;
+};
+
+void worker_delivery_id(const char *source, const char *event_id, const char *target,
+                        char out[29])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char hex[SHA256_DIGEST_LENGTH * 2 + 1];
+    size_t ls = strlen(source), le = strlen(event_id), lt = strlen(target);
+    unsigned char *buf = malloc(ls + le + lt + 2);
+
+    if (buf == NULL) {
+        memset(md, 0, sizeof(md));
+    } else {
+        memcpy(buf, source, ls + 1);
+        memcpy(buf + ls + 1, event_id, le + 1);
+        memcpy(buf + ls + le + 2, target, lt);
+        SHA256(buf, ls + le + lt + 2, md);
+        free(buf);
+    }
+    util_hex(md, sizeof(md), hex);
+    memcpy(out, "dlv_", 4);
+    memcpy(out + 4, hex, 24);
+    out[28] = '\0';
+}
+
+/* ---- Redis plumbing ---------------------------------------------------------------------- */
+
+static void redis_failed(struct worker *w, const char *what)
+{
+    if (!w->redis_down)
+        LOG_WARN("redis unavailable, retrying", "op", what, "error", rsync_error(w->rs), NULL);
+    w->redis_down = 1;
+    w->redis_backoff_ms = w->redis_backoff_ms ? w->redis_backoff_ms * 2 : 50;
+    if (w->redis_backoff_ms > REDIS_BACKOFF_MAX_MS)
+        w->redis_backoff_ms = REDIS_BACKOFF_MAX_MS;
+    w->redis_retry_at = util_mono_ms() + w->redis_backoff_ms;
+}
+
+static void redis_ok(struct worker *w)
+{
+    if (w->redis_down)
+        LOG_INFO("redis available again", NULL);
+    w->redis_down = 0;
+    w->redis_backoff_ms = 0;
+}
+
+static redisReply *script(struct worker *w, const char *lua, const char *what, int argc,
+                          const char **argv, const size_t *argvlen)
+{
+    redisReply *r = rsync_script(w->rs, lua, 0, argc, argv, argvlen);
+    if (r == NULL) {
+        redis_failed(w, what);
+        return NULL;
+    }
+    redis_ok(w);
+    if (r->type == REDIS_REPLY_ERROR) {
+        LOG_ERROR("redis script failed", "op", what, "error", r->str, NULL);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static const char *rec_get(const redisReply *rec, const char *field)
+{
+    if (rec == NULL || rec->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < rec->elements; i += 2)
+        if (rec->element[i]->type == REDIS_REPLY_STRING && strcmp(rec->element[i]->str, field) == 0)
+            return rec->element[i + 1]->type == REDIS_REPLY_STRING ? rec->element[i + 1]->str
+                                                                   : NULL;
+    return NULL;
+}
+
+static uint32_t random32(void)
+{
+    uint32_t v = 0;
+    if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+        v = (uint32_t)rand();
+    return v;
+}
+
+/* ---- jobs -------------------------------------------------------------------------------- */
+
+static void job_free(struct job *j)
+{
+    if (j == NULL)
+        return;
+    for (size_t i = 0; i < j->n_bodies; i++)
+        json_decref(j->bodies[i]);
+    free(j->id);
+    free(j->event_id);
+    free(j->event_type);
+    free(j->source);
+    free(j->content_type);
+    free(j->content_id);
+    free(j->show_id);
+    free(j->lease);
+    free(j->title_type);
+    free(j->message);
+    free(j->snippet);
+    free(j);
+}
+
+static void job_unlink(struct job *j)
+{
+    struct worker *w = j->w;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        w->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    w->n_jobs--;
+    w->inflight[j->ti]--;
+}
+
+static void maybe_exit(struct worker *w)
+{
+    if (w->stopping && w->n_jobs == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void log_outcome(const struct job *j, const char *status, int attempt)
+{
+    char att[16], dur[24], hs[16];
+    snprintf(att, sizeof(att), "%d", attempt);
+    snprintf(dur, sizeof(dur), "%" PRId64, j->duration_ms);
+    snprintf(hs, sizeof(hs), "%ld", j->http_status);
+    enum log_level lvl = strcmp(status, "failed") == 0      ? LOG_LEVEL_WARN
+                         : strcmp(status, "retrying") == 0 ? LOG_LEVEL_WARN
+                                                            : LOG_LEVEL_INFO;
+    char msg[40];
+    snprintf(msg, sizeof(msg), "delivery %s", status);
+    LOG_AT(lvl, msg, "event_id", j->event_id, "delivery_id", j->id, "source", j->source,
+           "target", j->t->name, "status", status, "attempt", att, "duration_ms", dur,
+           "http_status", j->http_status ? hs : NULL, "error_code", j->code[0] ? j->code : NULL,
+           "error", j->message && j->message[0] ? j->message : NULL, NULL);
+}
+
+/* Writes the job's outcome with complete.lua. Returns 0 when Redis took it (or the lease
+ * had moved on), -1 when Redis could not be reached: the job then stays to be retried. */
+static int job_write(struct job *j)
+{
+    struct worker *w = j->w;
+    const struct config *cfg = w->cfg;
+    char hs[16] = "", delay[24], maxa[24], push[24] = "", dur[24], ret[24];
+
+    if (j->http_status)
+        snprintf(hs, sizeof(hs), "%ld", j->http_status);
+    snprintf(delay, sizeof(delay), "%" PRId64, j->delay_ms);
+    snprintf(maxa, sizeof(maxa), "%" PRId64, cfg->retry_max_attempts);
+    if (j->push_ms >= 0)
+        snprintf(push, sizeof(push), "%" PRId64, j->push_ms);
+    snprintf(dur, sizeof(dur), "%" PRId64, j->duration_ms);
+    snprintf(ret, sizeof(ret), "%" PRId64, cfg->retention_s);
+    const char *argv[] = {cfg->redis_prefix, j->id, j->lease, j->outcome, hs, j->code,
+                          j->message ? j->message : "", j->snippet ? j->snippet : "", delay, maxa,
+                          push, dur, ret, j->count_attempt ? "1" : "0"};
+    redisReply *r = rsync_script(w->rs, lua_complete, 0, 14, argv, NULL);
+    if (r == NULL) {
+        redis_failed(w, "complete");
+        return -1;
+    }
+    redis_ok(w);
+    if (r->type == REDIS_REPLY_ERROR) {
+        LOG_ERROR("redis script failed", "op", "complete", "delivery_id", j->id, "error", r->str,
+                  NULL);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+               r->element[0]->type == REDIS_REPLY_STRING) {
+        const char *status = r->element[0]->str;
+        if (strcmp(status, "stale") == 0) {
+            LOG_WARN("delivery lease lost; outcome dropped", "delivery_id", j->id, "target",
+                     j->t->name, NULL);
+        } else if (strcmp(j->outcome, "release") == 0) {
+            LOG_INFO("delivery handed back", "delivery_id", j->id, "event_id", j->event_id,
+                     "target", j->t->name, NULL);
+        } else {
+            long long att = r->elements >= 2 ? r->element[1]->integer : j->attempt;
+            log_outcome(j, status, (int)att);
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Ends the current attempt. outcome: delivered, retry, failed, superseded, release. */
+static void job_finish(struct job *j, const char *outcome, long http_status, const char *code,
+                       const char *message, int64_t retry_after_ms)
+{
+    struct worker *w = j->w;
+    const struct config *cfg = w->cfg;
+
+    j->state = JOB_COMPLETING;
+    j->outcome = outcome;
+    j->http_status = http_status;
+    snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
+    free(j->message);
+    j->message = message ? strdup(message) : NULL;
+    j->duration_ms = util_mono_ms() - j->started;
+    j->count_attempt = strcmp(outcome, "release") != 0 && strcmp(outcome, "superseded") != 0;
+    j->delay_ms = backoff_delay_ms(cfg->retry_base_delay_ms, cfg->retry_max_delay_ms, j->attempt,
+                                   retry_after_ms, random32());
+    if (job_write(j) == 0) {
+        job_unlink(j);
+        job_free(j);
+        maybe_exit(w);
+    }
+}
+
+/* The first SNIPPET_BYTES of a response, cut back to whole UTF-8 characters; bytes of a body
+ * that is not UTF-8 at all become '?', so the record stays valid JSON text for the admin API. */
+static char *make_snippet(const char *body, size_t len)
+{
+    if (len > SNIPPET_BYTES)
+        len = SNIPPET_BYTES;
+    char *s = malloc(len + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, body, len);
+    s[len] = '\0';
+    size_t cut = len;
+    while (cut > 0 && len - cut < 4 && !util_utf8_valid((unsigned char *)s, cut))
+        cut--;
+    if (util_utf8_valid((unsigned char *)s, cut)) {
+        s[cut] = '\0';
+        return s;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80 || (s[i] < 0x20 && s[i] != '\n' && s[i] != '\t'))
+            s[i] = '?';
+    return s;
+}
+
+static void on_push_done(const struct hclient_response *res, void *arg)
+{
+    struct job *j = arg;
+    char msg[256];
+
+    j->call = NULL;
+    j->push_ms = res->duration_ms;
+    free(j->snippet);
+    j->snippet = make_snippet(res->body, res->body_len);
+    if (res->error) {
+        snprintf(msg, sizeof(msg), "push: %s", res->error_text ? res->error_text : "failed");
+        job_finish(j, "retry", 0, hclient_error_code(res->error), msg, 0);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "partner answered %ld", res->status);
+    switch (backoff_classify(res->status)) {
+    case BACKOFF_DONE:
+        job_finish(j, "delivered", res->status, "", "", 0);
+        break;
+    case BACKOFF_RETRY: {
+        int64_t ra = 0;
+        if (!backoff_honours_retry_after(res->status) ||
+            backoff_parse_retry_after(res->retry_after, util_now_ms(), &ra) != 0)
+            ra = 0;
+        job_finish(j, "retry", res->status, "partner_unavailable", msg, ra);
+        break;
+    }
+    default:
+        job_finish(j, "failed", res->status, "partner_rejected", msg, 0);
+        break;
+    }
+}
+
+/* Sends doc (NULL: no body, DELETE) to the target. Takes nothing from doc. */
+static void job_push(struct job *j, const json_t *doc)
+{
+    const struct target *t = j->t;
+    char *body = NULL, *url = NULL;
+    struct push_headers h;
+    int have_headers = 0;
+
+    if (doc) {
+        body = json_dumps(doc, JSON_COMPACT);
+        if (body == NULL)
+            goto internal;
+    }
+    const char *type = j->title_type ? j->title_type : j->content_type;
+    url = push_url(t, j->content_id, type, j->source);
+    if (url == NULL)
+        goto internal;
+    struct push_meta meta = {.delivery_id = j->id,
+                             .event_id = j->event_id,
+                             .event_type = j->event_type,
+                             .attempt = j->attempt};
+    if (push_headers_build(&h, t, &meta, body, body ? strlen(body) : 0) != 0)
+        goto internal;
+    have_headers = 1;
+    struct hclient_request req = {
+        .method = doc ? t->method : "DELETE",
+        .url = url,
+        .headers = h.list,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .auth = &t->auth,
+        .timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_PUSH_TIMEOUT_MS,
+        .max_body = SNIPPET_BYTES * 2,
+    };
+    j->state = JOB_PUSH;
+    j->call = hclient_start(j->w->hc, &req, on_push_done, j);
+    if (j->call == NULL)
+        goto internal;
+    push_headers_clear(&h);
+    free(url);
+    free(body);
+    return;
+internal:
+    if (have_headers)
+        push_headers_clear(&h);
+    free(url);
+    free(body);
+    job_finish(j, "retry", 0, "internal_error", "could not build the push request", 0);
+}
+
+static void job_cms_ref(const struct job *j, struct cms_ref *ref)
+{
+    ref->content_type = j->content_type[0] ? j->content_type : NULL;
+    ref->content_id = j->content_id;
+    ref->show_id = j->show_id[0] ? j->show_id : NULL;
+    ref->season_number = j->season;
+    ref->episode_number = j->episode;
+}
+
+/* Everything fetched: normalize, filter by type, render, push. */
+static void job_render(struct job *j)
+{
+    struct cms_ref ref;
+    char err[512] = "";
+
+    job_cms_ref(j, &ref);
+    json_t *title = cms_normalize(j->src, &ref, j->bodies, j->n_bodies, err, sizeof(err));
+    if (title == NULL) {
+        job_finish(j, "failed", 0, "source_invalid", err[0] ? err : "unexpected source document",
+                   0);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(title, "type"));
+    if (type) {
+        free(j->title_type);
+        j->title_type = strdup(type);
+    }
+    /* Movida events carry no type: the target's content_types filter applies only now. */
+    if (type && !config_target_matches(j->t, j->source, type)) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "target does not take %s", type);
+        json_decref(title);
+        job_finish(j, "superseded", 0, "filtered", msg, 0);
+        return;
+    }
+    json_t *doc = fmt_render(j->t, title, 0, err, sizeof(err));
+    json_decref(title);
+    if (doc == NULL) {
+        job_finish(j, "failed", 0, "validation_failed", err[0] ? err : "missing fields", 0);
+        return;
+    }
+    job_push(j, doc);
+    json_decref(doc);
+}
+
+static void job_fetch_next(struct job *j);
+
+static void on_fetch_done(const struct hclient_response *res, void *arg)
+{
+    struct job *j = arg;
+    char msg[256];
+
+    j->call = NULL;
+    if (res->error) {
+        snprintf(msg, sizeof(msg), "source fetch: %s", res->error_text ? res->error_text : "failed");
+        job_finish(j, "retry", 0, "source_unavailable", msg, 0);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "source answered %ld", res->status);
+    if (res->status == 404 || res->status == 410) {
+        job_finish(j, "failed", res->status, "source_not_found", msg, 0);
+        return;
+    }
+    switch (backoff_classify(res->status)) {
+    case BACKOFF_DONE:
+        break;
+    case BACKOFF_RETRY: {
+        int64_t ra = 0;
+        if (!backoff_honours_retry_after(res->status) ||
+            backoff_parse_retry_after(res->retry_after, util_now_ms(), &ra) != 0)
+            ra = 0;
+        job_finish(j, "retry", res->status, "source_unavailable", msg, ra);
+        return;
+    }
+    default:
+        job_finish(j, "failed", res->status, "source_rejected", msg, 0);
+        return;
+    }
+    if (res->truncated) {
+        job_finish(j, "failed", res->status, "source_invalid", "source document too large", 0);
+        return;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(res->body, res->body_len, 0, &jerr);
+    if (doc == NULL) {
+        /* A cut-off or garbled answer is more likely a hiccup than the CMS's real state. */
+        job_finish(j, "retry", res->status, "source_invalid", "source answered invalid JSON", 0);
+        return;
+    }
+    j->bodies[j->n_bodies++] = doc;
+    job_fetch_next(j);
+}
+
+static void job_fetch_next(struct job *j)
+{
+    static const char *const headers[] = {"Accept: application/json", NULL};
+    struct cms_ref ref;
+
+    job_cms_ref(j, &ref);
+    char *url = cms_next_url(j->src, &ref, j->bodies, j->n_bodies);
+    if (url == NULL) {
+        job_render(j);
+        return;
+    }
+    if (j->n_bodies >= MAX_FETCHES) {
+        free(url);
+        job_finish(j, "failed", 0, "source_invalid", "too many linked documents", 0);
+        return;
+    }
+    struct hclient_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .auth = &j->src->api_auth,
+        .timeout_ms = j->src->api_timeout_ms > 0 ? j->src->api_timeout_ms : 5000,
+        .max_body = FETCH_MAX_BODY,
+    };
+    j->state = JOB_FETCH;
+    j->call = hclient_start(j->w->hc, &req, on_fetch_done, j);
+    free(url);
+    if (j->call == NULL)
+        job_finish(j, "retry", 0, "internal_error", "could not start the source fetch", 0);
+}
+
+static void job_begin(struct job *j)
+{
+    if (j->src == NULL) {
+        job_finish(j, "failed", 0, "config_error", "source no longer configured", 0);
+        return;
+    }
+    if (!j->unpublish) {
+        job_fetch_next(j);
+        return;
+    }
+    if (j->t->unpublish == UNPUBLISH_DELETE) {
+        job_push(j, NULL);
+        return;
+    }
+    struct cms_ref ref;
+    char err[512] = "";
+    job_cms_ref(j, &ref);
+    json_t *tomb = cms_tombstone(j->src, &ref);
+    json_t *doc = tomb ? fmt_render(j->t, tomb, 1, err, sizeof(err)) : NULL;
+    json_decref(tomb);
+    if (doc == NULL) {
+        job_finish(j, "failed", 0, "validation_failed", err[0] ? err : "no removal document", 0);
+        return;
+    }
+    job_push(j, doc);
+    json_decref(doc);
+}
+
+static char *dup_field(const redisReply *rec, const char *name)
+{
+    const char *v = rec_get(rec, name);
+    return strdup(v ? v : "");
+}
+
+/* Starts work on one claimed record. */
+static void job_start(struct worker *w, size_t ti, const redisReply *rec)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return; /* the lease expires and the delivery is reclaimed */
+    j->w = w;
+    j->ti = ti;
+    j->t = &w->cfg->targets[ti];
+    j->push_ms = -1;
+    j->started = util_mono_ms();
+    j->id = dup_field(rec, "id");
+    j->event_id = dup_field(rec, "event_id");
+    j->event_type = dup_field(rec, "event_type");
+    j->source = dup_field(rec, "source");
+    j->content_type = dup_field(rec, "content_type");
+    j->content_id = dup_field(rec, "content_id");
+    j->show_id = dup_field(rec, "show_id");
+    j->lease = dup_field(rec, "lease");
+    const char *v = rec_get(rec, "season_number");
+    j->season = v && *v ? atoi(v) : -1;
+    v = rec_get(rec, "episode_number");
+    j->episode = v && *v ? atoi(v) : -1;
+    v = rec_get(rec, "attempt_count");
+    j->attempt = (v ? atoi(v) : 0) + 1;
+    if (!j->id || !j->event_id || !j->event_type || !j->source || !j->content_type ||
+        !j->content_id || !j->show_id || !j->lease) {
+        job_free(j);
+        return;
+    }
+    j->unpublish = strcmp(j->event_type, "content.unpublished") == 0;
+    j->src = config_source(w->cfg, j->source);
+    j->next = w->jobs;
+    if (w->jobs)
+        w->jobs->prev = j;
+    w->jobs = j;
+    w->n_jobs++;
+    w->inflight[ti]++;
+    job_begin(j);
+}
+
+/* ---- taking events ----------------------------------------------------------------------- */
+
+/* Fans one stream entry out with fanout.lua. Returns 0, or -1 when Redis failed (the entry
+ * stays pending in the group and is read again). */
+static int fanout_entry(struct worker *w, const redisReply *entry)
+{
+    const struct config *cfg = w->cfg;
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    const char *sid = entry->element[0]->str;
+    const redisReply *fields = entry->element[1];
+    size_t nf = fields->type == REDIS_REPLY_ARRAY ? fields->elements : 0;
+    const char *source = rec_get(fields, "source");
+    const char *event_id = rec_get(fields, "event_id");
+    const char *ctype = rec_get(fields, "content_type");
+    char (*ids)[29] = calloc(cfg->n_targets + 1, sizeof(*ids));
+    const char **argv = calloc(4 + 2 * cfg->n_targets + nf + 1, sizeof(*argv));
+    size_t *lens = calloc(4 + 2 * cfg->n_targets + nf + 1, sizeof(*lens));
+    char ret[24];
+    int rc = 0, argc = 0, nt = 0;
+    char ntbuf[16];
+
+    if (ids == NULL || argv == NULL || lens == NULL) {
+        rc = -1;
+        goto out;
+    }
+    snprintf(ret, sizeof(ret), "%" PRId64, cfg->retention_s);
+    argv[argc++] = cfg->redis_prefix;
+    argv[argc++] = sid;
+    argv[argc++] = ret;
+    argv[argc++] = ntbuf;
+    if (source && event_id && config_source(cfg, source)) {
+        for (size_t i = 0; i < cfg->n_targets; i++) {
+            const struct target *t = &cfg->targets[i];
+            if (!config_target_matches(t, source, ctype))
+                continue;
+            worker_delivery_id(source, event_id, t->name, ids[nt]);
+            argv[argc++] = t->name;
+            argv[argc++] = ids[nt];
+            nt++;
+        }
+    } else {
+        LOG_WARN("dropping stream entry of unknown source", "stream_id", sid, "source", source,
+                 "event_id", event_id, NULL);
+    }
+    snprintf(ntbuf, sizeof(ntbuf), "%d", nt);
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    for (size_t i = 0; i < nf; i++) {
+        const redisReply *e = fields->element[i];
+        argv[argc] = e->type == REDIS_REPLY_STRING ? e->str : "";
+        lens[argc] = e->type == REDIS_REPLY_STRING ? (size_t)e->len : 0;
+        argc++;
+    }
+    redisReply *r = script(w, lua_fanout, "fanout", argc, argv, lens);
+    if (r == NULL) {
+        rc = -1;
+        w->read_own = 1;
+        goto out;
+    }
+    char n[16];
+    snprintf(n, sizeof(n), "%lld", r->integer);
+    LOG_DEBUG("event fanned out", "event_id", event_id, "source", source, "stream_id", sid,
+              "deliveries", n, NULL);
+    freeReplyObject(r);
+out:
+    free(ids);
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+/* Entries of an XREADGROUP/XAUTOCLAIM answer. Returns the number handled, -1 on failure. */
+static int fanout_entries(struct worker *w, const redisReply *entries)
+{
+    int n = 0;
+    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+            e->element[1]->type != REDIS_REPLY_ARRAY) {
+            /* deleted while pending: only acknowledge it */
+            if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+                e->element[0]->type == REDIS_REPLY_STRING) {
+                redisReply *r = rsync_commandf(w->rs, "XACK %s:events workers %s",
+                                               w->cfg->redis_prefix, e->element[0]->str);
+                if (r)
+                    freeReplyObject(r);
+            }
+            continue;
+        }
+        if (fanout_entry(w, e) != 0)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
+static void ensure_group(struct worker *w)
+{
+    char key[256];
+    snprintf(key, sizeof(key), "%s:events", w->cfg->redis_prefix);
+    const char *argv[] = {"XGROUP", "CREATE", key, "workers", "0", "MKSTREAM"};
+    redisReply *r = rsync_command(w->rs, 6, argv, NULL);
+    if (r == NULL) {
+        redis_failed(w, "xgroup");
+        return;
+    }
+    if (r->type != REDIS_REPLY_ERROR)
+        LOG_INFO("created consumer group", "stream", key, NULL);
+    freeReplyObject(r);
+}
+
+/* Reads new stream entries (or, after a failure, our own pending ones) and fans them out. */
+static void take(struct worker *w)
+{
+    char key[256], count[16];
+    snprintf(key, sizeof(key), "%s:events", w->cfg->redis_prefix);
+    snprintf(count, sizeof(count), "%d", TAKE_COUNT);
+    const char *argv[] = {"XREADGROUP", "GROUP", "workers", w->consumer, "COUNT", count,
+                          "STREAMS", key, w->read_own ? "0" : ">"};
+    redisReply *r = rsync_command(w->rs, 9, argv, NULL);
+    if (r == NULL) {
+        redis_failed(w, "xreadgroup");
+        return;
+    }
+    redis_ok(w);
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "NOGROUP", 7) == 0)
+            ensure_group(w);
+        else
+            LOG_ERROR("xreadgroup failed", "error", r->str, NULL);
+        freeReplyObject(r);
+        return;
+    }
+    int handled = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->elements >= 2)
+        handled = fanout_entries(w, r->element[0]->element[1]);
+    if (w->read_own && handled == 0)
+        w->read_own = 0; /* our pending list is empty again */
+    freeReplyObject(r);
+}
+
+/* Entries a dead worker read but never fanned out come back after visibility_timeout_ms. */
+static void autoclaim(struct worker *w)
+{
+    char key[256], idle[24];
+    snprintf(key, sizeof(key), "%s:events", w->cfg->redis_prefix);
+    snprintf(idle, sizeof(idle), "%" PRId64, w->cfg->worker_visibility_timeout_ms);
+    const char *argv[] = {"XAUTOCLAIM", key, "workers", w->consumer, idle,
+                          w->autoclaim_cursor, "COUNT", "32"};
+    redisReply *r = rsync_command(w->rs, 8, argv, NULL);
+    if (r == NULL) {
+        redis_failed(w, "xautoclaim");
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(w->autoclaim_cursor, sizeof(w->autoclaim_cursor), "%s", r->element[0]->str);
+        int n = fanout_entries(w, r->element[1]);
+        if (n > 0) {
+            char c[16];
+            snprintf(c, sizeof(c), "%d", n);
+            LOG_INFO("took over stream entries of a stalled worker", "entries", c, NULL);
+        }
+    } else {
+        snprintf(w->autoclaim_cursor, sizeof(w->autoclaim_cursor), "0-0");
+    }
+    freeReplyObject(r);
+}
+
+static void reclaim(struct worker *w)
+{
+    const char *argv[] = {w->cfg->redis_prefix, "100"};
+    redisReply *r = script(w, lua_reclaim, "reclaim", 2, argv, NULL);
+    if (r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        char n[16];
+        snprintf(n, sizeof(n), "%lld", r->integer);
+        LOG_WARN("reclaimed expired delivery leases", "deliveries", n, NULL);
+    }
+    freeReplyObject(r);
+}
+
+/* Claims up to n due deliveries of target ti and starts them. Returns how many started. */
+static size_t claim(struct worker *w, size_t ti, size_t n)
+{
+    const struct config *cfg = w->cfg;
+    const struct target *t = &cfg->targets[ti];
+    char nb[24], vt[24], rate[32], ret[24];
+    snprintf(nb, sizeof(nb), "%zu", n);
+    snprintf(vt, sizeof(vt), "%" PRId64, cfg->worker_visibility_timeout_ms);
+    snprintf(rate, sizeof(rate), "%.6f", t->rate_per_s > 0 ? t->rate_per_s : 0.0);
+    snprintf(ret, sizeof(ret), "%" PRId64, cfg->retention_s);
+    const char *argv[] = {cfg->redis_prefix, t->name, nb, vt, rate, ret, w->consumer};
+    redisReply *r = script(w, lua_claim, "claim", 7, argv, NULL);
+    size_t started = 0;
+    if (r == NULL)
+        return 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *rec = r->element[i];
+        const char *status = rec_get(rec, "status");
+        if (status && strcmp(status, "superseded") == 0) {
+            LOG_INFO("delivery superseded", "event_id", rec_get(rec, "event_id"), "delivery_id",
+                     rec_get(rec, "id"), "source", rec_get(rec, "source"), "target", t->name,
+                     "status", "superseded", "attempt", rec_get(rec, "attempt_count"),
+                     "duration_ms", "0", NULL);
+            continue;
+        }
+        job_start(w, ti, rec);
+        started++;
+    }
+    freeReplyObject(r);
+    return started;
+}
+
+static void claim_all(struct worker *w)
+{
+    const struct config *cfg = w->cfg;
+    size_t nt = cfg->n_targets;
+    for (size_t k = 0; k < nt && !w->redis_down; k++) {
+        size_t limit = (size_t)(cfg->worker_concurrency > 0 ? cfg->worker_concurrency : 32);
+        if (w->n_jobs >= limit)
+            break;
+        size_t ti = (w->rr + k) % nt;
+        const struct target *t = &cfg->targets[ti];
+        size_t mif = (size_t)(t->max_in_flight > 0 ? t->max_in_flight : 8);
+        if (w->inflight[ti] >= mif)
+            continue;
+        size_t room = mif - w->inflight[ti];
+        if (room > limit - w->n_jobs)
+            room = limit - w->n_jobs;
+        claim(w, ti, room);
+    }
+    w->rr++;
+}
+
+/* Outcomes Redis could not take when they happened. */
+static void flush_completions(struct worker *w)
+{
+    struct job *j = w->jobs, *next;
+    for (; j; j = next) {
+        next = j->next;
+        if (j->state != JOB_COMPLETING)
+            continue;
+        if (job_write(j) != 0)
+            return;
+        job_unlink(j);
+        job_free(j);
+    }
+    maybe_exit(w);
+}
+
+static void on_tick(evutil_socket_t fd, short kind, void *arg)
+{
+    struct worker *w = arg;
+    int64_t now = util_mono_ms();
+
+    if (now < w->redis_retry_at)
+        return;
+    flush_completions(w);
+    if (w->stopping || w->redis_down)
+        return;
+    if (now >= w->next_reclaim) {
+        reclaim(w);
+        w->next_reclaim = now + RECLAIM_EVERY_MS;
+    }
+    if (now >= w->next_autoclaim && !w->redis_down) {
+        autoclaim(w);
+        int64_t every = w->cfg->worker_visibility_timeout_ms / 2;
+        w->next_autoclaim = now + (every > 100 ? every : 100);
+    }
+    if (!w->redis_down)
+        take(w);
+    if (!w->redis_down)
+        claim_all(w);
+}
+
+/* ---- shutdown ---------------------------------------------------------------------------- */
+
+static void on_drain_timeout(evutil_socket_t fd, short kind, void *arg)
+{
+    struct worker *w = arg;
+    struct job *j = w->jobs, *next;
+    for (; j; j = next) {
+        next = j->next;
+        if (j->state == JOB_COMPLETING) {
+            /* Redis still has not taken it: the lease expires and another worker retries. */
+            job_unlink(j);
+            job_free(j);
+            continue;
+        }
+        hclient_cancel(w->hc, j->call);
+        j->call = NULL;
+        j->state = JOB_COMPLETING;
+        j->outcome = "release";
+        j->count_attempt = 0;
+        (void)job_write(j); /* on failure the lease simply expires */
+        job_unlink(j);
+        job_free(j);
+    }
+    event_base_loopexit(w->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short kind, void *arg)
+{
+    struct worker *w = arg;
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    char n[16];
+    snprintf(n, sizeof(n), "%zu", w->n_jobs);
+    LOG_INFO("stopping: finishing deliveries in flight", "signal",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", "in_flight", n, NULL);
+    if (w->n_jobs == 0) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    struct timeval tv = {.tv_sec = w->drain_ms / 1000, .tv_usec = (w->drain_ms % 1000) * 1000};
+    evtimer_add(w->drain, &tv);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+struct worker *worker_new(const struct config *cfg)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    w->cfg = cfg;
+    w->base = event_base_new();
+    w->inflight = calloc(cfg->n_targets + 1, sizeof(*w->inflight));
+    w->rs = rsync_new(cfg, 2000);
+    if (w->base == NULL || w->inflight == NULL || w->rs == NULL)
+        goto fail;
+    w->hc = hclient_new(w->base);
+    w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+    w->sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
+    w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
+    w->drain = evtimer_new(w->base, on_drain_timeout, w);
+    if (w->hc == NULL || w->tick == NULL || w->sigterm == NULL || w->sigint == NULL ||
+        w->drain == NULL)
+        goto fail;
+    char host[64] = "host", rnd[9];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    util_random_hex(rnd, 4);
+    snprintf(w->consumer, sizeof(w->consumer), "%s-%d-%s", host, (int)getpid(), rnd);
+    snprintf(w->autoclaim_cursor, sizeof(w->autoclaim_cursor), "0-0");
+    w->read_own = 1;
+    return w;
+fail:
+    worker_free(w);
+    return NULL;
+}
+
+void worker_free(struct worker *w)
+{
+    if (w == NULL)
+        return;
+    while (w->jobs) {
+        struct job *j = w->jobs;
+        if (j->call)
+            hclient_cancel(w->hc, j->call);
+        job_unlink(j);
+        job_free(j);
+    }
+    hclient_free(w->hc);
+    if (w->tick)
+        event_free(w->tick);
+    if (w->sigterm)
+        event_free(w->sigterm);
+    if (w->sigint)
+        event_free(w->sigint);
+    if (w->drain)
+        event_free(w->drain);
+    rsync_free(w->rs);
+    free(w->inflight);
+    if (w->base)
+        event_base_free(w->base);
+    free(w);
+}
+
+int worker_run(struct worker *w, long drain_ms)
+{
+    struct timeval tick = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
+    w->drain_ms = drain_ms;
+    if (event_add(w->tick, &tick) != 0 || event_add(w->sigterm, NULL) != 0 ||
+        event_add(w->sigint, NULL) != 0)
+        return -1;
+    LOG_INFO("worker started", "consumer", w->consumer, NULL);
+    if (event_base_dispatch(w->base) < 0)
+        return -1;
+    LOG_INFO("worker stopped", NULL);
+    return 0;
+}

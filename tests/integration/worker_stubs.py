@@ -1,0 +1,166 @@
+"""Stub peers for the relay-worker integration tests: a source CMS serving the shared
+fixtures (checking bearer or HTTP Digest auth) and a programmable partner that records every
+request. Python stdlib only; each runs on its own loopback port in a thread."""
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harness import SRC, free_port
+
+_here = os.path.dirname(os.path.abspath(__file__))
+SHARED_FIXTURES = next(
+    (p for p in (os.path.join(SRC, "tests", "fixtures"), os.path.join(SRC, "..", "shared", "fixtures"),
+                 os.path.join(_here, "..", "..", "..", "shared", "fixtures"))
+     if os.path.isfile(os.path.join(p, "encorastream", "movie.json"))),
+    os.path.join(SRC, "..", "shared", "fixtures"))
+
+
+def fixture(name):
+    with open(os.path.join(SHARED_FIXTURES, name), "rb") as f:
+        return f.read()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Stub:
+    def __init__(self):
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.requests = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                stub._handle(self, body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        self.server = _Server(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path=""):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def _reply(self, h, status, body=b"", headers=None):
+        h.send_response(status)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if body and h.command != "HEAD":
+            h.wfile.write(body)
+
+    def _record(self, h, body):
+        rec = {"method": h.command, "path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()},
+               "body": body, "at": time.time()}
+        with self.lock:
+            self.requests.append(rec)
+        return rec
+
+    def got(self, pred=lambda r: True):
+        with self.lock:
+            return [r for r in self.requests if pred(r)]
+
+
+class StubCMS(_Stub):
+    """Serves path -> fixture; 404 for anything else. auth: ("bearer", token) or
+    ("digest", user, password). Requests without valid auth get 401."""
+
+    REALM = "movida-stub"
+
+    def __init__(self, routes, auth):
+        super().__init__()
+        self.routes = dict(routes)  # path (with query) -> bytes, or (status, bytes)
+        self.auth = auth
+        self.nonces = set()
+
+    def _auth_ok(self, h):
+        value = h.headers.get("Authorization") or ""
+        if self.auth[0] == "bearer":
+            return value == "Bearer " + self.auth[1]
+        if not value.startswith("Digest "):
+            return False
+        p = dict(re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', value[7:]) and
+                 [(k, a or b) for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', value[7:])])
+        user, pw = self.auth[1], self.auth[2]
+        if p.get("username") != user or p.get("nonce") not in self.nonces or p.get("uri") != h.path:
+            return False
+        ha1 = hashlib.md5(("%s:%s:%s" % (user, self.REALM, pw)).encode()).hexdigest()
+        ha2 = hashlib.md5(("%s:%s" % (h.command, p["uri"])).encode()).hexdigest()
+        if p.get("qop"):
+            want = hashlib.md5(("%s:%s:%s:%s:%s:%s" % (ha1, p["nonce"], p.get("nc"), p.get("cnonce"),
+                                                        p["qop"], ha2)).encode()).hexdigest()
+        else:
+            want = hashlib.md5(("%s:%s:%s" % (ha1, p["nonce"], ha2)).encode()).hexdigest()
+        return p.get("response") == want
+
+    def _handle(self, h, body):
+        rec = self._record(h, body)
+        if not self._auth_ok(h):
+            rec["auth"] = False
+            hdrs = {}
+            if self.auth[0] == "digest":
+                nonce = secrets.token_hex(8)
+                self.nonces.add(nonce)
+                hdrs["WWW-Authenticate"] = 'Digest realm="%s", qop="auth", nonce="%s", algorithm=MD5' % (
+                    self.REALM, nonce)
+            return self._reply(h, 401, b'{"error":"unauthorized"}', hdrs)
+        rec["auth"] = True
+        r = self.routes.get(h.path)
+        if r is None:
+            return self._reply(h, 404, b'{"error":"not found"}', {"Content-Type": "application/json"})
+        status, data = r if isinstance(r, tuple) else (200, r)
+        self._reply(h, status, data, {"Content-Type": "application/json"})
+
+
+class StubPartner(_Stub):
+    """Records every request. plan(path_prefix, [responses]) queues answers for requests whose
+    path starts with the prefix; each response is (status, headers, body, delay_s). Without a
+    queued answer: 200 {"ok":true}."""
+
+    def __init__(self):
+        super().__init__()
+        self.plans = []  # [prefix, list]
+
+    def plan(self, prefix, responses):
+        with self.lock:
+            self.plans.append([prefix, list(responses)])
+
+    def _handle(self, h, body):
+        self._record(h, body)
+        answer = (200, {}, b'{"ok":true}', 0)
+        with self.lock:
+            for prefix, queue in self.plans:
+                if h.path.startswith(prefix) and queue:
+                    answer = queue.pop(0)
+                    break
+        status, headers, data, delay = answer
+        if delay:
+            time.sleep(delay)
+        try:
+            self._reply(h, status, data, dict(headers, **{"Content-Type": "application/json"}))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
