@@ -103,8 +103,7 @@ class StubCMS(_Stub):
             return value == "Bearer " + self.auth[1]
         if not value.startswith("Digest "):
             return False
-        p = dict(re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', value[7:]) and
-                 [(k, a or b) for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', value[7:])])
+        p = {k: a or b for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', value[7:])}
         user, pw = self.auth[1], self.auth[2]
         if p.get("username") != user or p.get("nonce") not in self.nonces or p.get("uri") != h.path:
             return False
@@ -164,3 +163,99 @@ class StubPartner(_Stub):
             self._reply(h, status, data, dict(headers, **{"Content-Type": "application/json"}))
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+# ---- a whole worker environment ------------------------------------------------------------
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+from harness import Proc, Redis, base_config, wait_until  # noqa: E402
+
+MOVIE_ID = "497f6eca-6276-4993-bfeb-53cbbbba6f08"
+API_TOKEN = "literal-api-token"
+MOVIDA_USER, MOVIDA_PASSWORD = "robot_user", "movida-pw-DO-NOT-LOG"
+SIGNING_SECRET = "partner-signing-secret-DO-NOT-LOG"
+
+
+def delivery_id(source, event_id, target):
+    h = hashlib.sha256(("%s\0%s\0%s" % (source, event_id, target)).encode()).hexdigest()
+    return "dlv_" + h[:24]
+
+
+class WorkerEnv:
+    """Redis + stub CMSs + stub partner + a config; workers started on demand."""
+
+    def __init__(self, targets, retry=None, worker=None):
+        self.workdir = tempfile.mkdtemp(prefix="relay-worker-it-")
+        self.redis = Redis(self.workdir).start()
+        self.partner = StubPartner().start()
+        self.encora = StubCMS({"/v2/admin/movies/" + MOVIE_ID: fixture("encorastream/movie.json")},
+                              ("bearer", API_TOKEN)).start()
+        self.movida = StubCMS({
+            "/api/titles/73?expand=metadata,images,availability_windows": fixture("movida/title-episode.json"),
+            "/api/titles/30391?expand=metadata,images,availability_windows": fixture("movida/title-feature.json"),
+            "/api/title_groups/10113965": fixture("movida/title-group-series.json"),
+        }, ("digest", MOVIDA_USER, MOVIDA_PASSWORD)).start()
+        cfg = base_config(self.redis.port, free_port())
+        cfg["sources"]["encora"]["api"] = {"base_url": self.encora.url("/v2"), "timeout_ms": 2000,
+                                           "auth": {"type": "bearer", "token": API_TOKEN}}
+        cfg["sources"]["movida"]["api"] = {"base_url": self.movida.url("/api"), "timeout_ms": 2000,
+                                           "auth": {"type": "digest", "username": MOVIDA_USER,
+                                                    "password": "env:MOVIDA_PASSWORD"}}
+        for t in targets.values():
+            t["url"] = t["url"].replace("PARTNER", self.partner.url())
+        cfg["targets"] = targets
+        cfg["retry"] = retry or {"max_attempts": 4, "base_delay_ms": 50, "max_delay_ms": 400}
+        cfg["worker"] = worker or {"concurrency": 8, "visibility_timeout_ms": 2000}
+        self.config = cfg
+        self.config_path = os.path.join(self.workdir, "relay.json")
+        with open(self.config_path, "w") as f:
+            json.dump(cfg, f)
+        self.workers = []
+
+    def start_worker(self):
+        w = Proc(self.workdir, "relay-worker", self.config_path,
+                 env={"MOVIDA_PASSWORD": MOVIDA_PASSWORD})
+        self.workers.append(w)
+        return w
+
+    def close(self):
+        for w in self.workers:
+            w.stop()
+        for s in (self.partner, self.encora, self.movida):
+            s.stop()
+        self.redis.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def xadd(self, source, event_id, etype="content.published", content_type="movie",
+             content_id=MOVIE_ID, created_at=None, **extra):
+        """Enqueues an event exactly as the relay's enqueue.lua would (docs/redis.md)."""
+        now = int(time.time() * 1000)
+        fields = {"source": source, "event_id": event_id, "type": etype,
+                  "content_type": content_type, "content_id": content_id, "show_id": "",
+                  "season_number": "", "episode_number": "",
+                  "created_at": "" if created_at is None else str(created_at),
+                  "received_at": str(now), "request_id": "req-" + event_id}
+        fields.update(extra)
+        args = ["XADD", "relay:events", "*"]
+        for k, v in fields.items():
+            args += [k, v]
+        return self.redis.cmd(*args)
+
+    def record(self, did):
+        flat = self.redis.cmd("HGETALL", "relay:d:" + did) or []
+        return dict(zip(flat[::2], flat[1::2]))
+
+    def attempts(self, did):
+        return [json.loads(a) for a in self.redis.cmd("LRANGE", "relay:d:%s:attempts" % did, 0, -1)]
+
+    def wait_status(self, did, status, timeout=10.0):
+        def check():
+            r = self.record(did)
+            return r if r.get("status") == status else None
+        try:
+            return wait_until(check, timeout=timeout, what="%s -> %s" % (did, status))
+        except AssertionError:
+            raise AssertionError("delivery %s is %r, wanted %s; worker logs:\n%s" % (
+                did, self.record(did), status, "\n".join(w.output()[-3000:] for w in self.workers)))

@@ -1,0 +1,259 @@
+"""relay-worker end to end: real redis-server, stub source CMSs, stub partner (CONTRACT §5)."""
+import base64
+import hashlib
+import hmac
+import json
+import time
+import unittest
+import urllib.parse
+
+from harness import wait_until
+from worker_stubs import API_TOKEN, MOVIE_ID, SIGNING_SECRET, WorkerEnv, delivery_id, fixture
+
+CANON = {"format": "canonical", "url": "PARTNER/canon/{source}/{type}/{id}", "method": "PUT",
+         "auth": {"type": "basic", "username": "relay", "password": "basic-pw"},
+         "signing_secret": SIGNING_SECRET}
+GWI = {"format": "gwi_json_1.1", "url": "PARTNER/gwi", "method": "POST", "unpublish": "tombstone",
+       "auth": {"type": "api_key", "in": "query", "name": "api_key", "value": "gwi-key"},
+       "catalog": {"provider": "Example Media", "name": "example-vod", "locale": "en_US"}}
+
+
+def ms(iso_seconds_from_now=0):
+    return int(time.time() * 1000) + iso_seconds_from_now
+
+
+class WorkerTest(unittest.TestCase):
+    targets = {"canon": CANON, "gwi": GWI}
+
+    def setUp(self):
+        self.env = WorkerEnv(json.loads(json.dumps(self.targets)))
+        self.worker = self.env.start_worker()
+
+    def tearDown(self):
+        rc = self.worker.stop()
+        with open(self.worker.log_path, encoding="utf-8", errors="replace") as f:
+            out = f.read()
+        self.env.close()
+        self.assertEqual(rc, 0, out[-2000:])
+        for secret in ("basic-pw", "gwi-key", SIGNING_SECRET, API_TOKEN):
+            self.assertNotIn(secret, out)
+
+    def requests_to(self, prefix):
+        return self.env.partner.got(lambda r: r["path"].startswith(prefix))
+
+
+class TestPublish(WorkerTest):
+    def test_encora_movie_to_canonical_and_gwi(self):
+        self.env.xadd("encora", "evt_pub_1", created_at=ms())
+        d_canon = delivery_id("encora", "evt_pub_1", "canon")
+        d_gwi = delivery_id("encora", "evt_pub_1", "gwi")
+        rec = self.env.wait_status(d_canon, "delivered")
+        self.env.wait_status(d_gwi, "delivered")
+        self.assertEqual(rec["attempt_count"], "1")
+        self.assertEqual(rec["http_status"], "200")
+        self.assertEqual(rec["response_snippet"], '{"ok":true}')
+
+        # the CMS was asked with the source's bearer token
+        cms = self.env.encora.got()
+        self.assertTrue(cms and all(r["auth"] for r in cms))
+        self.assertEqual(cms[0]["headers"]["accept"], "application/json")
+
+        [req] = self.requests_to("/canon/")
+        self.assertEqual(req["method"], "PUT")
+        self.assertEqual(req["path"], "/canon/encora/movie/" + MOVIE_ID)
+        h = req["headers"]
+        self.assertEqual(h["content-type"], "application/json; charset=utf-8")
+        self.assertEqual(h["idempotency-key"], d_canon)
+        self.assertEqual(h["x-relay-event-id"], "evt_pub_1")
+        self.assertEqual(h["x-relay-event-type"], "content.published")
+        self.assertEqual(h["x-relay-delivery-attempt"], "1")
+        self.assertEqual(h["user-agent"], "relay/0.1.0")
+        self.assertEqual(h["authorization"], "Basic " + base64.b64encode(b"relay:basic-pw").decode())
+        want = hmac.new(SIGNING_SECRET.encode(), req["body"], hashlib.sha256).hexdigest()
+        self.assertEqual(h["x-relay-signature-256"], "sha256=" + want)
+        doc = json.loads(req["body"])
+        self.assertEqual(doc["type"], "movie")
+        self.assertEqual(doc["source"], "encora")
+        self.assertIn("La Casa de las Flores", json.dumps(doc, ensure_ascii=False))
+
+        [req] = self.requests_to("/gwi")
+        self.assertEqual(req["method"], "POST")
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(req["path"]).query)
+        self.assertEqual(q["api_key"], ["gwi-key"])
+        self.assertEqual(req["headers"]["idempotency-key"], d_gwi)
+        self.assertNotIn("x-relay-signature-256", req["headers"])
+        self.assertNotIn("authorization", req["headers"])
+        doc = json.loads(req["body"])
+        self.assertEqual(doc["_schema_version"], "gwi_json_1.1")
+        self.assertEqual(doc["catalog_provider"], "Example Media")
+        self.assertEqual(doc["catalog_period"], "incremental")
+        self.assertEqual(len(doc["items"]), 1)
+
+        # metrics for the /metrics renderer
+        m = self.env.redis.cmd("HGETALL", "relay:metrics")
+        m = dict(zip(m[::2], m[1::2]))
+        self.assertEqual(m["deliveries_total|canon|delivered"], "1")
+        self.assertEqual(m["delivery_duration_seconds_count|canon"], "1")
+        self.assertEqual(m["delivery_duration_seconds_bucket|canon|+Inf"], "1")
+        self.assertEqual(m["event_to_delivery_seconds_count"], "2")
+        self.assertIn("delivered", self.worker.output())
+
+    def test_retry_then_delivered(self):
+        self.env.partner.plan("/gwi", [(500, {}, b"boom", 0), (503, {}, b"later", 0)])
+        self.env.xadd("encora", "evt_retry", created_at=ms())
+        did = delivery_id("encora", "evt_retry", "gwi")
+        rec = self.env.wait_status(did, "delivered")
+        self.assertEqual(rec["attempt_count"], "3")
+        reqs = self.requests_to("/gwi")
+        self.assertEqual(len(reqs), 3)
+        self.assertEqual({r["headers"]["idempotency-key"] for r in reqs}, {did})
+        self.assertEqual([r["headers"]["x-relay-delivery-attempt"] for r in reqs], ["1", "2", "3"])
+        att = self.env.attempts(did)
+        self.assertEqual([a["http_status"] for a in att], [500, 503, 200])
+        self.assertEqual([a["attempt"] for a in att], [1, 2, 3])
+        self.assertEqual(att[0]["error"]["code"], "partner_unavailable")
+        self.assertIsNone(att[2]["error"])
+        m = self.env.redis.cmd("HGET", "relay:metrics", "deliveries_total|gwi|retried")
+        self.assertEqual(m, "2")
+
+    def test_400_fails_at_once(self):
+        self.env.partner.plan("/gwi", [(400, {}, b'{"error":"bad item"}', 0)])
+        self.env.xadd("encora", "evt_400", created_at=ms())
+        did = delivery_id("encora", "evt_400", "gwi")
+        rec = self.env.wait_status(did, "failed")
+        self.assertEqual(rec["attempt_count"], "1")
+        self.assertEqual(rec["http_status"], "400")
+        self.assertEqual(rec["error_code"], "partner_rejected")
+        self.assertEqual(rec["response_snippet"], '{"error":"bad item"}')
+        self.assertIsNotNone(self.env.redis.cmd("ZSCORE", "relay:failed", did))
+        time.sleep(0.3)
+        self.assertEqual(len(self.requests_to("/gwi")), 1)
+
+    def test_max_attempts_then_failed(self):
+        self.env.partner.plan("/gwi", [(502, {}, b"", 0)] * 10)
+        self.env.xadd("encora", "evt_502", created_at=ms())
+        did = delivery_id("encora", "evt_502", "gwi")
+        rec = self.env.wait_status(did, "failed")
+        self.assertEqual(rec["attempt_count"], "4")
+        self.assertEqual(len(self.requests_to("/gwi")), 4)
+
+    def test_429_retry_after_honoured(self):
+        self.env.partner.plan("/gwi", [(429, {"Retry-After": "1"}, b"slow down", 0)])
+        self.env.xadd("encora", "evt_429", created_at=ms())
+        did = delivery_id("encora", "evt_429", "gwi")
+        self.env.wait_status(did, "delivered")
+        reqs = self.requests_to("/gwi")
+        self.assertEqual(len(reqs), 2)
+        # base_delay_ms is 50: without Retry-After the retry would come ~50 ms later
+        self.assertGreaterEqual(reqs[1]["at"] - reqs[0]["at"], 0.95)
+
+    def test_source_404_fails_source_not_found(self):
+        self.env.xadd("encora", "evt_404", content_id="00000000-0000-0000-0000-000000000000",
+                      created_at=ms())
+        for t in ("canon", "gwi"):
+            rec = self.env.wait_status(delivery_id("encora", "evt_404", t), "failed")
+            self.assertEqual(rec["error_code"], "source_not_found")
+            self.assertEqual(rec["attempt_count"], "1")
+        self.assertEqual(self.env.partner.got(), [])
+
+
+class TestIsolation(WorkerTest):
+    targets = {"canon": CANON,
+               "broken": {"format": "canonical", "url": "PARTNER/broken", "timeout_ms": 3000}}
+
+    def test_broken_target_does_not_delay_other(self):
+        self.env.partner.plan("/broken", [(200, {}, b"", 2.5)] + [(503, {}, b"", 0)] * 20)
+        for i in range(3):
+            cid = "iso-%d" % i
+            self.env.encora.routes["/v2/admin/movies/" + cid] = fixture("encorastream/movie.json")
+            self.env.xadd("encora", "evt_iso_%d" % i, content_id=cid, created_at=ms())
+        t0 = time.time()
+        for i in range(3):
+            self.env.wait_status(delivery_id("encora", "evt_iso_%d" % i, "canon"), "delivered",
+                                 timeout=2.0)
+        self.assertLess(time.time() - t0, 2.0)
+        # the broken target's first attempt is still hanging meanwhile
+        self.assertNotEqual(self.env.record(delivery_id("encora", "evt_iso_0", "broken"))["status"],
+                            "delivered")
+
+
+class TestUnpublish(WorkerTest):
+    targets = {"titanos": {"format": "titanos", "url": "PARTNER/tt/{id}", "method": "PUT",
+                           "unpublish": "delete"},
+               "gwi": GWI}
+
+    def test_delete_and_tombstone(self):
+        self.env.xadd("encora", "evt_unpub", etype="content.unpublished", created_at=ms())
+        self.env.wait_status(delivery_id("encora", "evt_unpub", "titanos"), "delivered")
+        self.env.wait_status(delivery_id("encora", "evt_unpub", "gwi"), "delivered")
+        [d] = self.requests_to("/tt/")
+        self.assertEqual(d["method"], "DELETE")
+        self.assertEqual(d["path"], "/tt/" + MOVIE_ID)
+        self.assertEqual(d["headers"]["x-relay-event-type"], "content.unpublished")
+        [g] = self.requests_to("/gwi")
+        self.assertEqual(g["method"], "POST")
+        doc = json.loads(g["body"])
+        self.assertEqual(doc["items"][0]["available_formats"], [])
+        self.assertEqual(self.env.encora.got(), [])  # no fetch for an unpublish
+
+
+class TestNewestWins(WorkerTest):
+    targets = {"canon": CANON}
+
+    def test_older_event_after_delivered_is_superseded(self):
+        t = ms()
+        self.env.xadd("encora", "evt_new", etype="content.unpublished", created_at=t)
+        self.env.wait_status(delivery_id("encora", "evt_new", "canon"), "delivered")
+        self.env.xadd("encora", "evt_old", created_at=t - 60000)
+        rec = self.env.wait_status(delivery_id("encora", "evt_old", "canon"), "superseded")
+        self.assertEqual(rec["attempt_count"], "0")
+        time.sleep(0.2)
+        self.assertEqual([r["method"] for r in self.requests_to("/canon/")], ["DELETE"]
+                         if False else ["PUT"])
+
+    def test_pending_older_is_superseded_by_newer(self):
+        self.env.redis.cmd("SADD", "relay:paused", "canon")
+        t = ms()
+        self.env.xadd("encora", "evt_a", created_at=t)
+        self.env.xadd("encora", "evt_b", etype="content.unpublished", created_at=t + 1000)
+        # arrives last but is the oldest: superseded at once
+        self.env.xadd("encora", "evt_c", created_at=t - 1000)
+        a, b, c = (delivery_id("encora", e, "canon") for e in ("evt_a", "evt_b", "evt_c"))
+        self.env.wait_status(a, "superseded")
+        self.env.wait_status(c, "superseded")
+        self.assertEqual(self.env.record(b)["status"], "pending")
+        self.assertEqual(self.env.partner.got(), [])  # paused: nothing sent, no attempt spent
+        self.env.redis.cmd("SREM", "relay:paused", "canon")
+        self.env.wait_status(b, "delivered")
+        time.sleep(0.2)
+        reqs = self.requests_to("/canon/")
+        self.assertEqual(len(reqs), 1)
+        self.assertEqual(reqs[0]["headers"]["x-relay-event-id"], "evt_b")
+        stats = self.env.redis.cmd("HGETALL", "relay:stats:canon")
+        stats = dict(zip(stats[::2], stats[1::2]))
+        self.assertEqual(stats.get("superseded"), "2")
+        self.assertEqual(stats.get("delivered"), "1")
+        self.assertEqual(stats.get("pending"), "0")
+
+
+class TestMovida(WorkerTest):
+    targets = {"canon": {"format": "canonical", "url": "PARTNER/canon/{type}/{id}"},
+               "movies": {"format": "canonical", "url": "PARTNER/movies/{id}",
+                          "content_types": ["movie"]}}
+
+    def test_digest_fetch_and_type_filter_after_fetch(self):
+        self.env.xadd("movida", "evt-7781", content_type="", content_id="73", created_at=ms())
+        rec = self.env.wait_status(delivery_id("movida", "evt-7781", "canon"), "delivered")
+        self.assertEqual(rec["attempt_count"], "1")
+        [req] = self.requests_to("/canon/")
+        self.assertEqual(req["path"], "/canon/episode/73")
+        rec = self.env.wait_status(delivery_id("movida", "evt-7781", "movies"), "superseded")
+        self.assertEqual(rec["error_code"], "filtered")
+        self.assertEqual(self.requests_to("/movies/"), [])
+        got = self.env.movida.got()
+        self.assertTrue(any(r["auth"] for r in got))
+        self.assertTrue(all(r["headers"].get("accept") == "application/json" for r in got))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
