@@ -114,7 +114,7 @@ static void reltime(int64_t ms, int64_t now, char *out, size_t cap)
     int64_t d = now - ms;
     int past = d >= 0;
     int64_t s = (past ? d : -d) / 1000;
-    char amount[32];
+    char amount[24]; /* an int64 and a unit; out is at least 32 */
     if (s < 1) {
         snprintf(out, cap, "just now");
         return;
@@ -127,10 +127,18 @@ static void reltime(int64_t ms, int64_t now, char *out, size_t cap)
         snprintf(amount, sizeof(amount), "%lldh", (long long)(s / 3600));
     else
         snprintf(amount, sizeof(amount), "%lldd", (long long)(s / 86400));
-    if (past)
-        snprintf(out, cap, "%s ago", amount);
-    else
-        snprintf(out, cap, "in %s", amount);
+    size_t n = strlen(amount);
+    if (cap < n + 5) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    if (past) {
+        memcpy(out, amount, n);
+        memcpy(out + n, " ago", 5);
+    } else {
+        memcpy(out, "in ", 3);
+        memcpy(out + 3, amount, n + 1);
+    }
 }
 
 /* An RFC 3339 time from a record as relative text, "-" when null. */
@@ -356,8 +364,8 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
                                            "superseded"};
         for (int i = 0; i < 5; i++)
             snprintf(c[i], sizeof(c[i]), "%lld", jint(t, keys[i]));
-        table_row(&tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active",
-                  c[0], c[1], c[2], c[3], c[4]);
+        table_row(&tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active", c[0],
+                  c[1], c[2], c[3], c[4]);
     }
     putchar('\n');
     table_print(&tt);
@@ -403,13 +411,14 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
         return 0;
     }
     json_t *data = json_object_get(doc, "data");
-    const char *next = json_string_value(json_object_get(json_object_get(doc, "meta"), "next_cursor"));
+    const char *next =
+        json_string_value(json_object_get(json_object_get(doc, "meta"), "next_cursor"));
     if (json_array_size(data) == 0) {
         printf("no deliveries%s\n", next ? " on this page" : "");
     } else {
-        static const char *const heads[] = {"ID",      "STATUS",   "TARGET", "SOURCE", "EVENT",
-                                            "CONTENT", "ATTEMPTS", "HTTP",   "ERROR",  "CREATED",
-                                            "UPDATED"};
+        static const char *const heads[] = {"ID",    "STATUS",  "TARGET",   "SOURCE",
+                                            "EVENT", "CONTENT", "ATTEMPTS", "HTTP",
+                                            "ERROR", "CREATED", "UPDATED"};
         struct table t = {11, heads, "llllllrrlll", NULL, 0, 0};
         int64_t now = util_now_ms();
         size_t i;
@@ -491,8 +500,9 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
     kv("Target", jstr(r, "target"));
     kv("Source", jstr(r, "source"));
     snprintf(buf, sizeof(buf), "%s (%s)", jstr(r, "event_id"), jstr(r, "event_type"));
-    kv("Event", buf);
-    snprintf(buf, sizeof(buf), "%s %s", jstr(r, "content_type"), jstr(r, "content_id"));
+    kv("Event", jstr(r, "event_id")[0] ? buf : "-");
+    snprintf(buf, sizeof(buf), "%s%s%s", jstr(r, "content_type"),
+             jstr(r, "content_type")[0] ? " " : "", jstr(r, "content_id"));
     kv("Content", buf);
     kv("Attempts", (snprintf(buf, sizeof(buf), "%lld", jint(r, "attempt_count")), buf));
     if (json_is_integer(json_object_get(r, "http_status")))

@@ -48,7 +48,8 @@ static void on_socket_event(evutil_socket_t fd, short kind, void *arg)
 {
     struct hclient *hc = arg;
     int running = 0;
-    int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     curl_multi_socket_action(hc->multi, fd, action, &running);
     check_done(hc);
 }

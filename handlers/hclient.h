@@ -14,14 +14,14 @@ struct hclient;
 struct event_base;
 
 struct hclient_request {
-    const char *method;        /* GET, POST, PUT, PATCH, DELETE */
-    const char *url;           /* http or https only */
+    const char *method;         /* GET, POST, PUT, PATCH, DELETE */
+    const char *url;            /* http or https only */
     const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
-    const char *body;          /* may be NULL (no body) */
+    const char *body;           /* may be NULL (no body) */
     size_t body_len;
-    const struct auth *auth;   /* may be NULL (none) */
-    long timeout_ms;           /* whole request */
-    size_t max_body;           /* response bytes kept; the rest is read and dropped */
+    const struct auth *auth; /* may be NULL (none) */
+    long timeout_ms;         /* whole request */
+    size_t max_body;         /* response bytes kept; the rest is read and dropped */
 };
 
 struct hclient_response {

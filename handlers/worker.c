@@ -22,10 +22,10 @@
 #include "queue/lua.h"
 #include "queue/rsync.h"
 
-#define TICK_MS 20             /* how often the loop looks for new events and due deliveries */
-#define TAKE_COUNT 32          /* stream entries read per tick */
-#define RECLAIM_EVERY_MS 1000  /* expired leases go back this often */
-#define MAX_FETCHES 8          /* GETs per title: a loop guard on cms_next_url */
+#define TICK_MS 20            /* how often the loop looks for new events and due deliveries */
+#define TAKE_COUNT 32         /* stream entries read per tick */
+#define RECLAIM_EVERY_MS 1000 /* expired leases go back this often */
+#define MAX_FETCHES 8         /* GETs per title: a loop guard on cms_next_url */
 #define FETCH_MAX_BODY (16u << 20)
 #define SNIPPET_BYTES 512
 #define REDIS_BACKOFF_MAX_MS 2000
@@ -76,7 +76,7 @@ struct worker {
     size_t *inflight; /* per target index */
     size_t rr;
     int stopping;
-    int read_own;         /* re-read our own pending stream entries (after a failed fanout) */
+    int read_own; /* re-read our own pending stream entries (after a failed fanout) */
     char autoclaim_cursor[48];
     int64_t next_reclaim, next_autoclaim;
     int64_t redis_retry_at, redis_backoff_ms;
@@ -84,8 +84,7 @@ struct worker {
     long drain_ms;
 };
 
-void worker_delivery_id(const char *source, const char *event_id, const char *target,
-                        char out[29])
+void worker_delivery_id(const char *source, const char *event_id, const char *target, char out[29])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     char hex[SHA256_DIGEST_LENGTH * 2 + 1];
@@ -126,6 +125,12 @@ static void redis_ok(struct worker *w)
         LOG_INFO("redis available again", NULL);
     w->redis_down = 0;
     w->redis_backoff_ms = 0;
+}
+
+/* True while Redis is backing off after a failure in this or an earlier tick. */
+static int redis_waiting(const struct worker *w)
+{
+    return util_mono_ms() < w->redis_retry_at;
 }
 
 static redisReply *script(struct worker *w, const char *lua, const char *what, int argc,
@@ -211,15 +216,15 @@ static void log_outcome(const struct job *j, const char *status, int attempt)
     snprintf(att, sizeof(att), "%d", attempt);
     snprintf(dur, sizeof(dur), "%" PRId64, j->duration_ms);
     snprintf(hs, sizeof(hs), "%ld", j->http_status);
-    enum log_level lvl = strcmp(status, "failed") == 0      ? LOG_LEVEL_WARN
+    enum log_level lvl = strcmp(status, "failed") == 0     ? LOG_LEVEL_WARN
                          : strcmp(status, "retrying") == 0 ? LOG_LEVEL_WARN
-                                                            : LOG_LEVEL_INFO;
+                                                           : LOG_LEVEL_INFO;
     char msg[40];
     snprintf(msg, sizeof(msg), "delivery %s", status);
-    LOG_AT(lvl, msg, "event_id", j->event_id, "delivery_id", j->id, "source", j->source,
-           "target", j->t->name, "status", status, "attempt", att, "duration_ms", dur,
-           "http_status", j->http_status ? hs : NULL, "error_code", j->code[0] ? j->code : NULL,
-           "error", j->message && j->message[0] ? j->message : NULL, NULL);
+    LOG_AT(lvl, msg, "event_id", j->event_id, "delivery_id", j->id, "source", j->source, "target",
+           j->t->name, "status", status, "attempt", att, "duration_ms", dur, "http_status",
+           j->http_status ? hs : NULL, "error_code", j->code[0] ? j->code : NULL, "error",
+           j->message && j->message[0] ? j->message : NULL, NULL);
 }
 
 /* Writes the job's outcome with complete.lua. Returns 0 when Redis took it (or the lease
@@ -238,9 +243,20 @@ static int job_write(struct job *j)
         snprintf(push, sizeof(push), "%" PRId64, j->push_ms);
     snprintf(dur, sizeof(dur), "%" PRId64, j->duration_ms);
     snprintf(ret, sizeof(ret), "%" PRId64, cfg->retention_s);
-    const char *argv[] = {cfg->redis_prefix, j->id, j->lease, j->outcome, hs, j->code,
-                          j->message ? j->message : "", j->snippet ? j->snippet : "", delay, maxa,
-                          push, dur, ret, j->count_attempt ? "1" : "0"};
+    const char *argv[] = {cfg->redis_prefix,
+                          j->id,
+                          j->lease,
+                          j->outcome,
+                          hs,
+                          j->code,
+                          j->message ? j->message : "",
+                          j->snippet ? j->snippet : "",
+                          delay,
+                          maxa,
+                          push,
+                          dur,
+                          ret,
+                          j->count_attempt ? "1" : "0"};
     redisReply *r = rsync_script(w->rs, lua_complete, 0, 14, argv, NULL);
     if (r == NULL) {
         redis_failed(w, "complete");
@@ -453,7 +469,8 @@ static void on_fetch_done(const struct hclient_response *res, void *arg)
 
     j->call = NULL;
     if (res->error) {
-        snprintf(msg, sizeof(msg), "source fetch: %s", res->error_text ? res->error_text : "failed");
+        snprintf(msg, sizeof(msg), "source fetch: %s",
+                 res->error_text ? res->error_text : "failed");
         job_finish(j, "retry", 0, "source_unavailable", msg, 0);
         return;
     }
@@ -614,7 +631,7 @@ static int fanout_entry(struct worker *w, const redisReply *entry)
     const char *source = rec_get(fields, "source");
     const char *event_id = rec_get(fields, "event_id");
     const char *ctype = rec_get(fields, "content_type");
-    char (*ids)[29] = calloc(cfg->n_targets + 1, sizeof(*ids));
+    char(*ids)[29] = calloc(cfg->n_targets + 1, sizeof(*ids));
     const char **argv = calloc(4 + 2 * cfg->n_targets + nf + 1, sizeof(*argv));
     size_t *lens = calloc(4 + 2 * cfg->n_targets + nf + 1, sizeof(*lens));
     char ret[24];
@@ -719,8 +736,9 @@ static void take(struct worker *w)
     char key[256], count[16];
     snprintf(key, sizeof(key), "%s:events", w->cfg->redis_prefix);
     snprintf(count, sizeof(count), "%d", TAKE_COUNT);
-    const char *argv[] = {"XREADGROUP", "GROUP", "workers", w->consumer, "COUNT", count,
-                          "STREAMS", key, w->read_own ? "0" : ">"};
+    const char *argv[] = {"XREADGROUP", "GROUP", "workers",
+                          w->consumer,  "COUNT", count,
+                          "STREAMS",    key,     w->read_own ? "0" : ">"};
     redisReply *r = rsync_command(w->rs, 9, argv, NULL);
     if (r == NULL) {
         redis_failed(w, "xreadgroup");
@@ -749,7 +767,7 @@ static void autoclaim(struct worker *w)
     char key[256], idle[24];
     snprintf(key, sizeof(key), "%s:events", w->cfg->redis_prefix);
     snprintf(idle, sizeof(idle), "%" PRId64, w->cfg->worker_visibility_timeout_ms);
-    const char *argv[] = {"XAUTOCLAIM", key, "workers", w->consumer, idle,
+    const char *argv[] = {"XAUTOCLAIM",        key,     "workers", w->consumer, idle,
                           w->autoclaim_cursor, "COUNT", "32"};
     redisReply *r = rsync_command(w->rs, 8, argv, NULL);
     if (r == NULL) {
@@ -821,7 +839,7 @@ static void claim_all(struct worker *w)
 {
     const struct config *cfg = w->cfg;
     size_t nt = cfg->n_targets;
-    for (size_t k = 0; k < nt && !w->redis_down; k++) {
+    for (size_t k = 0; k < nt && !redis_waiting(w); k++) {
         size_t limit = (size_t)(cfg->worker_concurrency > 0 ? cfg->worker_concurrency : 32);
         if (w->n_jobs >= limit)
             break;
@@ -859,23 +877,23 @@ static void on_tick(evutil_socket_t fd, short kind, void *arg)
     struct worker *w = arg;
     int64_t now = util_mono_ms();
 
-    if (now < w->redis_retry_at)
+    if (redis_waiting(w))
         return;
     flush_completions(w);
-    if (w->stopping || w->redis_down)
+    if (w->stopping || redis_waiting(w))
         return;
     if (now >= w->next_reclaim) {
         reclaim(w);
         w->next_reclaim = now + RECLAIM_EVERY_MS;
     }
-    if (now >= w->next_autoclaim && !w->redis_down) {
+    if (now >= w->next_autoclaim && !redis_waiting(w)) {
         autoclaim(w);
         int64_t every = w->cfg->worker_visibility_timeout_ms / 2;
         w->next_autoclaim = now + (every > 100 ? every : 100);
     }
-    if (!w->redis_down)
+    if (!redis_waiting(w))
         take(w);
-    if (!w->redis_down)
+    if (!redis_waiting(w))
         claim_all(w);
 }
 

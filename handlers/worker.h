@@ -20,7 +20,6 @@ void worker_free(struct worker *w);
 int worker_run(struct worker *w, long drain_ms);
 
 /* The stable delivery id: "dlv_" + first 24 hex of SHA-256(source \0 event_id \0 target). */
-void worker_delivery_id(const char *source, const char *event_id, const char *target,
-                        char out[29]);
+void worker_delivery_id(const char *source, const char *event_id, const char *target, char out[29]);
 
 #endif

@@ -45,8 +45,7 @@ struct ops_call {
     struct ops_error err;
 };
 
-static const char *const statuses[] = {"pending", "retrying", "delivered", "failed",
-                                       "superseded"};
+static const char *const statuses[] = {"pending", "retrying", "delivered", "failed", "superseded"};
 
 static void set_err(struct ops_error *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -294,8 +293,8 @@ static int parse_time(const char *name, const char *s, char out[24], struct ops_
     if (!given(s))
         return 0;
     if (util_parse_rfc3339(s, &ms) != 0) {
-        set_err(err, 422, "invalid_request",
-                "%s: not an RFC 3339 time (e.g. 2026-11-20T10:00:00Z)", name);
+        set_err(err, 422, "invalid_request", "%s: not an RFC 3339 time (e.g. 2026-11-20T10:00:00Z)",
+                name);
         return -1;
     }
     snprintf(out, 24, "%lld", (long long)ms);
@@ -359,7 +358,8 @@ static int validate(struct ops_call *c, const struct ops_params *p, struct ops_e
         if (parse_time("since", p->since, c->since, err) != 0 ||
             parse_time("until", p->until, c->until, err) != 0)
             return -1;
-        if (c->since[0] && c->until[0] && strtoll(c->since, NULL, 10) > strtoll(c->until, NULL, 10)) {
+        if (c->since[0] && c->until[0] &&
+            strtoll(c->since, NULL, 10) > strtoll(c->until, NULL, 10)) {
             set_err(err, 422, "invalid_request", "since: later than until");
             return -1;
         }
@@ -377,8 +377,8 @@ static int validate(struct ops_call *c, const struct ops_params *p, struct ops_e
     return -1;
 }
 
-struct ops_call *ops_call_new(const struct config *cfg, enum ops_op op,
-                              const struct ops_params *p, struct ops_error *err)
+struct ops_call *ops_call_new(const struct config *cfg, enum ops_op op, const struct ops_params *p,
+                              struct ops_error *err)
 {
     static const struct ops_params none;
     struct ops_call *c = calloc(1, sizeof(*c));
@@ -433,8 +433,8 @@ void ops_call_free(struct ops_call *c)
     free(c);
 }
 
-void ops_call_script(const struct ops_call *c, const char **script, int *argc,
-                     const char ***argv, const size_t **argvlen)
+void ops_call_script(const struct ops_call *c, const char **script, int *argc, const char ***argv,
+                     const size_t **argvlen)
 {
     *script = c->script;
     *argc = c->argc;
@@ -564,7 +564,7 @@ out:
 
 /* ---- replies ------------------------------------------------------------------------- */
 
-static enum ops_status fail(struct ops_call *c, int status, const char *code, const char *msg)
+static enum ops_status call_fail(struct ops_call *c, int status, const char *code, const char *msg)
 {
     set_err(&c->err, status, code, "%s", msg);
     return OPS_FAILED;
@@ -573,7 +573,7 @@ static enum ops_status fail(struct ops_call *c, int status, const char *code, co
 static enum ops_status done(struct ops_call *c, json_t *result)
 {
     if (result == NULL)
-        return fail(c, 500, "internal", "out of memory");
+        return call_fail(c, 500, "internal", "out of memory");
     if (c->result != result) {
         json_decref(c->result);
         c->result = result;
@@ -584,7 +584,7 @@ static enum ops_status done(struct ops_call *c, json_t *result)
 static enum ops_status again(struct ops_call *c)
 {
     if (build(c) != 0)
-        return fail(c, 500, "internal", "out of memory");
+        return call_fail(c, 500, "internal", "out of memory");
     return OPS_AGAIN;
 }
 
@@ -597,7 +597,7 @@ static enum ops_status feed_stats(struct ops_call *c, json_t *raw)
     if (out == NULL || tout == NULL || !json_is_object(q)) {
         json_decref(out);
         json_decref(tout);
-        return fail(c, 500, "internal", "unexpected stats reply");
+        return call_fail(c, 500, "internal", "unexpected stats reply");
     }
     json_object_set_new(out, "queues",
                         json_pack("{s:I,s:I,s:I,s:I}", "ready",
@@ -636,7 +636,7 @@ static enum ops_status feed_list(struct ops_call *c, json_t *raw)
         json_array_foreach(items, i, it)
         {
             if (json_array_append_new(data, record_json(it)) != 0)
-                return fail(c, 500, "internal", "out of memory");
+                return call_fail(c, 500, "internal", "out of memory");
         }
     }
     c->calls++;
@@ -646,19 +646,19 @@ static enum ops_status feed_list(struct ops_call *c, json_t *raw)
     const char *score = json_string_value(json_array_get(next, 0));
     const char *id = json_string_value(json_array_get(next, 1));
     if (score == NULL || id == NULL || !valid_score(score) || !valid_id(id))
-        return fail(c, 500, "internal", "unexpected list reply");
+        return call_fail(c, 500, "internal", "unexpected list reply");
     if ((long)json_array_size(data) < c->limit && c->calls < LIST_MAX_CALLS) {
         free(c->cur_score);
         free(c->cur_id);
         c->cur_score = strdup(score);
         c->cur_id = strdup(id);
         if (c->cur_score == NULL || c->cur_id == NULL)
-            return fail(c, 500, "internal", "out of memory");
+            return call_fail(c, 500, "internal", "out of memory");
         return again(c);
     }
     char *cur = cursor_encode(score, id);
     if (cur == NULL)
-        return fail(c, 500, "internal", "out of memory");
+        return call_fail(c, 500, "internal", "out of memory");
     json_object_set_new(json_object_get(c->result, "meta"), "next_cursor", json_string(cur));
     free(cur);
     return done(c, c->result);
@@ -667,7 +667,7 @@ static enum ops_status feed_list(struct ops_call *c, json_t *raw)
 static enum ops_status feed_show(struct ops_call *c, json_t *raw)
 {
     if (json_object_get(raw, "error"))
-        return fail(c, 404, "not_found", "no delivery with that id");
+        return call_fail(c, 404, "not_found", "no delivery with that id");
     json_t *out = record_json(json_object_get(raw, "record"));
     json_t *list = json_array();
     json_t *attempts = json_object_get(raw, "attempts");
@@ -676,7 +676,7 @@ static enum ops_status feed_show(struct ops_call *c, json_t *raw)
     if (out == NULL || list == NULL) {
         json_decref(out);
         json_decref(list);
-        return fail(c, 500, "internal", "out of memory");
+        return call_fail(c, 500, "internal", "out of memory");
     }
     if (json_is_array(attempts)) {
         json_array_foreach(attempts, i, a)
@@ -690,7 +690,8 @@ static enum ops_status feed_show(struct ops_call *c, json_t *raw)
                         json_integer(raw_int(json_object_get(raw, "attempts_total")) > 0
                                          ? raw_int(json_object_get(raw, "attempts_total"))
                                          : 0));
-    json_object_set_new(out, "in_flight", json_boolean(json_is_true(json_object_get(raw, "leased"))));
+    json_object_set_new(out, "in_flight",
+                        json_boolean(json_is_true(json_object_get(raw, "leased"))));
     return done(c, out);
 }
 
@@ -698,15 +699,16 @@ static enum ops_status feed_redeliver(struct ops_call *c, json_t *raw)
 {
     const char *e = json_string_value(json_object_get(raw, "error"));
     if (e && strcmp(e, "not_found") == 0)
-        return fail(c, 404, "not_found", "no delivery with that id");
+        return call_fail(c, 404, "not_found", "no delivery with that id");
     if (e && strcmp(e, "in_flight") == 0)
-        return fail(c, 409, "delivery_in_flight",
-                    "a worker is attempting this delivery right now; try again in a moment");
+        return call_fail(c, 409, "delivery_in_flight",
+                         "the delivery is in flight (a worker is attempting it right now); try "
+                         "again in a moment");
     if (e && strcmp(e, "unknown_target") == 0)
-        return fail(c, 409, "unknown_target",
-                    "the delivery's target is no longer configured; it cannot be sent");
+        return call_fail(c, 409, "unknown_target",
+                         "the delivery's target is no longer configured; it cannot be sent");
     if (e)
-        return fail(c, 500, "internal", "unexpected redeliver reply");
+        return call_fail(c, 500, "internal", "unexpected redeliver reply");
     return done(c, record_json(json_object_get(raw, "record")));
 }
 
@@ -728,7 +730,7 @@ static enum ops_status feed_target(struct ops_call *c, json_t *raw)
 {
     json_t *out = json_object();
     if (out == NULL)
-        return fail(c, 500, "internal", "out of memory");
+        return call_fail(c, 500, "internal", "out of memory");
     json_object_set_new(out, "target", json_string(c->target));
     json_object_set_new(out, "paused", json_boolean(json_is_true(json_object_get(raw, "paused"))));
     for (size_t k = 0; k < sizeof(statuses) / sizeof(statuses[0]); k++) {
@@ -742,17 +744,17 @@ enum ops_status ops_call_feed(struct ops_call *c, const struct redisReply *reply
 {
     enum ops_status st;
     if (reply == NULL)
-        return fail(c, 503, "queue_unavailable", "Redis is unreachable");
+        return call_fail(c, 503, "queue_unavailable", "Redis is unreachable");
     if (reply->type == REDIS_REPLY_ERROR) {
         LOG_ERROR("operator script failed", "error", reply->str, NULL);
-        return fail(c, 503, "queue_unavailable", "Redis could not run the operation");
+        return call_fail(c, 503, "queue_unavailable", "Redis could not run the operation");
     }
     if (reply->type != REDIS_REPLY_STRING)
-        return fail(c, 500, "internal", "unexpected reply from Redis");
+        return call_fail(c, 500, "internal", "unexpected reply from Redis");
     json_t *raw = json_loadb(reply->str, reply->len, 0, NULL);
     if (!json_is_object(raw)) {
         json_decref(raw);
-        return fail(c, 500, "internal", "unexpected reply from Redis");
+        return call_fail(c, 500, "internal", "unexpected reply from Redis");
     }
     switch (c->op) {
     case OPS_STATS:
@@ -775,7 +777,7 @@ enum ops_status ops_call_feed(struct ops_call *c, const struct redisReply *reply
         st = feed_target(c, raw);
         break;
     default:
-        st = fail(c, 500, "internal", "unknown operation");
+        st = call_fail(c, 500, "internal", "unknown operation");
     }
     json_decref(raw);
     return st;

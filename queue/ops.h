@@ -65,14 +65,14 @@ enum ops_status { OPS_DONE = 0, OPS_AGAIN, OPS_FAILED };
 /* Validates p and prepares the first script call. cfg must outlive the call; p's strings are
  * copied. Returns NULL with err filled when the input is invalid (or on allocation failure).
  * Caller frees with ops_call_free(). */
-struct ops_call *ops_call_new(const struct config *cfg, enum ops_op op,
-                              const struct ops_params *p, struct ops_error *err);
+struct ops_call *ops_call_new(const struct config *cfg, enum ops_op op, const struct ops_params *p,
+                              struct ops_error *err);
 void ops_call_free(struct ops_call *c);
 
 /* The next script to run, with nkeys 0. The pointers stay valid until the next ops_call_feed()
  * or ops_call_free(). */
-void ops_call_script(const struct ops_call *c, const char **script, int *argc,
-                     const char ***argv, const size_t **argvlen);
+void ops_call_script(const struct ops_call *c, const char **script, int *argc, const char ***argv,
+                     const size_t **argvlen);
 
 /* Takes the reply of the script call (NULL when Redis could not be reached; not freed here).
  * OPS_AGAIN: run ops_call_script() once more. OPS_DONE: ops_call_take_result(). OPS_FAILED:

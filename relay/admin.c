@@ -286,8 +286,10 @@ static void bulk_redeliver(struct admin *a, struct http_req *req)
             if (strcmp(key, fields[k]) == 0)
                 break;
         if (k == 5) {
-            snprintf(msg, sizeof(msg), "%.60s: unknown field (known: status, target, source, "
-                     "since, until)", key);
+            snprintf(msg, sizeof(msg),
+                     "%.60s: unknown field (known: status, target, source, "
+                     "since, until)",
+                     key);
             http_reply_error(req, 422, "invalid_request", msg);
             goto out;
         }
@@ -300,8 +302,11 @@ static void bulk_redeliver(struct admin *a, struct http_req *req)
         }
         vals[k] = json_string_value(v);
     }
-    struct ops_params p = {
-        .status = vals[0], .target = vals[1], .source = vals[2], .since = vals[3], .until = vals[4]};
+    struct ops_params p = {.status = vals[0],
+                           .target = vals[1],
+                           .source = vals[2],
+                           .since = vals[3],
+                           .until = vals[4]};
     run(a, req, OPS_REDELIVER_BULK, &p);
 out:
     json_decref(doc);

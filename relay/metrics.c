@@ -36,7 +36,7 @@ static const char *const known_codes[] = {
 static const char *const delivery_outcomes[] = {"delivered", "retried", "failed", "superseded"};
 /* Histogram bucket bounds (seconds); the worker's complete.lua writes the same ones. */
 static const char *const bounds[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
-                                     "1",     "2.5",  "5",     "10",   "30",  "60",  "300"};
+                                     "1",     "2.5",  "5",     "10",   "30",  "60",   "300"};
 #define N_BOUNDS (sizeof(bounds) / sizeof(bounds[0]))
 
 struct code_count {
@@ -295,9 +295,11 @@ static void histogram(struct buf *b, const char *name, const json_t *h, const ch
     char field[256];
     const char *sfx = target ? "|" : "";
     const char *t = target ? target : "";
+    /* In P:metrics the names go without the "relay_" namespace. */
+    const char *base = strncmp(name, "relay_", 6) == 0 ? name + 6 : name;
     for (size_t i = 0; i <= N_BOUNDS; i++) {
         const char *le = i < N_BOUNDS ? bounds[i] : "+Inf";
-        snprintf(field, sizeof(field), "%s_bucket%s%s|%s", name, sfx, t, le);
+        snprintf(field, sizeof(field), "%s_bucket%s%s|%s", base, sfx, t, le);
         bprintf(b, "%s_bucket{", name);
         if (target) {
             bprintf(b, "target=\"");
@@ -308,7 +310,7 @@ static void histogram(struct buf *b, const char *name, const json_t *h, const ch
     }
     const char *parts[] = {"sum", "count"};
     for (size_t i = 0; i < 2; i++) {
-        snprintf(field, sizeof(field), "%s_%s%s%s", name, parts[i], sfx, t);
+        snprintf(field, sizeof(field), "%s_%s%s%s", base, parts[i], sfx, t);
         bprintf(b, "%s_%s", name, parts[i]);
         if (target) {
             bprintf(b, "{target=\"");
@@ -336,8 +338,8 @@ static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, 
                 json_number_value(json_object_get(stats, "oldest_seconds")));
         header(b, "relay_target_paused", "gauge", "1 while a target is paused.");
         for (size_t i = 0; i < cfg->n_targets; i++) {
-            const json_t *t = json_object_get(json_object_get(stats, "targets"),
-                                              cfg->targets[i].name);
+            const json_t *t =
+                json_object_get(json_object_get(stats, "targets"), cfg->targets[i].name);
             bprintf(b, "relay_target_paused{target=\"");
             blabel(b, cfg->targets[i].name);
             bprintf(b, "\"} %d\n", json_is_true(json_object_get(t, "paused")) ? 1 : 0);
@@ -391,8 +393,7 @@ static void scrape_finish(struct scrape *s)
     if (b.toobig) {
         http_reply_error(s->req, 500, "internal", "metrics page too large");
     } else {
-        http_reply(s->req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",
-                   b.len);
+        http_reply(s->req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len);
     }
     free(b.p);
     json_decref(s->stats);

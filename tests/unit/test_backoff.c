@@ -76,13 +76,12 @@ static void test_parse_retry_after(void **state)
     assert_int_equal(backoff_parse_retry_after(" 0 ", now, &d), 0);
     assert_int_equal(d, 0);
     /* the HTTP-date example of RFC 9110 §10.2.3 */
-    assert_int_equal(backoff_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now - 5000, &d),
-                     0);
+    assert_int_equal(backoff_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now - 5000, &d), 0);
     assert_int_equal(d, 5000);
-    assert_int_equal(backoff_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now + 1000, &d),
-                     0);
+    assert_int_equal(backoff_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now + 1000, &d), 0);
     assert_int_equal(d, 0); /* in the past: no wait */
-    assert_int_equal(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777000 - 1000, &d), 0);
+    assert_int_equal(
+        backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777000 - 1000, &d), 0);
     assert_int_equal(d, 1000);
     assert_int_equal(backoff_parse_retry_after("soon", now, &d), -1);
     assert_int_equal(backoff_parse_retry_after("12s", now, &d), -1);

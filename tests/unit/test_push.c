@@ -41,8 +41,10 @@ static void test_headers(void **state)
 {
     (void)state;
     struct target t = {.name = "x", .url = "http://h/"};
-    struct push_meta m = {.delivery_id = "dlv_0123", .event_id = "evt_1",
-                          .event_type = "content.published", .attempt = 3};
+    struct push_meta m = {.delivery_id = "dlv_0123",
+                          .event_id = "evt_1",
+                          .event_type = "content.published",
+                          .attempt = 3};
     struct push_headers h;
     assert_int_equal(push_headers_build(&h, &t, &m, "{}", 2), 0);
     assert_string_equal(find(&h, "Content-Type:"), "Content-Type: application/json; charset=utf-8");
