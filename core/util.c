@@ -106,6 +106,17 @@ int util_parse_rfc3339(const char *s, int64_t *ms_out)
     return 0;
 }
 
+int util_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void util_hex(const unsigned char *in, size_t n, char *out)
 {
     static const char hexd[] = "0123456789abcdef";

@@ -18,6 +18,9 @@ void util_rfc3339(int64_t ms, char out[32]);
  * plain date ("2026-11-20", taken as midnight UTC). Returns 0, or -1 on malformed input. */
 int util_parse_rfc3339(const char *s, int64_t *ms_out);
 
+/* Value of one hex digit (either case), or -1. */
+int util_hexval(int c);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 /* Decodes standard base64 (with padding, whitespace not allowed). Returns the decoded length,

@@ -796,7 +796,7 @@ static void reclaim(struct worker *w)
     if (r == NULL)
         return;
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
-        char n[16];
+        char n[24];
         snprintf(n, sizeof(n), "%lld", r->integer);
         LOG_WARN("reclaimed expired delivery leases", "deliveries", n, NULL);
     }

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "queue/ops.h"
 #include "queue/rconn.h"
 #include "relay/http.h"
@@ -169,17 +170,6 @@ static int method_is(struct http_req *req, const char *allowed)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Copies the percent-decoded path segment s[0..n) into out. -1 when it is empty, too long, or
  * decodes to a NUL or '/'. */
 static int segment(const char *s, size_t n, char *out, size_t cap)
@@ -192,7 +182,7 @@ static int segment(const char *s, size_t n, char *out, size_t cap)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = util_hexval(s[i + 1]), lo = util_hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;

@@ -125,17 +125,6 @@ const char *http_request_id(const struct http_req *req)
     return req->id;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes src[0..n) (percent and '+') into out; returns length or -1 if it does not fit. */
 static long pct_decode(const char *src, size_t n, char *out, size_t cap)
 {
@@ -144,8 +133,8 @@ static long pct_decode(const char *src, size_t n, char *out, size_t cap)
         char c = src[i];
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
-            c = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+        } else if (c == '%' && i + 2 < n && util_hexval(src[i + 1]) >= 0 && util_hexval(src[i + 2]) >= 0) {
+            c = (char)(util_hexval(src[i + 1]) * 16 + util_hexval(src[i + 2]));
             i += 2;
         }
         if (o + 1 >= cap)
