@@ -211,10 +211,16 @@ class Proc:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        # Under the ASan+UBSan build a sanitizer report in any process fails the test that ran it.
+        out = self.output()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in out:
+                raise AssertionError("sanitizer report in %s:\n%s" % (self.log_path, out[-4000:]))
         return self.proc.returncode
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
