@@ -43,6 +43,7 @@ struct job {
     enum job_state state;
     /* from the delivery record */
     char *id, *event_id, *event_type, *source, *content_type, *content_id, *show_id, *lease;
+    char *request_id; /* the ingest request that accepted the event, for log correlation */
     int season, episode;
     int attempt; /* this attempt's number, 1-based */
     int unpublish;
@@ -179,6 +180,7 @@ static void job_free(struct job *j)
         json_decref(j->bodies[i]);
     free(j->id);
     free(j->event_id);
+    free(j->request_id);
     free(j->event_type);
     free(j->source);
     free(j->content_type);
@@ -221,10 +223,11 @@ static void log_outcome(const struct job *j, const char *status, int attempt)
                                                            : LOG_LEVEL_INFO;
     char msg[40];
     snprintf(msg, sizeof(msg), "delivery %s", status);
-    LOG_AT(lvl, msg, "event_id", j->event_id, "delivery_id", j->id, "source", j->source, "target",
-           j->t->name, "status", status, "attempt", att, "duration_ms", dur, "http_status",
-           j->http_status ? hs : NULL, "error_code", j->code[0] ? j->code : NULL, "error",
-           j->message && j->message[0] ? j->message : NULL, NULL);
+    LOG_AT(lvl, msg, "request_id", j->request_id, "event_id", j->event_id, "delivery_id", j->id,
+           "source", j->source, "target", j->t->name, "status", status, "attempt", att,
+           "duration_ms", dur, "http_status", j->http_status ? hs : NULL, "error_code",
+           j->code[0] ? j->code : NULL, "error", j->message && j->message[0] ? j->message : NULL,
+           NULL);
 }
 
 /* Writes the job's outcome with complete.lua. Returns 0 when Redis took it (or the lease
@@ -587,6 +590,7 @@ static void job_start(struct worker *w, size_t ti, const redisReply *rec)
     j->started = util_mono_ms();
     j->id = dup_field(rec, "id");
     j->event_id = dup_field(rec, "event_id");
+    j->request_id = dup_field(rec, "request_id");
     j->event_type = dup_field(rec, "event_type");
     j->source = dup_field(rec, "source");
     j->content_type = dup_field(rec, "content_type");
