@@ -353,8 +353,8 @@ int rconn_command(struct rconn *rc, rconn_cb cb, void *arg, int argc, const char
     return 0;
 }
 
-int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, int nkeys,
-                 int argc, const char **argv, const size_t *argvlen)
+int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, int nkeys, int argc,
+                 const char **argv, const size_t *argvlen)
 {
     if (!rconn_ready(rc))
         return -1;

@@ -31,7 +31,7 @@ int rconn_command(struct rconn *rc, rconn_cb cb, void *arg, int argc, const char
 
 /* Runs an embedded Lua script (queue/lua, lua_<name>) with EVALSHA, falling back to EVAL when
  * Redis does not know it (after a restart). argv holds nkeys keys then the arguments. */
-int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, int nkeys,
-                 int argc, const char **argv, const size_t *argvlen);
+int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, int nkeys, int argc,
+                 const char **argv, const size_t *argvlen);
 
 #endif

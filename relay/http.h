@@ -14,9 +14,9 @@
 struct http_req;
 struct json_t;
 
-const char *http_method(const struct http_req *req);       /* "GET", "POST", ... */
-const char *http_path(const struct http_req *req);         /* raw path, no query */
-const char *http_query(const struct http_req *req);        /* raw query or NULL */
+const char *http_method(const struct http_req *req);                   /* "GET", "POST", ... */
+const char *http_path(const struct http_req *req);                     /* raw path, no query */
+const char *http_query(const struct http_req *req);                    /* raw query or NULL */
 const char *http_header(const struct http_req *req, const char *name); /* case-insensitive */
 const unsigned char *http_body(const struct http_req *req, size_t *len);
 const char *http_request_id(const struct http_req *req);

@@ -60,8 +60,8 @@ static void reject(struct ingest *in, struct http_req *req, const char *source, 
                    const char *code, const char *message)
 {
     metrics_rejection(in->m, source, code);
-    LOG_INFO("webhook rejected", "request_id", http_request_id(req), "source", source, "code",
-             code, NULL);
+    LOG_INFO("webhook rejected", "request_id", http_request_id(req), "source", source, "code", code,
+             NULL);
     http_reply_error(req, status, code, message);
 }
 
@@ -176,18 +176,32 @@ static void enqueue(struct ingest *in, struct http_req *req, const struct source
     if (env->episode_number >= 0)
         snprintf(episode, sizeof(episode), "%d", env->episode_number);
     const char *argv[] = {
-        in->cfg->redis_prefix, src->name, env->id, ttl,
-        "source", src->name,
-        "event_id", env->id,
-        "type", env->type,
-        "content_type", env->content_type ? env->content_type : "",
-        "content_id", env->content_id ? env->content_id : "",
-        "show_id", env->show_id ? env->show_id : "",
-        "season_number", season,
-        "episode_number", episode,
-        "created_at", created,
-        "received_at", received,
-        "request_id", http_request_id(req),
+        in->cfg->redis_prefix,
+        src->name,
+        env->id,
+        ttl,
+        "source",
+        src->name,
+        "event_id",
+        env->id,
+        "type",
+        env->type,
+        "content_type",
+        env->content_type ? env->content_type : "",
+        "content_id",
+        env->content_id ? env->content_id : "",
+        "show_id",
+        env->show_id ? env->show_id : "",
+        "season_number",
+        season,
+        "episode_number",
+        episode,
+        "created_at",
+        created,
+        "received_at",
+        received,
+        "request_id",
+        http_request_id(req),
     };
     if (rconn_script(in->rc, lua_enqueue, on_enqueued, pe, 0, (int)(sizeof(argv) / sizeof(*argv)),
                      argv, NULL) != 0) {

@@ -29,11 +29,11 @@
 #define DRAIN_MS 2000
 
 enum conn_state {
-    CONN_IDLE,       /* keep-alive, waiting for the next request line */
-    CONN_HEADERS,    /* reading headers */
-    CONN_BODY,       /* reading the body */
-    CONN_HANDLING,   /* handler owns the request */
-    CONN_DRAINING    /* answered with Connection: close; discarding input until EOF */
+    CONN_IDLE,     /* keep-alive, waiting for the next request line */
+    CONN_HEADERS,  /* reading headers */
+    CONN_BODY,     /* reading the body */
+    CONN_HANDLING, /* handler owns the request */
+    CONN_DRAINING  /* answered with Connection: close; discarding input until EOF */
 };
 
 struct header {
@@ -133,7 +133,8 @@ static long pct_decode(const char *src, size_t n, char *out, size_t cap)
         char c = src[i];
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < n && util_hexval(src[i + 1]) >= 0 && util_hexval(src[i + 2]) >= 0) {
+        } else if (c == '%' && i + 2 < n && util_hexval(src[i + 1]) >= 0 &&
+                   util_hexval(src[i + 2]) >= 0) {
             c = (char)(util_hexval(src[i + 1]) * 16 + util_hexval(src[i + 2]));
             i += 2;
         }
@@ -191,27 +192,48 @@ static void req_free(struct http_req *req)
 static const char *reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -288,8 +310,8 @@ void http_reply_json(struct http_req *req, int status, json_t *body)
 
 void http_reply_error(struct http_req *req, int status, const char *code, const char *message)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s}", "code", code, "message", message, "request_id",
-                          req->id);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s}", "code", code, "message", message, "request_id", req->id);
     http_reply_json(req, status, o);
 }
 
@@ -412,7 +434,8 @@ static int headers_done(struct conn *c)
     else if (conn_hdr && strcasecmp(conn_hdr, "keep-alive") == 0)
         req->keep_alive = 1;
     if (te != NULL) {
-        fail_request(c, 411, "length_required", "chunked bodies are not accepted; send Content-Length");
+        fail_request(c, 411, "length_required",
+                     "chunked bodies are not accepted; send Content-Length");
         return -1;
     }
     if (cl && parse_content_length(cl, &req->content_length) != 0) {
@@ -712,9 +735,9 @@ struct server *server_new(struct event_base *base, const struct config *cfg,
         snprintf(err, errlen, "listen: cannot parse address %s", addr);
         goto fail;
     }
-    s->listener = evconnlistener_new_bind(base, on_accept, s,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-                                          (struct sockaddr *)&ss, sslen);
+    s->listener =
+        evconnlistener_new_bind(base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+                                (struct sockaddr *)&ss, sslen);
     if (s->listener == NULL) {
         snprintf(err, errlen, "listen: cannot bind %s: %s", addr, strerror(errno));
         goto fail;
