@@ -1,0 +1,91 @@
+/* core/util: time, encodings, UTF-8. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/util.h"
+
+static void test_rfc3339_roundtrip(void **state)
+{
+    int64_t ms;
+    char out[32];
+    assert_int_equal(util_parse_rfc3339("2026-11-20T10:00:00Z", &ms), 0);
+    assert_int_equal(ms, 1795168800000LL);
+    util_rfc3339(ms, out);
+    assert_string_equal(out, "2026-11-20T10:00:00.000Z");
+    assert_int_equal(util_parse_rfc3339("2026-11-20T11:00:00.250+01:00", &ms), 0);
+    assert_int_equal(ms, 1795168800250LL);
+    assert_int_equal(util_parse_rfc3339("2026-11-20", &ms), 0);
+    assert_int_equal(ms, 1795132800000LL);
+    assert_int_equal(util_parse_rfc3339("1970-01-01T00:00:00Z", &ms), 0);
+    assert_int_equal(ms, 0);
+}
+
+static void test_rfc3339_rejects(void **state)
+{
+    int64_t ms;
+    const char *bad[] = {"",
+                         "2026",
+                         "2026-13-01",
+                         "2026-11-20T25:00:00Z",
+                         "2026-11-20T10:00:00",
+                         "2026-11-20T10:00:00X",
+                         "2026-11-20T10:00:00.Z",
+                         "20261120T100000Z",
+                         "2026-11-20T10:00:00Z trailing"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(util_parse_rfc3339(bad[i], &ms), -1);
+}
+
+static void test_base64(void **state)
+{
+    unsigned char buf[16];
+    char enc[32];
+    assert_int_equal(util_b64_decode("aGVsbG8=", 8, buf, sizeof(buf)), 5);
+    assert_memory_equal(buf, "hello", 5);
+    util_b64_encode((const unsigned char *)"hello", 5, enc);
+    assert_string_equal(enc, "aGVsbG8=");
+    assert_int_equal(util_b64_decode("aGVsbG8", 7, buf, sizeof(buf)), -1);  /* length */
+    assert_int_equal(util_b64_decode("aGV$bG8=", 8, buf, sizeof(buf)), -1); /* alphabet */
+    assert_int_equal(util_b64_decode("a=Vs", 4, buf, sizeof(buf)), -1);     /* padding */
+    assert_int_equal(util_b64_decode("aGVsbG8=", 8, buf, 4), -1);           /* capacity */
+}
+
+static void test_hex_and_pct(void **state)
+{
+    char out[8];
+    util_hex((const unsigned char *)"\x01\xab\xff", 3, out);
+    assert_string_equal(out, "01abff");
+    assert_int_equal(util_hexval('F'), 15);
+    assert_int_equal(util_hexval('g'), -1);
+    char *e = util_pct_encode("a b/ü?x=1&y");
+    assert_string_equal(e, "a%20b%2F%C3%BC%3Fx%3D1%26y");
+    free(e);
+}
+
+static void test_utf8(void **state)
+{
+    assert_true(util_utf8_valid((const unsigned char *)"plain", 5));
+    assert_true(util_utf8_valid((const unsigned char *)"K\xc3\xb6ln \xf0\x9f\x8e\xac", 10));
+    assert_false(util_utf8_valid((const unsigned char *)"\xc0\xaf", 2));         /* overlong */
+    assert_false(util_utf8_valid((const unsigned char *)"\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(util_utf8_valid((const unsigned char *)"\xe2\x82", 2));         /* truncated */
+    assert_false(util_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc3339_roundtrip),
+        cmocka_unit_test(test_rfc3339_rejects),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_hex_and_pct),
+        cmocka_unit_test(test_utf8),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
