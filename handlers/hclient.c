@@ -15,8 +15,8 @@ struct hclient_call {
     struct curl_slist *headers;
     char *url;
     char *body;
-    char *buf; /* response body, max_body + 1 */
-    size_t len, cap;
+    char *buf; /* response body, grown on demand up to max_body + 1 bytes */
+    size_t len, alloc, cap;
     int truncated;
     char retry_after[128];
     int have_retry_after;
@@ -113,6 +113,20 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userp)
     size_t n = size * nmemb;
     size_t room = c->cap - c->len;
     size_t take = n < room ? n : room;
+    if (c->len + take + 1 > c->alloc) {
+        /* Grow geometrically, never past cap + 1: most bodies are a few KiB, so no request
+         * pays for the whole max_body (16 MiB for CMS fetches) up front. */
+        size_t want = c->alloc ? c->alloc : 4096;
+        while (want < c->len + take + 1)
+            want *= 2;
+        if (want > c->cap + 1)
+            want = c->cap + 1;
+        char *nb = realloc(c->buf, want);
+        if (nb == NULL)
+            return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+        c->buf = nb;
+        c->alloc = want;
+    }
     memcpy(c->buf + c->len, ptr, take);
     c->len += take;
     c->buf[c->len] = '\0';
@@ -252,7 +266,9 @@ struct hclient *hclient_new(struct event_base *base)
     curl_multi_setopt(hc->multi, CURLMOPT_SOCKETDATA, hc);
     curl_multi_setopt(hc->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(hc->multi, CURLMOPT_TIMERDATA, hc);
-    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, 64L);
+    /* Idle connections kept for reuse: enough for a full worker's pushes plus its CMS
+     * fetches, so a busy worker does not close and reopen connections. */
+    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, 512L);
     return hc;
 }
 
@@ -365,7 +381,8 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
     c->cb = cb;
     c->arg = arg;
     c->cap = req->max_body;
-    c->buf = malloc(c->cap + 1);
+    c->alloc = c->cap + 1 < 1024 ? c->cap + 1 : 1024;
+    c->buf = malloc(c->alloc);
     c->url = strdup(req->url);
     c->easy = curl_easy_init();
     if (c->buf == NULL || c->url == NULL || c->easy == NULL)

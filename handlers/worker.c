@@ -22,8 +22,11 @@
 #include "queue/lua.h"
 #include "queue/rsync.h"
 
-#define TICK_MS 20            /* how often the loop looks for new events and due deliveries */
-#define TAKE_COUNT 32         /* stream entries read per tick */
+#define TICK_MS 10            /* how often an idle loop looks for new events and due deliveries */
+#define TAKE_COUNT 64         /* stream entries read (and fanned out in one script call) per read */
+#define TAKE_ROUNDS 4         /* reads per poll while the stream keeps answering full batches */
+#define COMPLETE_BATCH 128    /* outcomes written per complete.lua call */
+#define COMPLETE_ARGS 11      /* complete.lua arguments per outcome */
 #define RECLAIM_EVERY_MS 1000 /* expired leases go back this often */
 #define MAX_FETCHES 8         /* GETs per title: a loop guard on cms_next_url */
 #define FETCH_MAX_BODY (16u << 20)
@@ -63,6 +66,8 @@ struct job {
     int64_t push_ms; /* -1 = no push made */
     int64_t duration_ms;
     int count_attempt;
+    /* complete.lua arguments formatted from the above */
+    char a_status[16], a_delay[24], a_push[24], a_dur[24];
 };
 
 struct worker {
@@ -71,13 +76,15 @@ struct worker {
     struct hclient *hc;
     struct rsync *rs;
     struct event *tick, *sigterm, *sigint, *drain;
+    struct event *flush; /* made active when an outcome is ready: one complete.lua per loop */
     char consumer[96];
     struct job *jobs;
     size_t n_jobs;
     size_t *inflight; /* per target index */
     size_t rr;
     int stopping;
-    int read_own; /* re-read our own pending stream entries (after a failed fanout) */
+    int read_own;  /* re-read our own pending stream entries (after a failed fanout) */
+    int take_full; /* the last stream read was a full batch: more entries are waiting */
     char autoclaim_cursor[48];
     int64_t next_reclaim, next_autoclaim;
     int64_t redis_retry_at, redis_backoff_ms;
@@ -230,61 +237,114 @@ static void log_outcome(const struct job *j, const char *status, int attempt)
            NULL);
 }
 
-/* Writes the job's outcome with complete.lua. Returns 0 when Redis took it (or the lease
- * had moved on), -1 when Redis could not be reached: the job then stays to be retried. */
-static int job_write(struct job *j)
+/* Logs what complete.lua answered for one job (one element of its reply). */
+static void job_written(struct job *j, const redisReply *e)
 {
-    struct worker *w = j->w;
-    const struct config *cfg = w->cfg;
-    char hs[16] = "", delay[24], maxa[24], push[24] = "", dur[24], ret[24];
+    if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *status = e->element[0]->str;
+    if (strcmp(status, "stale") == 0) {
+        LOG_WARN("delivery lease lost; outcome dropped", "delivery_id", j->id, "target", j->t->name,
+                 NULL);
+    } else if (strcmp(j->outcome, "release") == 0) {
+        LOG_INFO("delivery handed back", "delivery_id", j->id, "event_id", j->event_id, "target",
+                 j->t->name, NULL);
+    } else {
+        long long att = e->elements >= 2 && e->element[1]->type == REDIS_REPLY_INTEGER
+                            ? e->element[1]->integer
+                            : j->attempt;
+        log_outcome(j, status, (int)att);
+    }
+}
 
-    if (j->http_status)
-        snprintf(hs, sizeof(hs), "%ld", j->http_status);
-    snprintf(delay, sizeof(delay), "%" PRId64, j->delay_ms);
+/* Writes the outcomes of jobs[0..n) with one complete.lua call. Returns 0 when Redis took
+ * them (or answered with an error, which is logged: the leases then expire and the deliveries
+ * are retried), -1 when Redis could not be reached: the jobs then stay to be written later. */
+static int jobs_write(struct worker *w, struct job **jobs, size_t n)
+{
+    const struct config *cfg = w->cfg;
+    char maxa[24], ret[24], nb[24];
+    size_t argc = 4 + COMPLETE_ARGS * n;
+    const char **argv = malloc(argc * sizeof(*argv));
+
+    if (argv == NULL)
+        return -1;
     snprintf(maxa, sizeof(maxa), "%" PRId64, cfg->retry_max_attempts);
-    if (j->push_ms >= 0)
-        snprintf(push, sizeof(push), "%" PRId64, j->push_ms);
-    snprintf(dur, sizeof(dur), "%" PRId64, j->duration_ms);
     snprintf(ret, sizeof(ret), "%" PRId64, cfg->retention_s);
-    const char *argv[] = {cfg->redis_prefix,
-                          j->id,
-                          j->lease,
-                          j->outcome,
-                          hs,
-                          j->code,
-                          j->message ? j->message : "",
-                          j->snippet ? j->snippet : "",
-                          delay,
-                          maxa,
-                          push,
-                          dur,
-                          ret,
-                          j->count_attempt ? "1" : "0"};
-    redisReply *r = rsync_script(w->rs, lua_complete, 0, 14, argv, NULL);
+    snprintf(nb, sizeof(nb), "%zu", n);
+    argv[0] = cfg->redis_prefix;
+    argv[1] = maxa;
+    argv[2] = ret;
+    argv[3] = nb;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = jobs[i];
+        const char **a = argv + 4 + COMPLETE_ARGS * i;
+        j->a_status[0] = '\0';
+        if (j->http_status)
+            snprintf(j->a_status, sizeof(j->a_status), "%ld", j->http_status);
+        snprintf(j->a_delay, sizeof(j->a_delay), "%" PRId64, j->delay_ms);
+        j->a_push[0] = '\0';
+        if (j->push_ms >= 0)
+            snprintf(j->a_push, sizeof(j->a_push), "%" PRId64, j->push_ms);
+        snprintf(j->a_dur, sizeof(j->a_dur), "%" PRId64, j->duration_ms);
+        a[0] = j->id;
+        a[1] = j->lease;
+        a[2] = j->outcome;
+        a[3] = j->a_status;
+        a[4] = j->code;
+        a[5] = j->message ? j->message : "";
+        a[6] = j->snippet ? j->snippet : "";
+        a[7] = j->a_delay;
+        a[8] = j->a_push;
+        a[9] = j->a_dur;
+        a[10] = j->count_attempt ? "1" : "0";
+    }
+    redisReply *r = rsync_script(w->rs, lua_complete, 0, (int)argc, argv, NULL);
+    free(argv);
     if (r == NULL) {
         redis_failed(w, "complete");
         return -1;
     }
     redis_ok(w);
     if (r->type == REDIS_REPLY_ERROR) {
-        LOG_ERROR("redis script failed", "op", "complete", "delivery_id", j->id, "error", r->str,
-                  NULL);
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-               r->element[0]->type == REDIS_REPLY_STRING) {
-        const char *status = r->element[0]->str;
-        if (strcmp(status, "stale") == 0) {
-            LOG_WARN("delivery lease lost; outcome dropped", "delivery_id", j->id, "target",
-                     j->t->name, NULL);
-        } else if (strcmp(j->outcome, "release") == 0) {
-            LOG_INFO("delivery handed back", "delivery_id", j->id, "event_id", j->event_id,
-                     "target", j->t->name, NULL);
-        } else {
-            long long att = r->elements >= 2 ? r->element[1]->integer : j->attempt;
-            log_outcome(j, status, (int)att);
-        }
+        LOG_ERROR("redis script failed", "op", "complete", "delivery_id", jobs[0]->id, "error",
+                  r->str, NULL);
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < n && i < r->elements; i++)
+            job_written(jobs[i], r->element[i]);
     }
     freeReplyObject(r);
     return 0;
+}
+
+/* Writes every outcome waiting in w->jobs, COMPLETE_BATCH per call, and frees those jobs.
+ * Returns 0, or -1 when Redis could not be reached (what is left is written later). */
+static int flush_completions(struct worker *w)
+{
+    struct job *batch[COMPLETE_BATCH];
+    int rc = 0;
+
+    for (;;) {
+        size_t n = 0;
+        for (struct job *j = w->jobs; j && n < COMPLETE_BATCH; j = j->next)
+            if (j->state == JOB_COMPLETING)
+                batch[n++] = j;
+        if (n == 0)
+            break;
+        if (jobs_write(w, batch, n) != 0) {
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            job_unlink(batch[i]);
+            job_free(batch[i]);
+        }
+        if (n < COMPLETE_BATCH)
+            break;
+    }
+    maybe_exit(w);
+    return rc;
 }
 
 /* Ends the current attempt. outcome: delivered, retry, failed, superseded, release. */
@@ -304,11 +364,9 @@ static void job_finish(struct job *j, const char *outcome, long http_status, con
     j->count_attempt = strcmp(outcome, "release") != 0 && strcmp(outcome, "superseded") != 0;
     j->delay_ms = backoff_delay_ms(cfg->retry_base_delay_ms, cfg->retry_max_delay_ms, j->attempt,
                                    retry_after_ms, random32());
-    if (job_write(j) == 0) {
-        job_unlink(j);
-        job_free(j);
-        maybe_exit(w);
-    }
+    /* Written by on_flush once the loop has run every callback that is ready now, together
+     * with the other outcomes of this round. */
+    event_active(w->flush, EV_TIMEOUT, 1);
 }
 
 /* The first SNIPPET_BYTES of a response, cut back to whole UTF-8 characters; bytes of a body
@@ -621,58 +679,113 @@ static void job_start(struct worker *w, size_t ti, const redisReply *rec)
 
 /* ---- taking events ----------------------------------------------------------------------- */
 
-/* Fans one stream entry out with fanout.lua. Returns 0, or -1 when Redis failed (the entry
- * stays pending in the group and is read again). */
-static int fanout_entry(struct worker *w, const redisReply *entry)
+/* Appends one stream entry's fanout.lua arguments (stream id, nt, nf, target/id pairs,
+ * fields) to argv/lens at *argc; ids has room for the entry's targets, nbuf for nt and nf.
+ * Returns 0, or -1 when the entry is not a stream entry (nothing appended). */
+static int fanout_args(struct worker *w, const redisReply *entry, const char **argv, size_t *lens,
+                       int *argc, char (*ids)[29], char nbuf[2][16])
 {
     const struct config *cfg = w->cfg;
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
-        entry->element[0]->type != REDIS_REPLY_STRING)
-        return 0;
     const char *sid = entry->element[0]->str;
     const redisReply *fields = entry->element[1];
-    size_t nf = fields->type == REDIS_REPLY_ARRAY ? fields->elements : 0;
+    size_t nf = fields->elements;
     const char *source = rec_get(fields, "source");
     const char *event_id = rec_get(fields, "event_id");
     const char *ctype = rec_get(fields, "content_type");
-    char(*ids)[29] = calloc(cfg->n_targets + 1, sizeof(*ids));
-    const char **argv = calloc(4 + 2 * cfg->n_targets + nf + 1, sizeof(*argv));
-    size_t *lens = calloc(4 + 2 * cfg->n_targets + nf + 1, sizeof(*lens));
-    char ret[24];
-    int rc = 0, argc = 0, nt = 0;
-    char ntbuf[16];
+    int a = *argc, nt = 0;
 
-    if (ids == NULL || argv == NULL || lens == NULL) {
-        rc = -1;
-        goto out;
-    }
-    snprintf(ret, sizeof(ret), "%" PRId64, cfg->retention_s);
-    argv[argc++] = cfg->redis_prefix;
-    argv[argc++] = sid;
-    argv[argc++] = ret;
-    argv[argc++] = ntbuf;
+    argv[a++] = sid;
+    argv[a++] = nbuf[0];
+    argv[a++] = nbuf[1];
     if (source && event_id && config_source(cfg, source)) {
         for (size_t i = 0; i < cfg->n_targets; i++) {
             const struct target *t = &cfg->targets[i];
             if (!config_target_matches(t, source, ctype))
                 continue;
             worker_delivery_id(source, event_id, t->name, ids[nt]);
-            argv[argc++] = t->name;
-            argv[argc++] = ids[nt];
+            argv[a++] = t->name;
+            argv[a++] = ids[nt];
             nt++;
         }
     } else {
         LOG_WARN("dropping stream entry of unknown source", "stream_id", sid, "source", source,
                  "event_id", event_id, NULL);
     }
-    snprintf(ntbuf, sizeof(ntbuf), "%d", nt);
-    for (int i = 0; i < argc; i++)
+    snprintf(nbuf[0], sizeof(nbuf[0]), "%d", nt);
+    snprintf(nbuf[1], sizeof(nbuf[1]), "%zu", nf);
+    for (int i = *argc; i < a; i++)
         lens[i] = strlen(argv[i]);
     for (size_t i = 0; i < nf; i++) {
         const redisReply *e = fields->element[i];
-        argv[argc] = e->type == REDIS_REPLY_STRING ? e->str : "";
-        lens[argc] = e->type == REDIS_REPLY_STRING ? (size_t)e->len : 0;
-        argc++;
+        argv[a] = e->type == REDIS_REPLY_STRING ? e->str : "";
+        lens[a] = e->type == REDIS_REPLY_STRING ? (size_t)e->len : 0;
+        a++;
+    }
+    *argc = a;
+    return 0;
+}
+
+static int is_entry(const redisReply *e)
+{
+    return e->type == REDIS_REPLY_ARRAY && e->elements >= 2 &&
+           e->element[0]->type == REDIS_REPLY_STRING && e->element[1]->type == REDIS_REPLY_ARRAY;
+}
+
+/* Entries of an XREADGROUP/XAUTOCLAIM answer, fanned out with one fanout.lua call. Returns the
+ * number handled, -1 when Redis failed (the entries stay pending in the group and are read
+ * again). */
+static int fanout_entries(struct worker *w, const redisReply *entries)
+{
+    const struct config *cfg = w->cfg;
+    size_t m = 0, nargs = 3;
+    int rc = 0;
+
+    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (is_entry(e)) {
+            m++;
+            nargs += 3 + 2 * cfg->n_targets + e->element[1]->elements;
+            continue;
+        }
+        /* deleted while pending: only acknowledge it */
+        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+            e->element[0]->type == REDIS_REPLY_STRING) {
+            redisReply *r = rsync_commandf(w->rs, "XACK %s:events workers %s", cfg->redis_prefix,
+                                           e->element[0]->str);
+            if (r)
+                freeReplyObject(r);
+        }
+    }
+    if (m == 0)
+        return 0;
+    char(*ids)[29] = calloc(m * (cfg->n_targets + 1), sizeof(*ids));
+    char(*nbuf)[2][16] = calloc(m, sizeof(*nbuf));
+    const char **argv = calloc(nargs, sizeof(*argv));
+    size_t *lens = calloc(nargs, sizeof(*lens));
+    char ret[24], mb[24];
+    int argc = 0;
+
+    if (ids == NULL || nbuf == NULL || argv == NULL || lens == NULL) {
+        rc = -1;
+        w->read_own = 1;
+        goto out;
+    }
+    snprintf(ret, sizeof(ret), "%" PRId64, cfg->retention_s);
+    snprintf(mb, sizeof(mb), "%zu", m);
+    argv[argc++] = cfg->redis_prefix;
+    argv[argc++] = ret;
+    argv[argc++] = mb;
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    size_t k = 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (!is_entry(e))
+            continue;
+        (void)fanout_args(w, e, argv, lens, &argc, ids + k * (cfg->n_targets + 1), nbuf[k]);
+        k++;
     }
     redisReply *r = script(w, lua_fanout, "fanout", argc, argv, lens);
     if (r == NULL) {
@@ -680,43 +793,27 @@ static int fanout_entry(struct worker *w, const redisReply *entry)
         w->read_own = 1;
         goto out;
     }
-    char n[16];
-    snprintf(n, sizeof(n), "%lld", r->integer);
-    LOG_DEBUG("event fanned out", "event_id", event_id, "source", source, "stream_id", sid,
-              "deliveries", n, NULL);
+    if (log_threshold <= LOG_LEVEL_DEBUG && r->type == REDIS_REPLY_ARRAY) {
+        k = 0;
+        for (size_t i = 0; i < entries->elements && k < r->elements; i++) {
+            const redisReply *e = entries->element[i];
+            if (!is_entry(e))
+                continue;
+            char n[24];
+            snprintf(n, sizeof(n), "%lld", r->element[k++]->integer);
+            LOG_DEBUG("event fanned out", "event_id", rec_get(e->element[1], "event_id"), "source",
+                      rec_get(e->element[1], "source"), "stream_id", e->element[0]->str,
+                      "deliveries", n, NULL);
+        }
+    }
     freeReplyObject(r);
+    rc = (int)m;
 out:
     free(ids);
+    free(nbuf);
     free(argv);
     free(lens);
     return rc;
-}
-
-/* Entries of an XREADGROUP/XAUTOCLAIM answer. Returns the number handled, -1 on failure. */
-static int fanout_entries(struct worker *w, const redisReply *entries)
-{
-    int n = 0;
-    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
-        return 0;
-    for (size_t i = 0; i < entries->elements; i++) {
-        const redisReply *e = entries->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-            e->element[1]->type != REDIS_REPLY_ARRAY) {
-            /* deleted while pending: only acknowledge it */
-            if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
-                e->element[0]->type == REDIS_REPLY_STRING) {
-                redisReply *r = rsync_commandf(w->rs, "XACK %s:events workers %s",
-                                               w->cfg->redis_prefix, e->element[0]->str);
-                if (r)
-                    freeReplyObject(r);
-            }
-            continue;
-        }
-        if (fanout_entry(w, e) != 0)
-            return -1;
-        n++;
-    }
-    return n;
 }
 
 static void ensure_group(struct worker *w)
@@ -740,6 +837,7 @@ static void take(struct worker *w)
     char key[256], count[16];
     snprintf(key, sizeof(key), "%s:events", w->cfg->redis_prefix);
     snprintf(count, sizeof(count), "%d", TAKE_COUNT);
+    w->take_full = 0;
     const char *argv[] = {"XREADGROUP", "GROUP", "workers",
                           w->consumer,  "COUNT", count,
                           "STREAMS",    key,     w->read_own ? "0" : ">"};
@@ -758,8 +856,12 @@ static void take(struct worker *w)
         return;
     }
     int handled = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->elements >= 2)
+    size_t got = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->elements >= 2) {
+        got = r->element[0]->element[1]->elements;
         handled = fanout_entries(w, r->element[0]->element[1]);
+    }
+    w->take_full = handled >= 0 && got >= TAKE_COUNT;
     if (w->read_own && handled == 0)
         w->read_own = 0; /* our pending list is empty again */
     freeReplyObject(r);
@@ -860,20 +962,17 @@ static void claim_all(struct worker *w)
     w->rr++;
 }
 
-/* Outcomes Redis could not take when they happened. */
-static void flush_completions(struct worker *w)
+/* Reads the stream while it answers full batches (at most TAKE_ROUNDS reads), then claims
+ * due deliveries into the room there is. */
+static void poll_work(struct worker *w)
 {
-    struct job *j = w->jobs, *next;
-    for (; j; j = next) {
-        next = j->next;
-        if (j->state != JOB_COMPLETING)
-            continue;
-        if (job_write(j) != 0)
-            return;
-        job_unlink(j);
-        job_free(j);
+    for (int k = 0; k < TAKE_ROUNDS && !redis_waiting(w); k++) {
+        take(w);
+        if (!w->take_full)
+            break;
     }
-    maybe_exit(w);
+    if (!redis_waiting(w))
+        claim_all(w);
 }
 
 static void on_tick(evutil_socket_t fd, short kind, void *arg)
@@ -881,9 +980,8 @@ static void on_tick(evutil_socket_t fd, short kind, void *arg)
     struct worker *w = arg;
     int64_t now = util_mono_ms();
 
-    if (redis_waiting(w))
+    if (redis_waiting(w) || flush_completions(w) != 0)
         return;
-    flush_completions(w);
     if (w->stopping || redis_waiting(w))
         return;
     if (now >= w->next_reclaim) {
@@ -895,7 +993,20 @@ static void on_tick(evutil_socket_t fd, short kind, void *arg)
         int64_t every = w->cfg->worker_visibility_timeout_ms / 2;
         w->next_autoclaim = now + (every > 100 ? every : 100);
     }
-    if (!redis_waiting(w))
+    poll_work(w);
+}
+
+/* Outcomes are ready: write them all in one go, then refill the room they freed at once
+ * instead of waiting for the next tick. */
+static void on_flush(evutil_socket_t fd, short kind, void *arg)
+{
+    struct worker *w = arg;
+
+    if (redis_waiting(w) || flush_completions(w) != 0)
+        return; /* the tick retries */
+    if (w->stopping || redis_waiting(w))
+        return;
+    if (w->take_full)
         take(w);
     if (!redis_waiting(w))
         claim_all(w);
@@ -906,21 +1017,24 @@ static void on_tick(evutil_socket_t fd, short kind, void *arg)
 static void on_drain_timeout(evutil_socket_t fd, short kind, void *arg)
 {
     struct worker *w = arg;
-    struct job *j = w->jobs, *next;
-    for (; j; j = next) {
-        next = j->next;
-        if (j->state == JOB_COMPLETING) {
-            /* Redis still has not taken it: the lease expires and another worker retries. */
-            job_unlink(j);
-            job_free(j);
-            continue;
-        }
+    struct job *j;
+
+    /* Outcomes already decided go first; then what is still in flight is handed back (if
+     * Redis is unreachable, the leases simply expire and another worker retries). */
+    int rc = flush_completions(w);
+    for (j = w->jobs; j && rc == 0; j = j->next) {
+        if (j->state == JOB_COMPLETING)
+            continue; /* Redis did not take it: the lease expires and another worker retries */
         hclient_cancel(w->hc, j->call);
         j->call = NULL;
         j->state = JOB_COMPLETING;
         j->outcome = "release";
         j->count_attempt = 0;
-        (void)job_write(j); /* on failure the lease simply expires */
+    }
+    if (rc == 0)
+        (void)flush_completions(w);
+    while (w->jobs) {
+        j = w->jobs;
         job_unlink(j);
         job_free(j);
     }
@@ -963,8 +1077,9 @@ struct worker *worker_new(const struct config *cfg)
     w->sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
+    w->flush = event_new(w->base, -1, 0, on_flush, w);
     if (w->hc == NULL || w->tick == NULL || w->sigterm == NULL || w->sigint == NULL ||
-        w->drain == NULL)
+        w->drain == NULL || w->flush == NULL)
         goto fail;
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof(host) - 1);
@@ -999,6 +1114,8 @@ void worker_free(struct worker *w)
         event_free(w->sigint);
     if (w->drain)
         event_free(w->drain);
+    if (w->flush)
+        event_free(w->flush);
     rsync_free(w->rs);
     free(w->inflight);
     if (w->base)

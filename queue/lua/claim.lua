@@ -35,9 +35,10 @@ end
 
 local due = P .. ':due:' .. target
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, n)
-local out, taken = {}, 0
+if #ids == 0 then return {} end
+redis.call('ZREM', due, unpack(ids))
+local out, taken, leased = {}, 0, {}
 for _, id in ipairs(ids) do
-  redis.call('ZREM', due, id)
   local key = P .. ':d:' .. id
   local r = redis.call('HMGET', key, 'status', 'order_ts', 'order_seq', 'source', 'content_id',
                        'superseded_by', 'attempt_count')
@@ -54,12 +55,14 @@ for _, id in ipairs(ids) do
     else
       local token = consumer .. ':' .. now .. ':' .. (r[7] or '0')
       redis.call('HSET', key, 'lease', token, 'updated_at', now)
-      redis.call('ZADD', P .. ':lease', now + vt, id)
+      table.insert(leased, now + vt)
+      table.insert(leased, id)
       taken = taken + 1
     end
     table.insert(out, redis.call('HGETALL', key))
   end
 end
+if taken > 0 then redis.call('ZADD', P .. ':lease', unpack(leased)) end
 if rkey and taken > 0 then
   redis.call('INCRBY', rkey, taken)
   redis.call('PEXPIRE', rkey, window * 2)

@@ -1,15 +1,12 @@
--- fanout: one stream entry -> one delivery per matching target (docs/redis.md, step 2).
--- KEYS: none. ARGV: prefix, stream id, retention_s, n, then n pairs (target, delivery id),
--- then the entry's field/value pairs. Creates missing deliveries, applies newest-wins,
--- schedules them, then XACK + XDEL the entry. Returns the number of deliveries created.
-local P, sid, retention, nt = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- fanout: stream entries -> one delivery per matching target (docs/redis.md, step 2), many
+-- entries per call. KEYS: none. ARGV: prefix, retention_s, m, then m groups: stream id, nt,
+-- nf, nt pairs (target, delivery id), nf strings (the entry's field/value pairs). For each
+-- entry: creates missing deliveries, applies newest-wins, schedules them, then XACK + XDEL the
+-- entry. Returns the number of deliveries created per entry, in order.
+local P, retention, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
-local f = {}
-for i = 5 + 2 * nt, #ARGV - 1, 2 do f[ARGV[i]] = ARGV[i + 1] end
 local function s(v) return v or '' end
-local order_ts = tonumber(f.created_at) or tonumber(f.received_at) or now
 
 local function sid_parts(x)
   local a, b = string.match(x or '', '^(%d+)-(%d+)$')
@@ -24,71 +21,99 @@ local function older(ats, aseq, bts, bseq)
   if a1 ~= b1 then return a1 < b1 end
   return a2 < b2
 end
+-- Counter increments, the log index and the stream acks are collected over the whole call
+-- and written once at the end (nothing in between reads them).
+local incr, incr_keys, logged, sids = {}, {}, {}, {}
+local function add(key, field, by)
+  local h = incr[key]
+  if not h then h = {}; incr[key] = h; table.insert(incr_keys, key) end
+  h[field] = (h[field] or 0) + by
+end
 local function stat(target, from, to)
   local k = P .. ':stats:' .. target
-  if from == 'pending' or from == 'retrying' or from == 'failed' then
-    redis.call('HINCRBY', k, from, -1)
-  end
-  redis.call('HINCRBY', k, to, 1)
+  if from == 'pending' or from == 'retrying' or from == 'failed' then add(k, from, -1) end
+  add(k, to, 1)
 end
 local function metric(target, outcome)
-  redis.call('HINCRBY', P .. ':metrics', 'deliveries_total|' .. target .. '|' .. outcome, 1)
+  add(P .. ':metrics', 'deliveries_total|' .. target .. '|' .. outcome, 1)
 end
 
-local created = 0
-for i = 0, nt - 1 do
-  local target, id = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
-  local key = P .. ':d:' .. id
-  if redis.call('EXISTS', key) == 0 then
-    local tkey = P .. ':title:' .. target .. ':' .. s(f.source) .. ':' .. s(f.content_id)
-    local ti = redis.call('HMGET', tkey, 'live', 'live_ts', 'live_seq', 'done_ts', 'done_seq')
-    local status, sup_by = 'pending', ''
-    if ti[4] and ti[4] ~= '' and older(order_ts, sid, ti[4], ti[5]) then
-      status = 'superseded'
-    elseif ti[1] and ti[1] ~= '' then
-      local live = ti[1]
-      local lkey = P .. ':d:' .. live
-      local lstatus = redis.call('HGET', lkey, 'status')
-      if lstatus == 'pending' or lstatus == 'retrying' then
-        if older(order_ts, sid, ti[2], ti[3]) then
-          status, sup_by = 'superseded', live
-        elseif redis.call('ZSCORE', P .. ':lease', live) then
-          -- in flight: it ends superseded unless that attempt succeeds (complete.lua)
-          redis.call('HSET', lkey, 'superseded_by', id, 'updated_at', now)
-        else
-          redis.call('ZREM', P .. ':due:' .. target, live)
-          redis.call('HSET', lkey, 'status', 'superseded', 'superseded_by', id,
-                     'next_retry_at', '', 'updated_at', now)
-          redis.call('EXPIRE', lkey, retention)
-          stat(target, lstatus, 'superseded')
-          metric(target, 'superseded')
+local function fanout_one(base, sid, nt, nf)
+  local f = {}
+  for i = base + 2 * nt + 1, base + 2 * nt + nf - 1, 2 do f[ARGV[i]] = ARGV[i + 1] end
+  local order_ts = tonumber(f.created_at) or tonumber(f.received_at) or now
+
+  local created = 0
+  for i = 0, nt - 1 do
+    local target, id = ARGV[base + 1 + 2 * i], ARGV[base + 2 + 2 * i]
+    local key = P .. ':d:' .. id
+    if redis.call('EXISTS', key) == 0 then
+      local tkey = P .. ':title:' .. target .. ':' .. s(f.source) .. ':' .. s(f.content_id)
+      local ti = redis.call('HMGET', tkey, 'live', 'live_ts', 'live_seq', 'done_ts', 'done_seq')
+      local status, sup_by = 'pending', ''
+      if ti[4] and ti[4] ~= '' and older(order_ts, sid, ti[4], ti[5]) then
+        status = 'superseded'
+      elseif ti[1] and ti[1] ~= '' then
+        local live = ti[1]
+        local lkey = P .. ':d:' .. live
+        local lstatus = redis.call('HGET', lkey, 'status')
+        if lstatus == 'pending' or lstatus == 'retrying' then
+          if older(order_ts, sid, ti[2], ti[3]) then
+            status, sup_by = 'superseded', live
+          elseif redis.call('ZSCORE', P .. ':lease', live) then
+            -- in flight: it ends superseded unless that attempt succeeds (complete.lua)
+            redis.call('HSET', lkey, 'superseded_by', id, 'updated_at', now)
+          else
+            redis.call('ZREM', P .. ':due:' .. target, live)
+            redis.call('HSET', lkey, 'status', 'superseded', 'superseded_by', id,
+                       'next_retry_at', '', 'updated_at', now)
+            redis.call('EXPIRE', lkey, retention)
+            stat(target, lstatus, 'superseded')
+            metric(target, 'superseded')
+          end
         end
       end
+      redis.call('HSET', key, 'id', id, 'event_id', s(f.event_id), 'source', s(f.source),
+                 'target', target, 'event_type', s(f.type), 'content_type', s(f.content_type),
+                 'content_id', s(f.content_id), 'show_id', s(f.show_id),
+                 'season_number', s(f.season_number), 'episode_number', s(f.episode_number),
+                 'status', status, 'attempt_count', 0, 'http_status', '', 'error_code', '',
+                 'error_message', '', 'response_snippet', '',
+                 'next_retry_at', status == 'pending' and now or '',
+                 'created_at', now, 'updated_at', now, 'delivered_at', '',
+                 'order_ts', order_ts, 'order_seq', sid, 'received_at', s(f.received_at),
+                 'request_id', s(f.request_id), 'lease', '', 'superseded_by', sup_by)
+      redis.call('EXPIRE', key, retention)
+      if status == 'pending' then
+        redis.call('ZADD', P .. ':due:' .. target, now, id)
+        redis.call('HSET', tkey, 'live', id, 'live_ts', order_ts, 'live_seq', sid)
+      else
+        metric(target, 'superseded')
+      end
+      redis.call('EXPIRE', tkey, retention)
+      stat(target, nil, status)
+      table.insert(logged, now)
+      table.insert(logged, id)
+      created = created + 1
     end
-    redis.call('HSET', key, 'id', id, 'event_id', s(f.event_id), 'source', s(f.source),
-               'target', target, 'event_type', s(f.type), 'content_type', s(f.content_type),
-               'content_id', s(f.content_id), 'show_id', s(f.show_id),
-               'season_number', s(f.season_number), 'episode_number', s(f.episode_number),
-               'status', status, 'attempt_count', 0, 'http_status', '', 'error_code', '',
-               'error_message', '', 'response_snippet', '',
-               'next_retry_at', status == 'pending' and now or '',
-               'created_at', now, 'updated_at', now, 'delivered_at', '',
-               'order_ts', order_ts, 'order_seq', sid, 'received_at', s(f.received_at),
-               'request_id', s(f.request_id), 'lease', '', 'superseded_by', sup_by)
-    redis.call('EXPIRE', key, retention)
-    if status == 'pending' then
-      redis.call('ZADD', P .. ':due:' .. target, now, id)
-      redis.call('HSET', tkey, 'live', id, 'live_ts', order_ts, 'live_seq', sid)
-    else
-      metric(target, 'superseded')
-    end
-    redis.call('EXPIRE', tkey, retention)
-    stat(target, nil, status)
-    redis.call('ZADD', P .. ':log', now, id)
-    created = created + 1
   end
+  table.insert(sids, sid)
+  return created
 end
+
+local out, base = {}, 3
+for k = 1, m do
+  local sid, nt, nf = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
+  out[k] = fanout_one(base + 3, sid, nt, nf)
+  base = base + 3 + 2 * nt + nf
+end
+for _, key in ipairs(incr_keys) do
+  for field, by in pairs(incr[key]) do redis.call('HINCRBY', key, field, by) end
+end
+if #logged > 0 then redis.call('ZADD', P .. ':log', unpack(logged)) end
 redis.call('ZREMRANGEBYSCORE', P .. ':log', '-inf', now - retention * 1000)
-redis.call('XACK', P .. ':events', 'workers', sid)
-redis.call('XDEL', P .. ':events', sid)
-return created
+if #sids > 0 then
+  redis.call('XACK', P .. ':events', 'workers', unpack(sids))
+  redis.call('XDEL', P .. ':events', unpack(sids))
+end
+return out

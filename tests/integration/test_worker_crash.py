@@ -103,6 +103,45 @@ class CrashTest(unittest.TestCase):
         self.assertIn("redis unavailable", self.logs())
         self.assertEqual(w.stop(), 0)
 
+    def test_redis_sigkill_restart_with_aof_mid_flow(self):
+        # Redis dies (SIGKILL) while two workers are busy and comes back from its AOF: every
+        # delivery still ends delivered, exactly once in the records and the counters.
+        n = 120
+        self.env.partner.plan("/canon/", [(200, {}, b'{"ok":true}', 0.1)] * n)
+        for k in range(n):
+            self.env.xadd("encora", "evt_aof_%03d" % k, etype="content.unpublished",
+                          content_id="aof-%03d" % k, created_at=ms())
+        ids = [delivery_id("encora", "evt_aof_%03d" % k, "canon") for k in range(n)]
+
+        def delivered():
+            return int(self.env.redis.cmd("HGET", "relay:stats:canon", "delivered") or 0)
+
+        workers = [self.env.start_worker(), self.env.start_worker()]
+        wait_until(lambda: delivered() >= 10, timeout=15, what="first deliveries")
+        self.assertLess(delivered(), n, "the flow ended before Redis could be killed")
+        port = self.env.redis.port
+        self.env.redis.kill(signal.SIGKILL)
+        time.sleep(0.5)  # pushes in flight finish while Redis is away
+        for w in workers:
+            self.assertIsNone(w.proc.poll(), self.logs())
+        self.env.redis.port = port
+        self.env.redis.start()  # same --dir: replays the AOF
+        wait_until(lambda: delivered() >= n, timeout=30, what="all deliveries")
+        for did in ids:
+            self.assertEqual(self.env.record(did)["status"], "delivered", did)
+        self.assertEqual(delivered(), n)
+        self.assertEqual(self.env.redis.cmd("ZCARD", "relay:lease"), 0)
+        self.assertEqual(self.env.redis.cmd("XLEN", "relay:events"), 0)
+        sent = {r["headers"]["idempotency-key"] for r in self.env.partner.got()}
+        self.assertEqual(sent, set(ids))
+        full = ""
+        for w in workers:
+            with open(w.log_path, errors="replace") as f:
+                full += f.read()
+        self.assertIn("redis unavailable", full)
+        for w in workers:
+            self.assertEqual(w.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
