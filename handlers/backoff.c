@@ -69,7 +69,8 @@ int backoff_parse_retry_after(const char *value, int64_t now_ms, int64_t *delay_
         int64_t secs = 0;
         const char *p = value;
         for (; isdigit((unsigned char)*p); p++) {
-            if (secs > INT64_MAX / 10000)
+            /* After this digit secs must still fit *1000 (fuzz/regressions/retry_after). */
+            if (secs > (INT64_MAX / 1000 - 9) / 10)
                 return -1;
             secs = secs * 10 + (*p - '0');
         }

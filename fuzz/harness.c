@@ -1,0 +1,415 @@
+/* The fuzz harnesses (fuzz/harness.h). Compiled into every libFuzzer target and #included by
+ * tests/unit/test_fuzz_regressions.c. The HTTP harness includes relay/server.c to reach its
+ * statics (on_accept), like the unit tests do: its symbols then come from here, and the copy
+ * in librelaycore.a is never pulled in. */
+
+#include "fuzz/harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "core/config.h"
+#include "handlers/backoff.h"
+#include "handlers/cms.h"
+#include "handlers/fmt.h"
+#include "relay/envelope.h"
+#include "relay/http.h"
+#include "relay/server.c"
+#include "relay/sig.h"
+
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* A NUL-terminated copy of exactly n bytes, so ASan sees any read past the input. */
+static char *fuzz_dup(const uint8_t *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s == NULL)
+        abort();
+    if (n > 0)
+        memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* Where the first NUL of an error buffer is: every error message must be terminated. */
+static void check_err(const char *err, size_t cap)
+{
+    FUZZ_CHECK(memchr(err, '\0', cap) != NULL);
+}
+
+/* ---- signatures ---- */
+
+#define FUZZ_MAX_HEADERS 16
+
+struct fuzz_hdrs {
+    const char *name[FUZZ_MAX_HEADERS];
+    const char *value[FUZZ_MAX_HEADERS];
+    size_t n;
+};
+
+static const char *fuzz_hdr_get(void *ctx, const char *name)
+{
+    struct fuzz_hdrs *h = ctx;
+    for (size_t i = 0; i < h->n; i++)
+        if (strcasecmp(h->name[i], name) == 0)
+            return h->value[i];
+    return NULL;
+}
+
+int fuzz_sig(const uint8_t *data, size_t size)
+{
+    /* The vectors of tests/unit/test_sig.c: GitHub's, Standard Webhooks' and the Stripe one;
+     * an empty secret and an undecodable whsec_ one exercise the skip paths. */
+    static struct secret hmac_secrets[] = {
+        {"the-new-secret", 14}, {"It's a Secret to Everybody", 26}, {"", 0}};
+    static struct secret stripe_secrets[] = {{"whsec_stripe_test_secret_value", 30}};
+    static struct secret sw_secrets[] = {{"whsec_dGhlLW5ldy1zZWNyZXQtdmFsdWU=", 34},
+                                         {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 38},
+                                         {"whsec_!!not-base64", 18}};
+    static const int64_t now[] = {0, 1700000000, 1614265330};
+    struct source src = {.name = "fuzz", .tolerance_s = 300};
+    struct fuzz_hdrs h = {.n = 0};
+
+    if (size < 1)
+        return 0;
+    int scheme = data[0] % 3;
+    src.scheme = (enum sig_scheme)scheme;
+    if (scheme == SIG_HMAC_SHA256_HEX) {
+        src.sig_header = "X-Hub-Signature-256";
+        src.secrets = hmac_secrets;
+        src.n_secrets = 3;
+    } else if (scheme == SIG_STRIPE) {
+        src.secrets = stripe_secrets;
+        src.n_secrets = 1;
+    } else {
+        src.secrets = sw_secrets;
+        src.n_secrets = 3;
+    }
+
+    /* Headers are split in place in a NUL-terminated copy; the body is copied on its own. */
+    char *text = fuzz_dup(data + 1, size - 1);
+    size_t n = size - 1, off = 0;
+    while (off < n) {
+        char *line = text + off;
+        char *nl = memchr(line, '\n', n - off);
+        size_t len = nl != NULL ? (size_t)(nl - line) : n - off;
+        off += len + (nl != NULL);
+        if (len == 0)
+            break;
+        line[len] = '\0';
+        char *colon = strchr(line, ':');
+        if (colon == NULL || h.n >= FUZZ_MAX_HEADERS)
+            continue;
+        *colon = '\0';
+        char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        h.name[h.n] = line;
+        h.value[h.n] = v;
+        h.n++;
+    }
+    size_t blen = n - off;
+    unsigned char *body = blen > 0 ? (unsigned char *)fuzz_dup(data + 1 + off, blen) : NULL;
+    enum sig_result r = sig_verify(&src, fuzz_hdr_get, &h, body, blen, now[scheme]);
+    FUZZ_CHECK(r == SIG_OK || r == SIG_MISSING || r == SIG_INVALID || r == SIG_OUT_OF_TOLERANCE);
+    free(body);
+    free(text);
+    return 0;
+}
+
+/* ---- envelopes ---- */
+
+int fuzz_envelope(const uint8_t *data, size_t size)
+{
+    static struct source encora = {.name = "encora",
+                                   .kind = SOURCE_ENCORASTREAM,
+                                   .api_base_url = "https://cms.example.com/v2"};
+    static struct source movida = {
+        .name = "movida", .kind = SOURCE_MOVIDA, .api_base_url = "https://movida.example.com/api"};
+    char *fallback = NULL, err[256];
+    struct envelope *env = (struct envelope *)1;
+
+    if (size < 1)
+        return 0;
+    const struct source *src = (data[0] & 1) ? &movida : &encora;
+    data++;
+    size--;
+    if (data[-1] & 2) {
+        const uint8_t *nl = memchr(data, '\n', size);
+        size_t flen = nl != NULL ? (size_t)(nl - data) : size;
+        fallback = fuzz_dup(data, flen);
+        data += flen + (nl != NULL);
+        size -= flen + (nl != NULL);
+    }
+    char *body = fuzz_dup(data, size);
+    memset(err, 'x', sizeof(err));
+    enum envelope_result r = envelope_parse(src, body, size, fallback, &env, err, sizeof(err));
+    if (r == ENVELOPE_OK) {
+        FUZZ_CHECK(env != NULL && env->id != NULL && env->type != NULL);
+        if (envelope_is_content(env))
+            FUZZ_CHECK(env->content_id != NULL && env->content_id[0] != '\0');
+    } else {
+        FUZZ_CHECK(r == ENVELOPE_INVALID_JSON || r == ENVELOPE_INVALID);
+        FUZZ_CHECK(env == NULL);
+        check_err(err, sizeof(err));
+    }
+    envelope_free(env);
+    free(body);
+    free(fallback);
+    return 0;
+}
+
+/* ---- config ---- */
+
+int fuzz_config(const uint8_t *data, size_t size)
+{
+    static const enum config_role roles[] = {CONFIG_ROLE_RELAY, CONFIG_ROLE_WORKER,
+                                             CONFIG_ROLE_CTL};
+    char *json = fuzz_dup(data, size);
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        char *errors = NULL;
+        struct config *cfg = config_parse(json, size, "fuzz.json", roles[i], &errors);
+        FUZZ_CHECK((cfg == NULL) != (errors == NULL));
+        if (cfg != NULL) {
+            for (size_t s = 0; s < cfg->n_sources; s++)
+                FUZZ_CHECK(config_source(cfg, cfg->sources[s].name) != NULL);
+            for (size_t t = 0; t < cfg->n_targets; t++) {
+                const struct target *tg = config_target(cfg, cfg->targets[t].name);
+                FUZZ_CHECK(tg != NULL);
+                (void)config_target_matches(tg, "encorastream", "movie");
+                (void)config_target_matches(tg, "movida", NULL);
+            }
+        }
+        config_free(cfg);
+        free(errors);
+    }
+    free(json);
+    return 0;
+}
+
+/* ---- CMS responses through normalization and every renderer ---- */
+
+#define FUZZ_MAX_BODIES 8 /* the worker's MAX_FETCHES */
+
+int fuzz_cms(const uint8_t *data, size_t size)
+{
+    static struct source encora = {.name = "encora",
+                                   .kind = SOURCE_ENCORASTREAM,
+                                   .web_url = "https://watch.example.com/{type}s/{slug}?i={id}",
+                                   .api_base_url = "https://cms.example.com/v2"};
+    static struct source movida = {
+        .name = "movida", .kind = SOURCE_MOVIDA, .api_base_url = "https://movida.example.com/api"};
+    static const struct {
+        const struct source *src;
+        struct cms_ref ref;
+    } refs[8] = {
+        {&encora, {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1}},
+        {&encora, {"show", "503c9125-a11a-4f69-b904-e679735399e2", NULL, -1, -1}},
+        {&encora, {"season", "s1", "503c9125-a11a-4f69-b904-e679735399e2", 1, -1}},
+        {&encora,
+         {"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7", "503c9125-a11a-4f69-b904-e679735399e2",
+          1, 2}},
+        {&movida, {NULL, "73", NULL, -1, -1}},
+        {&movida, {"movie", "30391", NULL, -1, -1}},
+        {&movida, {"episode", "73", NULL, -1, -1}},
+        {&movida, {"show", "10113965", NULL, -1, -1}},
+    };
+    static struct target targets[] = {
+        {.name = "archive", .format = FORMAT_CANONICAL},
+        {.name = "gowatchit",
+         .format = FORMAT_GWI_JSON_1_1,
+         .catalog_provider = "Example Media",
+         .catalog_name = "example-vod",
+         .catalog_locale = "en_US"},
+        {.name = "titanos", .format = FORMAT_TITANOS},
+    };
+    json_t *bodies[FUZZ_MAX_BODIES];
+    size_t n = 0;
+    char err[512];
+
+    if (size < 1)
+        return 0;
+    const struct source *src = refs[data[0] % 8].src;
+    const struct cms_ref *ref = &refs[data[0] % 8].ref;
+    size_t off = 1;
+    int more = 1;
+
+    /* As the worker: fetch while cms_next_url() asks, stop at the first unparsable answer. */
+    for (;;) {
+        char *url = cms_next_url(src, ref, bodies, n);
+        if (url == NULL)
+            break;
+        free(url);
+        if (n >= FUZZ_MAX_BODIES || !more)
+            goto out;
+        const uint8_t *rs = memchr(data + off, 0x1e, size - off);
+        size_t len = rs != NULL ? (size_t)(rs - (data + off)) : size - off;
+        char *text = fuzz_dup(data + off, len);
+        json_error_t jerr;
+        bodies[n] = json_loadb(text, len, 0, &jerr);
+        free(text);
+        if (bodies[n] == NULL)
+            goto out;
+        n++;
+        off += len + (rs != NULL);
+        more = rs != NULL;
+    }
+
+    memset(err, 'x', sizeof(err));
+    json_t *title = cms_normalize(src, ref, bodies, n, err, sizeof(err));
+    json_t *tomb = cms_tombstone(src, ref);
+    if (title == NULL)
+        check_err(err, sizeof(err));
+    for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+        for (int unpublish = 0; unpublish < 2; unpublish++) {
+            json_t *in = unpublish ? tomb : title;
+            if (in == NULL)
+                continue;
+            memset(err, 'x', sizeof(err));
+            json_t *doc = fmt_render(&targets[t], in, unpublish, err, sizeof(err));
+            if (doc == NULL) {
+                check_err(err, sizeof(err));
+                continue;
+            }
+            /* What job_push() sends. */
+            char *text = json_dumps(doc, JSON_COMPACT);
+            FUZZ_CHECK(text != NULL);
+            free(text);
+            json_decref(doc);
+        }
+    }
+    json_decref(title);
+    json_decref(tomb);
+out:
+    for (size_t i = 0; i < n; i++)
+        json_decref(bodies[i]);
+    return 0;
+}
+
+/* ---- Retry-After ---- */
+
+int fuzz_retry_after(const uint8_t *data, size_t size)
+{
+    /* "Wed, 21 Oct 2015 07:28:00 GMT", the RFC's example date. */
+    static const int64_t now_ms = INT64_C(1445412480000);
+    char *value = fuzz_dup(data, size);
+    int64_t delay = -1;
+    if (backoff_parse_retry_after(value, now_ms, &delay) == 0) {
+        FUZZ_CHECK(delay >= 0);
+        /* How the worker uses it: the floor of the next retry's delay. */
+        int64_t d = backoff_delay_ms(1000, 3600000, 3, delay, 0xdeadbeefu);
+        FUZZ_CHECK(d >= delay);
+    }
+    free(value);
+    return 0;
+}
+
+/* ---- HTTP request parser (relay/server.c over a socketpair) ---- */
+
+static struct http_req *fuzz_later; /* a request answered only after the input is sent */
+static int fuzz_defer_ok;           /* 0 once fuzz_later is being answered: server_free() frees
+                                       whatever is still pending, so nothing may wait then */
+
+static int fuzz_on_headers(struct http_req *req, void *arg)
+{
+    if (strcmp(http_path(req), "/early") == 0) {
+        http_reply_error(req, 401, "signature_missing", "early answer");
+        return 1;
+    }
+    return 0;
+}
+
+static void fuzz_on_request(struct http_req *req, void *arg)
+{
+    char buf[64];
+    size_t len;
+    const unsigned char *body = http_body(req, &len);
+    (void)http_method(req);
+    (void)http_query(req);
+    (void)http_header(req, "Content-Type");
+    (void)http_query_param(req, "limit", buf, sizeof(buf));
+    (void)http_query_param(req, "cursor", buf, 4);
+    http_add_header(req, "X-Fuzz", "1");
+    if (strcmp(http_path(req), "/later") == 0 && fuzz_later == NULL && fuzz_defer_ok) {
+        fuzz_later = req;
+        return;
+    }
+    if (strncmp(http_path(req), "/json", 5) == 0)
+        http_reply_json(req, 200, json_pack("{s:i}", "len", (int)len));
+    else
+        http_reply(req, 200, "application/octet-stream", (const char *)body, len);
+}
+
+static void fuzz_drain(int fd)
+{
+    char sink[4096];
+    while (read(fd, sink, sizeof(sink)) > 0)
+        ;
+}
+
+int fuzz_http(const uint8_t *data, size_t size)
+{
+    static struct event_base *base;
+    static struct config cfg = {
+        .max_body_bytes = 1024, .request_timeout_ms = 10000, .max_connections = 4};
+    static const struct server_handlers handlers = {fuzz_on_headers, fuzz_on_request, NULL};
+    int fds[2];
+
+    if (base == NULL) {
+        signal(SIGPIPE, SIG_IGN);
+        base = event_base_new();
+        if (base == NULL)
+            abort();
+    }
+    struct server *s = calloc(1, sizeof(*s));
+    if (s == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
+        abort();
+    s->base = base;
+    s->cfg = &cfg;
+    s->h = handlers;
+    memcpy(s->id_prefix, "fuzzfuzzfuzz", sizeof(s->id_prefix));
+    evutil_make_socket_nonblocking(fds[0]);
+    evutil_make_socket_nonblocking(fds[1]);
+    fuzz_defer_ok = 1;
+    on_accept(NULL, fds[0], NULL, 0, s);
+    FUZZ_CHECK(s->n_conns == 1);
+
+    size_t off = 0;
+    for (int spins = 0; off < size && spins < 1000; spins++) {
+        ssize_t w = write(fds[1], data + off, size - off);
+        if (w > 0)
+            off += (size_t)w;
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        fuzz_drain(fds[1]);
+    }
+    shutdown(fds[1], SHUT_WR);
+    for (int spins = 0; s->n_conns > 0 && spins < 64; spins++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        fuzz_drain(fds[1]);
+    }
+    fuzz_defer_ok = 0;
+    if (fuzz_later != NULL) {
+        /* Answering may run pipelined requests still buffered behind it. */
+        struct http_req *req = fuzz_later;
+        fuzz_later = NULL;
+        http_reply(req, 200, "text/plain", "later", 5);
+    }
+    server_free(s);
+    close(fds[1]);
+    return 0;
+}
