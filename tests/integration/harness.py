@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import shlex
 import socket
 import ssl
 import subprocess
@@ -22,6 +23,8 @@ import unittest
 BIN = os.environ.get("RELAY_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SRC = os.environ.get("RELAY_SRC_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(SRC, "tests", "fixtures")
+# RELAY_WRAPPER (e.g. "valgrind --log-file=..."): prepended to every Proc's argv (scripts/valgrind).
+WRAPPER = shlex.split(os.environ.get("RELAY_WRAPPER", ""))
 
 
 def free_port():
@@ -199,10 +202,12 @@ class Proc:
         e = dict(os.environ)
         e.update(SECRETS)
         e.update(env or {})
-        self.proc = subprocess.Popen([os.path.join(BIN, program), "--config", config_path] + list(args),
+        self.proc = subprocess.Popen(WRAPPER + [os.path.join(BIN, program), "--config", config_path] + list(args),
                                      stdout=self.log, stderr=self.log, env=e)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        if WRAPPER:
+            timeout *= 4  # a wrapped (valgrind) process exits, and reports, much slower
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
