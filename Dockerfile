@@ -10,7 +10,7 @@ FROM ${BASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config \
-      libevent-dev libcurl4-openssl-dev libssl-dev libjansson-dev libhiredis-dev \
+      libevent-dev libcurl4-openssl-dev libssl-dev libjansson-dev libhiredis-dev libjemalloc-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -27,7 +27,7 @@ FROM ${BASE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libcurl4 libssl3 \
-      libjansson4 libhiredis0.14 ca-certificates curl \
+      libjansson4 libhiredis0.14 libjemalloc2 ca-certificates curl \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && groupadd --system --gid 10001 relay \
  && useradd --system --uid 10001 --gid relay --home-dir /nonexistent --no-create-home \

@@ -79,6 +79,20 @@ def rss_kb(pid):
 
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of pid and its descendants (nginx's worker is a child)."""
+    total = 0.0
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = [int(k) for k in f.read().split()]
+    except (OSError, ValueError, IndexError):
+        return total
+    return total + sum(cpu_seconds(k) for k in kids)
+
+
 def start_nginx(work, port, locations):
     """nginx on 127.0.0.1:port with the given `location` blocks (nginx syntax)."""
     conf = os.path.join(work, "nginx-%d.conf" % port)

@@ -27,18 +27,24 @@ struct hclient_call {
     struct hclient_call *prev, *next;
 };
 
+#define SPARE_EASY_MAX 256 /* finished easy handles kept for reuse */
+
 struct hclient {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
     struct hclient_call *calls;
     size_t active;
+    /* curl_easy_init per request was a visible share of a busy worker: reset and reuse. */
+    CURL *spare[SPARE_EASY_MAX];
+    size_t n_spare;
 };
 
 /* One per socket curl watches. */
 struct hsock {
     struct hclient *hc;
     curl_socket_t fd;
+    short kind;
     struct event *ev;
 };
 
@@ -96,13 +102,19 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
             return -1;
         hs->hc = hc;
         hs->fd = s;
+        hs->ev = event_new(hc->base, s, kind, on_socket_event, hc);
+        if (hs->ev == NULL) {
+            free(hs);
+            return -1;
+        }
         curl_multi_assign(hc->multi, s, hs);
+    } else if (hs->kind == kind) {
+        return 0; /* already watching exactly this: no epoll_ctl */
     } else {
-        event_free(hs->ev);
+        event_del(hs->ev);
+        event_assign(hs->ev, hc->base, s, kind, on_socket_event, hc);
     }
-    hs->ev = event_new(hc->base, s, kind, on_socket_event, hc);
-    if (hs->ev == NULL)
-        return -1;
+    hs->kind = kind;
     event_add(hs->ev, NULL);
     return 0;
 }
@@ -166,8 +178,15 @@ static void call_free(struct hclient_call *c)
 {
     if (c == NULL)
         return;
-    if (c->easy)
-        curl_easy_cleanup(c->easy);
+    if (c->easy) {
+        struct hclient *hc = c->hc;
+        if (hc->n_spare < SPARE_EASY_MAX) {
+            curl_easy_reset(c->easy);
+            hc->spare[hc->n_spare++] = c->easy;
+        } else {
+            curl_easy_cleanup(c->easy);
+        }
+    }
     curl_slist_free_all(c->headers);
     free(c->url);
     free(c->body);
@@ -278,6 +297,8 @@ void hclient_free(struct hclient *hc)
         return;
     while (hc->calls)
         hclient_cancel(hc, hc->calls);
+    while (hc->n_spare > 0)
+        curl_easy_cleanup(hc->spare[--hc->n_spare]);
     if (hc->multi)
         curl_multi_cleanup(hc->multi);
     if (hc->timer)
@@ -384,7 +405,7 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
     c->alloc = c->cap + 1 < 1024 ? c->cap + 1 : 1024;
     c->buf = malloc(c->alloc);
     c->url = strdup(req->url);
-    c->easy = curl_easy_init();
+    c->easy = hc->n_spare > 0 ? hc->spare[--hc->n_spare] : curl_easy_init();
     if (c->buf == NULL || c->url == NULL || c->easy == NULL)
         goto fail;
     c->buf[0] = '\0';

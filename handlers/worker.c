@@ -169,6 +169,33 @@ static const char *rec_get(const redisReply *rec, const char *field)
     return NULL;
 }
 
+/* Positions in each record claim.lua returns (its FIELDS list). */
+enum claim_field {
+    CF_ID,
+    CF_EVENT_ID,
+    CF_REQUEST_ID,
+    CF_EVENT_TYPE,
+    CF_SOURCE,
+    CF_CONTENT_TYPE,
+    CF_CONTENT_ID,
+    CF_SHOW_ID,
+    CF_LEASE,
+    CF_SEASON,
+    CF_EPISODE,
+    CF_ATTEMPT_COUNT,
+    CF_STATUS,
+    CF_COUNT
+};
+
+/* Field f of a claimed record, or NULL when absent (a nil from HMGET). */
+static const char *claim_get(const redisReply *rec, enum claim_field f)
+{
+    if (rec == NULL || rec->type != REDIS_REPLY_ARRAY || rec->elements != CF_COUNT)
+        return NULL;
+    const redisReply *v = rec->element[f];
+    return v->type == REDIS_REPLY_STRING ? v->str : NULL;
+}
+
 static uint32_t random32(void)
 {
     uint32_t v = 0;
@@ -629,9 +656,9 @@ static void job_begin(struct job *j)
     json_decref(doc);
 }
 
-static char *dup_field(const redisReply *rec, const char *name)
+static char *dup_field(const redisReply *rec, enum claim_field f)
 {
-    const char *v = rec_get(rec, name);
+    const char *v = claim_get(rec, f);
     return strdup(v ? v : "");
 }
 
@@ -646,20 +673,20 @@ static void job_start(struct worker *w, size_t ti, const redisReply *rec)
     j->t = &w->cfg->targets[ti];
     j->push_ms = -1;
     j->started = util_mono_ms();
-    j->id = dup_field(rec, "id");
-    j->event_id = dup_field(rec, "event_id");
-    j->request_id = dup_field(rec, "request_id");
-    j->event_type = dup_field(rec, "event_type");
-    j->source = dup_field(rec, "source");
-    j->content_type = dup_field(rec, "content_type");
-    j->content_id = dup_field(rec, "content_id");
-    j->show_id = dup_field(rec, "show_id");
-    j->lease = dup_field(rec, "lease");
-    const char *v = rec_get(rec, "season_number");
+    j->id = dup_field(rec, CF_ID);
+    j->event_id = dup_field(rec, CF_EVENT_ID);
+    j->request_id = dup_field(rec, CF_REQUEST_ID);
+    j->event_type = dup_field(rec, CF_EVENT_TYPE);
+    j->source = dup_field(rec, CF_SOURCE);
+    j->content_type = dup_field(rec, CF_CONTENT_TYPE);
+    j->content_id = dup_field(rec, CF_CONTENT_ID);
+    j->show_id = dup_field(rec, CF_SHOW_ID);
+    j->lease = dup_field(rec, CF_LEASE);
+    const char *v = claim_get(rec, CF_SEASON);
     j->season = v && *v ? atoi(v) : -1;
-    v = rec_get(rec, "episode_number");
+    v = claim_get(rec, CF_EPISODE);
     j->episode = v && *v ? atoi(v) : -1;
-    v = rec_get(rec, "attempt_count");
+    v = claim_get(rec, CF_ATTEMPT_COUNT);
     j->attempt = (v ? atoi(v) : 0) + 1;
     if (!j->id || !j->event_id || !j->event_type || !j->source || !j->content_type ||
         !j->content_id || !j->show_id || !j->lease) {
@@ -926,11 +953,11 @@ static size_t claim(struct worker *w, size_t ti, size_t n)
         return 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         const redisReply *rec = r->element[i];
-        const char *status = rec_get(rec, "status");
+        const char *status = claim_get(rec, CF_STATUS);
         if (status && strcmp(status, "superseded") == 0) {
-            LOG_INFO("delivery superseded", "event_id", rec_get(rec, "event_id"), "delivery_id",
-                     rec_get(rec, "id"), "source", rec_get(rec, "source"), "target", t->name,
-                     "status", "superseded", "attempt", rec_get(rec, "attempt_count"),
+            LOG_INFO("delivery superseded", "event_id", claim_get(rec, CF_EVENT_ID), "delivery_id",
+                     claim_get(rec, CF_ID), "source", claim_get(rec, CF_SOURCE), "target", t->name,
+                     "status", "superseded", "attempt", claim_get(rec, CF_ATTEMPT_COUNT),
                      "duration_ms", "0", NULL);
             continue;
         }

@@ -71,6 +71,10 @@ static int ensure(struct rsync *rs)
         return -1;
     }
     redisSetTimeout(rs->ctx, rs->timeout);
+    /* Keep the reply buffer between calls: by default hiredis frees it whenever it grew past
+     * 16 KiB, and regrowing it for every large script reply showed up as a few percent of a
+     * busy worker's CPU (realloc + malloc_consolidate). */
+    rs->ctx->reader->maxbuf = 0;
     if (rs->cfg->redis_password.value) {
         const char *argv[] = {"AUTH", rs->cfg->redis_password.value};
         if (setup(rs, 2, argv) != 0) {

@@ -24,6 +24,6 @@ relay_install() {
 }
 
 RELAY_BUILD_DEPS=(gcc make cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
-                  libjansson-dev libhiredis-dev libcmocka-dev redis-server python3 openssl curl)
+                  libjansson-dev libhiredis-dev libjemalloc-dev libcmocka-dev redis-server python3 openssl curl)
 # bench/ingest and bench/pipeline compare against nginx and load with wrk.
 RELAY_BENCH_DEPS=(wrk nginx-light)
