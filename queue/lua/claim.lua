@@ -11,6 +11,8 @@ local rate, retention, consumer = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local FIELDS = {'id', 'event_id', 'request_id', 'event_type', 'source', 'content_type',
                 'content_id', 'show_id', 'lease', 'season_number', 'episode_number',
                 'attempt_count', 'status'}
+local READ = {unpack(FIELDS)}
+for _, f in ipairs({'order_ts', 'order_seq', 'superseded_by'}) do table.insert(READ, f) end
 if redis.call('SISMEMBER', P .. ':paused', target) == 1 then return {} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -47,26 +49,31 @@ redis.call('ZREM', due, unpack(ids))
 local out, taken, leased = {}, 0, {}
 for _, id in ipairs(ids) do
   local key = P .. ':d:' .. id
-  local r = redis.call('HMGET', key, 'status', 'order_ts', 'order_seq', 'source', 'content_id',
-                       'superseded_by', 'attempt_count')
-  if r[1] == 'pending' or r[1] == 'retrying' then
-    local tkey = P .. ':title:' .. target .. ':' .. r[4] .. ':' .. r[5]
+  -- FIELDS (1-13: what the worker gets) and what the checks below need (14-16), in one read
+  local r = redis.call('HMGET', key, unpack(READ))
+  local status, source, content_id = r[13], r[5], r[7]
+  if status == 'pending' or status == 'retrying' then
+    local tkey = P .. ':title:' .. target .. ':' .. (source or '') .. ':' .. (content_id or '')
     local d = redis.call('HMGET', tkey, 'done_ts', 'done_seq', 'live')
-    if (d[1] and d[1] ~= '' and older(r[2], r[3], d[1], d[2])) or (r[6] and r[6] ~= '') then
+    if (d[1] and d[1] ~= '' and older(r[14], r[15], d[1], d[2])) or (r[16] and r[16] ~= '') then
+      r[13] = 'superseded'
       redis.call('HSET', key, 'status', 'superseded', 'next_retry_at', '', 'updated_at', now)
       redis.call('EXPIRE', key, retention)
       if d[3] == id then redis.call('HSET', tkey, 'live', '') end
-      redis.call('HINCRBY', P .. ':stats:' .. target, r[1], -1)
+      redis.call('HINCRBY', P .. ':stats:' .. target, status, -1)
       redis.call('HINCRBY', P .. ':stats:' .. target, 'superseded', 1)
       redis.call('HINCRBY', P .. ':metrics', 'deliveries_total|' .. target .. '|superseded', 1)
     else
-      local token = consumer .. ':' .. now .. ':' .. (r[7] or '0')
+      local token = consumer .. ':' .. now .. ':' .. (r[12] or '0')
       redis.call('HSET', key, 'lease', token, 'updated_at', now)
+      r[9] = token
       table.insert(leased, now + vt)
       table.insert(leased, id)
       taken = taken + 1
     end
-    table.insert(out, redis.call('HMGET', key, unpack(FIELDS)))
+    local rec = {}
+    for i = 1, #FIELDS do rec[i] = r[i] end
+    table.insert(out, rec)
   end
 end
 if taken > 0 then redis.call('ZADD', P .. ':lease', unpack(leased)) end

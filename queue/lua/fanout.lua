@@ -7,6 +7,10 @@ local P, retention, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function s(v) return v or '' end
+-- appends name, v to the field list rec unless v is empty
+local function opt(rec, name, v)
+  if v and v ~= '' then table.insert(rec, name); table.insert(rec, v) end
+end
 
 local function sid_parts(x)
   local a, b = string.match(x or '', '^(%d+)-(%d+)$')
@@ -24,6 +28,19 @@ end
 -- Counter increments, the log index and the stream acks are collected over the whole call
 -- and written once at the end (nothing in between reads them).
 local incr, incr_keys, logged, sids = {}, {}, {}, {}
+-- New pending deliveries per target, ZADDed to P:due:{target} once at the end; one superseded
+-- later in the same call is dropped from here instead of ZREMed.
+local due, due_targets = {}, {}
+local function schedule(target, id)
+  local d = due[target]
+  if not d then d = {}; due[target] = d; table.insert(due_targets, target) end
+  d[id] = true
+end
+local function unschedule(target, id)
+  local d = due[target]
+  if d and d[id] then d[id] = nil; return end
+  redis.call('ZREM', P .. ':due:' .. target, id)
+end
 local function add(key, field, by)
   local h = incr[key]
   if not h then h = {}; incr[key] = h; table.insert(incr_keys, key) end
@@ -64,7 +81,7 @@ local function fanout_one(base, sid, nt, nf)
             -- in flight: it ends superseded unless that attempt succeeds (complete.lua)
             redis.call('HSET', lkey, 'superseded_by', id, 'updated_at', now)
           else
-            redis.call('ZREM', P .. ':due:' .. target, live)
+            unschedule(target, live)
             redis.call('HSET', lkey, 'status', 'superseded', 'superseded_by', id,
                        'next_retry_at', '', 'updated_at', now)
             redis.call('EXPIRE', lkey, retention)
@@ -73,19 +90,23 @@ local function fanout_one(base, sid, nt, nf)
           end
         end
       end
-      redis.call('HSET', key, 'id', id, 'event_id', s(f.event_id), 'source', s(f.source),
-                 'target', target, 'event_type', s(f.type), 'content_type', s(f.content_type),
-                 'content_id', s(f.content_id), 'show_id', s(f.show_id),
-                 'season_number', s(f.season_number), 'episode_number', s(f.episode_number),
-                 'status', status, 'attempt_count', 0, 'http_status', '', 'error_code', '',
-                 'error_message', '', 'response_snippet', '',
-                 'next_retry_at', status == 'pending' and now or '',
-                 'created_at', now, 'updated_at', now, 'delivered_at', '',
-                 'order_ts', order_ts, 'order_seq', sid, 'received_at', s(f.received_at),
-                 'request_id', s(f.request_id), 'lease', '', 'superseded_by', sup_by)
+      -- Fields that are still empty (http_status, error_*, response_snippet, delivered_at,
+      -- lease, ...) are left out: readers treat a missing field as empty, and the smaller
+      -- hash is cheaper to write, to keep and to log to the AOF.
+      local rec = {'id', id, 'event_id', s(f.event_id), 'source', s(f.source), 'target', target,
+                   'event_type', s(f.type), 'content_type', s(f.content_type),
+                   'content_id', s(f.content_id), 'status', status, 'attempt_count', 0,
+                   'created_at', now, 'updated_at', now, 'order_ts', order_ts, 'order_seq', sid,
+                   'received_at', s(f.received_at), 'request_id', s(f.request_id)}
+      opt(rec, 'show_id', f.show_id)
+      opt(rec, 'season_number', f.season_number)
+      opt(rec, 'episode_number', f.episode_number)
+      opt(rec, 'superseded_by', sup_by)
+      if status == 'pending' then opt(rec, 'next_retry_at', now) end
+      redis.call('HSET', key, unpack(rec))
       redis.call('EXPIRE', key, retention)
       if status == 'pending' then
-        redis.call('ZADD', P .. ':due:' .. target, now, id)
+        schedule(target, id)
         redis.call('HSET', tkey, 'live', id, 'live_ts', order_ts, 'live_seq', sid)
       else
         metric(target, 'superseded')
@@ -109,6 +130,11 @@ for k = 1, m do
 end
 for _, key in ipairs(incr_keys) do
   for field, by in pairs(incr[key]) do redis.call('HINCRBY', key, field, by) end
+end
+for _, target in ipairs(due_targets) do
+  local args = {}
+  for id in pairs(due[target]) do table.insert(args, now); table.insert(args, id) end
+  if #args > 0 then redis.call('ZADD', P .. ':due:' .. target, unpack(args)) end
 end
 if #logged > 0 then redis.call('ZADD', P .. ':log', unpack(logged)) end
 redis.call('ZREMRANGEBYSCORE', P .. ':log', '-inf', now - retention * 1000)
