@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,11 +119,32 @@ struct redisReply *rsync_commandf(struct rsync *rs, const char *fmt, ...)
     return r;
 }
 
+#define SHA_CACHE 16
+
+/* The EVALSHA digest of script. The scripts are the embedded lua_* strings, so their address
+ * identifies them: a busy worker sends thousands of scripts a second and hashed each one. */
+static const char *script_sha(const char *script, char out[SHA_DIGEST_LENGTH * 2 + 1])
+{
+    static struct {
+        const char *script;
+        char sha[SHA_DIGEST_LENGTH * 2 + 1];
+    } cache[SHA_CACHE];
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    size_t slot = ((uintptr_t)script >> 4) % SHA_CACHE;
+
+    if (cache[slot].script == script)
+        return cache[slot].sha;
+    SHA1((const unsigned char *)script, strlen(script), digest);
+    util_hex(digest, sizeof(digest), out);
+    cache[slot].script = script;
+    memcpy(cache[slot].sha, out, sizeof(cache[slot].sha));
+    return out;
+}
+
 struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys, int argc,
                                 const char **argv, const size_t *argvlen)
 {
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    char sha[SHA_DIGEST_LENGTH * 2 + 1];
+    char shabuf[SHA_DIGEST_LENGTH * 2 + 1];
     char nk[16];
     const char **av = malloc(sizeof(*av) * (size_t)(argc + 3));
     size_t *al = malloc(sizeof(*al) * (size_t)(argc + 3));
@@ -130,8 +152,7 @@ struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys,
 
     if (av == NULL || al == NULL)
         goto out;
-    SHA1((const unsigned char *)script, strlen(script), digest);
-    util_hex(digest, sizeof(digest), sha);
+    const char *sha = script_sha(script, shabuf);
     snprintf(nk, sizeof(nk), "%d", nkeys);
     av[0] = "EVALSHA";
     al[0] = 7;
