@@ -17,6 +17,7 @@
 #include "handlers/backoff.h"
 #include "handlers/cms.h"
 #include "handlers/fmt.h"
+#include "handlers/fetches.h"
 #include "handlers/hclient.h"
 #include "handlers/push.h"
 #include "queue/lua.h"
@@ -54,7 +55,8 @@ struct job {
     json_t *bodies[MAX_FETCHES];
     size_t n_bodies;
     char *title_type;
-    struct hclient_call *call;
+    struct hclient_call *call;  /* the push in flight */
+    struct fetch_wait *wait;    /* the source fetch in flight (shared with the event's others) */
     int64_t started;
     /* outcome, kept until Redis has it */
     const char *outcome;
@@ -74,6 +76,7 @@ struct worker {
     const struct config *cfg;
     struct event_base *base;
     struct hclient *hc;
+    struct fetches *fx;
     struct rsync *rs;
     struct event *tick, *sigterm, *sigint, *drain;
     struct event *flush; /* made active when an outcome is ready: one complete.lua per loop */
@@ -558,7 +561,7 @@ static void on_fetch_done(const struct hclient_response *res, void *arg)
     struct job *j = arg;
     char msg[256];
 
-    j->call = NULL;
+    j->wait = NULL;
     if (res->error) {
         snprintf(msg, sizeof(msg), "source fetch: %s",
                  res->error_text ? res->error_text : "failed");
@@ -624,10 +627,18 @@ static void job_fetch_next(struct job *j)
         .timeout_ms = j->src->api_timeout_ms > 0 ? j->src->api_timeout_ms : 5000,
         .max_body = FETCH_MAX_BODY,
     };
+    /* The deliveries of this event to other targets fetch the same documents now: one
+     * request answers them all. Keyed by event, never shared across events. */
+    size_t klen = strlen(j->source) + strlen(j->event_id) + strlen(url) + 3;
+    char *key = malloc(klen);
     j->state = JOB_FETCH;
-    j->call = hclient_start(j->w->hc, &req, on_fetch_done, j);
+    if (key) {
+        snprintf(key, klen, "%s\n%s\n%s", j->source, j->event_id, url);
+        j->wait = fetches_get(j->w->fx, key, &req, on_fetch_done, j);
+    }
+    free(key);
     free(url);
-    if (j->call == NULL)
+    if (j->wait == NULL)
         job_finish(j, "retry", 0, "internal_error", "could not start the source fetch", 0);
 }
 
@@ -1057,6 +1068,8 @@ static void on_drain_timeout(evutil_socket_t fd, short kind, void *arg)
             continue; /* Redis did not take it: the lease expires and another worker retries */
         hclient_cancel(w->hc, j->call);
         j->call = NULL;
+        fetches_cancel(w->fx, j->wait);
+        j->wait = NULL;
         j->state = JOB_COMPLETING;
         j->outcome = "release";
         j->count_attempt = 0;
@@ -1103,12 +1116,13 @@ struct worker *worker_new(const struct config *cfg)
     if (w->base == NULL || w->inflight == NULL || w->rs == NULL)
         goto fail;
     w->hc = hclient_new(w->base);
+    w->fx = w->hc ? fetches_new(w->hc) : NULL;
     w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     w->sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
-    if (w->hc == NULL || w->tick == NULL || w->sigterm == NULL || w->sigint == NULL ||
+    if (w->hc == NULL || w->fx == NULL || w->tick == NULL || w->sigterm == NULL || w->sigint == NULL ||
         w->drain == NULL || w->flush == NULL)
         goto fail;
     char host[64] = "host", rnd[9];
@@ -1132,9 +1146,12 @@ void worker_free(struct worker *w)
         struct job *j = w->jobs;
         if (j->call)
             hclient_cancel(w->hc, j->call);
+        if (j->wait)
+            fetches_cancel(w->fx, j->wait);
         job_unlink(j);
         job_free(j);
     }
+    fetches_free(w->fx);
     hclient_free(w->hc);
     if (w->tick)
         event_free(w->tick);
@@ -1163,6 +1180,12 @@ int worker_run(struct worker *w, long drain_ms)
     LOG_INFO("worker started", "consumer", w->consumer, NULL);
     if (event_base_dispatch(w->base) < 0)
         return -1;
-    LOG_INFO("worker stopped", NULL);
+    size_t started = 0, joined = 0;
+    char s1[24], s2[24];
+    fetches_counts(w->fx, &started, &joined);
+    snprintf(s1, sizeof(s1), "%zu", started);
+    snprintf(s2, sizeof(s2), "%zu", joined);
+    /* source_fetches_shared: deliveries that used another delivery's fetch of the same event */
+    LOG_INFO("worker stopped", "source_fetches", s1, "source_fetches_shared", s2, NULL);
     return 0;
 }

@@ -24,9 +24,10 @@ def ms(iso_seconds_from_now=0):
 
 class WorkerTest(unittest.TestCase):
     targets = {"canon": CANON, "gwi": GWI}
+    worker_cfg = None  # WorkerEnv's default
 
     def setUp(self):
-        self.env = WorkerEnv(json.loads(json.dumps(self.targets)))
+        self.env = WorkerEnv(json.loads(json.dumps(self.targets)), worker=self.worker_cfg)
         self.worker = self.env.start_worker()
 
     def tearDown(self):
@@ -257,6 +258,43 @@ class TestNewestWins(WorkerTest):
         self.assertEqual(stats.get("superseded"), "2")
         self.assertEqual(stats.get("delivered"), "1")
         self.assertEqual(stats.get("pending"), "0")
+
+
+class TestSharedFetch(WorkerTest):
+    """The deliveries of one event share its CMS fetch; different events never do."""
+    targets = {"canon": CANON, "gwi": GWI,
+               "mirror": {"format": "canonical", "url": "PARTNER/mirror/{id}"}}
+    # room for every delivery of the batch at once: sharing needs the event's deliveries
+    # to start while its fetch is in flight
+    worker_cfg = {"concurrency": 32, "visibility_timeout_ms": 2000}
+
+    def movie_path(self, cid):
+        return "/v2/admin/movies/" + cid
+
+    def test_one_fetch_per_event_for_three_targets(self):
+        ids = ["movie-share-%d" % k for k in range(5)]
+        for cid in ids:
+            self.env.encora.routes[self.movie_path(cid)] = fixture("encorastream/movie.json")
+        for k, cid in enumerate(ids):
+            self.env.xadd("encora", "evt_share_%d" % k, content_id=cid, created_at=ms())
+        for k in range(5):
+            for t in self.targets:
+                self.env.wait_status(delivery_id("encora", "evt_share_%d" % k, t), "delivered")
+        fetched = sorted(r["path"] for r in self.env.encora.got())
+        self.assertEqual(fetched, sorted(self.movie_path(c) for c in ids))
+        self.assertEqual(len(self.requests_to("/mirror/")), 5)
+
+    def test_a_later_event_does_not_join_an_earlier_fetch(self):
+        # The CMS answers slowly: the second event's deliveries start while the first event's
+        # fetch is in flight, and must fetch again (the first answer may predate the change).
+        path = self.movie_path(MOVIE_ID)
+        self.env.encora.delay[path] = 1.0
+        self.env.xadd("encora", "evt_first", created_at=ms())
+        wait_until(lambda: self.env.encora.got(), timeout=5, what="first fetch")
+        self.env.xadd("encora", "evt_second", created_at=ms() + 1)
+        for t in self.targets:
+            self.env.wait_status(delivery_id("encora", "evt_second", t), "delivered")
+        self.assertEqual(len(self.env.encora.got()), 2)
 
 
 class TestMovida(WorkerTest):

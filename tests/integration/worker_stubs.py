@@ -96,6 +96,7 @@ class StubCMS(_Stub):
         self.routes = dict(routes)  # path (with query) -> bytes, or (status, bytes)
         self.auth = auth
         self.nonces = set()
+        self.delay = {}  # path (with query) -> seconds to wait before answering
 
     def _auth_ok(self, h):
         value = h.headers.get("Authorization") or ""
@@ -128,6 +129,8 @@ class StubCMS(_Stub):
                     self.REALM, nonce)
             return self._reply(h, 401, b'{"error":"unauthorized"}', hdrs)
         rec["auth"] = True
+        if self.delay.get(h.path):
+            time.sleep(self.delay[h.path])
         r = self.routes.get(h.path)
         if r is None:
             return self._reply(h, 404, b'{"error":"not found"}', {"Content-Type": "application/json"})
