@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "relay/chunked.h"
 #include "relay/http.h"
 
 #define MAX_HEADER_BYTES 16384
@@ -31,7 +32,8 @@
 enum conn_state {
     CONN_IDLE,     /* keep-alive, waiting for the next request line */
     CONN_HEADERS,  /* reading headers */
-    CONN_BODY,     /* reading the body */
+    CONN_BODY,     /* reading a Content-Length body */
+    CONN_CHUNKED,  /* reading a chunked body */
     CONN_HANDLING, /* handler owns the request */
     CONN_DRAINING  /* answered with Connection: close; discarding input until EOF */
 };
@@ -55,6 +57,9 @@ struct http_req {
     int answered;
     unsigned char *body;
     size_t body_len;
+    int chunked;             /* Transfer-Encoding: chunked */
+    struct chunked ck;       /* its decoder */
+    struct evbuffer *chunks; /* the body decoded so far */
     char id[40];
     struct header extra[MAX_EXTRA_HEADERS];
     int n_extra;
@@ -186,6 +191,8 @@ static void req_free(struct http_req *req)
     free(req->line);
     free(req->path);
     free(req->body);
+    if (req->chunks)
+        evbuffer_free(req->chunks);
     free(req);
 }
 
@@ -434,16 +441,31 @@ static int headers_done(struct conn *c)
     else if (conn_hdr && strcasecmp(conn_hdr, "keep-alive") == 0)
         req->keep_alive = 1;
     if (te != NULL) {
-        fail_request(c, 411, "length_required",
-                     "chunked bodies are not accepted; send Content-Length");
-        return -1;
+        /* Both framings at once is how request smuggling starts: refuse rather than pick. */
+        if (cl != NULL) {
+            fail_request(c, 400, "bad_request",
+                         "both Transfer-Encoding and Content-Length; send one");
+            return -1;
+        }
+        if (strcasecmp(te, "chunked") != 0) {
+            fail_request(c, 501, "not_implemented",
+                         "only Transfer-Encoding: chunked is supported");
+            return -1;
+        }
+        req->chunked = 1;
+        chunked_init(&req->ck);
+        req->chunks = evbuffer_new();
+        if (req->chunks == NULL) {
+            fail_request(c, 500, "internal", "out of memory");
+            return -1;
+        }
     }
     if (cl && parse_content_length(cl, &req->content_length) != 0) {
         fail_request(c, 400, "bad_request", "malformed Content-Length");
         return -1;
     }
     /* An early answer must not leave an unread body to be parsed as the next request. */
-    c->state = req->content_length > 0 ? CONN_DRAINING : CONN_HANDLING;
+    c->state = req->content_length > 0 || req->chunked ? CONN_DRAINING : CONN_HANDLING;
     if (c->srv->h.on_headers && c->srv->h.on_headers(req, c->srv->h.arg)) {
         /* Answered without the body: keep the connection only if there is no body to skip. */
         return -1;
@@ -456,12 +478,45 @@ static int headers_done(struct conn *c)
         http_reply_error(req, 413, "payload_too_large", msg);
         return -1;
     }
-    c->state = CONN_BODY;
-    if (req->content_length > 0) {
+    c->state = req->chunked ? CONN_CHUNKED : CONN_BODY;
+    if (req->content_length > 0 || req->chunked) {
         const char *expect = http_header(req, "Expect");
         if (expect && strcasecmp(expect, "100-continue") == 0)
             evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
     }
+    return 0;
+}
+
+/* Decodes what has arrived of a chunked body. Returns 0 once the body is complete (in
+ * req->body), 1 while more is needed, -1 after answering an error. */
+static int read_chunked(struct conn *c, struct evbuffer *in)
+{
+    struct http_req *req = c->req;
+    size_t max = (size_t)c->srv->cfg->max_body_bytes;
+    enum chunked_result rc = chunked_feed(&req->ck, in, req->chunks, max, MAX_HEADER_BYTES);
+    if (rc == CHUNKED_MORE)
+        return 1;
+    if (rc == CHUNKED_BAD) {
+        fail_request(c, 400, "bad_request", "malformed chunked body");
+        return -1;
+    }
+    if (rc == CHUNKED_TOO_LARGE) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "body exceeds %lld bytes",
+                 (long long)c->srv->cfg->max_body_bytes);
+        c->state = CONN_DRAINING;
+        http_reply_error(req, 413, "payload_too_large", msg);
+        return -1;
+    }
+    size_t n = evbuffer_get_length(req->chunks);
+    req->body = malloc(n + 1);
+    if (req->body == NULL) {
+        fail_request(c, 500, "internal", "out of memory");
+        return -1;
+    }
+    evbuffer_remove(req->chunks, req->body, n);
+    req->body[n] = '\0';
+    req->body_len = n;
     return 0;
 }
 
@@ -534,6 +589,11 @@ static void process_input(struct conn *c)
             }
             dispatch(c);
             return;
+        } else if (c->state == CONN_CHUNKED) {
+            if (read_chunked(c, in) != 0)
+                return;
+            dispatch(c);
+            return;
         } else if (c->state == CONN_DRAINING) {
             size_t n = evbuffer_get_length(in);
             evbuffer_drain(in, n);
@@ -586,7 +646,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    if (c->state == CONN_HEADERS || c->state == CONN_BODY) {
+    if (c->state == CONN_HEADERS || c->state == CONN_BODY || c->state == CONN_CHUNKED) {
         LOG_INFO("request timed out", "request_id", c->req ? c->req->id : NULL, NULL);
         fail_request(c, 408, "request_timeout", "request not received in time");
         return;

@@ -148,6 +148,59 @@ class IngestTest(h.RelayTestCase):
         self.assertIn(b'"status":"duplicate"', data)
         self.assertEqual(data.count(b"HTTP/1.1 "), 3)
 
+    def raw(self, data, responses=1):
+        """Sends raw bytes on a new connection; returns what came back once `responses`
+        status lines arrived or the relay closed."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(data)
+            got = b""
+            while got.count(b"HTTP/1.1 ") < responses or not got.endswith(b"}"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        return got
+
+    def chunked_request(self, body, sig, chunks, te=b"chunked", extra=b""):
+        framed = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nX-Trailer: t\r\n\r\n"
+        return (b"POST /webhooks/encora HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"X-Encora-Signature-256: %s\r\nTransfer-Encoding: %s\r\n%s\r\n%s"
+                % (sig.encode(), te, extra, framed))
+
+    def test_15_chunked_bodies(self):
+        body = h.encora_event("evt_chunked")
+        sig = h.sign_encora(body)["X-Encora-Signature-256"]
+        parts = [body[:10], body[10:11], body[11:]]
+        # decoded body is what is verified and queued; keep-alive goes on after it
+        data = self.raw(self.chunked_request(body, sig, parts) + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 2)
+        self.assertTrue(data.startswith(b"HTTP/1.1 202"), data)
+        self.assertIn(b'"event_id":"evt_chunked"', data)
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 1, data)
+        self.assertTrue(self.redis.cmd("EXISTS", "relay:dedupe:encora:evt_chunked"))
+
+        def status(data):
+            return data.split(b"\r\n", 1)[0]
+
+        # both framings at once
+        data = self.raw(self.chunked_request(body, sig, parts, extra=b"Content-Length: %d\r\n" % len(body)))
+        self.assertEqual(status(data), b"HTTP/1.1 400 Bad Request", data)
+        # codings other than chunked
+        data = self.raw(self.chunked_request(body, sig, parts, te=b"gzip, chunked"))
+        self.assertEqual(status(data), b"HTTP/1.1 501 Not Implemented", data)
+        self.assertIn(b'"code":"not_implemented"', data)
+        # malformed sizes and a bare LF
+        for bad in (b"zz\r\nabc\r\n0\r\n\r\n", b"3\nabc\r\n0\r\n\r\n", b"3\r\nabcX\r\n0\r\n\r\n",
+                    b"fffffffffffffffff\r\n"):
+            data = self.raw(b"POST /webhooks/encora HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\n" + bad)
+            self.assertEqual(status(data), b"HTTP/1.1 400 Bad Request", (bad, data))
+            self.assertIn(b"malformed chunked body", data)
+        # over limits.max_body_bytes (4096) across chunks
+        big = [b"x" * 3000, b"x" * 3000]
+        data = self.raw(self.chunked_request(body, sig, big))
+        self.assertEqual(status(data), b"HTTP/1.1 413 Payload Too Large", data)
+        self.assertEqual(h.request(self.port, "GET", "/healthz").status, 200)
+
     def test_13_connection_cap(self):
         socks = []
         try:
