@@ -428,6 +428,16 @@ static void dispatch(struct conn *c)
     s->h.on_request(c->req, s->h.arg);
 }
 
+/* 413 for a body over limits.max_body_bytes; the rest of it is drained, then the connection
+ * closes. */
+static void too_large(struct conn *c)
+{
+    char msg[96];
+    snprintf(msg, sizeof(msg), "body exceeds %lld bytes", (long long)c->srv->cfg->max_body_bytes);
+    c->state = CONN_DRAINING;
+    http_reply_error(c->req, 413, "payload_too_large", msg);
+}
+
 /* Headers complete: validate framing, let the router answer early, enforce the body cap. */
 static int headers_done(struct conn *c)
 {
@@ -471,11 +481,7 @@ static int headers_done(struct conn *c)
         return -1;
     }
     if (req->content_length > c->srv->cfg->max_body_bytes) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "body exceeds %lld bytes",
-                 (long long)c->srv->cfg->max_body_bytes);
-        c->state = CONN_DRAINING;
-        http_reply_error(req, 413, "payload_too_large", msg);
+        too_large(c);
         return -1;
     }
     c->state = req->chunked ? CONN_CHUNKED : CONN_BODY;
@@ -501,11 +507,7 @@ static int read_chunked(struct conn *c, struct evbuffer *in)
         return -1;
     }
     if (rc == CHUNKED_TOO_LARGE) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "body exceeds %lld bytes",
-                 (long long)c->srv->cfg->max_body_bytes);
-        c->state = CONN_DRAINING;
-        http_reply_error(req, 413, "payload_too_large", msg);
+        too_large(c);
         return -1;
     }
     size_t n = evbuffer_get_length(req->chunks);
