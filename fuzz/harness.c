@@ -382,6 +382,9 @@ int fuzz_http(const uint8_t *data, size_t size)
     s->base = base;
     s->cfg = &cfg;
     s->h = handlers;
+    s->scratch = evbuffer_new();
+    if (s->scratch == NULL)
+        abort();
     memcpy(s->id_prefix, "fuzzfuzzfuzz", sizeof(s->id_prefix));
     evutil_make_socket_nonblocking(fds[0]);
     evutil_make_socket_nonblocking(fds[1]);

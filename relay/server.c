@@ -87,6 +87,7 @@ struct server {
     void (*done)(void *arg);
     void *done_arg;
     struct event *grace_ev;
+    struct evbuffer *scratch; /* a reply being composed (see http_reply) */
     char id_prefix[13];
     unsigned long id_counter;
 };
@@ -264,6 +265,25 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     }
 }
 
+/* Sends resp (emptying it). On a plain TCP connection with nothing queued ahead of it the
+ * reply is written at once, which is the common case: going through the bufferevent's output
+ * instead costs two epoll_ctl calls and an extra loop pass per request (the write event is
+ * added, fires, and is removed). Whatever the socket does not take, TLS, and replies behind
+ * queued output go the bufferevent way. Returns 1 when all of resp was written here. */
+static int send_now(struct conn *c, struct evbuffer *resp)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int fd = bufferevent_getfd(c->bev);
+    if (c->srv->ssl_ctx == NULL && fd >= 0 && evbuffer_get_length(out) == 0) {
+        while (evbuffer_get_length(resp) > 0 && evbuffer_write(resp, fd) > 0) {
+        }
+        if (evbuffer_get_length(resp) == 0)
+            return 1;
+    }
+    evbuffer_add_buffer(out, resp); /* errors surface through the bufferevent as before */
+    return 0;
+}
+
 void http_reply(struct http_req *req, int status, const char *content_type, const char *body,
                 size_t len)
 {
@@ -279,20 +299,27 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
         return;
     }
     int close_after = !req->keep_alive || c->srv->shutting_down || c->state != CONN_HANDLING;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out,
+    struct evbuffer *resp = c->srv->scratch;
+    evbuffer_drain(resp, evbuffer_get_length(resp));
+    evbuffer_add_printf(resp,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                         "X-Request-Id: %s\r\n",
                         status, reason(status), content_type, len, req->id);
     for (int i = 0; i < req->n_extra; i++)
         if (req->extra[i].name && req->extra[i].value)
-            evbuffer_add_printf(out, "%s: %s\r\n", req->extra[i].name, req->extra[i].value);
-    evbuffer_add_printf(out, "Connection: %s\r\n\r\n", close_after ? "close" : "keep-alive");
-    evbuffer_add(out, body, len);
+            evbuffer_add_printf(resp, "%s: %s\r\n", req->extra[i].name, req->extra[i].value);
+    evbuffer_add_printf(resp, "Connection: %s\r\n\r\n", close_after ? "close" : "keep-alive");
+    evbuffer_add(resp, body, len);
+    int sent = send_now(c, resp);
 
     c->req = NULL;
     req_free(req);
     if (close_after) {
+        if (sent) {
+            int fd = bufferevent_getfd(c->bev);
+            if (fd >= 0)
+                shutdown(fd, SHUT_WR); /* what conn_write_cb does once a queued reply is out */
+        }
         c->state = CONN_DRAINING;
         c->drained = 0;
         arm_timer(c, DRAIN_MS);
@@ -783,6 +810,11 @@ struct server *server_new(struct event_base *base, const struct config *cfg,
     s->cfg = cfg;
     s->h = *h;
     util_random_hex(s->id_prefix, 6);
+    s->scratch = evbuffer_new();
+    if (s->scratch == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (cfg->tls_cert_file) {
         s->ssl_ctx = tls_context(cfg, err, errlen);
         if (s->ssl_ctx == NULL)
@@ -865,6 +897,8 @@ void server_free(struct server *s)
     if (s->grace_ev)
         event_free(s->grace_ev);
     SSL_CTX_free(s->ssl_ctx);
+    if (s->scratch)
+        evbuffer_free(s->scratch);
     free(s);
 }
 
