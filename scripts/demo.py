@@ -37,7 +37,10 @@ def say(msg):
 def show_received(partner, since):
     for r in partner.got(lambda r: r["at"] >= since):
         hd = r["headers"]
-        print("  %s %s" % (r["method"], r["path"]))
+        path = r["path"]
+        for v in DEMO_SECRETS.values():
+            path = path.replace(v, "***")  # the target's api_key rides in the query string
+        print("  %s %s" % (r["method"], path))
         print("    Idempotency-Key: %s  X-Relay-Event-Type: %s  attempt %s%s" % (
             hd.get("idempotency-key"), hd.get("x-relay-event-type"), hd.get("x-relay-delivery-attempt"),
             "  X-Relay-Signature-256: " + hd["x-relay-signature-256"][:23] + "…" if "x-relay-signature-256" in hd else ""))
@@ -124,8 +127,14 @@ def main():
         print(out.stdout or out.stderr)
         sample = os.path.join(ROOT, "tests", "fixtures", "encorastream", "webhook-published.json")
         say("send your own signed webhook:")
-        print("  RELAY_CONFIG=%s ENCORA_WEBHOOK_SECRET=%s scripts/sign-webhook encora %s --send" % (
-            cfg_path, h.SECRETS["ENCORA_WEBHOOK_SECRET"], sample))
+        # The secrets go to a 0600 file, not to the terminal: secrets never reach output.
+        env_path = os.path.join(work, "secrets.env")
+        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            for k, v in sorted({**h.SECRETS, **DEMO_SECRETS}.items()):
+                f.write("%s=%s\n" % (k, v))
+        print("  set -a; . %s; set +a" % env_path)
+        print("  RELAY_CONFIG=%s scripts/sign-webhook encora %s --send" % (cfg_path, sample))
         print("  relayctl:  RELAY_CONFIG=%s build/relayctl stats" % cfg_path)
         if args.once:
             return 0
