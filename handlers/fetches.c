@@ -98,8 +98,8 @@ static struct fetch *find(const struct fetches *f, const char *key)
     return NULL;
 }
 
-struct fetch_wait *fetches_get(struct fetches *f, const char *key, const struct hclient_request *req,
-                               hclient_cb cb, void *arg)
+struct fetch_wait *fetches_get(struct fetches *f, const char *key,
+                               const struct hclient_request *req, hclient_cb cb, void *arg)
 {
     struct fetch_wait *w = calloc(1, sizeof(*w));
     if (w == NULL)

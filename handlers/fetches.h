@@ -20,8 +20,8 @@ void fetches_free(struct fetches *f);
 /* Starts req (a GET) under key, or joins the request in flight under the same key. cb gets
  * the response exactly once unless the wait is cancelled. Returns the wait, or NULL when the
  * request could not be started (cb is then not called). */
-struct fetch_wait *fetches_get(struct fetches *f, const char *key, const struct hclient_request *req,
-                               hclient_cb cb, void *arg);
+struct fetch_wait *fetches_get(struct fetches *f, const char *key,
+                               const struct hclient_request *req, hclient_cb cb, void *arg);
 /* Stops waiting; the request itself is cancelled when nobody else waits for it. */
 void fetches_cancel(struct fetches *f, struct fetch_wait *w);
 

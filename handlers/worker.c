@@ -57,8 +57,8 @@ struct job {
     json_t *bodies[MAX_FETCHES];
     size_t n_bodies;
     char *title_type;
-    struct hclient_call *call;  /* the push in flight */
-    struct fetch_wait *wait;    /* the source fetch in flight (shared with the event's others) */
+    struct hclient_call *call; /* the push in flight */
+    struct fetch_wait *wait;   /* the source fetch in flight (shared with the event's others) */
     int64_t started;
     /* outcome, kept until Redis has it */
     const char *outcome;
@@ -88,9 +88,9 @@ struct worker {
     size_t *inflight; /* per target index */
     size_t rr;
     int stopping;
-    int read_own;  /* re-read our own pending stream entries (after a failed fanout) */
-    int take_full; /* the last stream read was a full batch: more entries are waiting */
-    uint64_t found; /* stream entries read + deliveries claimed, ever: did a poll find work? */
+    int read_own;     /* re-read our own pending stream entries (after a failed fanout) */
+    int take_full;    /* the last stream read was a full batch: more entries are waiting */
+    uint64_t found;   /* stream entries read + deliveries claimed, ever: did a poll find work? */
     int64_t tick_ms;  /* the tick's current interval: TICK_MS, doubling while idle */
     int64_t found_at; /* when a poll last found work (or a delivery was in flight) */
     char autoclaim_cursor[48];
@@ -1153,8 +1153,8 @@ struct worker *worker_new(const struct config *cfg)
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
-    if (w->hc == NULL || w->fx == NULL || w->tick == NULL || w->sigterm == NULL || w->sigint == NULL ||
-        w->drain == NULL || w->flush == NULL)
+    if (w->hc == NULL || w->fx == NULL || w->tick == NULL || w->sigterm == NULL ||
+        w->sigint == NULL || w->drain == NULL || w->flush == NULL)
         goto fail;
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof(host) - 1);

@@ -485,8 +485,7 @@ static int headers_done(struct conn *c)
             return -1;
         }
         if (strcasecmp(te, "chunked") != 0) {
-            fail_request(c, 501, "not_implemented",
-                         "only Transfer-Encoding: chunked is supported");
+            fail_request(c, 501, "not_implemented", "only Transfer-Encoding: chunked is supported");
             return -1;
         }
         req->chunked = 1;

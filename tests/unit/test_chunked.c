@@ -62,14 +62,14 @@ static void test_incomplete_is_more(void **state)
 static void test_malformed(void **state)
 {
     const char *bad[] = {
-        "\r\n",                   /* empty size */
-        "g\r\n",                  /* not hex */
-        "-1\r\n",                 /* sign */
-        "5\nhello\r\n0\r\n\r\n",  /* bare LF */
-        "5\r\nhelloXY0\r\n\r\n",  /* no CRLF after data */
-        "1000000000000000\r\n",   /* 16 hex digits */
-        "5 x\r\nhello\r\n",       /* junk after the size */
-        "0\r\nTrailer: x\n\r\n",  /* bare LF in a trailer */
+        "\r\n",                  /* empty size */
+        "g\r\n",                 /* not hex */
+        "-1\r\n",                /* sign */
+        "5\nhello\r\n0\r\n\r\n", /* bare LF */
+        "5\r\nhelloXY0\r\n\r\n", /* no CRLF after data */
+        "1000000000000000\r\n",  /* 16 hex digits */
+        "5 x\r\nhello\r\n",      /* junk after the size */
+        "0\r\nTrailer: x\n\r\n", /* bare LF in a trailer */
     };
     char out[64], rest[64];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -81,22 +81,21 @@ static void test_limits(void **state)
 {
     char out[64], rest[64];
     /* the size line alone decides: nothing of a too-large chunk is read */
-    assert_int_equal(decode("a\r\n0123456789\r\n0\r\n\r\n", 0, 9, out, sizeof(out), rest,
-                            sizeof(rest)),
-                     CHUNKED_TOO_LARGE);
-    assert_int_equal(decode("5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n", 0, 9, out, sizeof(out),
-                            rest, sizeof(rest)),
-                     CHUNKED_TOO_LARGE);
-    assert_int_equal(decode("5\r\n01234\r\n4\r\n5678\r\n0\r\n\r\n", 0, 9, out, sizeof(out),
-                            rest, sizeof(rest)),
-                     CHUNKED_DONE);
+    assert_int_equal(
+        decode("a\r\n0123456789\r\n0\r\n\r\n", 0, 9, out, sizeof(out), rest, sizeof(rest)),
+        CHUNKED_TOO_LARGE);
+    assert_int_equal(
+        decode("5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n", 0, 9, out, sizeof(out), rest, sizeof(rest)),
+        CHUNKED_TOO_LARGE);
+    assert_int_equal(
+        decode("5\r\n01234\r\n4\r\n5678\r\n0\r\n\r\n", 0, 9, out, sizeof(out), rest, sizeof(rest)),
+        CHUNKED_DONE);
     /* size lines and trailers together are bounded (max_meta 256 here) */
     char wire[600] = "0\r\n", big_rest[600];
     for (int i = 0; i < 30; i++)
         strcat(wire, "T: 0123456789\r\n"); /* 15 bytes each */
     strcat(wire, "\r\n");
-    assert_int_equal(decode(wire, 0, 9, out, sizeof(out), big_rest, sizeof(big_rest)),
-                     CHUNKED_BAD);
+    assert_int_equal(decode(wire, 0, 9, out, sizeof(out), big_rest, sizeof(big_rest)), CHUNKED_BAD);
 }
 
 int main(void)
