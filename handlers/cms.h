@@ -14,9 +14,9 @@ struct json_t;
 struct cms_ref {
     const char *content_type; /* movie, show, season, episode, or NULL (movida: unknown) */
     const char *content_id;
-    const char *show_id;      /* encorastream episodes */
-    int season_number;        /* encorastream episodes, else -1 */
-    int episode_number;       /* encorastream episodes, else -1 */
+    const char *show_id; /* encorastream episodes */
+    int season_number;   /* encorastream episodes, else -1 */
+    int episode_number;  /* encorastream episodes, else -1 */
 };
 
 /* Returns the URL of the next GET needed, given the n bodies fetched so far (in order), or

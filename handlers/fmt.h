@@ -19,7 +19,7 @@ struct json_t *fmt_canonical_render(const struct target *t, const struct json_t 
                                     int unpublish, char *err, size_t errlen);
 struct json_t *fmt_gwi_render(const struct target *t, const struct json_t *title, int unpublish,
                               char *err, size_t errlen);
-struct json_t *fmt_titanos_render(const struct target *t, const struct json_t *title,
-                                  int unpublish, char *err, size_t errlen);
+struct json_t *fmt_titanos_render(const struct target *t, const struct json_t *title, int unpublish,
+                                  char *err, size_t errlen);
 
 #endif

@@ -9,8 +9,8 @@
 /* Webhook envelopes of the two source kinds (CONTRACT §4), validated into one shape. */
 
 struct envelope {
-    char *id;            /* envelope "id", or the fallback id (standard-webhooks webhook-id) */
-    char *type;          /* "content.published", "content.unpublished", "ping", anything */
+    char *id;              /* envelope "id", or the fallback id (standard-webhooks webhook-id) */
+    char *type;            /* "content.published", "content.unpublished", "ping", anything */
     int64_t created_at_ms; /* -1 when absent */
     /* Set only for content.published / content.unpublished: */
     char *content_type; /* movie, show, season, episode; for movida mapped from

@@ -10,8 +10,8 @@
 
 enum sig_result {
     SIG_OK = 0,
-    SIG_MISSING,     /* a required signature header is absent -> 401 signature_missing */
-    SIG_INVALID,     /* no configured secret matches -> 401 signature_invalid */
+    SIG_MISSING,         /* a required signature header is absent -> 401 signature_missing */
+    SIG_INVALID,         /* no configured secret matches -> 401 signature_invalid */
     SIG_OUT_OF_TOLERANCE /* timestamp too far from now -> 401 timestamp_out_of_tolerance */
 };
 
