@@ -12,7 +12,7 @@ local FIELDS = {'id', 'event_id', 'request_id', 'event_type', 'source', 'content
                 'content_id', 'show_id', 'lease', 'season_number', 'episode_number',
                 'attempt_count', 'status'}
 local READ = {unpack(FIELDS)}
-for _, f in ipairs({'order_ts', 'order_seq', 'superseded_by'}) do table.insert(READ, f) end
+for _, f in ipairs({'order_ts', 'order_seq', 'superseded_by', 'after'}) do table.insert(READ, f) end
 if redis.call('SISMEMBER', P .. ':paused', target) == 1 then return {} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -49,10 +49,16 @@ redis.call('ZREM', due, unpack(ids))
 local out, taken, leased = {}, 0, {}
 for _, id in ipairs(ids) do
   local key = P .. ':d:' .. id
-  -- FIELDS (1-13: what the worker gets) and what the checks below need (14-16), in one read
+  -- FIELDS (1-13: what the worker gets) and what the checks below need (14-17), in one read
   local r = redis.call('HMGET', key, unpack(READ))
   local status, source, content_id = r[13], r[5], r[7]
-  if status == 'pending' or status == 'retrying' then
+  -- One push per title and target at a time: an older delivery of this title still in flight
+  -- (fanout.lua set `after`) is answered first; until then this one waits (back in the queue
+  -- at that lease's expiry; the answer brings it forward).
+  local wait = r[17] and r[17] ~= '' and redis.call('ZSCORE', P .. ':lease', r[17])
+  if wait and not (r[16] and r[16] ~= '') and (status == 'pending' or status == 'retrying') then
+    redis.call('ZADD', due, math.max(now + 1, tonumber(wait)), id)
+  elseif status == 'pending' or status == 'retrying' then
     local tkey = P .. ':title:' .. target .. ':' .. (source or '') .. ':' .. (content_id or '')
     local d = redis.call('HMGET', tkey, 'done_ts', 'done_seq', 'live')
     if (d[1] and d[1] ~= '' and older(r[14], r[15], d[1], d[2])) or (r[16] and r[16] ~= '') then
@@ -63,6 +69,10 @@ for _, id in ipairs(ids) do
       redis.call('HINCRBY', P .. ':stats:' .. target, status, -1)
       redis.call('HINCRBY', P .. ':stats:' .. target, 'superseded', 1)
       redis.call('HINCRBY', P .. ':metrics', 'deliveries_total|' .. target .. '|superseded', 1)
+      if r[16] and r[16] ~= '' then
+        -- the newer one may be waiting for this one's attempt (fanout.lua): it need not now
+        redis.call('ZADD', due, 'XX', 'LT', now, r[16])
+      end
     else
       local token = consumer .. ':' .. now .. ':' .. (r[12] or '0')
       redis.call('HSET', key, 'lease', token, 'updated_at', now)

@@ -144,6 +144,10 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
   end
   redis.call('HSET', key, unpack(fields))
   redis.call('EXPIRE', key, retention)
+  if sup then
+    -- the newer delivery of this title waited for this attempt's answer (fanout.lua): now
+    redis.call('ZADD', P .. ':due:' .. target, 'XX', 'LT', now, r[7])
+  end
 
   local S = P .. ':stats:' .. target
   if prev == 'pending' or prev == 'retrying' or prev == 'failed' then add(S, prev, -1) end

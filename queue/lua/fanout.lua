@@ -31,10 +31,10 @@ local incr, incr_keys, logged, sids = {}, {}, {}, {}
 -- New pending deliveries per target, ZADDed to P:due:{target} once at the end; one superseded
 -- later in the same call is dropped from here instead of ZREMed.
 local due, due_targets = {}, {}
-local function schedule(target, id)
+local function schedule(target, id, at)
   local d = due[target]
   if not d then d = {}; due[target] = d; table.insert(due_targets, target) end
-  d[id] = true
+  d[id] = at
 end
 local function unschedule(target, id)
   local d = due[target]
@@ -67,26 +67,43 @@ local function fanout_one(base, sid, nt, nf)
     if redis.call('EXISTS', key) == 0 then
       local tkey = P .. ':title:' .. target .. ':' .. s(f.source) .. ':' .. s(f.content_id)
       local ti = redis.call('HMGET', tkey, 'live', 'live_ts', 'live_seq', 'done_ts', 'done_seq')
-      local status, sup_by = 'pending', ''
+      -- after: a delivery of this title still being pushed, which this one must wait for
+      local status, sup_by, at, after = 'pending', '', now, ''
       if ti[4] and ti[4] ~= '' and older(order_ts, sid, ti[4], ti[5]) then
         status = 'superseded'
       elseif ti[1] and ti[1] ~= '' then
         local live = ti[1]
         local lkey = P .. ':d:' .. live
-        local lstatus = redis.call('HGET', lkey, 'status')
+        local lrec = redis.call('HMGET', lkey, 'status', 'after')
+        local lstatus = lrec[1]
         if lstatus == 'pending' or lstatus == 'retrying' then
           if older(order_ts, sid, ti[2], ti[3]) then
             status, sup_by = 'superseded', live
-          elseif redis.call('ZSCORE', P .. ':lease', live) then
-            -- in flight: it ends superseded unless that attempt succeeds (complete.lua)
-            redis.call('HSET', lkey, 'superseded_by', id, 'updated_at', now)
           else
-            unschedule(target, live)
-            redis.call('HSET', lkey, 'status', 'superseded', 'superseded_by', id,
-                       'next_retry_at', '', 'updated_at', now)
-            redis.call('EXPIRE', lkey, retention)
-            stat(target, lstatus, 'superseded')
-            metric(target, 'superseded')
+            local leased = redis.call('ZSCORE', P .. ':lease', live)
+            if leased then
+              -- In flight: it ends superseded unless that attempt succeeds (complete.lua).
+              -- The new one waits for that attempt's answer (complete.lua schedules it then;
+              -- at the latest when the lease expires): pushed side by side, the older push
+              -- could land last and leave the partner with the older state.
+              redis.call('HSET', lkey, 'superseded_by', id, 'updated_at', now)
+              at, after = math.max(now, tonumber(leased)), live
+            else
+              -- the pending one may itself be waiting for an older push: this one inherits
+              -- that wait, and that push's answer now schedules this one
+              local prior = lrec[2]
+              local pleased = prior and prior ~= '' and redis.call('ZSCORE', P .. ':lease', prior)
+              if pleased then
+                redis.call('HSET', P .. ':d:' .. prior, 'superseded_by', id)
+                at, after = math.max(now, tonumber(pleased)), prior
+              end
+              unschedule(target, live)
+              redis.call('HSET', lkey, 'status', 'superseded', 'superseded_by', id,
+                         'next_retry_at', '', 'updated_at', now)
+              redis.call('EXPIRE', lkey, retention)
+              stat(target, lstatus, 'superseded')
+              metric(target, 'superseded')
+            end
           end
         end
       end
@@ -102,11 +119,12 @@ local function fanout_one(base, sid, nt, nf)
       opt(rec, 'season_number', f.season_number)
       opt(rec, 'episode_number', f.episode_number)
       opt(rec, 'superseded_by', sup_by)
-      if status == 'pending' then opt(rec, 'next_retry_at', now) end
+      opt(rec, 'after', after)
+      if status == 'pending' then opt(rec, 'next_retry_at', at) end
       redis.call('HSET', key, unpack(rec))
       redis.call('EXPIRE', key, retention)
       if status == 'pending' then
-        schedule(target, id)
+        schedule(target, id, at)
         redis.call('HSET', tkey, 'live', id, 'live_ts', order_ts, 'live_seq', sid)
       else
         metric(target, 'superseded')
@@ -133,7 +151,7 @@ for _, key in ipairs(incr_keys) do
 end
 for _, target in ipairs(due_targets) do
   local args = {}
-  for id in pairs(due[target]) do table.insert(args, now); table.insert(args, id) end
+  for id, at in pairs(due[target]) do table.insert(args, at); table.insert(args, id) end
   if #args > 0 then redis.call('ZADD', P .. ':due:' .. target, unpack(args)) end
 end
 if #logged > 0 then redis.call('ZADD', P .. ':log', unpack(logged)) end

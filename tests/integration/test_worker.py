@@ -235,6 +235,44 @@ class TestNewestWins(WorkerTest):
         reqs = self.requests_to("/canon/")
         self.assertEqual([r["headers"]["x-relay-event-id"] for r in reqs], ["evt_new"])
 
+    def test_newer_waits_for_older_in_flight(self):
+        # The partner is slow to answer the first push; a newer event for the same title comes
+        # while that push is in flight. Its push must start only once the older one has been
+        # answered: pushed side by side, the older (fetched before the change) could land last
+        # and leave the partner with stale metadata.
+        self.env.partner.plan("/canon/", [(200, {}, b'{"ok":true}', 1.5)])
+        t = ms()
+        self.env.xadd("encora", "evt_old", created_at=t)
+        wait_until(lambda: self.requests_to("/canon/"), timeout=5, what="first push")
+        self.env.xadd("encora", "evt_new", created_at=t + 1000)
+        new = delivery_id("encora", "evt_new", "canon")
+        self.env.wait_status(new, "delivered")
+        reqs = self.requests_to("/canon/")
+        self.assertEqual([r["headers"]["x-relay-event-id"] for r in reqs], ["evt_old", "evt_new"])
+        self.assertGreaterEqual(reqs[1]["at"], reqs[0]["at"] + 1.4)
+        old = self.env.record(delivery_id("encora", "evt_old", "canon"))
+        self.assertEqual(old["status"], "delivered")
+
+    def test_chain_of_newer_events_waits_for_the_push_in_flight(self):
+        # A is being pushed (slowly); B comes and waits; C comes and supersedes B: C inherits
+        # B's wait, and A's answer is what releases it.
+        self.env.partner.plan("/canon/", [(200, {}, b'{"ok":true}', 1.5)])
+        t = ms()
+        self.env.xadd("encora", "evt_a", created_at=t)
+        wait_until(lambda: self.requests_to("/canon/"), timeout=5, what="first push")
+        self.env.xadd("encora", "evt_b", created_at=t + 1000)
+        time.sleep(0.2)
+        self.env.xadd("encora", "evt_c", created_at=t + 2000)
+        c = delivery_id("encora", "evt_c", "canon")
+        rec = self.env.wait_status(c, "delivered")
+        self.assertEqual(rec["after"], delivery_id("encora", "evt_a", "canon"))
+        self.env.wait_status(delivery_id("encora", "evt_b", "canon"), "superseded")
+        reqs = self.requests_to("/canon/")
+        self.assertEqual([r["headers"]["x-relay-event-id"] for r in reqs], ["evt_a", "evt_c"])
+        self.assertGreaterEqual(reqs[1]["at"], reqs[0]["at"] + 1.4)
+        # released by A's answer, not by A's lease expiring (visibility_timeout_ms is 2 s)
+        self.assertLess(reqs[1]["at"], reqs[0]["at"] + 1.9)
+
     def test_pending_older_is_superseded_by_newer(self):
         self.env.redis.cmd("SADD", "relay:paused", "canon")
         t = ms()
