@@ -1209,6 +1209,16 @@ int worker_run(struct worker *w, long drain_ms)
         event_add(w->sigint, NULL) != 0)
         return -1;
     LOG_INFO("worker started", "consumer", w->consumer, NULL);
+    /* A push that outlives its lease is reclaimed and sent again by another worker, and the
+     * next event's push for the title stops waiting for it: say so while it is a config. */
+    for (size_t i = 0; i < w->cfg->n_targets; i++) {
+        const struct target *t = &w->cfg->targets[i];
+        int64_t push_ms = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_PUSH_TIMEOUT_MS;
+        if (push_ms >= w->cfg->worker_visibility_timeout_ms)
+            LOG_WARN("worker.visibility_timeout_ms is not above the target's timeout_ms: a slow "
+                     "push may be sent twice and overlap the next one",
+                     "target", t->name, NULL);
+    }
     if (event_base_dispatch(w->base) < 0)
         return -1;
     size_t started = 0, joined = 0;
