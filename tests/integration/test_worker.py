@@ -218,7 +218,12 @@ class TestUnpublish(WorkerTest):
         self.assertEqual(g["method"], "POST")
         doc = json.loads(g["body"])
         self.assertEqual(doc["items"][0]["available_formats"], [])
-        self.assertEqual(self.env.encora.got(), [])  # no fetch for an unpublish
+        # GoWatchIt's removal is the complete item: the title is fetched as for a publish
+        # (one GET, for the gwi delivery only: the DELETE needs none)
+        [f] = self.env.encora.got()
+        self.assertEqual(f["path"], "/v2/admin/movies/" + MOVIE_ID)
+        self.assertEqual(doc["items"][0]["title"], "La Casa de las Flores: La Pel\u00edcula")
+        self.assertEqual(doc["items"][0]["release_year"], "2021")
 
 
 class TestNewestWins(WorkerTest):
