@@ -552,7 +552,8 @@ static int hexval(char ch)
 }
 
 /* redis://[:password@]host[:port][/db]. Messages never quote the URL: it may hold the
- * password. */
+ * password. The password ends at the last '@' (a host or a database number never holds one),
+ * so a password with '/', '@', '?' or '#' works as written; percent-encoding works too. */
 static void parse_redis_url(struct ctx *c, struct config *cfg, const char *p, const char *url)
 {
     const char *why = NULL;
@@ -565,20 +566,13 @@ static void parse_redis_url(struct ctx *c, struct config *cfg, const char *p, co
         return;
     }
     const char *a = url + 8;
-    const char *slash = strchr(a, '/');
-    const char *aend = slash ? slash : a + strlen(a);
-    if (strpbrk(a, "?#")) {
-        err_add(c, p, "query and fragment are not supported");
-        return;
-    }
-    const char *at = NULL;
-    for (const char *q = a; q < aend; q++)
-        if (*q == '@')
-            at = q;
+    const char *at = strrchr(a, '@');
     const char *hs = a;
     if (at) {
         if (*a != ':') {
-            err_add(c, p, "a username is not supported; write redis://:password@host");
+            err_add(c, p,
+                    "a username is not supported; write redis://:password@host (a password "
+                    "holding '@' or '/' may be percent-encoded: %%40, %%2F)");
             return;
         }
         const char *ps = a + 1;
@@ -612,6 +606,12 @@ static void parse_redis_url(struct ctx *c, struct config *cfg, const char *p, co
         cfg->redis_password.len = o;
         hs = at + 1;
     }
+    if (strpbrk(hs, "?#")) {
+        err_add(c, p, "query and fragment are not supported");
+        return;
+    }
+    const char *slash = strchr(hs, '/');
+    const char *aend = slash ? slash : hs + strlen(hs);
     if (parse_hostport(hs, (size_t)(aend - hs), 6379, &cfg->redis_host, &cfg->redis_port, &why) !=
         0) {
         err_add(c, p, "%s", why);
@@ -633,24 +633,37 @@ static void parse_redis_url(struct ctx *c, struct config *cfg, const char *p, co
 /* ---- auth ---- */
 
 static const char *const auth_names[] = {"none", "bearer", "basic", "digest", "api_key", NULL};
+#define AUTH_ANY 0x1f
+/* A feed's partner proves who it is with a shared secret it sends; digest would need a
+ * challenge round trip, and none would publish the catalog. */
+#define AUTH_FEED ((1 << AUTH_BEARER) | (1 << AUTH_BASIC) | (1 << AUTH_API_KEY))
 
-static void parse_auth(struct ctx *c, const json_t *obj, const char *path, struct auth *au)
+/* Parses obj.key as an auth object whose type is one of the mask's (1 << enum auth_type). */
+static void parse_auth(struct ctx *c, const json_t *obj, const char *path, const char *key,
+                       int required, unsigned mask, struct auth *au)
 {
-    char p[PATH_MAX_LEN];
-    const json_t *a = get_object(c, obj, path, "auth", 0);
+    char p[PATH_MAX_LEN], tp[PATH_MAX_LEN];
+    const json_t *a = get_object(c, obj, path, key, required);
     if (!a)
         return;
-    path_join(p, sizeof(p), path, "auth");
+    path_join(p, sizeof(p), path, key);
+    path_join(tp, sizeof(tp), p, "type");
     if (!json_object_get(a, "type")) {
-        char tp[PATH_MAX_LEN];
-        path_join(tp, sizeof(tp), p, "type");
         err_add(c, tp, "missing");
         return;
     }
-    int t = get_enum(c, a, p, "type", auth_names, AUTH_NONE);
+    const char *names[AUTH_API_KEY + 2];
+    int map[AUTH_API_KEY + 1], nn = 0;
+    for (int i = 0; auth_names[i]; i++)
+        if (mask & (1u << i)) {
+            map[nn] = i;
+            names[nn++] = auth_names[i];
+        }
+    names[nn] = NULL;
+    int t = get_enum(c, a, p, "type", names, -2);
     if (t < 0)
         return;
-    au->type = (enum auth_type)t;
+    au->type = (enum auth_type)map[t];
     /* Each type takes exactly its own fields: a stray one means the operator expects an
      * effect that would silently not happen. */
     static const char *const k_none[] = {"type", NULL};
@@ -798,14 +811,55 @@ static void parse_api(struct ctx *c, const json_t *src, const char *path, struct
         while (n > 0 && s->api_base_url[n - 1] == '/')
             s->api_base_url[--n] = '\0';
     }
-    parse_auth(c, api, p, &s->api_auth);
+    parse_auth(c, api, p, "auth", 0, AUTH_ANY, &s->api_auth);
     get_int(c, api, p, "timeout_ms", 1, &s->api_timeout_ms);
+}
+
+static const char *const ctype_names[] = {"movie", "show", "season", "episode", NULL};
+
+/* sources.*.web_url: one template for every type, or an object by content type. The
+ * per-type form only admits the placeholders a title of that type can fill, so a {show_id}
+ * in a movie template is caught at load time rather than rendered empty. */
+static void parse_web_url(struct ctx *c, const json_t *src, const char *path, struct source *s)
+{
+    static const char *const all_ph[] = {"id",        "slug",          "type",           "show_id",
+                                         "show_slug", "season_number", "episode_number", NULL};
+    static const char *const movie_ph[] = {"id", "slug", "type", NULL};
+    static const char *const show_ph[] = {"id", "slug", "type", "show_id", "show_slug", NULL};
+    static const char *const season_ph[] = {"id",        "slug",          "type", "show_id",
+                                            "show_slug", "season_number", NULL};
+    static const char *const *const type_ph[CONTENT_TYPE_COUNT] = {movie_ph, show_ph, season_ph,
+                                                                   all_ph};
+    char p[PATH_MAX_LEN];
+    const json_t *v = json_object_get(src, "web_url");
+    if (!v)
+        return;
+    path_join(p, sizeof(p), path, "web_url");
+    if (json_is_string(v)) {
+        get_url(c, src, path, "web_url", 0, all_ph, &s->web_url);
+        for (int i = 0; s->web_url && i < CONTENT_TYPE_COUNT; i++)
+            s->web_urls[i] = xstrdup(c, s->web_url);
+        return;
+    }
+    if (!json_is_object(v)) {
+        err_add(c, p,
+                "must be a URL template or an object by content type "
+                "(movie, show, season, episode)");
+        return;
+    }
+    if (json_object_size(v) == 0) {
+        err_add(c, p, "must name at least one of movie, show, season, episode (omit it for none)");
+        return;
+    }
+    check_keys(c, v, p, ctype_names);
+    for (int i = 0; i < CONTENT_TYPE_COUNT; i++)
+        get_url(c, v, p, ctype_names[i], 0, type_ph[i], &s->web_urls[i]);
 }
 
 static void parse_source(struct ctx *c, const char *name, const json_t *src, struct source *s)
 {
-    static const char *const keys[] = {"kind", "web_url", "signature", "api", NULL};
-    static const char *const web_ph[] = {"id", "slug", "type", NULL};
+    static const char *const keys[] = {"kind", "web_url",       "signature",
+                                       "api",  "alert_after_s", NULL};
     char p[PATH_MAX_LEN];
     path_join(p, sizeof(p), "sources", name);
     s->name = xstrdup(c, name);
@@ -828,7 +882,8 @@ static void parse_source(struct ctx *c, const char *name, const json_t *src, str
         s->kind = (enum source_kind)k;
     /* Each CMS signs its webhooks one way; the default follows the kind. */
     s->scheme = s->kind == SOURCE_MOVIDA ? SIG_STANDARD_WEBHOOKS : SIG_HMAC_SHA256_HEX;
-    get_url(c, src, p, "web_url", 0, web_ph, &s->web_url);
+    parse_web_url(c, src, p, s);
+    get_int(c, src, p, "alert_after_s", 1, &s->alert_after_s);
     parse_signature(c, src, p, s);
     parse_api(c, src, p, s);
 }
@@ -837,6 +892,8 @@ static void source_clear(struct source *s)
 {
     free(s->name);
     free(s->web_url);
+    for (int i = 0; i < CONTENT_TYPE_COUNT; i++)
+        free(s->web_urls[i]);
     free(s->sig_header);
     for (size_t i = 0; i < s->n_secrets; i++)
         secret_clear(&s->secrets[i]);
@@ -850,8 +907,6 @@ static void source_clear(struct source *s)
 static const char *const format_names[] = {"canonical", "gwi_json_1.1", "titanos", NULL};
 static const char *const unpublish_names[] = {"tombstone", "delete", NULL};
 static const char *const method_names[] = {"POST", "PUT", "PATCH", NULL};
-static const char *const ctype_names[] = {"movie", "show", "season", "episode", NULL};
-
 /* Reads an optional non-empty array of strings; check(i, s) validates each. */
 static int get_str_array(struct ctx *c, const json_t *obj, const char *path, const char *key,
                          char ***out, size_t *n_out, const struct config *cfg, int is_sources)
@@ -936,15 +991,60 @@ static void parse_catalog(struct ctx *c, const json_t *tj, const char *path, str
     t->catalog_locale = xstrdup(c, loc ? loc : "en_US");
 }
 
+static const char *const delivery_names[] = {"push", "feed", NULL};
+
+static void parse_feed(struct ctx *c, const json_t *tj, const char *path, struct target *t)
+{
+    static const char *const keys[] = {"auth", "page_size", "tombstone_retention_s",
+                                       "alert_after_s", NULL};
+    char p[PATH_MAX_LEN];
+    struct feed *f = &t->feed;
+    const json_t *fj = get_object(c, tj, path, "feed", t->delivery == DELIVERY_FEED);
+    if (!fj)
+        return;
+    path_join(p, sizeof(p), path, "feed");
+    check_keys(c, fj, p, keys);
+    f->enabled = 1;
+    f->page_size = 500;
+    f->tombstone_retention_s = 2592000;
+    parse_auth(c, fj, p, "auth", 1, AUTH_FEED, &f->auth);
+    get_int(c, fj, p, "page_size", 1, &f->page_size);
+    if (f->page_size > 1000) {
+        char pp[PATH_MAX_LEN];
+        path_join(pp, sizeof(pp), p, "page_size");
+        err_add(c, pp, "must be between 1 and 1000");
+    }
+    get_int(c, fj, p, "tombstone_retention_s", 1, &f->tombstone_retention_s);
+    get_int(c, fj, p, "alert_after_s", 1, &f->alert_after_s);
+}
+
+/* A feed target is never pushed to: a push setting on it means the operator expects pushes
+ * that would silently not happen. */
+static void reject_push_keys(struct ctx *c, const json_t *tj, const char *path)
+{
+    static const char *const push_only[] = {"url", "method", "auth", "signing_secret", NULL};
+    for (const char *const *k = push_only; *k; k++) {
+        if (!json_object_get(tj, *k))
+            continue;
+        char kp[PATH_MAX_LEN];
+        path_join(kp, sizeof(kp), path, *k);
+        if (strcmp(*k, "auth") == 0)
+            err_add(c, kp,
+                    "not used with delivery feed (the partner's credentials go in feed.auth)");
+        else
+            err_add(c, kp, "not used with delivery feed");
+    }
+}
+
 static void parse_target(struct ctx *c, const struct config *cfg, const char *name,
                          const json_t *tj, struct target *t)
 {
     /* timeout_ms is not in CONTRACT §2: it bounds one push (connect + transfer), default
      * 10000, like sources.*.api.timeout_ms. */
     static const char *const keys[] = {
-        "format",     "url",           "method",  "unpublish",      "auth",
-        "sources",    "content_types", "catalog", "signing_secret", "max_in_flight",
-        "rate_per_s", "timeout_ms",    NULL};
+        "format",        "delivery",   "url",           "method",  "unpublish",
+        "auth",          "sources",    "content_types", "catalog", "signing_secret",
+        "max_in_flight", "rate_per_s", "timeout_ms",    "feed",    NULL};
     static const char *const url_ph[] = {"id", "type", "source", NULL};
     char p[PATH_MAX_LEN];
     path_join(p, sizeof(p), "targets", name);
@@ -966,14 +1066,22 @@ static void parse_target(struct ctx *c, const struct config *cfg, const char *na
     int f = get_enum(c, tj, p, "format", format_names, FORMAT_CANONICAL);
     if (f >= 0)
         t->format = (enum target_format)f;
-    get_url(c, tj, p, "url", 1, url_ph, &t->url);
-    int m = get_enum(c, tj, p, "method", method_names, 0);
-    t->method = xstrdup(c, method_names[m >= 0 ? m : 0]);
+    int d = get_enum(c, tj, p, "delivery", delivery_names, DELIVERY_PUSH);
+    if (d >= 0)
+        t->delivery = (enum delivery_mode)d;
+    if (t->delivery == DELIVERY_FEED) {
+        reject_push_keys(c, tj, p);
+        t->method = xstrdup(c, method_names[0]);
+    } else if (d >= 0) {
+        get_url(c, tj, p, "url", 1, url_ph, &t->url);
+        int m = get_enum(c, tj, p, "method", method_names, 0);
+        t->method = xstrdup(c, method_names[m >= 0 ? m : 0]);
+        parse_auth(c, tj, p, "auth", 0, AUTH_ANY, &t->auth);
+        get_secret(c, tj, p, "signing_secret", 0, &t->signing_secret);
+    }
     int u = get_enum(c, tj, p, "unpublish", unpublish_names, UNPUBLISH_TOMBSTONE);
     if (u >= 0)
         t->unpublish = (enum unpublish_mode)u;
-    parse_auth(c, tj, p, &t->auth);
-    get_secret(c, tj, p, "signing_secret", 0, &t->signing_secret);
     get_str_array(c, tj, p, "sources", &t->sources, &t->n_sources, cfg, 1);
     get_str_array(c, tj, p, "content_types", &t->content_types, &t->n_content_types, cfg, 0);
     if (f >= 0)
@@ -989,6 +1097,8 @@ static void parse_target(struct ctx *c, const struct config *cfg, const char *na
         else
             t->rate_per_s = json_number_value(r);
     }
+    if (d >= 0)
+        parse_feed(c, tj, p, t);
 }
 
 static void target_clear(struct target *t)
@@ -1007,6 +1117,7 @@ static void target_clear(struct target *t)
     free(t->catalog_provider);
     free(t->catalog_name);
     free(t->catalog_locale);
+    auth_clear(&t->feed.auth);
 }
 
 /* ---- top level ---- */
@@ -1048,7 +1159,7 @@ static void parse_root(struct ctx *c, const json_t *root, struct config *cfg, en
     static const char *const redis_keys[] = {"url", "prefix", NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "request_timeout_ms",
                                              "max_connections", NULL};
-    static const char *const admin_keys[] = {"token", NULL};
+    static const char *const admin_keys[] = {"token", "listen", NULL};
     static const char *const log_keys[] = {"level", NULL};
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     static const char *const retry_keys[] = {"max_attempts", "base_delay_ms", "max_delay_ms", NULL};
@@ -1070,13 +1181,12 @@ static void parse_root(struct ctx *c, const json_t *root, struct config *cfg, en
     o = get_object(c, root, "", "redis", 1);
     if (o) {
         check_keys(c, o, "redis", redis_keys);
-        const json_t *uv = json_object_get(o, "url");
-        s = get_str(c, o, "redis", "url", 1);
-        if (s) {
-            parse_redis_url(c, cfg, "redis.url", s);
-            /* The URL may carry the Redis password. */
-            OPENSSL_cleanse((char *)s, json_string_length(uv));
-        }
+        /* A secret-valued string: the URL may carry the Redis password. */
+        struct secret url = {0};
+        get_secret(c, o, "redis", "url", 1, &url);
+        if (url.value)
+            parse_redis_url(c, cfg, "redis.url", url.value);
+        secret_clear(&url);
         s = get_str(c, o, "redis", "prefix", 0);
         if (s) {
             free(cfg->redis_prefix);
@@ -1098,6 +1208,16 @@ static void parse_root(struct ctx *c, const json_t *root, struct config *cfg, en
     if (o) {
         check_keys(c, o, "admin", admin_keys);
         get_secret(c, o, "admin", "token", 0, &cfg->admin_token);
+        s = get_str(c, o, "admin", "listen", 0);
+        if (s) {
+            const char *why = NULL;
+            if (parse_hostport(s, strlen(s), 0, &cfg->admin_listen_host, &cfg->admin_listen_port,
+                               &why) != 0)
+                err_add(c, "admin.listen", "%s", why);
+            else if (cfg->listen_host && cfg->admin_listen_port == cfg->listen_port &&
+                     strcmp(cfg->admin_listen_host, cfg->listen_host) == 0)
+                err_add(c, "admin.listen", "must differ from listen (omit it to share listen)");
+        }
     }
 
     o = get_object(c, root, "", "log", 0);
@@ -1162,6 +1282,71 @@ static void parse_root(struct ctx *c, const json_t *root, struct config *cfg, en
     if (role == CONFIG_ROLE_WORKER && cfg->n_targets == 0 &&
         !(json_object_get(root, "targets") && !o))
         err_add(c, "targets", "at least one target is required for relay-worker");
+}
+
+/* Appends one warning line to cfg; returns -1 when out of memory. */
+__attribute__((format(printf, 3, 4))) static int warn_add(struct config *cfg, const char *path,
+                                                          const char *fmt, ...)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "%s: ", path);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        n = (int)sizeof(line) - 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    char **nw = realloc(cfg->warnings, (cfg->n_warnings + 2) * sizeof(*nw));
+    if (!nw)
+        return -1;
+    cfg->warnings = nw;
+    nw[cfg->n_warnings] = strdup(line);
+    if (!nw[cfg->n_warnings])
+        return -1;
+    nw[++cfg->n_warnings] = NULL;
+    return 0;
+}
+
+/* Settings that are valid but weaken a guarantee. */
+static int collect_warnings(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        const struct source *s = &cfg->sources[i];
+        /* The timestamped schemes refuse a replay only while it is inside tolerance_s; past
+         * that the dedupe mark is what refuses it, so it has to last at least as long. */
+        if (s->scheme == SIG_HMAC_SHA256_HEX || cfg->dedupe_ttl_s >= s->tolerance_s)
+            continue;
+        if (warn_add(cfg, "dedupe_ttl_s",
+                     "%lld is shorter than sources.%s.signature.tolerance_s (%lld): a captured "
+                     "webhook could be replayed and accepted again after its dedupe mark expires",
+                     (long long)cfg->dedupe_ttl_s, s->name, (long long)s->tolerance_s) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+const char *const *config_warnings(const struct config *cfg)
+{
+    static const char *const none[] = {NULL};
+    if (!cfg || !cfg->warnings)
+        return none;
+    return (const char *const *)cfg->warnings;
+}
+
+int config_content_type(const char *name)
+{
+    for (int i = 0; name && ctype_names[i]; i++)
+        if (strcmp(ctype_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+const char *config_source_web_url(const struct source *src, const char *content_type)
+{
+    int i = config_content_type(content_type);
+    if (!src || i < 0)
+        return NULL;
+    return src->web_urls[i];
 }
 
 static struct config *config_defaults(void)
@@ -1231,6 +1416,8 @@ struct config *config_parse(const char *json, size_t len, const char *path, enum
         goto out;
     }
     parse_root(&c, root, cfg, role);
+    if (c.n_errors == 0 && collect_warnings(cfg) != 0)
+        err_add(&c, where, "out of memory");
 
 out:
     json_decref(root);
@@ -1300,6 +1487,7 @@ void config_free(struct config *cfg)
         return;
     free(cfg->path);
     free(cfg->listen_host);
+    free(cfg->admin_listen_host);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     free(cfg->redis_host);
@@ -1313,6 +1501,9 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_targets; i++)
         target_clear(&cfg->targets[i]);
     free(cfg->targets);
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        free(cfg->warnings[i]);
+    free(cfg->warnings);
     free(cfg);
 }
 
