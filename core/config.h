@@ -4,27 +4,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/auth.h"
+#include "core/secret.h"
+
 /* The parsed configuration: built once by config_load(), then only read, through a
  * `const struct config *` handed down to every module. Field names mirror the JSON
- * (CONTRACT §2). Secret values are resolved at load time and kept in struct secret, which
- * nothing ever prints. */
-
-struct secret {
-    char *value; /* resolved bytes, NUL-terminated; NULL when not configured */
-    size_t len;
-};
-
-enum auth_type { AUTH_NONE = 0, AUTH_BEARER, AUTH_BASIC, AUTH_DIGEST, AUTH_API_KEY };
-
-struct auth {
-    enum auth_type type;
-    struct secret token;    /* bearer */
-    char *username;         /* basic, digest */
-    struct secret password; /* basic, digest */
-    int in_query;           /* api_key: 1 = query parameter, 0 = header */
-    char *name;             /* api_key: header or parameter name */
-    struct secret value;    /* api_key */
-};
+ * (README, "Configuration"). Secret values are resolved at load time and kept in struct secret,
+ * which nothing ever prints. */
 
 enum sig_scheme { SIG_HMAC_SHA256_HEX = 0, SIG_STRIPE, SIG_STANDARD_WEBHOOKS };
 enum source_kind { SOURCE_ENCORASTREAM = 0, SOURCE_MOVIDA };

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/addr.h"
 #include "core/config.h"
+#include "core/redis_url.h"
 
 /* JSON in C literals is unreadable with \" everywhere, so the tests write it with single
  * quotes and swap them here (no value below holds an apostrophe). */
@@ -1012,6 +1014,71 @@ static void test_warnings(void **state)
     config_free(cfg);
 }
 
+static void test_redis_url_parse(void **state)
+{
+    struct redis_url u;
+    const char *why = NULL;
+    assert_int_equal(redis_url_parse("redis://h", &u, &why), 0);
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_null(u.password.value);
+    redis_url_clear(&u);
+    assert_int_equal(redis_url_parse("redis://:p%3a%zz@[fe80::1]:1/15", &u, &why), 0);
+    assert_string_equal(u.host, "fe80::1");
+    assert_int_equal(u.port, 1);
+    assert_int_equal(u.db, 15);
+    assert_string_equal(u.password.value, "p:%zz"); /* a stray '%' is kept as written */
+    redis_url_clear(&u);
+    redis_url_clear(&u); /* twice is harmless */
+
+    const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"rediss://h", "rediss:// (TLS) is not supported; use redis://"},
+        {"h:6379", "must be redis://[:password@]host[:port][/db]"},
+        {"redis://:@h", "empty password"},
+        {"redis://:%00@h", "password must not contain a NUL byte"},
+        {"redis://", "missing host"},
+        {"redis://h:0", "port must be a number between 1 and 65535"},
+        {"redis://h/-1", "database must be a non-negative number"},
+        {"redis://h#x", "query and fragment are not supported"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        assert_int_equal(redis_url_parse(bad[i].url, &u, &why), -1);
+        assert_null(u.host);
+        assert_null(u.password.value);
+        assert_non_null(why);
+        if (strcmp(why, bad[i].why) != 0)
+            fail_msg("%s: got \"%s\"", bad[i].url, why);
+    }
+}
+
+static void test_addr_parse(void **state)
+{
+    char *host = NULL;
+    int port = 0;
+    const char *why = NULL;
+    assert_int_equal(addr_parse("0.0.0.0:80", 10, 0, &host, &port, &why), 0);
+    assert_string_equal(host, "0.0.0.0");
+    assert_int_equal(port, 80);
+    free(host);
+    /* n bounds what is read: the rest of the string is not looked at. */
+    assert_int_equal(addr_parse("example.org/x", 11, 443, &host, &port, &why), 0);
+    assert_string_equal(host, "example.org");
+    assert_int_equal(port, 443);
+    free(host);
+    assert_int_equal(addr_parse("[::1", 4, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "unterminated '[' in IPv6 address");
+    assert_int_equal(addr_parse("[::1]x", 6, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "expected ':' after ']'");
+    assert_int_equal(addr_parse("h@x:1", 5, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "invalid character in host");
+    assert_int_equal(addr_parse("h:", 2, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "missing port");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1032,6 +1099,8 @@ int main(void)
         cmocka_unit_test(test_source_alert_after),
         cmocka_unit_test(test_feed_targets),
         cmocka_unit_test(test_warnings),
+        cmocka_unit_test(test_redis_url_parse),
+        cmocka_unit_test(test_addr_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
