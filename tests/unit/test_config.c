@@ -69,7 +69,7 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* The CONTRACT §2 example verbatim, but with TLS files that exist. */
+/* The documented example configuration verbatim, but with TLS files that exist. */
 static const char *example_fmt =
     "{\n"
     "  'listen': '127.0.0.1:8080',\n"
