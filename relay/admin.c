@@ -13,6 +13,7 @@
 #include "queue/ops.h"
 #include "queue/rconn.h"
 #include "relay/http.h"
+#include "relay/ui.h"
 
 #define PARAM_MAX 256
 #define SEGMENT_MAX 128
@@ -328,6 +329,11 @@ void admin_handle(struct admin *a, struct http_req *req)
 
     if (a->cfg->admin_token.value == NULL) {
         http_reply_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    /* The dashboard holds no data: it is served without the token and sends it itself. */
+    if (strcmp(path, "/admin/ui") == 0 || strcmp(path, "/admin/ui/") == 0) {
+        ui_handle(req);
         return;
     }
     if (!authorized(a, req)) {
