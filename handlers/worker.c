@@ -241,10 +241,8 @@ static void on_signal(evutil_socket_t sig, short kind, void *arg)
     if (w->stopping)
         return;
     w->stopping = 1;
-    char n[16];
-    snprintf(n, sizeof(n), "%zu", w->n_jobs);
     LOG_INFO("stopping: finishing deliveries in flight", "signal",
-             sig == SIGTERM ? "SIGTERM" : "SIGINT", "in_flight", n, NULL);
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_INT("in_flight", w->n_jobs), NULL);
     struct timeval tv = {.tv_sec = w->drain_ms / 1000, .tv_usec = (w->drain_ms % 1000) * 1000};
     evtimer_add(w->drain, &tv);
     worker_maybe_exit(w);
@@ -354,11 +352,9 @@ int worker_run(struct worker *w, long drain_ms)
     if (event_base_dispatch(w->base) < 0)
         return -1;
     size_t started = 0, joined = 0;
-    char s1[24], s2[24];
     fetches_counts(w->fx, &started, &joined);
-    snprintf(s1, sizeof(s1), "%zu", started);
-    snprintf(s2, sizeof(s2), "%zu", joined);
     /* source_fetches_shared: deliveries that used another delivery's fetch of the same event */
-    LOG_INFO("worker stopped", "source_fetches", s1, "source_fetches_shared", s2, NULL);
+    LOG_INFO("worker stopped", LOG_INT("source_fetches", started),
+             LOG_INT("source_fetches_shared", joined), NULL);
     return 0;
 }

@@ -198,11 +198,8 @@ static void on_autoclaim(redisReply *r, void *arg)
         intake_done(w); /* the next take recreates the group */
         return;
     }
-    if (s.n > 0) {
-        char c[24];
-        snprintf(c, sizeof(c), "%zu", s.n);
-        LOG_INFO("took over stream entries of a stalled worker", "entries", c, NULL);
-    }
+    if (s.n > 0)
+        LOG_INFO("took over stream entries of a stalled worker", LOG_INT("entries", s.n), NULL);
     w->take_full = 0;
     if (!fanout(w, &s))
         intake_done(w);
@@ -222,12 +219,13 @@ static void on_reclaim(redisReply *r, void *arg)
         if (dlv_reply_error(r))
             LOG_ERROR("redis script failed", "op", "reclaim", "error", dlv_reply_error(r), NULL);
         else if (dlv_reclaim_decode(r, &rc) == 0 && (rc.back > 0 || rc.superseded > 0)) {
-            char n[24], s[24];
-            snprintf(n, sizeof(n), "%ld", rc.back);
-            snprintf(s, sizeof(s), "%ld", rc.superseded);
-            LOG_WARN("reclaimed expired delivery leases", "deliveries", n, "superseded", s, NULL);
+            LOG_WARN("reclaimed expired delivery leases", LOG_INT("deliveries", rc.back),
+                     LOG_INT("superseded", rc.superseded), NULL);
             worker_intake_claim(w);
         }
+        if (!dlv_reply_error(r) && rc.trimmed > 0)
+            LOG_INFO("trimmed failed deliveries past retention", LOG_INT("deliveries", rc.trimmed),
+                     NULL);
     }
     worker_maybe_exit(w);
 }
@@ -253,11 +251,10 @@ static void on_claim(redisReply *r, void *arg)
                 if (dlv_claim_get(r, k, i, &d) != 0)
                     continue; /* malformed: its lease expires and it is retried */
                 if (d.superseded) {
-                    char att[16];
-                    snprintf(att, sizeof(att), "%d", d.attempt_count);
                     LOG_INFO("delivery superseded", "event_id", d.event_id, "delivery_id", d.id,
                              "source", d.source, "target", cfg->targets[k].name, "status",
-                             "superseded", "attempt", att, "duration_ms", "0", NULL);
+                             "superseded", LOG_INT("attempt", d.attempt_count),
+                             LOG_INT("duration_ms", 0), NULL);
                     continue;
                 }
                 if (worker_job_start(w, k, &d) != 0)

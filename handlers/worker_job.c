@@ -125,15 +125,14 @@ void worker_job_written(const struct job *j, const struct dlv_written *wr)
     enum log_level lvl = warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
     if (log_threshold > lvl)
         return;
-    char att[16], dur[24], hs[16], msg[40];
-    snprintf(att, sizeof(att), "%d", wr->status ? wr->attempt_count : j->attempt);
-    snprintf(dur, sizeof(dur), "%" PRId64, j->duration_ms);
-    snprintf(hs, sizeof(hs), "%ld", j->http_status);
+    char msg[40], hs[16];
     snprintf(msg, sizeof(msg), "delivery %s", status);
+    snprintf(hs, sizeof(hs), "%ld", j->http_status);
     LOG_AT(lvl, msg, "request_id", j->request_id, "event_id", j->event_id, "delivery_id", j->id,
-           "source", j->source, "target", j->t->name, "status", status, "attempt", att,
-           "duration_ms", dur, "http_status", j->http_status ? hs : NULL, "error_code",
-           j->code[0] ? j->code : NULL, "error", j->message, NULL);
+           "source", j->source, "target", j->t->name, "status", status,
+           LOG_INT("attempt", wr->status ? wr->attempt_count : j->attempt),
+           LOG_INT("duration_ms", j->duration_ms), "http_status", j->http_status ? hs : NULL,
+           "error_code", j->code[0] ? j->code : NULL, "error", j->message, NULL);
 }
 
 /* ---- the verdict on an HTTP answer ----------------------------------------------------------- */
