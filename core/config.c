@@ -432,6 +432,11 @@ static void check_readable(struct jconf *c, const char *p, const char *file)
     fclose(f);
 }
 
+static int is_wildcard(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
 static void parse_tls(struct jconf *c, const json_t *root, struct config *cfg)
 {
     static const char *const keys[] = {"cert_file", "key_file", NULL};
@@ -524,7 +529,9 @@ static void parse_root(struct jconf *c, const json_t *root, struct config *cfg,
                            &why) != 0)
                 jconf_err(c, "admin.listen", "%s", why);
             else if (cfg->listen_host && cfg->admin_listen_port == cfg->listen_port &&
-                     strcmp(cfg->admin_listen_host, cfg->listen_host) == 0)
+                     (strcmp(cfg->admin_listen_host, cfg->listen_host) == 0 ||
+                      is_wildcard(cfg->admin_listen_host) || is_wildcard(cfg->listen_host)))
+                /* A wildcard address takes the port on every interface: the two would clash. */
                 jconf_err(c, "admin.listen", "must differ from listen (omit it to share listen)");
         }
     }
