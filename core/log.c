@@ -79,6 +79,18 @@ static void put_json_str(struct line *l, const char *s, size_t n, size_t max)
     size_t used = 0;
     put(l, "\"", 1);
     while (p < end && !l->full) {
+        /* Fast path: a run of printable ASCII goes in with one copy. */
+        const unsigned char *q = p;
+        size_t room = max - used;
+        while (q < end && (size_t)(q - p) < room && *q >= 0x20 && *q < 0x7f && *q != '"' &&
+               *q != '\\')
+            q++;
+        if (q > p) {
+            put(l, (const char *)p, (size_t)(q - p));
+            used += (size_t)(q - p);
+            p = q;
+            continue;
+        }
         char esc[8];
         const char *out = esc;
         size_t k, take = 1;
