@@ -82,7 +82,7 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
     a->ingest = ingest_new(cfg, a->rc, a->metrics);
     if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL)
         goto fail;
-    struct server_handlers h = {on_headers, on_request, a};
+    struct server_handlers h = {on_headers, on_request, NULL, a};
     a->server = server_new(base, cfg, &h, err, errlen);
     if (a->server == NULL)
         goto fail;
