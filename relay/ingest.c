@@ -65,6 +65,12 @@ static void reject(struct ingest *in, struct http_req *req, const char *source, 
     http_reply_error(req, status, code, message);
 }
 
+void ingest_reject(struct ingest *in, struct http_req *req, int status, const char *code,
+                   const char *message)
+{
+    reject(in, req, http_path(req) + strlen(WEBHOOK_PREFIX), status, code, message);
+}
+
 int ingest_on_headers(struct ingest *in, struct http_req *req)
 {
     const struct source *src = source_of(in, req);
@@ -262,7 +268,7 @@ void ingest_handle(struct ingest *in, struct http_req *req)
         LOG_INFO("webhook ignored", "request_id", http_request_id(req), "source", src->name,
                  "event_id", env->id, "event_type", env->type, NULL);
         reply_status(req, 200, "ignored", env->id);
-    } else if (!rconn_ready(in->rc)) {
+    } else if (rconn_unready_reason(in->rc) != NULL) {
         queue_unavailable(in, req, src->name);
     } else {
         enqueue(in, req, src, env);
