@@ -181,6 +181,12 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
     a->server = server_new(base, cfg, &h, err, errlen);
     if (a->server == NULL)
         goto fail;
+    if (cfg->admin_listen_host) {
+        if (server_listen_admin(a->server, cfg->admin_listen_host, cfg->admin_listen_port, err,
+                                errlen) != 0)
+            goto fail;
+        a->admin_apart = 1;
+    }
     return a;
 fail:
     app_free(a);
