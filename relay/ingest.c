@@ -107,6 +107,16 @@ static const char *header_cb(void *ctx, const char *name)
     return http_header(ctx, name);
 }
 
+/* The id a standard-webhooks sender signed: webhook-id, or svix-id from Svix-branded senders
+ * (relay/sig.c takes the same set). */
+static const char *standard_webhook_id(const struct http_req *req)
+{
+    if (http_header(req, "webhook-id") || http_header(req, "webhook-timestamp") ||
+        http_header(req, "webhook-signature"))
+        return http_header(req, "webhook-id");
+    return http_header(req, "svix-id");
+}
+
 static void reply_status(struct http_req *req, int status, const char *st, const char *event_id)
 {
     json_t *o = json_object();
@@ -248,8 +258,7 @@ void ingest_handle(struct ingest *in, struct http_req *req)
                "the signature does not match the body");
         return;
     }
-    const char *fallback =
-        src->scheme == SIG_STANDARD_WEBHOOKS ? http_header(req, "webhook-id") : NULL;
+    const char *fallback = src->scheme == SIG_STANDARD_WEBHOOKS ? standard_webhook_id(req) : NULL;
     switch (envelope_parse(src, (const char *)body, len, fallback, &env, err, sizeof(err))) {
     case ENVELOPE_OK:
         break;
