@@ -5,7 +5,6 @@
 #include "handlers/worker.h"
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +95,7 @@ struct write_batch {
 
 static void flush_outcomes(struct worker *w);
 
-static void on_written(redisReply *r, void *arg)
+static void on_written(struct redisReply *r, void *arg)
 {
     struct write_batch *b = arg;
     struct worker *w = b->w;

@@ -4,7 +4,6 @@
  * (queue/rconn): a slow or stopped Redis delays this work and nothing else; pushes and
  * fetches in flight go on. At most one take/autoclaim chain, one claim and one reclaim are out
  * at a time. */
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,7 +38,7 @@ static int send(struct worker *w, const struct dlv_cmd *cmd, rconn_cb cb, const 
 
 /* A reply arrived: NULL means the connection failed (logged once, backing off). Returns 1
  * when there is an answer to read. */
-static int answered(struct worker *w, const redisReply *r, const char *what)
+static int answered(struct worker *w, const struct redisReply *r, const char *what)
 {
     if (r == NULL) {
         worker_redis_failed(w, what);
@@ -59,7 +58,7 @@ static void intake_done(struct worker *w)
     worker_maybe_exit(w);
 }
 
-static void on_fanout(redisReply *r, void *arg)
+static void on_fanout(struct redisReply *r, void *arg)
 {
     struct worker *w = arg;
     const char *err = dlv_reply_error(r);
@@ -74,10 +73,7 @@ static void on_fanout(redisReply *r, void *arg)
         intake_done(w);
         return;
     }
-    long created = 0;
-    for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++)
-        created += dlv_fanout_created(r, k) > 0 ? dlv_fanout_created(r, k) : 0;
-    if (created > 0)
+    if (dlv_fanout_total(r) > 0)
         worker_intake_claim(w);
     if (w->take_full && ++w->take_round < TAKE_ROUNDS && !w->stopping) {
         take(w);
@@ -131,7 +127,7 @@ fail:
     return 0;
 }
 
-static void on_group(redisReply *r, void *arg)
+static void on_group(struct redisReply *r, void *arg)
 {
     struct worker *w = arg;
     if (w->closing)
@@ -141,7 +137,7 @@ static void on_group(redisReply *r, void *arg)
     intake_done(w);
 }
 
-static void on_take(redisReply *r, void *arg)
+static void on_take(struct redisReply *r, void *arg)
 {
     struct worker *w = arg;
     struct dlv_stream s;
@@ -182,7 +178,7 @@ static void take(struct worker *w)
 }
 
 /* Entries a dead worker read but never fanned out come back after visibility_timeout_ms. */
-static void on_autoclaim(redisReply *r, void *arg)
+static void on_autoclaim(struct redisReply *r, void *arg)
 {
     struct worker *w = arg;
     struct dlv_stream s;
@@ -207,7 +203,7 @@ static void on_autoclaim(redisReply *r, void *arg)
 
 /* ---- reclaim -------------------------------------------------------------------------------- */
 
-static void on_reclaim(redisReply *r, void *arg)
+static void on_reclaim(struct redisReply *r, void *arg)
 {
     struct worker *w = arg;
     struct dlv_reclaimed rc;
@@ -232,7 +228,7 @@ static void on_reclaim(redisReply *r, void *arg)
 
 /* ---- claim ---------------------------------------------------------------------------------- */
 
-static void on_claim(redisReply *r, void *arg)
+static void on_claim(struct redisReply *r, void *arg)
 {
     struct worker *w = arg;
     const struct config *cfg = w->cfg;

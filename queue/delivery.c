@@ -400,6 +400,16 @@ long dlv_fanout_created(const struct redisReply *r, size_t k)
     return (long)rinteger(r->element[k], -1);
 }
 
+long dlv_fanout_total(const struct redisReply *r)
+{
+    long total = 0;
+    for (size_t k = 0; r && r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+        long n = dlv_fanout_created(r, k);
+        total += n > 0 ? n : 0;
+    }
+    return total;
+}
+
 /* ---- claim ---------------------------------------------------------------------------------- */
 
 /* Positions in each record claim.lua returns (its FIELDS list, first_seen, order_ts). */

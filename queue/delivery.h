@@ -92,6 +92,8 @@ int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *t
 int dlv_fanout_end(struct dlv_cmd *c) __attribute__((warn_unused_result));
 /* Deliveries created for the k-th added entry, or -1 when the reply does not say. */
 long dlv_fanout_created(const struct redisReply *reply, size_t k);
+/* Deliveries created by the whole call (0 when the reply does not say). */
+long dlv_fanout_total(const struct redisReply *reply);
 
 /* ---- claim ---------------------------------------------------------------------------------- */
 

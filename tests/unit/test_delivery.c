@@ -178,6 +178,7 @@ static void test_stream_decode_and_fanout(void **state)
     assert_int_equal(dlv_fanout_created(fr, 0), 2);
     assert_int_equal(dlv_fanout_created(fr, 1), 0);
     assert_int_equal(dlv_fanout_created(fr, 2), -1);
+    assert_int_equal(dlv_fanout_total(fr), 2);
     freeReplyObject(fr);
 
     /* XAUTOCLAIM: cursor, entries, deleted ids */
