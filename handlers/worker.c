@@ -109,8 +109,10 @@ static void on_written(struct redisReply *r, void *arg)
     if (r == NULL) {
         /* Redis did not take them: written again once it is back (the lease still holds) */
         worker_redis_failed(w, "complete");
-        for (size_t i = 0; i < b->n; i++)
+        for (size_t i = 0; i < b->n; i++) {
             b->jobs[i]->state = JOB_DONE;
+            b->jobs[i]->rewrite = 1;
+        }
         free(b);
         worker_maybe_exit(w);
         return;

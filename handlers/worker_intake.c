@@ -146,6 +146,9 @@ static void on_take(struct redisReply *r, void *arg)
         return;
     w->take_full = 0;
     if (!answered(w, r, "xreadgroup")) {
+        /* Redis may still have run it (a stall, not a loss): what it read is in our pending
+         * list, read again from there */
+        w->read_own = 1;
         intake_done(w);
         return;
     }

@@ -110,6 +110,12 @@ void worker_job_outcome(const struct job *j, struct dlv_outcome *o)
 
 void worker_job_written(const struct job *j, const struct dlv_written *wr)
 {
+    if (wr->stale && j->rewrite) {
+        /* most likely the first write, sent before Redis stalled, was taken after all */
+        LOG_INFO("delivery outcome already recorded or lease moved on", "delivery_id", j->id,
+                 "target", j->t->name, NULL);
+        return;
+    }
     if (wr->stale) {
         LOG_WARN("delivery lease lost; outcome dropped", "delivery_id", j->id, "target", j->t->name,
                  NULL);
