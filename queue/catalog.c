@@ -419,3 +419,157 @@ void catalog_markets(const json_t *title, char *out, size_t cap)
     if (o == 1)
         out[0] = '\0';
 }
+
+/* ---- operators -------------------------------------------------------------------------- */
+
+int catalog_has_feed(const struct target *t)
+{
+    return t->delivery == DELIVERY_FEED || t->feed.enabled;
+}
+
+int catalog_info_args(const struct config *cfg, const char **argv)
+{
+    int argc = 0;
+    argv[argc++] = cfg->redis_prefix;
+    for (size_t i = 0; i < cfg->n_targets; i++)
+        if (catalog_has_feed(&cfg->targets[i]))
+            argv[argc++] = cfg->targets[i].name;
+    return argc;
+}
+
+static const char *format_name(enum target_format f)
+{
+    switch (f) {
+    case FORMAT_GWI_JSON_1_1:
+        return "gwi_json_1.1";
+    case FORMAT_TITANOS:
+        return "titanos";
+    case FORMAT_CANONICAL:
+        break;
+    }
+    return "canonical";
+}
+
+/* An RFC 3339 string of a ms reply field, or JSON null when empty. */
+static json_t *time_of(const redisReply *r)
+{
+    int64_t ms = 0;
+    char buf[32];
+    if (reply_int(r, &ms) != 0 || ms <= 0)
+        return json_null();
+    util_rfc3339(ms, buf);
+    return json_string(buf);
+}
+
+json_t *catalog_info_json(const struct config *cfg, const redisReply *reply)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_targets; i++)
+        n += catalog_has_feed(&cfg->targets[i]) != 0;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7 * n)
+        return NULL;
+    json_t *feeds = json_object();
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->n_targets; i++) {
+        const struct target *t = &cfg->targets[i];
+        if (!catalog_has_feed(t))
+            continue;
+        redisReply **e = reply->element + 7 * k++;
+        int64_t live = 0, removed = 0, lag = 0, seq = 0, st = 0;
+        reply_int(e[0], &live);
+        reply_int(e[1], &removed);
+        reply_int(e[2], &seq);
+        json_t *o =
+            json_pack("{s:s,s:s,s:I,s:I,s:I}", "format", format_name(t->format), "delivery",
+                      t->delivery == DELIVERY_FEED ? "feed" : "push", "live",
+                      (json_int_t)(live > 0 ? live : 0), "removed",
+                      (json_int_t)(removed > 0 ? removed : 0), "last_change", (json_int_t)seq);
+        json_object_set_new(o, "last_poll_at", time_of(e[3]));
+        json_object_set_new(o, "last_poll_status",
+                            reply_int(e[4], &st) == 0 ? json_integer(st) : json_null());
+        json_object_set_new(o, "lag", reply_int(e[5], &lag) == 0 ? json_integer(lag) : json_null());
+        json_object_set_new(feeds, t->name, o);
+    }
+    return json_pack("{s:o}", "feeds", feeds);
+}
+
+int catalog_list_args(const struct config *cfg, const struct catalog_list_params *p,
+                      char buf[2][24], const char *argv[CATALOG_LIST_ARGC], int *status,
+                      const char **code, char *message, size_t msgcap)
+{
+    int64_t limit = CATALOG_LIST_DEFAULT, before = 0;
+
+    *status = 400;
+    *code = "invalid_parameter";
+    if (p->target == NULL || config_target(cfg, p->target) == NULL) {
+        *status = 404;
+        *code = "unknown_target";
+        snprintf(message, msgcap, "no such target");
+        return -1;
+    }
+    if (p->status && *p->status && strcmp(p->status, "live") != 0 &&
+        strcmp(p->status, "removed") != 0) {
+        snprintf(message, msgcap, "status: must be live or removed");
+        return -1;
+    }
+    if (p->source && *p->source && config_source(cfg, p->source) == NULL) {
+        snprintf(message, msgcap, "source: not a configured source");
+        return -1;
+    }
+    if (p->limit && *p->limit) {
+        const char *end = parse_num(p->limit, &limit);
+        if (end == NULL || *end != '\0' || limit < 1 || limit > CATALOG_LIST_MAX) {
+            snprintf(message, msgcap, "limit: must be 1..%d", CATALOG_LIST_MAX);
+            return -1;
+        }
+    }
+    buf[0][0] = '\0';
+    if (p->cursor && *p->cursor) {
+        const char *end = parse_num(p->cursor, &before);
+        if (end == NULL || *end != '\0') {
+            *code = "invalid_cursor";
+            snprintf(message, msgcap, "cursor: not one this API gave out");
+            return -1;
+        }
+        snprintf(buf[0], 24, "%" PRId64, before);
+    }
+    snprintf(buf[1], 24, "%" PRId64, limit);
+    argv[0] = cfg->redis_prefix;
+    argv[1] = p->target;
+    argv[2] = buf[0];
+    argv[3] = buf[1];
+    argv[4] = p->status ? p->status : "";
+    argv[5] = p->source ? p->source : "";
+    argv[6] = "5000";
+    return 0;
+}
+
+json_t *catalog_list_json(const redisReply *reply)
+{
+    int64_t n = 0;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply_int(reply->element[1], &n) != 0 ||
+        n < 0 || reply->elements != 2 + 8 * (size_t)n)
+        return NULL;
+    json_t *data = json_array();
+    for (int64_t i = 0; i < n; i++) {
+        redisReply **e = reply->element + 2 + 8 * i;
+        for (int k = 0; k < 8; k++)
+            if (e[k]->type != REDIS_REPLY_STRING) {
+                json_decref(data);
+                return NULL;
+            }
+        int64_t seq = 0;
+        reply_int(e[3], &seq);
+        json_t *o =
+            json_pack("{s:s,s:s,s:s,s:s,s:s}", "source", e[0]->str, "content_id", e[1]->str,
+                      "content_type", e[4]->str, "status", e[2]->str, "updated_at", e[5]->str);
+        json_object_set_new(o, "delivered_at", time_of(e[6]));
+        json_object_set_new(o, "delivery_id", json_string(e[7]->str));
+        json_object_set_new(o, "seq", json_integer(seq));
+        json_array_append_new(data, o);
+    }
+    const char *next = reply->element[0]->str;
+    return json_pack("{s:o,s:{s:o}}", "data", data, "meta", "next_cursor",
+                     *next ? json_string(next) : json_null());
+}

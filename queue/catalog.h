@@ -116,4 +116,35 @@ const struct json_t *catalog_title_doc(enum target_format format, const struct j
  * at most cap bytes; a list that does not fit is cut at a whole code. */
 void catalog_markets(const struct json_t *title, char *out, size_t cap);
 
+/* ---- operators: catalog_info.lua, catalog_list.lua ---------------------------------- */
+
+/* True when target t serves a feed (a feed target, or a push target with feed). */
+int catalog_has_feed(const struct target *t);
+
+/* catalog_info.lua's argv (nkeys 0) for every target with a feed: at most 1 + n_targets
+ * entries into argv. Returns argc (1 when no target has a feed). */
+int catalog_info_args(const struct config *cfg, const char **argv);
+/* {"feeds": {"<target>": {"format", "delivery", "live", "removed", "last_poll_at",
+ * "last_poll_status", "lag"}}} from its reply. Returns a new reference, or NULL when the reply
+ * is not the script's shape. */
+struct json_t *catalog_info_json(const struct config *cfg, const struct redisReply *reply);
+
+/* GET /admin/catalog and relayctl catalog: everything as the operator gave it (NULL or "" =
+ * not given). */
+struct catalog_list_params {
+    const char *target, *status, *source, *limit, *cursor;
+};
+#define CATALOG_LIST_ARGC 7
+#define CATALOG_LIST_DEFAULT 50
+#define CATALOG_LIST_MAX 500
+/* Validates p and fills argv (nkeys 0; numbers formatted into buf). Returns 0, or -1 with
+ * status (400 or 404), code (invalid_parameter, invalid_cursor, unknown_target) and message. */
+int catalog_list_args(const struct config *cfg, const struct catalog_list_params *p,
+                      char buf[2][24], const char *argv[CATALOG_LIST_ARGC], int *status,
+                      const char **code, char *message, size_t msgcap);
+/* {"data": [{"source", "content_id", "content_type", "status", "updated_at", "delivered_at",
+ * "delivery_id", "seq"}...], "meta": {"next_cursor": "…"|null}} from its reply; NULL when the
+ * reply is not the script's shape. */
+struct json_t *catalog_list_json(const struct redisReply *reply);
+
 #endif

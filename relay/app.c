@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "queue/rconn.h"
 #include "relay/admin.h"
+#include "relay/feeds.h"
 #include "relay/http.h"
 #include "relay/ingest.h"
 #include "relay/metrics.h"
@@ -23,6 +24,7 @@ struct app {
     struct metrics *metrics;
     struct admin *admin;
     struct ingest *ingest;
+    struct feeds *feeds;
     struct server *server;
 };
 
@@ -60,6 +62,11 @@ static void on_request(struct http_req *req, void *arg)
             http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
     } else if (strcmp(path, "/metrics") == 0) {
         metrics_handle(a->metrics, req);
+    } else if (starts_with(path, "/feeds/")) {
+        feeds_handle(a->feeds, req);
+    } else if (strcmp(path, "/admin/feeds") == 0 || starts_with(path, "/admin/catalog/")) {
+        if (admin_authorize(a->admin, req))
+            feeds_admin_handle(a->feeds, req);
     } else if (strcmp(path, "/admin") == 0 || starts_with(path, "/admin/")) {
         admin_handle(a->admin, req);
     } else {
@@ -80,8 +87,10 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
     a->metrics = metrics_new(cfg, a->rc);
     a->admin = admin_new(cfg, a->rc);
     a->ingest = ingest_new(cfg, a->rc, a->metrics);
-    if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL)
+    a->feeds = feeds_new(base, cfg, a->rc);
+    if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL || a->feeds == NULL)
         goto fail;
+    metrics_add_section(a->metrics, feeds_metrics_text, a->feeds);
     struct server_handlers h = {on_headers, on_request, a};
     a->server = server_new(base, cfg, &h, err, errlen);
     if (a->server == NULL)
@@ -113,6 +122,7 @@ void app_free(struct app *a)
     server_free(a->server);
     ingest_free(a->ingest);
     admin_free(a->admin);
+    feeds_free(a->feeds);
     metrics_free(a->metrics);
     free(a);
 }
