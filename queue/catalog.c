@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "queue/lua.h"
+#include "queue/rsync.h"
 
 #define MAC_BYTES 16 /* of HMAC-SHA256: 128 bits is plenty against forging a cursor */
 #define NUM_MAX_DIGITS 15
@@ -572,4 +574,47 @@ json_t *catalog_list_json(const redisReply *reply)
     const char *next = reply->element[0]->str;
     return json_pack("{s:o,s:{s:o}}", "data", data, "meta", "next_cursor",
                      *next ? json_string(next) : json_null());
+}
+
+json_t *catalog_run_info(struct rsync *rs, const struct config *cfg, char *err, size_t errcap)
+{
+    const char **argv = calloc(cfg->n_targets + 1, sizeof(*argv));
+    if (argv == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    int argc = catalog_info_args(cfg, argv);
+    redisReply *r = rsync_script(rs, lua_catalog_info, 0, argc, argv, NULL);
+    free(argv);
+    if (r == NULL) {
+        snprintf(err, errcap, "redis: %s", rsync_error(rs));
+        return NULL;
+    }
+    json_t *doc = catalog_info_json(cfg, r);
+    if (doc == NULL)
+        snprintf(err, errcap, "unexpected answer from redis");
+    freeReplyObject(r);
+    return doc;
+}
+
+json_t *catalog_run_list(struct rsync *rs, const struct config *cfg,
+                         const struct catalog_list_params *p, int *status, char *err, size_t errcap)
+{
+    char buf[2][24];
+    const char *argv[CATALOG_LIST_ARGC], *code;
+    if (catalog_list_args(cfg, p, buf, argv, status, &code, err, errcap) != 0)
+        return NULL;
+    redisReply *r = rsync_script(rs, lua_catalog_list, 0, CATALOG_LIST_ARGC, argv, NULL);
+    if (r == NULL) {
+        *status = 503;
+        snprintf(err, errcap, "redis: %s", rsync_error(rs));
+        return NULL;
+    }
+    json_t *doc = catalog_list_json(r);
+    if (doc == NULL) {
+        *status = 500;
+        snprintf(err, errcap, "unexpected answer from redis");
+    }
+    freeReplyObject(r);
+    return doc;
 }

@@ -147,4 +147,14 @@ int catalog_list_args(const struct config *cfg, const struct catalog_list_params
  * reply is not the script's shape. */
 struct json_t *catalog_list_json(const struct redisReply *reply);
 
+/* relayctl: runs catalog_info.lua / catalog_list.lua over a blocking connection. Returns the
+ * document (caller owns it), or NULL with an operator's message in err (and for the list,
+ * *status 400 for bad parameters, 404 for an unknown target, 503 for Redis). */
+struct rsync;
+struct json_t *catalog_run_info(struct rsync *rs, const struct config *cfg, char *err,
+                                size_t errcap);
+struct json_t *catalog_run_list(struct rsync *rs, const struct config *cfg,
+                                const struct catalog_list_params *p, int *status, char *err,
+                                size_t errcap);
+
 #endif

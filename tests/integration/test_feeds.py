@@ -12,7 +12,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 import catalog_bulk  # noqa: E402
-from harness import (RelayTestCase, SECRETS, main, request, wait_until)  # noqa: E402
+from harness import (RelayTestCase, SECRETS, main, request, run_tool, wait_until)  # noqa: E402
 
 ADMIN = {"Authorization": "Bearer " + SECRETS["RELAY_ADMIN_TOKEN"]}
 FEED_PASSWORD = "titan-feed-pw-DO-NOT-LOG-81c"
@@ -288,6 +288,29 @@ class TestFeedAdmin(FeedCase):
             self.assertEqual((r.status, r.json()["code"]), (st, code), q)
         r = request(self.port, "GET", "/admin/catalog/nope", headers=ADMIN)
         self.assertEqual(r.status, 404)
+
+        # relayctl: the same, from Redis directly
+        out = run_tool("relayctl", self.config_path, "feeds", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        f = json.loads(out.stdout)["feeds"]["titanos-feed"]
+        self.assertEqual((f["live"], f["removed"], f["lag"]), (5, 1, 1))
+        out = run_tool("relayctl", self.config_path, "feeds")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("titanos-feed", out.stdout)
+        self.assertIn("LAG", out.stdout)
+        out = run_tool("relayctl", self.config_path, "catalog", "titanos-feed", "--status",
+                       "removed", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual([e["content_id"] for e in json.loads(out.stdout)["data"]], ["m1"])
+        out = run_tool("relayctl", self.config_path, "catalog", "titanos-feed", "--limit", "2")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("m7", out.stdout)
+        self.assertIn("--cursor", out.stdout)
+        self.assertEqual(run_tool("relayctl", self.config_path, "catalog", "nope").returncode, 1)
+        self.assertEqual(run_tool("relayctl", self.config_path, "catalog", "titanos-feed",
+                                  "--status", "x").returncode, 2)
+        for secret in (FEED_PASSWORD, GWI_KEY, BEARER):
+            self.assertNotIn(secret, out.stdout + out.stderr)
 
         def scraped():
             m = request(self.port, "GET", "/metrics").body.decode()
