@@ -175,6 +175,62 @@ class TestFeedPaging(FeedCase):
             "encora", "a", titan_doc("a", 9), order_ts=0)]), ["older"])
 
 
+class TestWatchables(FeedCase):
+    def gwi(self, query=""):
+        return request(self.port, "GET", "/feeds/gowatchit/watchables.json?api_key=" + GWI_KEY +
+                       query)
+
+    def test_full_then_incremental(self):
+        n = 700  # several of the stream's batches
+        self.load("gowatchit", [catalog_bulk.entry("encora", "g%04d" % i, gwi_item("g%04d" % i),
+                                                   order_ts=i) for i in range(n)])
+        self.load("gowatchit", [catalog_bulk.entry("encora", "g0003", "", status="removed",
+                                                   order_ts=10000)])
+        r = self.gwi()
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers.get("transfer-encoding"), "chunked")
+        doc = r.json()
+        self.assertEqual(doc["catalog_period"], "full")
+        self.assertEqual(doc["_schema_version"], "gwi_json_1.1")
+        self.assertEqual(doc["catalog_provider"], "Example Media")
+        self.assertEqual(doc["catalog_name"], "example-vod")
+        ids = [i["id"] for i in doc["items"]]
+        self.assertEqual(len(ids), n - 1)
+        self.assertNotIn("g0003", ids)
+        self.assertEqual(len(set(ids)), len(ids))
+        cursor = r.headers["x-relay-next-cursor"]
+        # nothing changed
+        r = self.gwi("&since=" + urllib.parse.quote(cursor))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["catalog_period"], "incremental")
+        self.assertEqual(r.json()["items"], [])
+        self.load("gowatchit", [
+            catalog_bulk.entry("encora", "g0010", gwi_item("g0010", 2), order_ts=20000),
+            catalog_bulk.entry("encora", "g0011", "", status="removed", order_ts=20000)])
+        r = self.gwi("&since=" + urllib.parse.quote(cursor))
+        items = r.json()["items"]
+        self.assertEqual([i["id"] for i in items], ["g0010", "g0011"])
+        self.assertEqual(items[0]["title"], "T g0010 v2")
+        self.assertEqual(items[1]["available_formats"], [])
+        self.assertEqual(items[1]["title"], "T g0011 v1")  # the whole item as last delivered
+        cursor2 = r.headers["x-relay-next-cursor"]
+        self.assertEqual(self.gwi("&since=" + urllib.parse.quote(cursor2)).json()["items"], [])
+        # the cursor is one GET /feeds/gowatchit takes too
+        r = request(self.port, "GET", "/feeds/gowatchit?api_key=%s&cursor=%s" % (
+            GWI_KEY, urllib.parse.quote(cursor)))
+        self.assertEqual([d["id"] for d in r.json()["data"]], ["g0010", "g0011"])
+
+    def test_errors(self):
+        self.assertEqual(request(self.port, "GET", "/feeds/gowatchit/watchables.json").status, 401)
+        r = self.gwi("&since=forged")
+        self.assertEqual((r.status, r.json()["code"]), (400, "invalid_cursor"))
+        r = self.gwi("&limit=5")
+        self.assertEqual((r.status, r.json()["code"]), (400, "invalid_parameter"))
+        r = request(self.port, "HEAD", "/feeds/gowatchit/watchables.json?api_key=" + GWI_KEY)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"")
+
+
 class TestFeedErrors(FeedCase):
     def test_credentials(self):
         self.assertEqual(self.get("/feeds/titanos-feed", auth=False).status, 401)
