@@ -334,7 +334,7 @@ int catalog_page_decode(const redisReply *reply, struct catalog_page *out)
     if (reply_int(reply->element[1], &out->pos) || reply_int(reply->element[2], &out->hwm) ||
         reply_int(reply->element[3], &more) || reply_int(reply->element[4], &out->top) ||
         reply_int(reply->element[5], &out->dropped) || reply_int(reply->element[6], &n) || n < 0 ||
-        (size_t)n > (reply->elements - 7) / 2)
+        (size_t)n != reply->elements - 7)
         return -1;
     out->has_more = more != 0;
     out->n = (size_t)n;
@@ -344,15 +344,16 @@ int catalog_page_decode(const redisReply *reply, struct catalog_page *out)
     if (out->items == NULL)
         return -1;
     for (size_t i = 0; i < out->n; i++) {
-        const redisReply *s = reply->element[7 + 2 * i], *d = reply->element[8 + 2 * i];
-        if (s->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING) {
+        const redisReply *d = reply->element[7 + i];
+        /* the stored form: 'L' or 'R', then the document */
+        if (d->type != REDIS_REPLY_STRING || d->len < 1 || (d->str[0] != 'L' && d->str[0] != 'R')) {
             free(out->items);
             out->items = NULL;
             return -1;
         }
-        out->items[i].removed = strcmp(s->str, "removed") == 0;
-        out->items[i].doc = d->str;
-        out->items[i].len = d->len;
+        out->items[i].removed = d->str[0] == 'R';
+        out->items[i].doc = d->str + 1;
+        out->items[i].len = d->len - 1;
     }
     return 0;
 }

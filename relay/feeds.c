@@ -19,8 +19,9 @@
 #include "queue/rconn.h"
 #include "relay/http.h"
 
-#define SCAN_MAX 5000    /* catalog entries one feed page looks at, at most */
-#define STREAM_BATCH 256 /* items per Redis call while streaming watchables.json */
+#define SCAN_MAX 5000     /* catalog entries one feed page looks at, at most */
+#define STREAM_BATCH 256  /* items per Redis call while streaming watchables.json */
+#define STREAM_INFLIGHT 4 /* Redis calls in flight per stream */
 #define STREAM_HIGH_WATER                                                                          \
     (1u << 20)             /* unsent bytes above which the stream waits for the client             \
                             */
@@ -63,8 +64,10 @@ struct freq {
     char rid[48];
     char query[QUERY_LOG_MAX];
     /* watchables.json stream */
-    int streaming, waiting, first, finished;
-    int64_t pos, hwm, upto;
+    int streaming, first, finished, cut;
+    int inflight;           /* ranges asked of Redis, not answered yet */
+    int64_t pos, hwm, upto; /* next range starts after pos; the document ends at upto */
+    int64_t width;          /* seqs per range */
     size_t items, bytes;
 };
 
@@ -485,8 +488,6 @@ static void with_key(struct freq *r)
 /* ---- GET /feeds/{target}/watchables.json ------------------------------------------------ */
 
 #ifdef HTTP_STREAM_LOW_WATER
-static void stream_fetch(struct freq *r);
-
 static void stream_done(struct freq *r)
 {
     struct http_req *req = r->req;
@@ -495,23 +496,78 @@ static void stream_done(struct freq *r)
     http_stream_end(req);
 }
 
+/* One range of the change sequence being read: (lo, hi]. */
+struct sfetch {
+    struct freq *r;
+    int64_t hi;
+};
+
+static void stream_pump(struct freq *r);
+
+static void on_stream_page(struct redisReply *reply, void *arg);
+
+static int stream_issue(struct freq *r, int64_t lo, int64_t hi)
+{
+    char buf[CATALOG_PAGE_ARGC][24];
+    const char *argv[CATALOG_PAGE_ARGC];
+    struct sfetch *sf = malloc(sizeof(*sf));
+    if (sf == NULL)
+        return -1;
+    sf->r = r;
+    sf->hi = hi;
+    struct catalog_page_req pr = {
+        .prefix = r->f->cfg->redis_prefix,
+        .target = r->t->name,
+        .after = lo,
+        .hwm = r->hwm,
+        .upto = hi,
+        .limit = STREAM_BATCH,
+        .scan_max = SCAN_MAX,
+        .types = "",
+        .market = "",
+        .retention_s = 0, /* no drops mid-stream from our own calls */
+    };
+    catalog_page_args(&pr, buf, argv);
+    if (rconn_script(r->f->rc, lua_catalog_page, on_stream_page, sf, 0, CATALOG_PAGE_ARGC, argv,
+                     NULL) != 0) {
+        free(sf);
+        return -1;
+    }
+    r->inflight++;
+    return 0;
+}
+
+static void stream_cut(struct freq *r, const char *why)
+{
+    if (!r->cut && why)
+        /* The head is out: the only honest signal left is a cut body (no closing "]}"),
+         * which no JSON parser takes for a whole document. */
+        LOG_ERROR("watchables.json stream cut", "request_id", r->rid, "target", r->t->name,
+                  LOG_STR("why", why), NULL);
+    r->cut = 1;
+    if (r->inflight == 0)
+        stream_done(r);
+}
+
 static void on_stream_page(struct redisReply *reply, void *arg)
 {
-    struct freq *r = arg;
+    struct sfetch *sf = arg;
+    struct freq *r = sf->r;
+    int64_t hi = sf->hi;
     struct catalog_page pg;
 
-    r->waiting = 0;
+    free(sf);
+    r->inflight--;
+    if (r->cut) {
+        stream_cut(r, NULL);
+        return;
+    }
     if (!http_stream_alive(r->req)) {
-        stream_done(r);
+        stream_cut(r, NULL);
         return;
     }
     if (reply == NULL || catalog_page_decode(reply, &pg) != 0 || pg.expired) {
-        /* The head is out: the only honest signal left is a cut body (no closing "]}"), which
-         * no JSON parser takes for a whole document. */
-        LOG_ERROR("watchables.json stream cut", "request_id", http_request_id(r->req), "target",
-                  r->t->name, LOG_STR("why", reply == NULL ? "redis" : "expired or bad reply"),
-                  NULL);
-        stream_done(r);
+        stream_cut(r, reply == NULL ? "redis" : "expired or bad reply");
         return;
     }
     struct out o = {0};
@@ -523,55 +579,50 @@ static void on_stream_page(struct redisReply *reply, void *arg)
             o.oom = 1;
     }
     r->items += pg.n;
-    r->pos = pg.pos;
+    size_t n = pg.n;
     free(pg.items);
-    if (!pg.has_more)
-        out_str(&o, "]}");
     if (o.oom) {
         free(o.p);
-        LOG_ERROR("watchables.json stream cut", "request_id", http_request_id(r->req), "target",
-                  r->t->name, LOG_STR("why", "out of memory"), NULL);
-        stream_done(r);
+        stream_cut(r, "out of memory");
         return;
     }
-    if (o.len > 0 && http_stream_write(r->req, o.p, o.len) != 0) {
-        free(o.p);
-        stream_done(r);
-        return;
-    }
+    int bad = o.len > 0 && http_stream_write(r->req, o.p, o.len) != 0;
     r->bytes += o.len;
     free(o.p);
-    if (!pg.has_more) {
-        stream_done(r);
+    if (bad) {
+        stream_cut(r, NULL);
         return;
     }
-    /* Keep Redis and the socket busy together, but never hold more than the high-water mark
-     * of unsent bytes: a slow partner is paced by on_drain, and memory stays flat. */
-    if (http_stream_pending(r->req) < STREAM_HIGH_WATER)
-        stream_fetch(r);
+    /* The range held more than one batch: read on from where this one stopped. */
+    if (pg.has_more && stream_issue(r, pg.pos, hi) != 0) {
+        stream_cut(r, "redis");
+        return;
+    }
+    /* Sparse ranges (a catalog that changed a lot) are widened so that a stream never costs
+     * one call per few titles. */
+    if (!pg.has_more && n < STREAM_BATCH / 2 && r->width < (1 << 24))
+        r->width *= 2;
+    stream_pump(r);
 }
 
-static void stream_fetch(struct freq *r)
+/* Keeps up to STREAM_INFLIGHT ranges in flight while the client keeps up (fewer than
+ * STREAM_HIGH_WATER bytes unsent): Redis and the socket work at once, memory stays flat, a
+ * slow partner is paced by on_drain. The ranges are disjoint, so every title is written
+ * once, whatever order the answers come in. Ends the document once all is read. */
+static void stream_pump(struct freq *r)
 {
-    char buf[CATALOG_PAGE_ARGC][24];
-    const char *argv[CATALOG_PAGE_ARGC];
-    struct catalog_page_req pr = {
-        .prefix = r->f->cfg->redis_prefix,
-        .target = r->t->name,
-        .after = r->pos,
-        .hwm = r->hwm,
-        .upto = r->upto,
-        .limit = STREAM_BATCH,
-        .scan_max = SCAN_MAX,
-        .types = "",
-        .market = "",
-        .retention_s = 0, /* no drops mid-stream from our own calls */
-    };
-    catalog_page_args(&pr, buf, argv);
-    r->waiting = 1;
-    if (rconn_script(r->f->rc, lua_catalog_page, on_stream_page, r, 0, CATALOG_PAGE_ARGC, argv,
-                     NULL) != 0) {
-        r->waiting = 0;
+    while (r->inflight < STREAM_INFLIGHT && r->pos < r->upto &&
+           http_stream_pending(r->req) < STREAM_HIGH_WATER) {
+        int64_t hi = r->pos + r->width < r->upto ? r->pos + r->width : r->upto;
+        if (stream_issue(r, r->pos, hi) != 0) {
+            stream_cut(r, "redis");
+            return;
+        }
+        r->pos = hi;
+    }
+    if (r->inflight == 0 && r->pos >= r->upto) {
+        if (http_stream_write(r->req, "]}", 2) == 0)
+            r->bytes += 2;
         stream_done(r);
     }
 }
@@ -580,13 +631,13 @@ static void on_drain(struct http_req *req, void *arg)
 {
     struct freq *r = arg;
     (void)req;
-    if (r->waiting || r->finished)
+    if (r->finished || r->cut)
         return;
     if (!http_stream_alive(r->req)) {
-        stream_done(r);
+        stream_cut(r, NULL);
         return;
     }
-    stream_fetch(r);
+    stream_pump(r);
 }
 
 /* The document's head: the spec's catalog fields, then the items array opened. */
@@ -637,6 +688,7 @@ static void stream_start(struct freq *r, int64_t top)
     r->pos = full ? 0 : r->cur.pos;
     r->hwm = full ? top : r->cur.hwm;
     r->first = 1;
+    r->width = STREAM_BATCH;
     next_cursor(r, top, top, cursor);
     http_add_header(r->req, "X-Relay-Next-Cursor", cursor);
     http_add_header(r->req, "Cache-Control", "no-cache");
@@ -653,7 +705,7 @@ static void stream_start(struct freq *r, int64_t top)
         stream_done(r);
         return;
     }
-    stream_fetch(r);
+    stream_pump(r);
 }
 #else
 /* Built without the streaming server (relay/http.h's http_stream_*): no watchables.json. */

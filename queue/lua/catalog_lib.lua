@@ -7,8 +7,10 @@
 --   C:e:{source}:{content_id}  hash: status (live|removed), seq, order_ts, order_seq,
 --                              updated_at, delivered_at, delivery_id, content_type, markets
 --                              (short values only: Redis keeps it as a compact listpack)
---   C:d:{source}:{content_id}  string: the document (kept out of the hash, whose every field
---                              would otherwise cost a hashtable entry: 1.2 KB per title)
+--   C:d:{source}:{content_id}  string: 'L' (live) or 'R' (removed), then the document: kept
+--                              out of the hash (whose every field would then cost a hashtable
+--                              entry: 1.2 KB per title), and with its status in front so that
+--                              a feed page reads a whole batch with one MGET
 --   C:seq                      zset member "{source}:{content_id}" -> seq (every entry)
 --   C:rm                       zset member -> ms it was removed (retention)
 --   C:meta                     hash: seq (last given), dropped (highest seq of a removal
@@ -65,7 +67,7 @@ local function catalog_put(P, T, e, now, retention_ms)
       redis.call('HSET', ek, unpack(book))
       return 'unchanged'
     end
-  elseif cur[1] == 'live' and redis.call('GET', C .. ':d:' .. m) == e.doc then
+  elseif cur[1] == 'live' and redis.call('GET', C .. ':d:' .. m) == 'L' .. (e.doc or '') then
     table.insert(book, 'updated_at')
     table.insert(book, e.updated_at or '')
     redis.call('HSET', ek, unpack(book))
@@ -79,7 +81,9 @@ local function catalog_put(P, T, e, now, retention_ms)
     for _, f in ipairs({'updated_at', 'content_type', 'markets'}) do
       table.insert(book, f); table.insert(book, e[f] or '')
     end
-    redis.call('SET', C .. ':d:' .. m, e.doc or '')
+    redis.call('SET', C .. ':d:' .. m, 'L' .. (e.doc or ''))
+  else
+    redis.call('SETRANGE', C .. ':d:' .. m, 0, 'R')
   end
   redis.call('HSET', ek, unpack(book))
   redis.call('ZADD', C .. ':seq', seq, m)

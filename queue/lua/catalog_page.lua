@@ -5,8 +5,9 @@
 -- scan_max (entries looked at, at most: bounds the work of a filtered page), content types
 -- (comma-separated, '' = all), market ('' = all), tombstone_retention_s (removals past it are
 -- dropped first, a few per call).
--- Returns {'ok', pos, hwm, has_more (0/1), top, dropped, n, then n pairs (status, doc)} where
--- pos is the seq the next page starts after, or {'expired', dropped} when a removal after the
+-- Returns {'ok', pos, hwm, has_more (0/1), top, dropped, n, then n documents, each with its
+-- status in front ('L' live, 'R' removed: the stored form)} where pos is the seq the next
+-- page starts after, or {'expired', dropped} when a removal after the
 -- cursor was already dropped (the partner must take a new snapshot).
 --#include catalog_lib
 local P, T = ARGV[1], ARGV[2]
@@ -36,25 +37,33 @@ local function market_ok(mk)
 end
 
 local upper = upto and tostring(upto) or '+inf'
+local filtered = types ~= nil or market ~= ''
 local out, pos, scanned = {}, after, 0
-while #out < 2 * limit and scanned < scan_max do
+while #out < limit and scanned < scan_max do
   local batch = redis.call('ZRANGEBYSCORE', C .. ':seq', '(' .. pos, upper, 'WITHSCORES', 'LIMIT',
-                           0, math.min(256, scan_max - scanned))
+                           0, math.min(256, scan_max - scanned, 2 * (limit - #out)))
   if #batch == 0 then break end
-  for i = 1, #batch, 2 do
-    local m, s = batch[i], tonumber(batch[i + 1])
+  local keys = {}
+  for i = 1, #batch, 2 do keys[#keys + 1] = C .. ':d:' .. batch[i] end
+  local docs = redis.call('MGET', unpack(keys))
+  for k = 1, #keys do
+    local s, d = tonumber(batch[2 * k]), docs[k]
     scanned = scanned + 1
     pos = s
-    local e = redis.call('HMGET', C .. ':e:' .. m, 'status', 'content_type', 'markets')
-    if e[1] and not (e[1] == 'removed' and s <= hwm) and (types == nil or types[e[2] or ''])
-       and market_ok(e[3]) then
-      table.insert(out, e[1])
-      table.insert(out, redis.call('GET', C .. ':d:' .. m) or '')
-      if #out >= 2 * limit then break end
+    if d and not (string.byte(d, 1) == 82 and s <= hwm) then -- 82: 'R', a removal
+      local ok = true
+      if filtered then
+        local e = redis.call('HMGET', C .. ':e:' .. batch[2 * k - 1], 'content_type', 'markets')
+        ok = (types == nil or types[e[1] or '']) and market_ok(e[2])
+      end
+      if ok then
+        out[#out + 1] = d
+        if #out >= limit then break end
+      end
     end
   end
 end
 local more = #redis.call('ZRANGEBYSCORE', C .. ':seq', '(' .. pos, upper, 'LIMIT', 0, 1) > 0
-local reply = {'ok', pos, hwm, more and 1 or 0, top, dropped, #out / 2}
-for _, v in ipairs(out) do table.insert(reply, v) end
+local reply = {'ok', pos, hwm, more and 1 or 0, top, dropped, #out}
+for i = 1, #out do reply[7 + i] = out[i] end
 return reply
