@@ -10,13 +10,16 @@ LUA = os.path.join(SRC, "queue", "lua")
 
 
 def script(name):
-    """The script's text with its --#include lines resolved (as queue/embed_lua.cmake does)."""
+    """The script's text as queue/embed_lua.cmake embeds it: prelude.lua first, then the script
+    with its --#include lines resolved."""
     with open(os.path.join(LUA, name + ".lua")) as f:
         text = f.read()
+    with open(os.path.join(LUA, "prelude.lua")) as f:
+        prelude = f.read()
     for lib in re.findall(r"--#include ([a-z_]+)", text):
         with open(os.path.join(LUA, lib + ".lua")) as f:
             text = text.replace("--#include " + lib, f.read())
-    return text
+    return prelude + text
 
 
 def _encode(args):
