@@ -64,6 +64,11 @@ struct job {
     int64_t push_ms; /* -1 = no push made */
     int64_t duration_ms;
     int count_attempt;
+    /* the catalog write that goes with a delivered outcome (queue/catalog): cat_status NULL =
+     * none, "live" with cat_doc, or "removed" */
+    const char *cat_status;
+    char *cat_doc, *cat_updated_at, *cat_content_type;
+    char cat_markets[160];
 };
 
 struct worker {
@@ -90,8 +95,8 @@ struct worker {
     size_t writes;
     struct dlv_cmd *cmd_intake, *cmd_fanout, *cmd_claim, *cmd_reclaim, *cmd_complete;
     int take_round;
-    int read_own;   /* re-read our own pending stream entries (after a failed fanout) */
-    int take_full;  /* the last stream read was a full batch: more entries are waiting */
+    int read_own;     /* re-read our own pending stream entries (after a failed fanout) */
+    int take_full;    /* the last stream read was a full batch: more entries are waiting */
     int64_t tick_ms;  /* the tick's interval: TICK_MS while busy, growing while idle */
     int64_t found_at; /* when a reply last brought work (or a delivery was in flight) */
     char autoclaim_cursor[48];

@@ -17,6 +17,7 @@
 #include "handlers/hclient.h"
 #include "handlers/push.h"
 #include "handlers/worker_internal.h"
+#include "queue/catalog.h"
 
 #define FETCH_MAX_BODY (16u << 20)
 #define SNIPPET_BYTES 512
@@ -43,6 +44,9 @@ void worker_job_free(struct job *j)
     free(j->title_type);
     free(j->message);
     free(j->snippet);
+    free(j->cat_doc);
+    free(j->cat_updated_at);
+    free(j->cat_content_type);
     free(j);
 }
 
@@ -105,7 +109,16 @@ void worker_job_outcome(const struct job *j, struct dlv_outcome *o)
                               .delay_ms = j->delay_ms,
                               .push_ms = j->push_ms,
                               .duration_ms = j->duration_ms,
-                              .count_attempt = j->count_attempt};
+                              .count_attempt = j->count_attempt,
+                              .cat_status = j->cat_status,
+                              .cat_doc = j->cat_doc,
+                              .cat_updated_at = j->cat_updated_at,
+                              .cat_content_type = j->cat_content_type,
+                              .cat_markets = j->cat_markets,
+                              .cat_retention_s = j->t->feed.tombstone_retention_s > 0
+                                                     ? j->t->feed.tombstone_retention_s
+                                                     : 2592000,
+                              .cat_store = j->t->delivery == DELIVERY_FEED};
 }
 
 void worker_job_written(const struct job *j, const struct dlv_written *wr)
@@ -319,6 +332,7 @@ static void job_render_tombstone(struct job *j, int fetched)
     struct cms_ref ref;
     char err[512] = "";
 
+    j->cat_status = "removed";
     job_cms_ref(j, &ref);
     json_t *tomb = cms_tombstone(j->src, &ref);
     json_t *doc = tomb ? job_render_doc(j, tomb, err, sizeof(err)) : NULL;
@@ -335,6 +349,23 @@ static void job_render_tombstone(struct job *j, int fetched)
     }
     job_push(j, doc);
     json_decref(doc);
+}
+
+/* What the catalog keeps of a delivered publish: the per-title document, its updated_at, type
+ * and markets. Returns 0, or -1 out of memory. */
+static int job_catalog_live(struct job *j, const json_t *title, const json_t *doc)
+{
+    const json_t *item = catalog_title_doc(j->t->format, doc);
+    const char *upd = json_string_value(json_object_get(title, "updated_at"));
+    const char *type = json_string_value(json_object_get(title, "type"));
+    j->cat_doc = item ? json_dumps(item, JSON_COMPACT) : NULL;
+    j->cat_updated_at = strdup(upd ? upd : "");
+    j->cat_content_type = strdup(type ? type : j->content_type);
+    if (j->cat_doc == NULL || j->cat_updated_at == NULL || j->cat_content_type == NULL)
+        return -1;
+    catalog_markets(title, j->cat_markets, sizeof(j->cat_markets));
+    j->cat_status = "live";
+    return 0;
 }
 
 /* Everything fetched: normalize, filter by type, render, push. */
@@ -364,13 +395,26 @@ static void job_render(struct job *j)
         return;
     }
     json_t *doc = job_render_doc(j, title, err, sizeof(err));
-    json_decref(title);
     if (doc == NULL) {
+        json_decref(title);
         worker_job_finish(j, DLV_FAILED, 0, "validation_failed", err[0] ? err : "missing fields",
                           0);
         return;
     }
-    job_push(j, doc);
+    if (!j->unpublish && job_catalog_live(j, title, doc) != 0) {
+        json_decref(title);
+        json_decref(doc);
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "out of memory", 0);
+        return;
+    }
+    json_decref(title);
+    if (j->unpublish)
+        j->cat_status = "removed";
+    if (j->t->delivery == DELIVERY_FEED)
+        /* a feed target's delivery is storing the document: complete.lua writes it */
+        worker_job_finish(j, DLV_DELIVERED, 0, "", "", 0);
+    else
+        job_push(j, doc);
     json_decref(doc);
 }
 
@@ -456,10 +500,17 @@ static void job_begin(struct job *j)
         worker_job_finish(j, DLV_FAILED, 0, "config_error", "source no longer configured", 0);
         return;
     }
+    if (j->unpublish && j->t->delivery == DELIVERY_FEED) {
+        /* the removal document is rendered from the catalog when a partner polls */
+        j->cat_status = "removed";
+        worker_job_finish(j, DLV_DELIVERED, 0, "", "", 0);
+        return;
+    }
     if (!j->unpublish || removal_needs_title(j->t)) {
         job_fetch_next(j);
         return;
     }
+    j->cat_status = "removed";
     if (j->t->unpublish == UNPUBLISH_DELETE) {
         job_push(j, NULL);
         return;
