@@ -68,6 +68,7 @@ struct job {
      * none, "live" with cat_doc, or "removed" */
     const char *cat_status;
     char *cat_doc, *cat_updated_at, *cat_content_type;
+    struct cat_lookup *lookup; /* the catalog read of a tombstone in flight */
     char cat_markets[160];
 };
 

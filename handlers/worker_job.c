@@ -18,6 +18,12 @@
 #include "handlers/push.h"
 #include "handlers/worker_internal.h"
 #include "queue/catalog.h"
+#include "queue/rconn.h"
+
+/* A catalog read in flight for a job; job is NULL once the job is gone. */
+struct cat_lookup {
+    struct job *job;
+};
 
 #define FETCH_MAX_BODY (16u << 20)
 #define SNIPPET_BYTES 512
@@ -44,6 +50,8 @@ void worker_job_free(struct job *j)
     free(j->title_type);
     free(j->message);
     free(j->snippet);
+    if (j->lookup)
+        j->lookup->job = NULL; /* its answer, still to come, finds no job */
     free(j->cat_doc);
     free(j->cat_updated_at);
     free(j->cat_content_type);
@@ -494,6 +502,95 @@ static void job_fetch_next(struct job *j)
         worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not start the source fetch", 0);
 }
 
+/* ---- tombstones from the catalog ------------------------------------------------------------ */
+
+/* A push target's removal document is its catalog's document (what the partner last got) with
+ * the availability emptied; gwi_json_1.1 pushes it wrapped in its feed document. */
+static json_t *tombstone_push_doc(const struct target *t, const char *doc, size_t len)
+{
+    json_t *item = catalog_removal_doc(t->format, doc, len);
+    if (item == NULL || t->format != FORMAT_GWI_JSON_1_1)
+        return item;
+    static const char *const types[][2] = {
+        {"movie", "movies"}, {"show", "shows"}, {"season", "seasons"}, {"episode", "episodes"}};
+    const char *type = json_string_value(json_object_get(item, "type"));
+    const char *provider = t->catalog_provider ? t->catalog_provider : t->name;
+    json_t *ct = json_array();
+    for (size_t i = 0; type && i < 4; i++)
+        if (strcmp(type, types[i][0]) == 0)
+            json_array_append_new(ct, json_string(types[i][1]));
+    return json_pack("{s:s,s:s,s:o,s:s,s:s,s:[o]}", "catalog_provider", provider, "catalog_name",
+                     t->catalog_name ? t->catalog_name : provider, "catalog_types", ct,
+                     "catalog_period", "incremental", "_schema_version", "gwi_json_1.1", "items",
+                     item);
+}
+
+static void job_fetch_or_tombstone(struct job *j);
+
+static void on_catalog_doc(struct redisReply *reply, void *arg)
+{
+    struct cat_lookup *lk = arg;
+    struct job *j = lk->job;
+    free(lk);
+    if (j == NULL)
+        return;
+    j->lookup = NULL;
+    if (j->state != JOB_FETCH || j->w->closing)
+        return; /* handed back meanwhile */
+    const char *text = NULL;
+    size_t len = 0;
+    enum catalog_doc_state st = catalog_doc_decode(reply, &text, &len);
+    if (st == CATALOG_DOC_ERROR) {
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not read the catalog", 0);
+        return;
+    }
+    if (st == CATALOG_DOC_ABSENT) {
+        /* not in the catalog: a title delivered before the catalog existed, or never; the
+         * removal is rendered as before (ends not_in_catalog when the CMS has no title) */
+        job_fetch_or_tombstone(j);
+        return;
+    }
+    if (st == CATALOG_DOC_REMOVED) {
+        worker_job_finish(j, DLV_SUPERSEDED, 0, "not_in_catalog",
+                          "the target's catalog holds the title as removed already", 0);
+        return;
+    }
+    json_t *doc = tombstone_push_doc(j->t, text, len);
+    if (doc == NULL) {
+        worker_job_finish(j, DLV_FAILED, 0, "validation_failed", "catalog document unreadable", 0);
+        return;
+    }
+    j->cat_status = "removed";
+    job_push(j, doc);
+    json_decref(doc);
+}
+
+/* Reads the title's document from the target's catalog, then pushes its removal. */
+static void job_catalog_tombstone(struct job *j)
+{
+    char key[512];
+    struct cat_lookup *lk = malloc(sizeof(*lk));
+    if (lk == NULL) {
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "out of memory", 0);
+        return;
+    }
+    lk->job = j;
+    if (catalog_doc_key(j->w->cfg->redis_prefix, j->t->name, j->source, j->content_id, key,
+                        sizeof(key)) != 0) {
+        free(lk);
+        worker_job_finish(j, DLV_FAILED, 0, "internal_error", "content id too long", 0);
+        return;
+    }
+    const char *argv[] = {"GET", key};
+    j->state = JOB_FETCH;
+    j->lookup = lk;
+    if (rconn_command(j->w->rc, on_catalog_doc, lk, 2, argv, NULL) != 0) {
+        j->lookup = NULL;
+        free(lk);
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not read the catalog", 0);
+    }
+}
+
 static void job_begin(struct job *j)
 {
     if (j->src == NULL) {
@@ -506,6 +603,15 @@ static void job_begin(struct job *j)
         worker_job_finish(j, DLV_DELIVERED, 0, "", "", 0);
         return;
     }
+    if (j->unpublish && j->t->unpublish == UNPUBLISH_TOMBSTONE) {
+        job_catalog_tombstone(j);
+        return;
+    }
+    job_fetch_or_tombstone(j);
+}
+
+static void job_fetch_or_tombstone(struct job *j)
+{
     if (!j->unpublish || removal_needs_title(j->t)) {
         job_fetch_next(j);
         return;

@@ -423,6 +423,27 @@ void catalog_markets(const json_t *title, char *out, size_t cap)
         out[0] = '\0';
 }
 
+int catalog_doc_key(const char *prefix, const char *target, const char *source,
+                    const char *content_id, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s:cat:%s:d:%s:%s", prefix, target, source, content_id);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+enum catalog_doc_state catalog_doc_decode(const redisReply *reply, const char **doc, size_t *len)
+{
+    if (reply == NULL)
+        return CATALOG_DOC_ERROR;
+    if (reply->type == REDIS_REPLY_NIL)
+        return CATALOG_DOC_ABSENT;
+    if (reply->type != REDIS_REPLY_STRING || reply->len < 1 ||
+        (reply->str[0] != 'L' && reply->str[0] != 'R'))
+        return CATALOG_DOC_ERROR;
+    *doc = reply->str + 1;
+    *len = reply->len - 1;
+    return reply->str[0] == 'L' ? CATALOG_DOC_LIVE : CATALOG_DOC_REMOVED;
+}
+
 /* ---- operators -------------------------------------------------------------------------- */
 
 int catalog_has_feed(const struct target *t)

@@ -116,6 +116,21 @@ const struct json_t *catalog_title_doc(enum target_format format, const struct j
  * at most cap bytes; a list that does not fit is cut at a whole code. */
 void catalog_markets(const struct json_t *title, char *out, size_t cap);
 
+/* The key of a title's stored document, P:cat:{target}:d:{source}:{content_id}, into out.
+ * Returns 0, or -1 when it does not fit. */
+int catalog_doc_key(const char *prefix, const char *target, const char *source,
+                    const char *content_id, char *out, size_t cap);
+enum catalog_doc_state {
+    CATALOG_DOC_ERROR = -1,
+    CATALOG_DOC_ABSENT,
+    CATALOG_DOC_LIVE,
+    CATALOG_DOC_REMOVED
+};
+/* Decodes the GET of that key; for LIVE and REMOVED, doc and len give the document (into
+ * reply). */
+enum catalog_doc_state catalog_doc_decode(const struct redisReply *reply, const char **doc,
+                                          size_t *len);
+
 /* ---- operators: catalog_info.lua, catalog_list.lua ---------------------------------- */
 
 /* True when target t serves a feed (a feed target, or a push target with feed). */

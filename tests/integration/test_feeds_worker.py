@@ -108,6 +108,18 @@ class TestWorkerWritesCatalog(FeedWorkerCase):
         self.assertEqual(rm["title"], doc["title"])  # the metadata as last delivered
         self.assertEqual(rm["availability"]["offers"], [])
         self.assertEqual(self.feed()["data"], [])  # a snapshot leaves removals out
+        # the gwi tombstone was rendered from its catalog: the item as pushed, formats emptied
+        tomb = [r for r in self.env.partner.got() if r["path"] == "/gwi"][-1]
+        tdoc = json.loads(tomb["body"])
+        self.assertEqual(tdoc["_schema_version"], "gwi_json_1.1")
+        self.assertEqual(tdoc["items"], [dict(item, available_formats=[])])
+        # a second removal finds the title removed already: nothing sent
+        n = len(self.env.partner.got())
+        self.env.xadd("encora", "evt_u2", etype="content.unpublished", created_at=3000)
+        rec = self.env.wait_status(delivery_id("encora", "evt_u2", "gwi"), "superseded")
+        self.assertEqual(rec.get("error_code"), "not_in_catalog")
+        self.env.wait_status(delivery_id("encora", "evt_u2", "titan"), "delivered")
+        self.assertEqual(len([r for r in self.env.partner.got()[n:] if r["path"] == "/gwi"]), 0)
         # admin and relayctl see the same entries
         r = request(self.port, "GET", "/admin/catalog/tfeed", headers=ADMIN)
         self.assertEqual([x["status"] for x in r.json()["data"]], ["removed"])
