@@ -259,9 +259,10 @@ static void missing_add(char *buf, size_t cap, const char *field)
     snprintf(buf + len, cap - len, "%s%s", len > 0 ? ", " : "", field);
 }
 
-json_t *fmt_gwi_render(const struct target *t, const json_t *title, int unpublish, char *err,
-                       size_t errlen)
+json_t *fmt_gwi_render(const struct target *t, const json_t *title, const struct fmt_ctx *ctx,
+                       char *err, size_t errlen)
 {
+    const int unpublish = ctx != NULL && ctx->unpublish;
     char missing[256] = "";
     int has_director = 0;
     json_t *item = NULL, *doc = NULL;

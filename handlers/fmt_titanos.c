@@ -142,9 +142,10 @@ static json_t *series(const json_t *src)
     return out;
 }
 
-json_t *fmt_titanos_render(const struct target *t, const json_t *title, int unpublish, char *err,
-                           size_t errlen)
+json_t *fmt_titanos_render(const struct target *t, const json_t *title, const struct fmt_ctx *ctx,
+                           char *err, size_t errlen)
 {
+    const int unpublish = ctx != NULL && ctx->unpublish;
     static const char *const cast_keys[] = {"name", "character", NULL};
     static const char *const crew_keys[] = {"name", "role", NULL};
     static const char *const art_keys[] = {"type", "url", NULL};
