@@ -356,9 +356,9 @@ static void test_gwi_validation_failed(void **state)
     assert_string_equal(err, "missing: release_year, premiere, url");
     json_decref(bare);
 
-    /* The Encora episode under a {slug} template has no deep link. */
+    /* An Encora episode without its show (no slug to link with) has no deep link. */
     json_t *ep = title_of(&encora, (struct cms_ref){"episode", "a7a26ff2", "503c9125", 1, 2},
-                          "encorastream/episode.json", "encorastream/show.json");
+                          "encorastream/episode.json", NULL);
     assert_null(fmt_render(&gwi, ep, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: url");
     json_decref(ep);
