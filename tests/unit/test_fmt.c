@@ -44,6 +44,8 @@ static struct target gwi = {
 static struct target titanos = {.name = "titanos", .format = FORMAT_TITANOS};
 static struct target canonical = {.name = "archive", .format = FORMAT_CANONICAL};
 
+#define STR(obj, key) json_string_value(json_object_get((obj), (key)))
+
 static json_t *load(const char *rel)
 {
     char path[512];
@@ -194,12 +196,12 @@ static void test_gwi_movie(void **state)
         assert_str(c, "name", want_contrib[i][1]);
     }
 
-    /* poster, backdrop → _scene, thumbnail; the logo has no GoWatchIt art type. */
+    /* poster, backdrop → scene, thumbnail; the logo has no GoWatchIt art type. */
     const json_t *art = json_object_get(item, "artwork");
     static const char *const art_keys[] = {"type", "url", NULL};
     static const char *const want_art[][2] = {
         {"poster", "https://cdn.encorastream.example/img/497f6eca/poster-2x3.jpg"},
-        {"_scene", "https://cdn.encorastream.example/img/497f6eca/backdrop-16x9.jpg"},
+        {"scene", "https://cdn.encorastream.example/img/497f6eca/backdrop-16x9.jpg"},
         {"thumbnail", "https://cdn.encorastream.example/img/497f6eca/thumb-16x9.jpg"}};
     assert_int_equal(json_array_size(art), 3);
     for (size_t i = 0; i < 3; i++) {
@@ -385,44 +387,66 @@ static void test_gwi_validation_failed(void **state)
 static void test_gwi_tombstone(void **state)
 {
     char err[256] = "";
-    struct cms_ref ref = {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1};
-    json_t *t = cms_tombstone(&encora, &ref);
+
+    /* The removal is the complete item as last delivered, with "available_formats": []. */
+    json_t *t = encora_movie();
+    json_t *pub = fmt_render(&gwi, t, 0, err, sizeof(err));
     json_t *doc = fmt_render(&gwi, t, 1, err, sizeof(err));
-    if (doc == NULL)
-        fail_msg("tombstone refused: %s", err);
+    if (pub == NULL || doc == NULL)
+        fail_msg("render refused: %s", err);
     assert_str(doc, "_schema_version", "gwi_json_1.1");
     assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
                         "movies");
-    const json_t *item = gwi_item(doc);
-    static const char *const keys[] = {"id", "locale", "type", "available_formats", NULL};
-    assert_keys(item, keys);
-    assert_str(item, "id", "497f6eca-6276-4993-bfeb-53cbbbba6f08");
-    assert_str(item, "type", "movie");
+    json_t *item = json_copy(gwi_item(doc)), *was = json_copy(gwi_item(pub));
     const json_t *af = json_object_get(item, "available_formats");
     assert_true(json_is_array(af));
     assert_int_equal(json_array_size(af), 0);
+    assert_true(json_array_size(json_object_get(was, "available_formats")) > 0);
+    json_object_del(item, "available_formats");
+    json_object_del(was, "available_formats");
+    assert_true(json_equal(item, was));
+    assert_str(item, "title", "La Casa de las Flores: La Película");
+    json_decref(item);
+    json_decref(was);
+    json_decref(doc);
+    json_decref(pub);
+    json_decref(t);
+
+    /* An episode's removal too (its url from the show's slug). */
+    t = title_of(&encora,
+                 (struct cms_ref){"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
+                                  "503c9125-a11a-4f69-b904-e679735399e2", 1, 2},
+                 "encorastream/episode.json", "encorastream/show.json");
+    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("episode removal refused: %s", err);
+    assert_str(gwi_item(doc), "url", "https://watch.example.com/episodes/koln-75");
+    assert_str(gwi_item(doc), "premiere", "2026-03-13");
+    assert_int_equal(json_array_size(json_object_get(gwi_item(doc), "available_formats")), 0);
     json_decref(doc);
     json_decref(t);
 
-    /* Movida's unpublish carries no type: still a valid removal. */
+    /* A bare tombstone is no valid item: GoWatchIt needs title, release_year, a director and
+     * a url on every item, removals included. The worker renders removals from the title. */
+    struct cms_ref ref = {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1};
+    t = cms_tombstone(&encora, &ref);
+    assert_null(fmt_render(&gwi, t, 1, err, sizeof(err)));
+    assert_string_equal(err, "missing: title, release_year, contributions.director, url");
+    json_decref(t);
     struct cms_ref mref = {NULL, "73", NULL, -1, -1};
     t = cms_tombstone(&movida, &mref);
-    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
-    assert_non_null(doc);
-    item = gwi_item(doc);
-    assert_str(item, "id", "73");
-    assert_int_equal(json_array_size(json_object_get(item, "available_formats")), 0);
-    json_decref(doc);
+    assert_null(fmt_render(&gwi, t, 1, err, sizeof(err)));
+    assert_string_equal(err, "missing: title, type, release_year, url");
     json_decref(t);
 
-    /* A full title sent as removal keeps its metadata, with no formats. */
-    t = encora_movie();
-    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
-    item = gwi_item(doc);
-    assert_str(item, "title", "La Casa de las Flores: La Película");
-    assert_int_equal(json_array_size(json_object_get(item, "available_formats")), 0);
-    json_decref(doc);
-    json_decref(t);
+    /* Which targets need the full title for an unpublish. */
+    struct target del = gwi;
+    del.unpublish = UNPUBLISH_DELETE;
+    assert_true(fmt_removal_needs_title(&gwi));
+    assert_true(fmt_removal_needs_title(&titanos));
+    assert_true(fmt_removal_needs_title(&canonical));
+    assert_false(fmt_removal_needs_title(&del));
+    assert_false(fmt_removal_needs_title(NULL));
 }
 
 /* ---- titanos ---- */
@@ -469,7 +493,8 @@ static const char *const TITANOS_KEYS[] = {"id",          "status",
                                            "languages",   "availability",
                                            "series",      "seasons",
                                            "url",         "updated_at",
-                                           NULL};
+                                           "created_at",  "titles",
+                                           "synopses",    NULL};
 
 static void test_titanos_shape(void **state)
 {
@@ -578,6 +603,137 @@ static void test_canonical(void **state)
     json_decref(t);
 }
 
+/* The Standard Schema rows: created_at, updated_at, type, original_title, titles, synopses. */
+static void test_titanos_schema_rows(void **state)
+{
+    char err[256] = "";
+    json_t *movie = encora_movie(), *mov = movida_feature();
+    json_t *show = title_of(&encora, (struct cms_ref){"show", "503c", NULL, -1, -1},
+                            "encorastream/show.json", "encorastream/seasons.json");
+
+    /* EncoraStream gives both times: the CMS's win over the event's. */
+    struct fmt_ctx ctx = {.event_at = "2030-01-01T00:00:00Z", .first_seen = "2029-01-01T00:00:00Z"};
+    json_t *r = fmt_render_ctx(&titanos, movie, &ctx, err, sizeof(err));
+    assert_non_null(r);
+    assert_str(r, "type", "movie");
+    assert_str(r, "created_at", "2026-10-02T09:12:44Z");
+    assert_str(r, "updated_at", "2026-11-20T09:58:01Z");
+    /* No catalog.locale and no original language: the first audio language, the texts as
+     * the CMS has them. */
+    const json_t *tt = json_object_get(r, "titles");
+    assert_int_equal(json_array_size(tt), 1);
+    assert_str(json_array_get(tt, 0), "locale", "es-MX");
+    assert_str(json_array_get(tt, 0), "title", "La Casa de las Flores: La Película");
+    const json_t *sy = json_object_get(r, "synopses");
+    assert_int_equal(json_array_size(sy), 1);
+    assert_str(json_array_get(sy, 0), "locale", "es-MX");
+    assert_str(json_array_get(sy, 0), "synopsis", STR(movie, "description"));
+    json_decref(r);
+
+    /* Shows are tv_show; catalog.locale, when set, is the texts' locale. */
+    struct target de = titanos;
+    de.catalog_locale = "de_DE";
+    r = fmt_render_ctx(&de, show, &ctx, err, sizeof(err));
+    assert_non_null(r);
+    assert_str(r, "type", "tv_show");
+    assert_str(json_array_get(json_object_get(r, "titles"), 0), "locale", "de_DE");
+    assert_str(json_array_get(json_object_get(r, "synopses"), 0), "locale", "de_DE");
+    json_decref(r);
+
+    /* Movida has neither time: updated_at is the event's, created_at the first sighting, and
+     * a later update or the removal keeps that created_at. No original title: the title. */
+    r = fmt_render_ctx(&titanos, mov, &ctx, err, sizeof(err));
+    assert_non_null(r);
+    assert_str(r, "created_at", "2029-01-01T00:00:00Z");
+    assert_str(r, "updated_at", "2030-01-01T00:00:00Z");
+    json_decref(r);
+    struct fmt_ctx later = {.event_at = "2031-05-05T00:00:00Z",
+                            .first_seen = "2029-01-01T00:00:00Z"};
+    r = fmt_render_ctx(&titanos, mov, &later, err, sizeof(err));
+    assert_str(r, "created_at", "2029-01-01T00:00:00Z");
+    assert_str(r, "updated_at", "2031-05-05T00:00:00Z");
+    json_decref(r);
+    later.unpublish = 1;
+    r = fmt_render_ctx(&titanos, mov, &later, err, sizeof(err));
+    assert_str(r, "status", "removed");
+    assert_str(r, "created_at", "2029-01-01T00:00:00Z");
+    json_decref(r);
+    /* The caller's title is not changed by the context. */
+    assert_null(json_object_get(mov, "created_at"));
+    assert_null(json_object_get(mov, "updated_at"));
+    /* A malformed context time is ignored, never copied. */
+    struct fmt_ctx bad = {.event_at = "yesterday", .first_seen = "2029-13-45T00:00:00Z"};
+    r = fmt_render_ctx(&titanos, mov, &bad, err, sizeof(err));
+    assert_string_not_equal(STR(r, "updated_at"), "yesterday");
+    assert_string_equal(STR(r, "created_at"), STR(r, "updated_at"));
+    json_decref(r);
+
+    /* original_title: the title when the CMS names none; titles add the original in its
+     * own language when it differs. */
+    json_t *m2 = json_deep_copy(mov);
+    json_object_del(m2, "original_title");
+    r = fmt_render(&titanos, m2, 0, err, sizeof(err));
+    assert_str(r, "original_title", STR(m2, "title"));
+    json_decref(r);
+    json_object_set_new(m2, "original_title", json_string("El Original"));
+    json_object_set_new(m2, "languages", json_pack("{s:s}", "original", "es"));
+    r = fmt_render(&de, m2, 0, err, sizeof(err));
+    assert_str(r, "original_title", "El Original");
+    tt = json_object_get(r, "titles");
+    assert_int_equal(json_array_size(tt), 2);
+    assert_str(json_array_get(tt, 1), "locale", "es");
+    assert_str(json_array_get(tt, 1), "title", "El Original");
+    json_decref(r);
+    /* Nothing known about the language: "und". */
+    json_object_del(m2, "languages");
+    r = fmt_render(&titanos, m2, 0, err, sizeof(err));
+    assert_str(json_array_get(json_object_get(r, "titles"), 0), "locale", "und");
+    json_decref(r);
+    json_decref(m2);
+
+    json_decref(show);
+    json_decref(mov);
+    json_decref(movie);
+}
+
+/* Values outside the table's lists never go out; catalog.locale becomes ll_CC. */
+static void test_gwi_values(void **state)
+{
+    char err[256] = "";
+    json_t *t = encora_movie();
+    json_t *offers = json_object_get(json_object_get(t, "availability"), "offers");
+    json_array_append_new(
+        offers, json_pack("{s:s, s:s}", "offer", "svod", "delivery_method", "_theatrical"));
+    json_array_append_new(offers,
+                          json_pack("{s:s, s:s}", "offer", "free", "delivery_method", "satellite"));
+    struct target tg = gwi;
+    tg.catalog_locale = "EN-gb";
+    json_t *doc = fmt_render(&tg, t, 0, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("render refused: %s", err);
+    const json_t *item = gwi_item(doc);
+    assert_str(item, "locale", "en_GB");
+    const json_t *af = json_object_get(item, "available_formats");
+    assert_int_equal(json_array_size(af), 3);
+    assert_str(json_array_get(af, 0), "delivery_method", "stream");
+    assert_str(json_array_get(af, 1), "delivery_method", "theatrical");
+    assert_str(json_array_get(af, 1), "locale", "en_GB");
+    const json_t *av = json_array_get(json_object_get(json_array_get(af, 1), "availabilities"), 0);
+    assert_str(av, "offer", "subscription");
+    /* Neither value is GoWatchIt's: both left out, the availability kept. */
+    assert_null(json_object_get(json_array_get(af, 2), "delivery_method"));
+    av = json_array_get(json_object_get(json_array_get(af, 2), "availabilities"), 0);
+    assert_null(json_object_get(av, "offer"));
+    json_decref(doc);
+
+    tg.catalog_locale = "english";
+    assert_null(fmt_render(&tg, t, 0, err, sizeof(err)));
+    assert_string_equal(err, "invalid: catalog.locale is not ll_CC (en_US)");
+    tg.catalog_locale = "e1_US";
+    assert_null(fmt_render(&tg, t, 0, err, sizeof(err)));
+    json_decref(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,7 +742,9 @@ int main(void)
         cmocka_unit_test(test_gwi_episode_and_show),
         cmocka_unit_test(test_gwi_validation_failed),
         cmocka_unit_test(test_gwi_tombstone),
+        cmocka_unit_test(test_gwi_values),
         cmocka_unit_test(test_titanos_shape),
+        cmocka_unit_test(test_titanos_schema_rows),
         cmocka_unit_test(test_canonical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
