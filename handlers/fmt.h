@@ -42,11 +42,12 @@ struct json_t *fmt_render(const struct target *t, const struct json_t *title, in
  *       doc = fmt_render_ctx(t, full_title, &(struct fmt_ctx){.unpublish = 1, ...}, ...);
  *   }
  *
- * When the CMS no longer serves the title (404/410), render cms_tombstone() instead: the
- * formats that can remove by id alone (titanos, canonical) give a valid document; gwi_json_1.1
- * cannot (its items need title, release_year, ...), fmt_render_ctx() returns NULL with
- * "missing: ...", and there is nothing to remove that the relay can describe: the delivery
- * ends superseded with not_in_catalog, nothing sent. */
+ * When the CMS no longer serves the title (404/410), render cms_tombstone() instead: only
+ * canonical can describe a removal by id alone; gwi_json_1.1 (title, release_year, director,
+ * url on every item) and titanos (type, original_title, titles) cannot, fmt_render_ctx()
+ * returns NULL with "missing: ...", and there is nothing to remove that the relay can
+ * describe: the delivery ends superseded with not_in_catalog, nothing sent (until the catalog
+ * renders removals from what was delivered). */
 
 /* 1 when an unpublish to t sends a removal document built from the full title (every format
  * with "unpublish": "tombstone"), 0 when it needs no title ("delete": a bare DELETE). */

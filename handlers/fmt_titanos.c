@@ -266,8 +266,19 @@ json_t *fmt_titanos_render(const struct target *t, const json_t *title, const st
                                               NULL};
     const json_t *id = json_is_object(title) ? json_object_get(title, "id") : NULL;
 
-    if (!json_is_string(id) || json_string_length(id) == 0) {
-        snprintf(err, errlen, "missing: id");
+    /* The Standard Schema's required rows need a type and a title (original_title, titles);
+     * a bare tombstone has neither, so removals too are rendered from the full title. */
+    /* The Standard Schema's required rows need a type and a title (original_title, titles);
+     * a bare tombstone has neither, so removals too are rendered from the full title. */
+    char missing[64] = "";
+    if (!json_is_string(id) || json_string_length(id) == 0)
+        strcat(missing, ", id");
+    if (str_of(title, "type") == NULL)
+        strcat(missing, ", type");
+    if (str_of(title, "title") == NULL)
+        strcat(missing, ", title");
+    if (missing[0] != '\0') {
+        snprintf(err, errlen, "missing: %s", missing + 2);
         return NULL;
     }
     const char *status = json_string_value(json_object_get(title, "status"));

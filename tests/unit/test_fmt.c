@@ -46,6 +46,32 @@ static struct target canonical = {.name = "archive", .format = FORMAT_CANONICAL}
 
 #define STR(obj, key) json_string_value(json_object_get((obj), (key)))
 
+/* Every render of this file goes through these: with RELAY_RENDER_DIR set (the schema
+ * test, tests/integration/test_schemas.py, runs this binary so) each document rendered is also
+ * written there as <format>-<n>.json, to be validated against tests/schemas/. */
+static json_t *render_ctx(const struct target *t, const json_t *title, const struct fmt_ctx *ctx,
+                          char *err, size_t errlen)
+{
+    static const char *const names[] = {"canonical", "gwi_json_1.1", "titanos"};
+    static int seq;
+    json_t *doc = fmt_render_ctx(t, title, ctx, err, errlen);
+    const char *dir = getenv("RELAY_RENDER_DIR");
+    if (doc != NULL && dir != NULL && (unsigned)t->format < 3) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s-%03d.json", dir, names[t->format], seq++);
+        if (json_dump_file(doc, path, JSON_INDENT(1)) != 0)
+            fail_msg("cannot write %s", path);
+    }
+    return doc;
+}
+
+static json_t *render(const struct target *t, const json_t *title, int unpublish, char *err,
+                      size_t errlen)
+{
+    const struct fmt_ctx ctx = {.unpublish = unpublish};
+    return render_ctx(t, title, &ctx, err, errlen);
+}
+
 static json_t *load(const char *rel)
 {
     char path[512];
@@ -127,7 +153,7 @@ static void test_gwi_movie(void **state)
 {
     json_t *t = encora_movie();
     char err[256] = "";
-    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
 
@@ -253,7 +279,7 @@ static void test_gwi_movida_offers(void **state)
 {
     json_t *t = movida_feature();
     char err[256] = "";
-    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
     const json_t *item = gwi_item(doc);
@@ -295,7 +321,7 @@ static void test_gwi_episode_and_show(void **state)
 {
     json_t *t = encora_episode();
     char err[256] = "";
-    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
     assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
@@ -325,7 +351,7 @@ static void test_gwi_episode_and_show(void **state)
 
     json_t *show = title_of(&encora, (struct cms_ref){"show", "503c9125", NULL, -1, -1},
                             "encorastream/show.json", "encorastream/seasons.json");
-    doc = fmt_render(&gwi, show, 0, err, sizeof(err));
+    doc = render(&gwi, show, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
     assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
@@ -345,23 +371,23 @@ static void test_gwi_validation_failed(void **state)
     /* Nothing but the keys every title has. */
     json_t *bare = json_pack("{s:s, s:s, s:s, s:s}", "id", "m1", "source", "encora", "type",
                              "movie", "status", "published");
-    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_null(render(&gwi, bare, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: title, release_year, contributions.director, url");
 
     /* An episode needs a premiere; a director is a movie's requirement only. */
     json_object_set_new(bare, "type", json_string("episode"));
     json_object_set_new(bare, "title", json_string("E1"));
-    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_null(render(&gwi, bare, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: release_year, premiere, url");
     json_object_set_new(bare, "type", json_string("season"));
-    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_null(render(&gwi, bare, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: release_year, premiere, url");
     json_decref(bare);
 
     /* An Encora episode without its show (no slug to link with) has no deep link. */
     json_t *ep = title_of(&encora, (struct cms_ref){"episode", "a7a26ff2", "503c9125", 1, 2},
                           "encorastream/episode.json", NULL);
-    assert_null(fmt_render(&gwi, ep, 0, err, sizeof(err)));
+    assert_null(render(&gwi, ep, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: url");
     json_decref(ep);
 
@@ -369,18 +395,18 @@ static void test_gwi_validation_failed(void **state)
     json_t *m = encora_movie();
     json_object_del(m, "crew");
     json_object_del(m, "release_year");
-    assert_null(fmt_render(&gwi, m, 0, err, sizeof(err)));
+    assert_null(render(&gwi, m, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: release_year, contributions.director");
     json_decref(m);
 
     /* The url may instead be on every available format: the spec's product_url. */
     m = encora_movie();
     json_object_del(m, "url");
-    assert_null(fmt_render(&gwi, m, 0, err, sizeof(err)));
+    assert_null(render(&gwi, m, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: url");
     json_decref(m);
 
-    assert_null(fmt_render(&gwi, NULL, 0, err, sizeof(err)));
+    assert_null(render(&gwi, NULL, 0, err, sizeof(err)));
     assert_non_null(strstr(err, "missing: id"));
 }
 
@@ -390,8 +416,8 @@ static void test_gwi_tombstone(void **state)
 
     /* The removal is the complete item as last delivered, with "available_formats": []. */
     json_t *t = encora_movie();
-    json_t *pub = fmt_render(&gwi, t, 0, err, sizeof(err));
-    json_t *doc = fmt_render(&gwi, t, 1, err, sizeof(err));
+    json_t *pub = render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 1, err, sizeof(err));
     if (pub == NULL || doc == NULL)
         fail_msg("render refused: %s", err);
     assert_str(doc, "_schema_version", "gwi_json_1.1");
@@ -417,7 +443,7 @@ static void test_gwi_tombstone(void **state)
                  (struct cms_ref){"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
                                   "503c9125-a11a-4f69-b904-e679735399e2", 1, 2},
                  "encorastream/episode.json", "encorastream/show.json");
-    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
+    doc = render(&gwi, t, 1, err, sizeof(err));
     if (doc == NULL)
         fail_msg("episode removal refused: %s", err);
     assert_str(gwi_item(doc), "url", "https://watch.example.com/episodes/koln-75");
@@ -430,12 +456,12 @@ static void test_gwi_tombstone(void **state)
      * a url on every item, removals included. The worker renders removals from the title. */
     struct cms_ref ref = {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1};
     t = cms_tombstone(&encora, &ref);
-    assert_null(fmt_render(&gwi, t, 1, err, sizeof(err)));
+    assert_null(render(&gwi, t, 1, err, sizeof(err)));
     assert_string_equal(err, "missing: title, release_year, contributions.director, url");
     json_decref(t);
     struct cms_ref mref = {NULL, "73", NULL, -1, -1};
     t = cms_tombstone(&movida, &mref);
-    assert_null(fmt_render(&gwi, t, 1, err, sizeof(err)));
+    assert_null(render(&gwi, t, 1, err, sizeof(err)));
     assert_string_equal(err, "missing: title, type, release_year, url");
     json_decref(t);
 
@@ -505,11 +531,14 @@ static void test_titanos_shape(void **state)
     struct cms_ref ref = {"movie", "497f6eca", NULL, -1, -1};
     json_t *tomb = cms_tombstone(&encora, &ref);
 
-    json_t *r_movie = fmt_render(&titanos, movie, 0, err, sizeof(err));
-    json_t *r_ep = fmt_render(&titanos, ep, 0, err, sizeof(err));
-    json_t *r_mov = fmt_render(&titanos, mov, 0, err, sizeof(err));
-    json_t *r_mep = fmt_render(&titanos, movida_ep, 0, err, sizeof(err));
-    json_t *r_tomb = fmt_render(&titanos, tomb, 1, err, sizeof(err));
+    json_t *r_movie = render(&titanos, movie, 0, err, sizeof(err));
+    json_t *r_ep = render(&titanos, ep, 0, err, sizeof(err));
+    json_t *r_mov = render(&titanos, mov, 0, err, sizeof(err));
+    json_t *r_mep = render(&titanos, movida_ep, 0, err, sizeof(err));
+    /* A bare tombstone has no type or title: no valid removal (rendered from the title). */
+    assert_null(render(&titanos, tomb, 1, err, sizeof(err)));
+    assert_string_equal(err, "missing: title");
+    json_t *r_tomb = render(&titanos, mov, 1, err, sizeof(err));
     assert_non_null(r_movie);
     assert_non_null(r_ep);
     assert_non_null(r_mov);
@@ -554,12 +583,14 @@ static void test_titanos_shape(void **state)
         json_array_get(json_object_get(json_object_get(r_ep, "availability"), "offers"), 0),
         "end")));
 
-    assert_str(r_tomb, "id", "497f6eca");
+    assert_str(r_tomb, "id", "30391");
     assert_str(r_tomb, "status", "removed");
-    assert_true(json_is_null(json_object_get(r_tomb, "title")));
-    assert_int_equal(json_array_size(json_object_get(r_tomb, "genres")), 0);
+    assert_true(json_is_null(json_object_get(json_object_get(r_tomb, "availability"), "start")));
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(r_tomb, "availability"), "territories")),
+        0);
     /* A full title sent as removal offers nothing any more. */
-    json_t *r_gone = fmt_render(&titanos, movie, 1, err, sizeof(err));
+    json_t *r_gone = render(&titanos, movie, 1, err, sizeof(err));
     assert_str(r_gone, "status", "removed");
     assert_str(r_gone, "title", "La Casa de las Flores: La Película");
     assert_int_equal(
@@ -567,8 +598,8 @@ static void test_titanos_shape(void **state)
     assert_same_shape(r_gone, r_movie, "$");
 
     json_t *decoded = json_pack("{s:i}", "id", 5);
-    assert_null(fmt_render(&titanos, decoded, 0, err, sizeof(err)));
-    assert_string_equal(err, "missing: id");
+    assert_null(render(&titanos, decoded, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: id, type, title");
     json_decref(decoded);
 
     json_t *objs[] = {movie, ep, mov, movida_ep, tomb, r_movie, r_ep, r_mov, r_mep, r_tomb, r_gone};
@@ -582,13 +613,13 @@ static void test_canonical(void **state)
 {
     char err[256] = "";
     json_t *t = movida_feature();
-    json_t *out = fmt_render(&canonical, t, 0, err, sizeof(err));
+    json_t *out = render(&canonical, t, 0, err, sizeof(err));
     assert_non_null(out);
     assert_true(out != t);
     assert_true(json_equal(out, t));
     json_decref(out);
 
-    out = fmt_render(&canonical, t, 1, err, sizeof(err));
+    out = render(&canonical, t, 1, err, sizeof(err));
     assert_str(out, "status", "unpublished");
     assert_str(t, "status", "published"); /* the shared title is untouched */
     json_decref(out);
@@ -596,7 +627,7 @@ static void test_canonical(void **state)
 
     struct cms_ref ref = {"episode", "e1", "s1", 1, 2};
     t = cms_tombstone(&encora, &ref);
-    out = fmt_render(&canonical, t, 1, err, sizeof(err));
+    out = render(&canonical, t, 1, err, sizeof(err));
     assert_true(json_equal(out, t));
     assert_str(out, "status", "unpublished");
     json_decref(out);
@@ -613,7 +644,7 @@ static void test_titanos_schema_rows(void **state)
 
     /* EncoraStream gives both times: the CMS's win over the event's. */
     struct fmt_ctx ctx = {.event_at = "2030-01-01T00:00:00Z", .first_seen = "2029-01-01T00:00:00Z"};
-    json_t *r = fmt_render_ctx(&titanos, movie, &ctx, err, sizeof(err));
+    json_t *r = render_ctx(&titanos, movie, &ctx, err, sizeof(err));
     assert_non_null(r);
     assert_str(r, "type", "movie");
     assert_str(r, "created_at", "2026-10-02T09:12:44Z");
@@ -633,7 +664,7 @@ static void test_titanos_schema_rows(void **state)
     /* Shows are tv_show; catalog.locale, when set, is the texts' locale. */
     struct target de = titanos;
     de.catalog_locale = "de_DE";
-    r = fmt_render_ctx(&de, show, &ctx, err, sizeof(err));
+    r = render_ctx(&de, show, &ctx, err, sizeof(err));
     assert_non_null(r);
     assert_str(r, "type", "tv_show");
     assert_str(json_array_get(json_object_get(r, "titles"), 0), "locale", "de_DE");
@@ -642,19 +673,19 @@ static void test_titanos_schema_rows(void **state)
 
     /* Movida has neither time: updated_at is the event's, created_at the first sighting, and
      * a later update or the removal keeps that created_at. No original title: the title. */
-    r = fmt_render_ctx(&titanos, mov, &ctx, err, sizeof(err));
+    r = render_ctx(&titanos, mov, &ctx, err, sizeof(err));
     assert_non_null(r);
     assert_str(r, "created_at", "2029-01-01T00:00:00Z");
     assert_str(r, "updated_at", "2030-01-01T00:00:00Z");
     json_decref(r);
     struct fmt_ctx later = {.event_at = "2031-05-05T00:00:00Z",
                             .first_seen = "2029-01-01T00:00:00Z"};
-    r = fmt_render_ctx(&titanos, mov, &later, err, sizeof(err));
+    r = render_ctx(&titanos, mov, &later, err, sizeof(err));
     assert_str(r, "created_at", "2029-01-01T00:00:00Z");
     assert_str(r, "updated_at", "2031-05-05T00:00:00Z");
     json_decref(r);
     later.unpublish = 1;
-    r = fmt_render_ctx(&titanos, mov, &later, err, sizeof(err));
+    r = render_ctx(&titanos, mov, &later, err, sizeof(err));
     assert_str(r, "status", "removed");
     assert_str(r, "created_at", "2029-01-01T00:00:00Z");
     json_decref(r);
@@ -663,7 +694,7 @@ static void test_titanos_schema_rows(void **state)
     assert_null(json_object_get(mov, "updated_at"));
     /* A malformed context time is ignored, never copied. */
     struct fmt_ctx bad = {.event_at = "yesterday", .first_seen = "2029-13-45T00:00:00Z"};
-    r = fmt_render_ctx(&titanos, mov, &bad, err, sizeof(err));
+    r = render_ctx(&titanos, mov, &bad, err, sizeof(err));
     assert_string_not_equal(STR(r, "updated_at"), "yesterday");
     assert_string_equal(STR(r, "created_at"), STR(r, "updated_at"));
     json_decref(r);
@@ -672,12 +703,12 @@ static void test_titanos_schema_rows(void **state)
      * own language when it differs. */
     json_t *m2 = json_deep_copy(mov);
     json_object_del(m2, "original_title");
-    r = fmt_render(&titanos, m2, 0, err, sizeof(err));
+    r = render(&titanos, m2, 0, err, sizeof(err));
     assert_str(r, "original_title", STR(m2, "title"));
     json_decref(r);
     json_object_set_new(m2, "original_title", json_string("El Original"));
     json_object_set_new(m2, "languages", json_pack("{s:s}", "original", "es"));
-    r = fmt_render(&de, m2, 0, err, sizeof(err));
+    r = render(&de, m2, 0, err, sizeof(err));
     assert_str(r, "original_title", "El Original");
     tt = json_object_get(r, "titles");
     assert_int_equal(json_array_size(tt), 2);
@@ -686,7 +717,7 @@ static void test_titanos_schema_rows(void **state)
     json_decref(r);
     /* Nothing known about the language: "und". */
     json_object_del(m2, "languages");
-    r = fmt_render(&titanos, m2, 0, err, sizeof(err));
+    r = render(&titanos, m2, 0, err, sizeof(err));
     assert_str(json_array_get(json_object_get(r, "titles"), 0), "locale", "und");
     json_decref(r);
     json_decref(m2);
@@ -708,7 +739,7 @@ static void test_gwi_values(void **state)
                           json_pack("{s:s, s:s}", "offer", "free", "delivery_method", "satellite"));
     struct target tg = gwi;
     tg.catalog_locale = "EN-gb";
-    json_t *doc = fmt_render(&tg, t, 0, err, sizeof(err));
+    json_t *doc = render(&tg, t, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("render refused: %s", err);
     const json_t *item = gwi_item(doc);
@@ -727,11 +758,47 @@ static void test_gwi_values(void **state)
     json_decref(doc);
 
     tg.catalog_locale = "english";
-    assert_null(fmt_render(&tg, t, 0, err, sizeof(err)));
+    assert_null(render(&tg, t, 0, err, sizeof(err)));
     assert_string_equal(err, "invalid: catalog.locale is not ll_CC (en_US)");
     tg.catalog_locale = "e1_US";
-    assert_null(fmt_render(&tg, t, 0, err, sizeof(err)));
+    assert_null(render(&tg, t, 0, err, sizeof(err)));
     json_decref(t);
+}
+
+/* Every fixture title renders in every format, published and removed (the schema test
+ * validates what this writes). */
+static void test_every_fixture_every_format(void **state)
+{
+    char err[256] = "";
+    json_t *titles[] = {
+        encora_movie(),
+        encora_episode(),
+        movida_feature(),
+        title_of(&encora,
+                 (struct cms_ref){"show", "503c9125-a11a-4f69-b904-e679735399e2", NULL, -1, -1},
+                 "encorastream/show.json", "encorastream/seasons.json"),
+        title_of(&encora,
+                 (struct cms_ref){"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
+                                  "503c9125-a11a-4f69-b904-e679735399e2", 1, 2},
+                 "encorastream/episode.json", "encorastream/show.json"),
+        title_of(&movida, (struct cms_ref){NULL, "73", NULL, -1, -1}, "movida/title-episode.json",
+                 "movida/title-group-series.json"),
+    };
+    const struct target *targets[] = {&gwi, &titanos, &canonical};
+    for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+        for (size_t k = 0; k < 3; k++)
+            for (int unpublish = 0; unpublish < 2; unpublish++) {
+                const struct fmt_ctx ctx = {.unpublish = unpublish,
+                                            .event_at = "2026-11-20T10:00:00Z",
+                                            .first_seen = "2026-11-01T08:00:00Z"};
+                json_t *doc = render_ctx(targets[k], titles[i], &ctx, err, sizeof(err));
+                if (doc == NULL)
+                    fail_msg("title %zu, %s, unpublish %d: %s", i, targets[k]->name, unpublish,
+                             err);
+                json_decref(doc);
+            }
+    for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+        json_decref(titles[i]);
 }
 
 int main(void)
@@ -746,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_titanos_shape),
         cmocka_unit_test(test_titanos_schema_rows),
         cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_every_fixture_every_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
