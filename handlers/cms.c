@@ -222,11 +222,12 @@ char *cms_path_id(const char *id)
     return util_pct_encode(id);
 }
 
-/* The template for one content type. One place to ask, whichever form the config used. */
+/* The template for one content type, whichever form the config used. A source built by hand
+ * (tests, the fuzz harness) may set only the single-string web_url. */
 static const char *web_url_template(const struct source *src, const char *type)
 {
-    (void)type;
-    return src->web_url;
+    const char *tpl = config_source_web_url(src, type);
+    return tpl != NULL ? tpl : src->web_url;
 }
 
 char *cms_web_url(const struct source *src, const struct cms_link *link)

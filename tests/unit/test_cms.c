@@ -143,6 +143,17 @@ static void test_web_url(void **state)
     assert_url(cms_web_url(&src, &movie), "https://w.example/{nope}/m1");
     src.web_url = NULL;
     assert_url(cms_web_url(&src, &movie), NULL);
+
+    /* The per-type form: each type its own template; a type without one has no url. */
+    char ep_tpl[] = "https://w.example/shows/{show_slug}/season-{season_number}/"
+                    "episode-{episode_number}";
+    char show_tpl[] = "https://w.example/shows/{slug}";
+    src.web_urls[CONTENT_EPISODE] = ep_tpl;
+    src.web_urls[CONTENT_SHOW] = show_tpl;
+    ep.episode_number = 2;
+    assert_url(cms_web_url(&src, &ep), "https://w.example/shows/k%C3%B6ln%2075/season-1/episode-2");
+    assert_url(cms_web_url(&src, &show), "https://w.example/shows/koln-75");
+    assert_url(cms_web_url(&src, &movie), NULL);
 }
 
 static void test_encora_movie_urls(void **state)
