@@ -168,8 +168,11 @@ void cms_set_datetime(json_t *dst, const char *key, const char *val)
     /* One spelling for every source (Movida sends +00:00, Encora Z) so that partners and
      * the newest-wins comparison never see two forms of the same instant. */
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    if (gmtime_r(&secs, &tm) == NULL || strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    /* %Y does not pad years below 1000; partners' RFC 3339 needs exactly four digits. */
+    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
         return;
+    snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     json_object_set_new(dst, key, json_string(out));
 }
 
@@ -206,7 +209,10 @@ int cms_year_of(const char *date)
 {
     if (!date_ok(date))
         return -1;
-    return (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
+    int y = (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
+    /* The range release_year itself is read in: a year 0005 is a data error, and GoWatchIt's
+     * release_year is four digits. */
+    return y >= 1800 && y <= 2200 ? y : -1;
 }
 
 char *cms_path_id(const char *id)

@@ -51,7 +51,7 @@ void cms_set_new(json_t *dst, const char *key, json_t *val);
 /* Appends s to the string array arr unless arr already holds it. */
 void cms_push_unique(json_t *arr, const char *s);
 
-/* The year of a value starting with YYYY-MM-DD, or -1. */
+/* The year of a value starting with YYYY-MM-DD when within 1800..2200, or -1. */
 int cms_year_of(const char *date);
 /* Milliseconds since the epoch of an RFC 3339 value; returns 0, or -1 when malformed. */
 int cms_time_ms(const char *val, long long *ms);

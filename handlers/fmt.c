@@ -10,22 +10,46 @@
 /* created_at / updated_at the CMS did not give, from what the relay itself knows: a partner
  * needs both (TitanOS's Standard Schema requires them) and Movida has neither. The CMS's own
  * values always win; the caller's title is shared by every target and stays untouched. */
-static json_t *with_times(const json_t *title, const struct fmt_ctx *ctx)
+/* An RFC 3339 value as the relay writes instants, "YYYY-MM-DDTHH:MM:SSZ" (the worker may pass
+ * fractions or offsets); NULL when it is not one. */
+static json_t *instant(const char *val)
 {
     int64_t ms;
-    int need_created = json_object_get(title, "created_at") == NULL && ctx->first_seen != NULL &&
-                       util_parse_rfc3339(ctx->first_seen, &ms) == 0;
-    int need_updated = json_object_get(title, "updated_at") == NULL && ctx->event_at != NULL &&
-                       util_parse_rfc3339(ctx->event_at, &ms) == 0;
-    if (!json_is_object(title) || (!need_created && !need_updated))
-        return json_incref((json_t *)title);
-    json_t *copy = json_copy((json_t *)title);
-    if (copy == NULL)
+    struct tm tm;
+    char out[32];
+
+    if (val == NULL || util_parse_rfc3339(val, &ms) != 0)
         return NULL;
-    if (need_created)
-        json_object_set_new(copy, "created_at", json_string(ctx->first_seen));
-    if (need_updated)
-        json_object_set_new(copy, "updated_at", json_string(ctx->event_at));
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+        return NULL;
+    snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return json_string(out);
+}
+
+/* created_at / updated_at the CMS did not give, from what the relay itself knows: a partner
+ * needs both (TitanOS's Standard Schema requires them) and Movida has neither. The CMS's own
+ * values always win; the caller's title is shared by every target and stays untouched. */
+static json_t *with_times(const json_t *title, const struct fmt_ctx *ctx)
+{
+    json_t *created = NULL, *updated = NULL, *copy = NULL;
+
+    if (!json_is_object(title))
+        return json_incref((json_t *)title);
+    if (json_object_get(title, "created_at") == NULL)
+        created = instant(ctx->first_seen);
+    if (json_object_get(title, "updated_at") == NULL)
+        updated = instant(ctx->event_at);
+    if (created == NULL && updated == NULL)
+        return json_incref((json_t *)title);
+    copy = json_copy((json_t *)title);
+    if (copy != NULL && created != NULL)
+        json_object_set(copy, "created_at", created);
+    if (copy != NULL && updated != NULL)
+        json_object_set(copy, "updated_at", updated);
+    json_decref(created);
+    json_decref(updated);
     return copy;
 }
 

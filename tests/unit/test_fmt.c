@@ -692,6 +692,12 @@ static void test_titanos_schema_rows(void **state)
     /* The caller's title is not changed by the context. */
     assert_null(json_object_get(mov, "created_at"));
     assert_null(json_object_get(mov, "updated_at"));
+    /* Context times are written the relay's one way, whatever spelling the worker passed. */
+    struct fmt_ctx spelled = {.event_at = "2031-05-05T02:00:00.250+02:00",
+                              .first_seen = "2029-01-01t00:00:00z"};
+    r = render_ctx(&titanos, mov, &spelled, err, sizeof(err));
+    assert_str(r, "updated_at", "2031-05-05T00:00:00Z");
+    json_decref(r);
     /* A malformed context time is ignored, never copied. */
     struct fmt_ctx bad = {.event_at = "yesterday", .first_seen = "2029-13-45T00:00:00Z"};
     r = render_ctx(&titanos, mov, &bad, err, sizeof(err));
