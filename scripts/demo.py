@@ -51,6 +51,10 @@ def show_received(partner, since):
                 print("    " + line)
             if len(lines) > 18:
                 print("    … (%d more lines)" % (len(lines) - 18))
+            doc = json.loads(r["body"])
+            item = (doc.get("items") or [doc])[0] if isinstance(doc, dict) else {}
+            if isinstance(item, dict) and item.get("url"):
+                print("    deep link (url): %s" % item["url"])
 
 
 def wait_for(partner, n, since, timeout=20):
