@@ -38,8 +38,9 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="relay-chromium-")
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
-        # sh puts our pipe ends on fds 3 and 4, where chromium expects them.
-        argv = ["sh", "-c", 'exec "$@" 3<&%d 4>&%d' % (to_chrome_r, from_chrome_w), "sh", CHROMIUM,
+        # bash puts our pipe ends on fds 3 and 4, where chromium expects them (dash cannot
+        # redirect from a descriptor above 9).
+        argv = ["bash", "-c", 'exec "$@" 3<&%d 4>&%d' % (to_chrome_r, from_chrome_w), "bash", CHROMIUM,
                 "--user-data-dir=" + self.profile, "--window-size=%d,%d" % (width, height)] + FLAGS
         self.log_path = os.path.join(self.profile, "chromium.log")
         self._log = open(self.log_path, "wb")
