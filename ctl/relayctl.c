@@ -29,10 +29,12 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  stats [--json]                         queue depth and per-target delivery counts\n"
-    "  deliveries [--status S] [--target T] [--source S] [--limit N] [--cursor C] [--json]\n"
+    "  deliveries [--status S] [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
+    "             [--limit N] [--cursor C] [--json]\n"
     "                                         the delivery log, newest first (limit 1-500,\n"
     "                                         default 50; status: pending, retrying,\n"
-    "                                         delivered, failed, superseded)\n"
+    "                                         delivered, failed, superseded; since/until\n"
+    "                                         apply to created_at, inclusive)\n"
     "  show DELIVERY_ID [--json]              one delivery with its attempts\n"
     "  redeliver DELIVERY_ID...               send deliveries again with a fresh attempt budget\n"
     "  redeliver --failed [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
@@ -320,7 +322,9 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
                            .target = o->target,
                            .source = o->source,
                            .limit = o->limit,
-                           .cursor = o->cursor};
+                           .cursor = o->cursor,
+                           .since = o->since,
+                           .until = o->until};
     if (o->nargs)
         return usage_error("deliveries: unexpected argument %s", o->args[0]);
     int rc;
@@ -661,7 +665,9 @@ struct command {
 
 static const struct command commands[] = {
     {"stats", OPT_JSON, cmd_stats},
-    {"deliveries", OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR,
+    {"deliveries",
+     OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR | OPT_SINCE |
+         OPT_UNTIL,
      cmd_deliveries},
     {"show", OPT_JSON, cmd_show},
     {"redeliver", OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL,
