@@ -65,6 +65,12 @@ struct job {
     int64_t duration_ms;
     int count_attempt;
     int rewrite; /* an earlier write of this outcome got no answer (Redis may have taken it) */
+    /* the catalog write that goes with a delivered outcome (queue/catalog): cat_status NULL =
+     * none, "live" with cat_doc, or "removed" */
+    const char *cat_status;
+    char *cat_doc, *cat_updated_at, *cat_content_type;
+    struct cat_lookup *lookup; /* the catalog read of a tombstone in flight */
+    char cat_markets[160];
 };
 
 struct worker {

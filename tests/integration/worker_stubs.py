@@ -10,6 +10,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import schemacheck
 from harness import SRC, free_port
 
 _here = os.path.dirname(os.path.abspath(__file__))
@@ -146,6 +147,10 @@ class StubPartner(_Stub):
     def __init__(self):
         super().__init__()
         self.plans = []  # [prefix, list]
+        # Every document received is checked against its partner's schema (tests/schemas/):
+        # path prefix -> target format, from WorkerEnv; violations collect in invalid.
+        self.formats = {}
+        self.invalid = []
 
     def plan(self, prefix, responses):
         with self.lock:
@@ -153,6 +158,11 @@ class StubPartner(_Stub):
 
     def _handle(self, h, body):
         self._record(h, body)
+        fmt = next((f for p, f in self.formats.items() if h.path.startswith(p)), None)
+        errs = schemacheck.check_document(fmt, body) if fmt and h.command != "DELETE" else []
+        if errs:
+            with self.lock:
+                self.invalid.append("%s %s (%s): %s" % (h.command, h.path, fmt, "; ".join(errs[:5])))
         answer = (200, {}, b'{"ok":true}', 0)
         with self.lock:
             for prefix, queue in self.plans:
@@ -206,6 +216,8 @@ class WorkerEnv:
                                                     "password": "env:MOVIDA_PASSWORD"}}
         for t in targets.values():
             t["url"] = t["url"].replace("PARTNER", self.partner.url())
+            path = "/" + t["url"].split("/", 3)[3] if t["url"].count("/") >= 3 else "/"
+            self.partner.formats[path.split("{")[0]] = t.get("format")
         cfg["targets"] = targets
         cfg["retry"] = retry or {"max_attempts": 4, "base_delay_ms": 50, "max_delay_ms": 400}
         cfg["worker"] = worker or {"concurrency": 8, "visibility_timeout_ms": 2000}
@@ -228,6 +240,9 @@ class WorkerEnv:
             s.stop()
         self.redis.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.partner.invalid:
+            raise AssertionError("the partner received documents its schema rejects:\n" +
+                                 "\n".join(self.partner.invalid))
 
     def xadd(self, source, event_id, etype="content.published", content_type="movie",
              content_id=MOVIE_ID, created_at=None, **extra):
