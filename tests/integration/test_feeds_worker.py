@@ -84,7 +84,12 @@ class TestWorkerWritesCatalog(FeedWorkerCase):
         e = self.entry("tfeed")
         self.assertEqual((e["status"], e["delivery_id"], e["content_type"]),
                          ("live", delivery_id("encora", "evt_p1", "tfeed"), "movie"))
-        self.assertTrue(e["markets"].startswith("+"), e)
+        self.assertEqual(e["markets"], "+MX,US,ES,AR")  # the fixture's allow list
+        for market, n in (("us", 1), ("FR", 0)):
+            r = request(self.port, "GET", "/feeds/tfeed?market=" + market, headers=AUTH)
+            self.assertEqual(len(r.json()["data"]), n, market)
+        r = request(self.port, "GET", "/feeds/tfeed?content_type=show", headers=AUTH)
+        self.assertEqual(r.json()["data"], [])
         # push targets: the catalog has what was pushed (the gwi item, the titanos object)
         pushed = [r for r in self.env.partner.got() if r["path"] == "/gwi"][0]
         item = json.loads(pushed["body"])["items"][0]
