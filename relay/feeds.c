@@ -1029,11 +1029,27 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     free(argv);
 }
 
+/* A label value with \\, \" and newlines escaped (text format 0.0.4), cut to fit out. */
+static const char *label(const char *v, char out[160])
+{
+    size_t o = 0;
+    for (; *v && o + 3 < 160; v++) {
+        if (*v == '\\' || *v == '"' || *v == '\n') {
+            out[o++] = '\\';
+            out[o++] = *v == '\n' ? 'n' : *v;
+        } else {
+            out[o++] = *v;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 char *feeds_metrics_text(void *arg)
 {
     struct feeds *f = arg;
     struct out o = {0};
-    char line[512];
+    char line[512], lb[160];
     const struct config *cfg = f->cfg;
 
     out_str(&o, "# HELP relay_feed_requests_total Feed requests, by target and HTTP status.\n"
@@ -1042,10 +1058,9 @@ char *feeds_metrics_text(void *arg)
         if (!catalog_has_feed(&cfg->targets[i]))
             continue;
         for (size_t c = 0; c < N_CODES; c++) {
-            /* target names are config keys: plain words, no escaping needed beyond quotes */
             snprintf(line, sizeof(line),
                      "relay_feed_requests_total{target=\"%s\",code=\"%d\"} %" PRIu64 "\n",
-                     cfg->targets[i].name, CODES[c], f->ts[i].requests[c]);
+                     label(cfg->targets[i].name, lb), CODES[c], f->ts[i].requests[c]);
             out_str(&o, line);
         }
     }
@@ -1057,7 +1072,7 @@ char *feeds_metrics_text(void *arg)
         snprintf(line, sizeof(line),
                  "relay_feed_items{target=\"%s\",status=\"live\"} %" PRId64 "\n"
                  "relay_feed_items{target=\"%s\",status=\"removed\"} %" PRId64 "\n",
-                 cfg->targets[i].name, f->ts[i].live, cfg->targets[i].name, f->ts[i].removed);
+                 label(cfg->targets[i].name, lb), f->ts[i].live, lb, f->ts[i].removed);
         out_str(&o, line);
     }
     out_str(&o, "# HELP relay_feed_last_poll_timestamp_seconds When a partner last polled the "
@@ -1067,7 +1082,7 @@ char *feeds_metrics_text(void *arg)
         if (!catalog_has_feed(&cfg->targets[i]) || f->ts[i].last_poll_ms <= 0)
             continue;
         snprintf(line, sizeof(line), "relay_feed_last_poll_timestamp_seconds{target=\"%s\"} %.3f\n",
-                 cfg->targets[i].name, (double)f->ts[i].last_poll_ms / 1000.0);
+                 label(cfg->targets[i].name, lb), (double)f->ts[i].last_poll_ms / 1000.0);
         out_str(&o, line);
     }
     if (o.oom) {
