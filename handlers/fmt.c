@@ -15,16 +15,10 @@
 static json_t *instant(const char *val)
 {
     int64_t ms;
-    struct tm tm;
     char out[32];
 
-    if (val == NULL || util_parse_rfc3339(val, &ms) != 0)
+    if (val == NULL || util_parse_rfc3339(val, &ms) != 0 || util_rfc3339_secs(ms, out) != 0)
         return NULL;
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
-        return NULL;
-    snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return json_string(out);
 }
 
