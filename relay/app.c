@@ -174,7 +174,7 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
         goto fail;
     a->metrics = metrics_new(cfg, a->rc);
     a->admin = admin_new(cfg, a->rc);
-    a->ingest = ingest_new(cfg, a->rc, a->metrics);
+    a->ingest = ingest_new(base, cfg, a->rc, a->metrics);
     if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL)
         goto fail;
     struct server_handlers h = {on_headers, on_request, on_error, a};
@@ -209,10 +209,10 @@ void app_free(struct app *a)
 {
     if (a == NULL)
         return;
-    /* Redis first: its pending callbacks still answer requests the server owns. */
+    /* Redis first: its pending callbacks still answer requests the server owns; then ingest. */
     rconn_free(a->rc);
+    ingest_free(a->ingest); /* answers the events it still collects, on the server's connections */
     server_free(a->server);
-    ingest_free(a->ingest);
     admin_free(a->admin);
     metrics_free(a->metrics);
     free(a);
