@@ -14,5 +14,8 @@ extern const char lua_ops_list[];
 extern const char lua_ops_show[];
 extern const char lua_ops_redeliver[];
 extern const char lua_ops_target[];
+/* the sources' registration view (queue/sources) */
+extern const char lua_sources_note[];
+extern const char lua_sources_read[];
 
 #endif

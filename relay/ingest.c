@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "queue/enqueue.h"
+#include "queue/sources.h"
 #include "queue/rconn.h"
 #include "relay/envelope.h"
 #include "relay/http.h"
@@ -18,6 +19,7 @@
 
 #define WEBHOOK_PREFIX "/webhooks/"
 #define RETRY_AFTER_S "5"
+#define TALLY_EVERY_MS 1000
 
 /* Requests verified in one loop pass share one enqueue script call (each with its own
  * duplicate check, each answered once Redis confirmed its own event): Redis's per-call cost
@@ -48,9 +50,14 @@ struct ingest {
     struct metrics *m;
     struct event *flush_ev; /* sends `open` once the current loop pass is over */
     struct batch *open;     /* events collected for the next call */
+    /* The sources' registration view (queue/sources): tallied here, added to Redis once a
+     * second by one script call, never a round trip per request. */
+    struct sources_tally *tally;
+    struct event *tally_ev;
 };
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
+static void tally_cb(evutil_socket_t fd, short what, void *arg);
 
 struct ingest *ingest_new(struct event_base *base, const struct config *cfg, struct rconn *rc,
                           struct metrics *m)
@@ -62,14 +69,39 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg, str
     in->rc = rc;
     in->m = m;
     in->flush_ev = evtimer_new(base, flush_cb, in);
-    if (in->flush_ev == NULL) {
-        free(in);
+    in->tally = sources_tally_new(cfg);
+    in->tally_ev = event_new(base, -1, EV_PERSIST, tally_cb, in);
+    if (in->flush_ev == NULL || in->tally == NULL || in->tally_ev == NULL) {
+        ingest_free(in);
         return NULL;
     }
+    struct timeval every = {TALLY_EVERY_MS / 1000, (TALLY_EVERY_MS % 1000) * 1000};
+    event_add(in->tally_ev, &every);
     return in;
 }
 
 static void batch_fail(struct batch *b, const char *why);
+
+static void on_tally_noted(struct redisReply *reply, void *arg)
+{
+    /* Best effort: a lost second of counts only makes the 24 h view a little low. */
+    if (reply == NULL)
+        LOG_DEBUG("source tallies not recorded", NULL);
+}
+
+static void tally_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingest *in = arg;
+    if (!sources_tally_dirty(in->tally) || !rconn_ready(in->rc))
+        return; /* kept for the next tick */
+    struct sources_args *a = sources_note_args(in->tally, in->cfg->redis_prefix, util_now_ms());
+    if (a == NULL)
+        return;
+    if (rconn_script(in->rc, sources_note_script(), on_tally_noted, NULL, 0, sources_args_count(a),
+                     sources_args_argv(a), NULL) != 0)
+        LOG_DEBUG("source tallies not recorded", NULL);
+    sources_args_free(a);
+}
 
 void ingest_free(struct ingest *in)
 {
@@ -79,6 +111,9 @@ void ingest_free(struct ingest *in)
         batch_fail(in->open, "shutting down");
     if (in->flush_ev)
         event_free(in->flush_ev);
+    if (in->tally_ev)
+        event_free(in->tally_ev);
+    sources_tally_free(in->tally);
     free(in);
 }
 
@@ -92,6 +127,7 @@ static void reject(struct ingest *in, struct http_req *req, const char *source, 
                    const char *code, const char *message)
 {
     metrics_rejection(in->m, source, code);
+    sources_tally_rejected(in->tally, source, code, util_now_ms());
     LOG_INFO("webhook rejected", "request_id", http_request_id(req), "source", source, "code", code,
              NULL);
     http_reply_error(req, status, code, message);
@@ -192,12 +228,14 @@ static void on_enqueued(struct redisReply *reply, void *arg)
         switch (enqueue_reply(reply, b->n, i, &stream_id)) {
         case ENQUEUE_DUPLICATE:
             metrics_webhook(in->m, src, "duplicate");
+            sources_tally_accepted(in->tally, src);
             LOG_INFO("webhook duplicate", "request_id", http_request_id(pe->req), "source", src,
                      "event_id", pe->ev.event_id, NULL);
             reply_status(pe->req, 200, "duplicate", pe->ev.event_id);
             break;
         case ENQUEUE_QUEUED:
             metrics_webhook(in->m, src, "queued");
+            sources_tally_accepted(in->tally, src);
             LOG_INFO("webhook accepted", "request_id", http_request_id(pe->req), "source", src,
                      "event_id", pe->ev.event_id, "event_type", pe->ev.type, "stream_id", stream_id,
                      NULL);
@@ -312,8 +350,12 @@ void ingest_handle(struct ingest *in, struct http_req *req)
         return;
     }
     switch (sig_verify(src, header_cb, req, body, len, util_now_ms() / 1000)) {
-    case SIG_OK:
+    case SIG_OK: {
+        int64_t now = util_now_ms();
+        metrics_verified(in->m, src->name, now);
+        sources_tally_verified(in->tally, src->name, now);
         break;
+    }
     case SIG_MISSING:
         reject(in, req, src->name, 401, "signature_missing", "the signature header is missing");
         return;
@@ -339,9 +381,12 @@ void ingest_handle(struct ingest *in, struct http_req *req)
     }
     if (strcmp(env->type, "ping") == 0) {
         metrics_webhook(in->m, src->name, "ignored");
+        sources_tally_ping(in->tally, src->name, util_now_ms());
+        sources_tally_accepted(in->tally, src->name);
         reply_status(req, 200, "pong", NULL);
     } else if (!envelope_is_content(env)) {
         metrics_webhook(in->m, src->name, "ignored");
+        sources_tally_accepted(in->tally, src->name);
         LOG_INFO("webhook ignored", "request_id", http_request_id(req), "source", src->name,
                  "event_id", env->id, "event_type", env->type, NULL);
         reply_status(req, 200, "ignored", env->id);
