@@ -25,6 +25,9 @@ void metrics_rejection(struct metrics *m, const char *source, const char *code);
 
 /* A request of a configured source whose signature verified (the last-received gauge). */
 void metrics_verified(struct metrics *m, const char *source, int64_t now_ms);
+/* Adds a section another module renders (Prometheus text, malloc'd, NULL = none) at the end
+ * of every scrape. arg must outlive m. */
+void metrics_add_section(struct metrics *m, char *(*text)(void *arg), void *arg);
 
 /* Serves GET /metrics (text/plain; version=0.0.4); answers asynchronously. */
 void metrics_handle(struct metrics *m, struct http_req *req);
