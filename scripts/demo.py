@@ -167,6 +167,10 @@ def main():
         say("delivery log (relayctl deliveries)")
         out = h.run_tool("relayctl", cfg_path, "deliveries", "--limit", "10")
         print(out.stdout or out.stderr)
+        say("sources as a CMS registration shows them (relayctl sources)")
+        time.sleep(1.2)  # each relay adds its tallies to Redis once a second
+        out = h.run_tool("relayctl", cfg_path, "sources")
+        print(out.stdout or out.stderr)
         sample = os.path.join(ROOT, "tests", "fixtures", "encorastream", "webhook-published.json")
         say("send your own signed webhook:")
         # The secrets go to a 0600 file, not to the terminal: secrets never reach output.
@@ -177,7 +181,7 @@ def main():
                 f.write("%s=%s\n" % (k, v))
         print("  set -a; . %s; set +a" % env_path)
         print("  RELAY_CONFIG=%s scripts/sign-webhook encora %s --send" % (cfg_path, sample))
-        print("  relayctl:  RELAY_CONFIG=%s build/relayctl stats" % cfg_path)
+        print("  relayctl:  RELAY_CONFIG=%s build/relayctl stats   (or sources, deliveries)" % cfg_path)
         if args.once:
             return 0
         say("running; Ctrl-C stops everything")
