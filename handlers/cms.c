@@ -161,7 +161,7 @@ void cms_set_datetime(json_t *dst, const char *key, const char *val)
 {
     long long ms;
     struct tm tm;
-    char out[32];
+    char out[80]; /* the compiler cannot see that tm fields are in range */
 
     if (cms_time_ms(val, &ms) != 0)
         return;

@@ -16,7 +16,7 @@ static json_t *instant(const char *val)
 {
     int64_t ms;
     struct tm tm;
-    char out[32];
+    char out[80]; /* the compiler cannot see that tm fields are in range */
 
     if (val == NULL || util_parse_rfc3339(val, &ms) != 0)
         return NULL;
