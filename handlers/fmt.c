@@ -97,8 +97,9 @@ json_t *fmt_render(const struct target *t, const json_t *title, int unpublish, c
 
 int fmt_removal_needs_title(const struct target *t)
 {
-    /* Every format's removal carries the metadata as last delivered (gwi_json_1.1: the whole
-     * item; titanos: the whole object; canonical: the title), so every tombstone target
-     * needs the title; a DELETE names only the URL. */
-    return t != NULL && t->unpublish == UNPUBLISH_TOMBSTONE;
+    /* gwi_json_1.1 items and titanos objects cannot be valid without the title's metadata;
+     * canonical's removal, {id, source, type, status: "unpublished"}, is complete from the
+     * event alone (docs/canonical.md), so it costs no CMS request and survives a CMS outage.
+     * A DELETE names only the URL. */
+    return t != NULL && t->unpublish == UNPUBLISH_TOMBSTONE && t->format != FORMAT_CANONICAL;
 }

@@ -299,7 +299,8 @@ static void job_cms_ref(const struct job *j, struct cms_ref *ref)
 }
 
 /* An unpublish to t is rendered from the full title (fetched like a publish), not from the
- * event alone: every format's removal is the complete document with its availability emptied. */
+ * event alone, where the format's removal is the complete document with its availability
+ * emptied (gwi_json_1.1, titanos). */
 static int removal_needs_title(const struct target *t)
 {
     return fmt_removal_needs_title(t);
