@@ -15,6 +15,12 @@ extern const char lua_ops_list[];
 extern const char lua_ops_show[];
 extern const char lua_ops_redeliver[];
 extern const char lua_ops_target[];
+/* catalog and pull feeds (queue/catalog) */
+extern const char lua_catalog_load[];
+extern const char lua_catalog_page[];
+extern const char lua_catalog_list[];
+extern const char lua_catalog_info[];
+extern const char lua_catalog_key[];
 
 /* The EVALSHA digest (40 hex digits) of an embedded script, computed at build time, or NULL
  * when script is not one of the lua_* strings. */

@@ -191,9 +191,7 @@ MOVIDA_USER, MOVIDA_PASSWORD = "robot_user", "movida-pw-DO-NOT-LOG"
 SIGNING_SECRET = "partner-signing-secret-DO-NOT-LOG"
 
 
-def delivery_id(source, event_id, target):
-    h = hashlib.sha256(("%s\0%s\0%s" % (source, event_id, target)).encode()).hexdigest()
-    return "dlv_" + h[:24]
+from layout import attempts_key, delivery_id, events_key, record_key, stream_entry  # noqa: E402,F401
 
 
 class WorkerEnv:
@@ -249,24 +247,19 @@ class WorkerEnv:
     def xadd(self, source, event_id, etype="content.published", content_type="movie",
              content_id=MOVIE_ID, created_at=None, **extra):
         """Enqueues an event exactly as the relay's enqueue.lua would (docs/redis.md)."""
-        now = int(time.time() * 1000)
-        fields = {"source": source, "event_id": event_id, "type": etype,
-                  "content_type": content_type, "content_id": content_id, "show_id": "",
-                  "season_number": "", "episode_number": "",
-                  "created_at": "" if created_at is None else str(created_at),
-                  "received_at": str(now), "request_id": "req-" + event_id}
-        fields.update(extra)
-        args = ["XADD", "relay:events", "*"]
+        fields = stream_entry(source, event_id, etype, content_type, content_id,
+                              created_at=created_at, **extra)
+        args = ["XADD", events_key(), "*"]
         for k, v in fields.items():
             args += [k, v]
         return self.redis.cmd(*args)
 
     def record(self, did):
-        flat = self.redis.cmd("HGETALL", "relay:d:" + did) or []
+        flat = self.redis.cmd("HGETALL", record_key(did)) or []
         return dict(zip(flat[::2], flat[1::2]))
 
     def attempts(self, did):
-        return [json.loads(a) for a in self.redis.cmd("LRANGE", "relay:d:%s:attempts" % did, 0, -1)]
+        return [json.loads(a) for a in self.redis.cmd("LRANGE", attempts_key(did), 0, -1)]
 
     def wait_status(self, did, status, timeout=10.0):
         def check():
