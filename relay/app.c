@@ -54,10 +54,13 @@ static void on_request(struct http_req *req, void *arg)
     } else if (strcmp(path, "/healthz") == 0) {
         reply_ok(req, 200, "ok");
     } else if (strcmp(path, "/readyz") == 0) {
-        if (rconn_ready(a->rc))
-            reply_ok(req, 200, "ready");
-        else
+        const char *ha = rconn_ha_problem(a->rc);
+        if (!rconn_ready(a->rc))
             http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
+        else if (ha != NULL)
+            http_reply_error(req, 503, "queue_unavailable", ha);
+        else
+            reply_ok(req, 200, "ready");
     } else if (strcmp(path, "/metrics") == 0) {
         metrics_handle(a->metrics, req);
     } else if (strcmp(path, "/admin") == 0 || starts_with(path, "/admin/")) {

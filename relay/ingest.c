@@ -32,6 +32,8 @@ struct pending_event {
     const struct source *src;
     char *event_id;
     char *event_type;
+    int duplicate;   /* enqueue.lua found the event already queued */
+    char *stream_id; /* kept while the replicas are asked (redis.min_replicas) */
 };
 
 struct ingest *ingest_new(const struct config *cfg, struct rconn *rc, struct metrics *m)
@@ -116,6 +118,7 @@ static void pending_free(struct pending_event *pe)
         return;
     free(pe->event_id);
     free(pe->event_type);
+    free(pe->stream_id);
     free(pe);
 }
 
@@ -124,6 +127,41 @@ static void queue_unavailable(struct ingest *in, struct http_req *req, const cha
     http_add_header(req, "Retry-After", RETRY_AFTER_S);
     reject(in, req, source, 503, "queue_unavailable",
            "the queue is unavailable; retry later, nothing was stored");
+}
+
+static void answer(struct pending_event *pe, const char *stream_id)
+{
+    struct ingest *in = pe->in;
+    const char *src = pe->src->name;
+    if (pe->duplicate) {
+        metrics_webhook(in->m, src, "duplicate");
+        LOG_INFO("webhook duplicate", "request_id", http_request_id(pe->req), "source", src,
+                 "event_id", pe->event_id, NULL);
+        reply_status(pe->req, 200, "duplicate", pe->event_id);
+    } else {
+        metrics_webhook(in->m, src, "queued");
+        LOG_INFO("webhook accepted", "request_id", http_request_id(pe->req), "source", src,
+                 "event_id", pe->event_id, "event_type", pe->event_type, "stream_id", stream_id,
+                 NULL);
+        reply_status(pe->req, 202, "queued", pe->event_id);
+    }
+    pending_free(pe);
+}
+
+/* redis.min_replicas: the answer waits for WAIT. A shortfall is a 503 although the event may
+ * be on the master: the sender's retry then gets 200 duplicate once the replicas have it
+ * (duplicates wait for the replicas too), so a 2xx always means "survives a failover". */
+static void on_replicated(int ok, void *arg)
+{
+    struct pending_event *pe = arg;
+    if (!ok) {
+        LOG_WARN("replicas did not confirm the event in time", "request_id",
+                 http_request_id(pe->req), "source", pe->src->name, "event_id", pe->event_id, NULL);
+        queue_unavailable(pe->in, pe->req, pe->src->name);
+        pending_free(pe);
+        return;
+    }
+    answer(pe, pe->stream_id);
 }
 
 static void on_enqueued(struct redisReply *reply, void *arg)
@@ -138,17 +176,18 @@ static void on_enqueued(struct redisReply *reply, void *arg)
                  "event_id", pe->event_id, "error",
                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer", NULL);
         queue_unavailable(in, pe->req, src);
-    } else if (reply->element[0]->integer == 0) {
-        metrics_webhook(in->m, src, "duplicate");
-        LOG_INFO("webhook duplicate", "request_id", http_request_id(pe->req), "source", src,
-                 "event_id", pe->event_id, NULL);
-        reply_status(pe->req, 200, "duplicate", pe->event_id);
     } else {
-        metrics_webhook(in->m, src, "queued");
-        LOG_INFO("webhook accepted", "request_id", http_request_id(pe->req), "source", src,
-                 "event_id", pe->event_id, "event_type", pe->event_type, "stream_id",
-                 reply->element[1]->str, NULL);
-        reply_status(pe->req, 202, "queued", pe->event_id);
+        pe->duplicate = reply->element[0]->integer == 0;
+        const char *sid =
+            reply->element[1]->type == REDIS_REPLY_STRING ? reply->element[1]->str : "";
+        if (in->cfg->redis_min_replicas == 0) {
+            answer(pe, sid);
+            return;
+        }
+        pe->stream_id = strdup(sid);
+        if (pe->stream_id != NULL && rconn_wait(in->rc, on_replicated, pe) == 0)
+            return;
+        queue_unavailable(in, pe->req, src);
     }
     pending_free(pe);
 }
