@@ -128,6 +128,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
             LOG_WARN("redis connect failed", "error", ac->errstr, NULL);
         rc->ac = NULL;
         rc->connected = 0;
+        rc->sentinel_next++; /* that sentinel's answer did not work: ask another first */
         schedule_reconnect(rc);
         return;
     }

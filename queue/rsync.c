@@ -69,10 +69,9 @@ static int setup(struct rsync *rs, int argc, const char **argv)
     return ok ? 0 : -1;
 }
 
-static int ensure(struct rsync *rs)
+/* 0 when connected, -1 after a failed connect, -2 when no sentinel answered. */
+static int connect_once(struct rsync *rs)
 {
-    if (rs->ctx)
-        return 0;
     if (rs->cfg->n_sentinels > 0) {
         /* Every (re)connect asks the sentinels: after a failover the old master is a replica,
          * or gone. */
@@ -81,7 +80,7 @@ static int ensure(struct rsync *rs)
         if (sentinel_resolve(rs->cfg, rs->sentinel_next, rs->timeout_ms, &a, why, sizeof(why)) !=
             0) {
             snprintf(rs->err, sizeof(rs->err), "no sentinel named the redis master: %.255s", why);
-            return -1;
+            return -2; /* every sentinel was asked already */
         }
         snprintf(rs->host, sizeof(rs->host), "%s", a.host);
         rs->port = a.port;
@@ -89,6 +88,7 @@ static int ensure(struct rsync *rs)
     }
     rs->ctx = redisConnectWithTimeout(rs->host, rs->port, rs->timeout);
     if (rs->ctx == NULL || rs->ctx->err) {
+        rs->sentinel_next++; /* that sentinel's answer did not work: ask another first */
         drop(rs, rs->ctx ? rs->ctx->errstr : "cannot allocate context");
         return -1;
     }
@@ -126,6 +126,23 @@ static int ensure(struct rsync *rs)
         }
     }
     return 0;
+}
+
+/* With sentinels, a bad answer (a dead address, a replica) moves on to the next sentinel
+ * within the same call, so a one-shot relayctl does not fail on one stale sentinel. */
+static int ensure(struct rsync *rs)
+{
+    if (rs->ctx)
+        return 0;
+    size_t tries = rs->cfg->n_sentinels > 0 ? rs->cfg->n_sentinels : 1;
+    for (size_t i = 0; i < tries; i++) {
+        int rv = connect_once(rs);
+        if (rv == 0)
+            return 0;
+        if (rv == -2)
+            break;
+    }
+    return -1;
 }
 
 /* A demoted master answers READONLY (LOADING while it resyncs): the reply goes back to the
