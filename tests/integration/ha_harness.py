@@ -40,6 +40,16 @@ def resp_cmd(port, *args, password=None, timeout=3):
         return _read_reply(f)
 
 
+def exists_many(port, keys):
+    """EXISTS for each key, pipelined on one connection: [bool]."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        out = b"".join(b"*2\r\n$6\r\nEXISTS\r\n$%d\r\n%s\r\n" % (len(k), k.encode())
+                       for k in keys)
+        s.sendall(out)
+        f = s.makefile("rb")
+        return [_read_reply(f) == 1 for _ in keys]
+
+
 class Node(Redis):
     """A redis-server, optionally a replica of primary_port. AOF on (everysec), as in
     production, so a restarted node comes back with its data before it resyncs."""
@@ -53,7 +63,9 @@ class Node(Redis):
                 "--dir", self.dir, "--save", "", "--daemonize", "no",
                 "--appendonly", "yes", "--appendfsync", "everysec", "--loglevel", "warning",
                 "--logfile", os.path.join(self.dir, "redis.log"),
-                "--repl-ping-replica-period", "1", "--repl-timeout", "5"]
+                "--repl-ping-replica-period", "1", "--repl-timeout", "5",
+                # Debian's default waits 5 s before a diskless full sync: too slow for a test.
+                "--repl-diskless-sync-delay", "0"]
         if self.replica_of:
             args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -75,6 +87,13 @@ class Node(Redis):
             return resp_cmd(self.port, "ROLE")[0]
         except (OSError, RuntimeError, TypeError, IndexError):
             return None
+
+    def in_sync(self):
+        """A replica whose link to its master is up (full sync done)."""
+        try:
+            return "master_link_status:up" in resp_cmd(self.port, "INFO", "replication")
+        except (OSError, RuntimeError):
+            return False
 
     def stop_process(self):
         """SIGSTOP: the node stops answering, its replication link stalls."""
@@ -193,8 +212,8 @@ class HACluster:
         self.primary.start()
         for r in self.replicas:
             r.start()
-        wait_until(lambda: self.connected_replicas(self.primary.port) == len(self.replicas),
-                   timeout=20, what="replicas in sync")
+        wait_until(lambda: all(r.in_sync() for r in self.replicas), timeout=20,
+                   what="replicas in sync")
         for s in self.sentinels:
             s.start()
         # Every sentinel has found the replicas and its peers: a failover needs both.
