@@ -17,7 +17,10 @@
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 2000
 #define RCONN_TICK_MS 250
-#define RCONN_PING_IDLE_MS 1000
+/* Readiness: the last real exchange with Redis must be this recent. An idle connection sends
+ * a write probe after RCONN_PROBE_IDLE_MS, so a healthy one never looks stale. */
+#define RCONN_READY_WITHIN_MS 1000
+#define RCONN_PROBE_IDLE_MS 300
 
 struct script_sha {
     const char *script;
@@ -51,6 +54,11 @@ struct rconn {
     struct event *wait_ev;
     struct script_sha scripts[RCONN_MAX_SCRIPTS];
     int n_scripts;
+    /* health, for rconn_unready_reason() */
+    int64_t last_ok_ms;        /* last reply that showed Redis serving us */
+    int auth_failed;           /* AUTH refused, or NOAUTH/WRONGPASS answers */
+    const char *write_refusal; /* OOM or READONLY seen since the last accepted write */
+    int probing;               /* a health probe is outstanding */
 };
 
 struct waiter {
@@ -137,6 +145,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return; /* connected once ROLE says master (on_role) */
     rc->connected = 1;
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rc->last_ok_ms = rc->last_progress_ms;
     LOG_INFO("redis connected", "host", rc->host, NULL);
     event_active(rc->ha_ev, EV_TIMEOUT, 0);
 }
@@ -150,14 +159,48 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     rc->ac = NULL;
     rc->connected = 0;
     rc->outstanding = 0;
+    rc->probing = 0;
     schedule_reconnect(rc);
+}
+
+/* What a reply says about Redis' health. Error texts are Redis' own and hold no secret. */
+static void note_reply(struct rconn *rc, const redisReply *reply, int is_write)
+{
+    if (reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        const char *e = reply->str;
+        if (strncmp(e, "NOAUTH", 6) == 0 || strncmp(e, "WRONGPASS", 9) == 0) {
+            rc->auth_failed = 1;
+            return;
+        }
+        if (strncmp(e, "OOM", 3) == 0 || strstr(e, "OOM command not allowed")) {
+            rc->write_refusal = "redis refuses writes: out of memory (OOM)";
+        } else if (strncmp(e, "READONLY", 8) == 0 || strstr(e, "READONLY You can't write")) {
+            rc->write_refusal = "redis refuses writes: it is a read-only replica (READONLY)";
+        } else if (strncmp(e, "LOADING", 7) == 0 || strncmp(e, "BUSY", 4) == 0 ||
+                   strncmp(e, "MASTERDOWN", 10) == 0) {
+            return; /* not serving: leaves last_ok_ms to age */
+        }
+        rc->last_ok_ms = util_mono_ms();
+        return;
+    }
+    rc->last_ok_ms = util_mono_ms();
+    if (is_write)
+        rc->write_refusal = NULL;
 }
 
 static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
+    struct rconn *rc = privdata;
     redisReply *reply = r;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
         LOG_ERROR("redis setup command failed", "error", reply->str, NULL);
+        if (rc && rc->ac == ac && strncmp(reply->str, "ERR SELECT", 10) != 0)
+            rc->auth_failed = 1;
+    } else if (reply && rc && rc->ac == ac) {
+        rc->auth_failed = 0;
+    }
 }
 
 /* The ROLE check of a sentinel-discovered address: only a master is used. */
@@ -178,6 +221,7 @@ static void on_role(redisAsyncContext *ac, void *r, void *privdata)
     rc->connected = 1;
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
     rc->last_progress_ms = util_mono_ms();
+    rc->last_ok_ms = rc->last_progress_ms;
     LOG_INFO("redis connected", "host", rc->host, "port", port, "via", "sentinel", NULL);
     event_active(rc->ha_ev, EV_TIMEOUT, 0);
 }
@@ -231,13 +275,15 @@ static void open_conn(struct rconn *rc)
     }
     ac->data = rc;
     rc->ac = ac;
+    rc->auth_failed = 0;
+    rc->probing = 0;
     redisLibeventAttach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Queued before any user command, so they run first once connected. */
     if (rc->cfg->redis_password.value) {
         const char *argv[] = {"AUTH", rc->cfg->redis_password.value};
-        redisAsyncCommandArgv(ac, on_setup_reply, NULL, 2, argv, NULL);
+        redisAsyncCommandArgv(ac, on_setup_reply, rc, 2, argv, NULL);
     }
     if (rc->cfg->redis_db != 0) {
         char db[16];
@@ -339,13 +385,31 @@ static void on_ha_check(evutil_socket_t fd, short what, void *arg)
         redisAsyncCommand(rc->ac, on_replication, NULL, "INFO replication");
 }
 
-static void on_ping(redisAsyncContext *ac, void *r, void *privdata)
+/* The health probe is a small write (SET with a short expiry on one key per prefix), since
+ * only a write shows that Redis accepts writes (not OOM, not a read-only replica). */
+static void on_probe(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct rconn *rc = privdata;
-    if (rc->ac == ac && rc->outstanding > 0)
+    if (rc->ac != ac)
+        return;
+    if (rc->outstanding > 0)
         rc->outstanding--;
+    rc->probing = 0;
     if (r != NULL)
         rc->last_progress_ms = util_mono_ms();
+    note_reply(rc, r, 1);
+}
+
+static void send_probe(struct rconn *rc)
+{
+    char key[256];
+    snprintf(key, sizeof(key), "%s:probe", rc->cfg->redis_prefix ? rc->cfg->redis_prefix : "relay");
+    const char *argv[] = {"SET", key, "1", "PX", "5000"};
+    if (redisAsyncCommandArgv(rc->ac, on_probe, rc, 5, argv, NULL) == REDIS_OK) {
+        if (rc->outstanding++ == 0)
+            rc->last_progress_ms = util_mono_ms();
+        rc->probing = 1;
+    }
 }
 
 /* Watchdog: hiredis 0.14 has no command timeouts, so a Redis that stops answering would hold
@@ -374,11 +438,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         schedule_reconnect(rc);
         return;
     }
-    if (rc->outstanding == 0 && now - rc->last_progress_ms > RCONN_PING_IDLE_MS) {
-        rc->last_progress_ms = now;
-        if (redisAsyncCommand(rc->ac, on_ping, rc, "PING") == REDIS_OK)
-            rc->outstanding++;
-    }
+    if (rc->outstanding == 0 && !rc->probing &&
+        (now - rc->last_ok_ms > RCONN_PROBE_IDLE_MS || rc->write_refusal || rc->auth_failed))
+        send_probe(rc);
 }
 
 static void on_wait_ev(evutil_socket_t fd, short what, void *arg);
@@ -530,6 +592,19 @@ const char *rconn_ha_problem(const struct rconn *rc)
     return rc->ha_problem[0] ? rc->ha_problem : NULL;
 }
 
+const char *rconn_unready_reason(const struct rconn *rc)
+{
+    if (!rconn_ready(rc))
+        return "redis is not reachable";
+    if (rc->auth_failed)
+        return "redis refused authentication (check the password in redis.url)";
+    if (rc->write_refusal)
+        return rc->write_refusal;
+    if (util_mono_ms() - rc->last_ok_ms > RCONN_READY_WITHIN_MS)
+        return "redis is not answering";
+    return NULL;
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
 
 static int send_pending(struct rconn *rc, struct pending *p, const char *verb, const char *body)
@@ -577,6 +652,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
      * new one. This command still fails; the next ones go to the new master. */
     if (rc->cfg->n_sentinels > 0 && rc->ac == ac && sentinel_is_failover_error(reply))
         event_active(rc->drop_ev, EV_TIMEOUT, 0);
+    if (rc->ac == ac)
+        note_reply(rc, reply, p->script != NULL);
     if (reply && p->script && reply->type == REDIS_REPLY_ERROR &&
         strncmp(reply->str, "NOSCRIPT", 8) == 0 && rc->ac == ac && rc->connected) {
         const char *script = p->script;

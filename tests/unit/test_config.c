@@ -713,6 +713,19 @@ static void test_admin_listen(void **state)
                  "admin.listen: must be a string");
     expect_error("{" BASE ", 'admin': {'listen': 'h:1'}}", CONFIG_ROLE_RELAY,
                  "admin.listen: must differ from listen (omit it to share listen)");
+    expect_error("{'listen': '0.0.0.0:8080', 'redis': {'url': 'redis://r'}, " SRC
+                 ", 'admin': {'listen': '127.0.0.1:8080'}}",
+                 CONFIG_ROLE_RELAY,
+                 "admin.listen: must differ from listen (omit it to share listen)");
+    expect_error("{'listen': '127.0.0.1:8080', 'redis': {'url': 'redis://r'}, " SRC
+                 ", 'admin': {'listen': '[::]:8080'}}",
+                 CONFIG_ROLE_RELAY,
+                 "admin.listen: must differ from listen (omit it to share listen)");
+    cfg = parse("{'listen': '0.0.0.0:8080', 'redis': {'url': 'redis://r'}, " SRC
+                ", 'admin': {'listen': '127.0.0.1:9090'}}",
+                CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    config_free(cfg);
     expect_error("{" BASE ", 'admin': {'listn': 'h:2'}}", CONFIG_ROLE_RELAY,
                  "admin.listn: unknown key");
 }

@@ -76,6 +76,19 @@ static void test_utf8(void **state)
     assert_false(util_utf8_valid((const unsigned char *)"\xed\xa0\x80", 3));     /* surrogate */
     assert_false(util_utf8_valid((const unsigned char *)"\xe2\x82", 2));         /* truncated */
     assert_false(util_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    /* One sequence at a time, as the logger escapes them. */
+    const unsigned char *u = (const unsigned char *)"a\xc3\xb6\xe6\x9d\xb1\xf0\x9f\x8e\xac";
+    assert_int_equal(util_utf8_seq(u, 10), 1);
+    assert_int_equal(util_utf8_seq(u + 1, 9), 2);
+    assert_int_equal(util_utf8_seq(u + 3, 7), 3);
+    assert_int_equal(util_utf8_seq(u + 6, 4), 4);
+    assert_int_equal(util_utf8_seq(u + 6, 3), 0); /* cut short by n */
+    assert_int_equal(util_utf8_seq(u, 0), 0);
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\x80", 1), 0);
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xc3(", 2), 0);
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xe0\x9f\xbf", 3), 0); /* overlong */
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xef\xbf\xbf", 3), 3); /* U+FFFF */
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4);
 }
 
 int main(void)
