@@ -202,7 +202,7 @@ class Failover(unittest.TestCase):
         self.assertEqual(gone, [], "acknowledged events missing from the new master")
         self.assertEqual(lost, [], "acknowledged events lost:\n%s\n%s" % (logs, cluster.logs()))
         self.assertEqual(missing, set())
-        self.assertEqual(cluster.node(new_port).role(), "master")
+        self.assertEqual(cluster.node(cluster.master_port()).role(), "master")
 
     def test_failover_without_min_replicas_reports_losses(self):
         acc, lost, in_window, missing, logs, cluster, new_port, gone = self.scenario(0)
