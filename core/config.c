@@ -324,7 +324,8 @@ static void parse_feed(struct jconf *c, const json_t *tj, const char *path, stru
  * that would silently not happen. */
 static void reject_push_keys(struct jconf *c, const json_t *tj, const char *path)
 {
-    static const char *const push_only[] = {"url", "method", "auth", "signing_secret", NULL};
+    static const char *const push_only[] = {"url",     "method", "auth", "signing_secret",
+                                            "breaker", NULL};
     for (const char *const *k = push_only; *k; k++) {
         if (!json_object_get(tj, *k))
             continue;
@@ -333,15 +334,38 @@ static void reject_push_keys(struct jconf *c, const json_t *tj, const char *path
     }
 }
 
+/* targets.*.breaker: on by default for push targets, "breaker": null turns it off. */
+static void parse_breaker(struct jconf *c, const json_t *tj, const char *path, struct target *t)
+{
+    static const char *const keys[] = {"failures", "probe_s", NULL};
+    char p[JCONF_PATH_MAX];
+    const json_t *b = json_object_get(tj, "breaker");
+    t->breaker_failures = 20;
+    t->breaker_probe_s = 60;
+    if (b == NULL)
+        return;
+    if (json_is_null(b)) {
+        t->breaker_failures = 0;
+        return;
+    }
+    if (jconf_object(c, tj, path, "breaker", 0) == NULL)
+        return;
+    jconf_path(p, sizeof(p), path, "breaker");
+    jconf_keys(c, b, p, keys);
+    jconf_int(c, b, p, "failures", 1, &t->breaker_failures);
+    jconf_int(c, b, p, "probe_s", 1, &t->breaker_probe_s);
+}
+
 static void parse_target(struct jconf *c, const struct config *cfg, const char *name,
                          const json_t *tj, struct target *t)
 {
     /* timeout_ms bounds one push (connect + transfer), default 10000, like
      * sources.*.api.timeout_ms (documented in the README). */
     static const char *const keys[] = {
-        "format",        "delivery",   "url",           "method",  "unpublish",
-        "auth",          "sources",    "content_types", "catalog", "signing_secret",
-        "max_in_flight", "rate_per_s", "timeout_ms",    "feed",    NULL};
+        "format",     "delivery",       "url",           "method",
+        "unpublish",  "auth",           "sources",       "content_types",
+        "catalog",    "signing_secret", "max_in_flight", "rate_per_s",
+        "timeout_ms", "feed",           "breaker",       NULL};
     static const char *const url_ph[] = {"id", "type", "source", NULL};
     char p[JCONF_PATH_MAX];
     t->max_in_flight = 8;
@@ -363,6 +387,7 @@ static void parse_target(struct jconf *c, const struct config *cfg, const char *
         t->method = jconf_strdup(c, method_names[m >= 0 ? m : 0]);
         auth_parse(c, tj, p, "auth", 0, AUTH_ANY, &t->auth);
         secret_get(c, tj, p, "signing_secret", 0, &t->signing_secret);
+        parse_breaker(c, tj, p, t);
     }
     int u = jconf_enum(c, tj, p, "unpublish", unpublish_names, UNPUBLISH_TOMBSTONE);
     if (u >= 0)

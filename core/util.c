@@ -65,6 +65,11 @@ int util_parse_rfc3339(const char *s, int64_t *ms_out)
         return -1;
     if (mo < 1 || mo > 12 || d < 1 || d > 31)
         return -1;
+    /* 2026-02-30 is a typo to refuse, not a date to roll over into March. */
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+        return -1;
     const char *p = s + 10;
     if (*p != '\0') {
         if ((*p != 'T' && *p != 't' && *p != ' ') || strlen(p) < 9)

@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "ctl/reltime.h"
 #include "ctl/table.h"
+#include "queue/catalog.h"
 #include "queue/ops.h"
 #include "queue/rsync.h"
 
@@ -28,10 +29,12 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  stats [--json]                         queue depth and per-target delivery counts\n"
-    "  deliveries [--status S] [--target T] [--source S] [--limit N] [--cursor C] [--json]\n"
+    "  deliveries [--status S] [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
+    "             [--limit N] [--cursor C] [--json]\n"
     "                                         the delivery log, newest first (limit 1-500,\n"
     "                                         default 50; status: pending, retrying,\n"
-    "                                         delivered, failed, superseded)\n"
+    "                                         delivered, failed, superseded; since/until\n"
+    "                                         apply to created_at, inclusive)\n"
     "  show DELIVERY_ID [--json]              one delivery with its attempts\n"
     "  redeliver DELIVERY_ID...               send deliveries again with a fresh attempt budget\n"
     "  redeliver --failed [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
@@ -39,6 +42,10 @@ static const char usage[] =
     "                                         (since/until apply to created_at)\n"
     "  pause TARGET                           keep TARGET's deliveries waiting\n"
     "  resume TARGET                          let them go out again\n"
+    "  feeds [--json]                         per feed target: live and removed titles, last\n"
+    "                                         poll and its status, the partner's lag\n"
+    "  catalog TARGET [--status live|removed] [--source S] [--limit N] [--cursor C] [--json]\n"
+    "                                         the target's catalog, newest change first\n"
     "\n"
     "Options:\n"
     "  --config PATH   config file (else $RELAY_CONFIG, else ./relay.json)\n"
@@ -315,7 +322,9 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
                            .target = o->target,
                            .source = o->source,
                            .limit = o->limit,
-                           .cursor = o->cursor};
+                           .cursor = o->cursor,
+                           .since = o->since,
+                           .until = o->until};
     if (o->nargs)
         return usage_error("deliveries: unexpected argument %s", o->args[0]);
     int rc;
@@ -552,6 +561,98 @@ static int cmd_resume(struct rsync *rs, const struct config *cfg, const struct o
     return cmd_target(rs, cfg, o, 0);
 }
 
+/* ---- catalog and feeds ---------------------------------------------------------------- */
+
+static int cmd_feeds(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    if (o->nargs)
+        return usage_error("feeds: unexpected argument %s", o->args[0]);
+    char err[256];
+    json_t *doc = catalog_run_info(rs, cfg, err, sizeof(err));
+    if (doc == NULL) {
+        fprintf(stderr, "relayctl: %s\n", err);
+        return 1;
+    }
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *feeds = json_object_get(doc, "feeds");
+    if (json_object_size(feeds) == 0) {
+        printf("no target serves a feed\n");
+        json_decref(doc);
+        return 0;
+    }
+    static const char *const heads[] = {"TARGET",  "FORMAT",    "DELIVERY", "LIVE",
+                                        "REMOVED", "LAST POLL", "STATUS",   "LAG"};
+    struct table *t = table_new(8, heads, "lllrrlrr");
+    int64_t now = util_now_ms();
+    const char *name;
+    json_t *f;
+    json_object_foreach(feeds, name, f)
+    {
+        char live[24], removed[24], poll[32], st[16], lag[24];
+        snprintf(live, sizeof(live), "%lld", jint(f, "live"));
+        snprintf(removed, sizeof(removed), "%lld", jint(f, "removed"));
+        reltime_rfc3339(jstr(f, "last_poll_at"), now, poll, sizeof(poll));
+        snprintf(st, sizeof(st), "-");
+        if (json_is_integer(json_object_get(f, "last_poll_status")))
+            snprintf(st, sizeof(st), "%lld", jint(f, "last_poll_status"));
+        snprintf(lag, sizeof(lag), "-");
+        if (json_is_integer(json_object_get(f, "lag")))
+            snprintf(lag, sizeof(lag), "%lld", jint(f, "lag"));
+        table_row(t, name, jstr(f, "format"), jstr(f, "delivery"), live, removed, poll, st, lag);
+    }
+    json_decref(doc);
+    return table_done(t);
+}
+
+static int cmd_catalog(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    if (o->nargs != 1)
+        return usage_error("catalog: give one TARGET");
+    struct catalog_list_params p = {o->args[0], o->status, o->source, o->limit, o->cursor};
+    char err[256];
+    int status = 0;
+    json_t *doc = catalog_run_list(rs, cfg, &p, &status, err, sizeof(err));
+    if (doc == NULL) {
+        fprintf(stderr, "relayctl: catalog: %s\n", err);
+        return status == 400 ? 2 : 1;
+    }
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *data = json_object_get(doc, "data");
+    const char *next =
+        json_string_value(json_object_get(json_object_get(doc, "meta"), "next_cursor"));
+    int rc = 0;
+    if (json_array_size(data) == 0) {
+        printf("no catalog entries%s\n", next ? " on this page" : "");
+    } else {
+        static const char *const heads[] = {"SOURCE",     "CONTENT_ID", "TYPE",       "STATUS",
+                                            "UPDATED_AT", "DELIVERED",  "DELIVERY_ID"};
+        struct table *t = table_new(7, heads, "lllllll");
+        int64_t now = util_now_ms();
+        size_t i;
+        json_t *e;
+        json_array_foreach(data, i, e)
+        {
+            char when[32];
+            reltime_rfc3339(jstr(e, "delivered_at"), now, when, sizeof(when));
+            table_row(t, jstr(e, "source"), jstr(e, "content_id"), jstr(e, "content_type"),
+                      jstr(e, "status"), jstr(e, "updated_at"), when, jstr(e, "delivery_id"));
+        }
+        rc = table_done(t);
+    }
+    if (next)
+        printf("more: relayctl catalog %s ... --cursor %s\n", o->args[0], next);
+    json_decref(doc);
+    return rc;
+}
+
 /* ---- the command table ---------------------------------------------------------------- */
 
 /* One entry per command: its name, the options it accepts and what runs it once the config
@@ -564,13 +665,17 @@ struct command {
 
 static const struct command commands[] = {
     {"stats", OPT_JSON, cmd_stats},
-    {"deliveries", OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR,
+    {"deliveries",
+     OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR | OPT_SINCE |
+         OPT_UNTIL,
      cmd_deliveries},
     {"show", OPT_JSON, cmd_show},
     {"redeliver", OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL,
      cmd_redeliver},
     {"pause", OPT_JSON, cmd_pause},
     {"resume", OPT_JSON, cmd_resume},
+    {"feeds", OPT_JSON, cmd_feeds},
+    {"catalog", OPT_JSON | OPT_STATUS | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR, cmd_catalog},
 };
 
 static const struct command *find_command(const char *name)

@@ -4,16 +4,15 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/util.h"
+#include "queue/lua.h"
 #include "queue/sentinel.h"
 
-#define RCONN_MAX_SCRIPTS 16
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 2000
 #define RCONN_TICK_MS 250
@@ -21,11 +20,6 @@
  * a write probe after RCONN_PROBE_IDLE_MS, so a healthy one never looks stale. */
 #define RCONN_READY_WITHIN_MS 1000
 #define RCONN_PROBE_IDLE_MS 300
-
-struct script_sha {
-    const char *script;
-    char sha[41];
-};
 
 struct rconn {
     struct event_base *base;
@@ -52,8 +46,6 @@ struct rconn {
     size_t n_waiters, cap_waiters;
     int wait_in_flight;
     struct event *wait_ev;
-    struct script_sha scripts[RCONN_MAX_SCRIPTS];
-    int n_scripts;
     /* health, for rconn_unready_reason() */
     int64_t last_ok_ms;        /* last reply that showed Redis serving us */
     int auth_failed;           /* AUTH refused, or NOAUTH/WRONGPASS answers */
@@ -74,7 +66,9 @@ struct wait_batch {
 };
 
 /* One queued command. For scripts it keeps a copy of the arguments so a NOSCRIPT answer
- * (Redis restarted or flushed its script cache) can be retried with EVAL. */
+ * (Redis restarted or flushed its script cache) can be retried with EVAL. The struct, the
+ * argument vectors and the argument bytes are one allocation: a worker's fanout call carries
+ * thousands of arguments. */
 struct pending {
     struct rconn *rc;
     rconn_cb cb;
@@ -89,31 +83,7 @@ static void connect_now(struct rconn *rc);
 
 static void pending_free(struct pending *p)
 {
-    if (p == NULL)
-        return;
-    for (int i = 0; i < p->argc; i++)
-        free(p->argv[i]);
-    free(p->argv);
-    free(p->argvlen);
     free(p);
-}
-
-static const char *sha_of(struct rconn *rc, const char *script)
-{
-    for (int i = 0; i < rc->n_scripts; i++)
-        if (rc->scripts[i].script == script)
-            return rc->scripts[i].sha;
-    unsigned char d[SHA_DIGEST_LENGTH];
-    static char scratch[41];
-    SHA1((const unsigned char *)script, strlen(script), d);
-    if (rc->n_scripts < RCONN_MAX_SCRIPTS) {
-        struct script_sha *s = &rc->scripts[rc->n_scripts++];
-        s->script = script;
-        util_hex(d, sizeof(d), s->sha);
-        return s->sha;
-    }
-    util_hex(d, sizeof(d), scratch);
-    return scratch;
 }
 
 static void schedule_reconnect(struct rconn *rc)
@@ -359,9 +329,10 @@ static void on_replication(redisAsyncContext *ac, void *r, void *privdata)
         snprintf(have, sizeof(have), "%ld", n);
         snprintf(want, sizeof(want), "%lld", (long long)rc->cfg->redis_min_replicas);
         if (!was)
-            LOG_ERROR("redis has fewer connected replicas than redis.min_replicas: webhooks get "
-                      "503 until enough replicas are back",
-                      "connected_replicas", have, "min_replicas", want, NULL);
+            LOG_ERROR(
+                "redis has fewer connected replicas than redis.min_replicas: the relay answers "
+                "webhooks with 503 until enough replicas are back",
+                "connected_replicas", have, "min_replicas", want, NULL);
         snprintf(rc->ha_problem, sizeof(rc->ha_problem),
                  "redis has %ld connected replicas, fewer than redis.min_replicas (%lld)", n,
                  (long long)rc->cfg->redis_min_replicas);
@@ -667,42 +638,38 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 static struct pending *pending_new(struct rconn *rc, rconn_cb cb, void *arg, const char *script,
                                    int nkeys, int argc, const char **argv, const size_t *argvlen)
 {
-    struct pending *p = calloc(1, sizeof(*p));
-    int extra = script ? 1 : 0;
+    char nk[16];
+    int extra = script ? 1 : 0, n = argc + extra;
+    size_t bytes = 0;
+
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    if (script)
+        bytes += strlen(nk) + 1;
+    for (int i = 0; i < argc; i++)
+        bytes += (argvlen ? argvlen[i] : strlen(argv[i])) + 1;
+    size_t head = sizeof(struct pending) + sizeof(char *) * (size_t)n + sizeof(size_t) * (size_t)n;
+    struct pending *p = malloc(head + bytes);
     if (p == NULL)
         return NULL;
     p->rc = rc;
     p->cb = cb;
     p->arg = arg;
     p->script = script;
-    p->argv = calloc((size_t)(argc + extra), sizeof(char *));
-    p->argvlen = calloc((size_t)(argc + extra), sizeof(size_t));
-    if (p->argv == NULL || p->argvlen == NULL)
-        goto fail;
-    if (script) {
-        char nk[16];
-        snprintf(nk, sizeof(nk), "%d", nkeys);
-        p->argv[0] = strdup(nk);
-        p->argvlen[0] = strlen(nk);
-        p->argc = 1;
-        if (p->argv[0] == NULL)
-            goto fail;
-    }
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        char *copy = malloc(len + 1);
-        if (copy == NULL)
-            goto fail;
-        memcpy(copy, argv[i], len);
-        copy[len] = '\0';
-        p->argv[p->argc] = copy;
-        p->argvlen[p->argc] = len;
-        p->argc++;
+    p->argc = n;
+    p->argvlen = (size_t *)(p + 1);
+    p->argv = (char **)(p->argvlen + n);
+    char *d = (char *)(p->argv + n);
+    for (int i = 0; i < n; i++) {
+        const char *src = script && i == 0 ? nk : argv[i - extra];
+        size_t len = script && i == 0 ? strlen(nk)
+                                      : (argvlen ? argvlen[i - extra] : strlen(argv[i - extra]));
+        memcpy(d, src, len);
+        d[len] = '\0';
+        p->argv[i] = d;
+        p->argvlen[i] = len;
+        d += len + 1;
     }
     return p;
-fail:
-    pending_free(p);
-    return NULL;
 }
 
 int rconn_command(struct rconn *rc, rconn_cb cb, void *arg, int argc, const char **argv,
@@ -728,7 +695,8 @@ int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, i
     struct pending *p = pending_new(rc, cb, arg, script, nkeys, argc, argv, argvlen);
     if (p == NULL)
         return -1;
-    if (send_pending(rc, p, "EVALSHA", sha_of(rc, script)) != 0) {
+    const char *sha = lua_sha(script);
+    if (send_pending(rc, p, sha ? "EVALSHA" : "EVAL", sha ? sha : script) != 0) {
         pending_free(p);
         return -1;
     }

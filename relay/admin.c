@@ -322,6 +322,20 @@ out:
 
 /* ---- routing -------------------------------------------------------------------------- */
 
+int admin_authorize(struct admin *a, struct http_req *req)
+{
+    if (a->cfg->admin_token.value == NULL) {
+        http_reply_error(req, 404, "not_found", "no such endpoint");
+        return 0;
+    }
+    if (!authorized(a, req)) {
+        http_add_header(req, "WWW-Authenticate", "Bearer realm=\"relay-admin\"");
+        http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");
+        return 0;
+    }
+    return 1;
+}
+
 void admin_handle(struct admin *a, struct http_req *req)
 {
     const char *path = http_path(req);
@@ -336,11 +350,8 @@ void admin_handle(struct admin *a, struct http_req *req)
         ui_handle(req);
         return;
     }
-    if (!authorized(a, req)) {
-        http_add_header(req, "WWW-Authenticate", "Bearer realm=\"relay-admin\"");
-        http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");
+    if (!admin_authorize(a, req))
         return;
-    }
 
     if (strcmp(path, "/admin/stats") == 0) {
         if (method_is(req, "GET"))

@@ -57,7 +57,15 @@ struct metrics {
     struct source_counts *src;
     size_t n_src, cap_src;
     size_t n_unknown;
+    char *(*section)(void *arg); /* metrics_add_section */
+    void *section_arg;
 };
+
+void metrics_add_section(struct metrics *m, char *(*text)(void *arg), void *arg)
+{
+    m->section = text;
+    m->section_arg = arg;
+}
 
 /* ---- in-process counters --------------------------------------------------------------- */
 
@@ -390,6 +398,12 @@ static void scrape_finish(struct scrape *s)
     /* Without Redis the Redis-side series are left out rather than shown as 0: a counter
      * dropping to 0 would read as a reset. */
     render_redis(s->m, &b, s->stats, s->hash);
+    if (s->m->section) {
+        char *extra = s->m->section(s->m->section_arg);
+        if (extra)
+            bprintf(&b, "%s", extra);
+        free(extra);
+    }
     if (b.toobig) {
         http_reply_error(s->req, 500, "internal", "metrics page too large");
     } else {

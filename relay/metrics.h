@@ -21,6 +21,10 @@ void metrics_webhook(struct metrics *m, const char *source, const char *outcome)
  * error code (signature_invalid, ...). source may be an unknown name: it is escaped. */
 void metrics_rejection(struct metrics *m, const char *source, const char *code);
 
+/* Adds a section another module renders (Prometheus text, malloc'd, NULL = none) at the end
+ * of every scrape. arg must outlive m. */
+void metrics_add_section(struct metrics *m, char *(*text)(void *arg), void *arg);
+
 /* Serves GET /metrics (text/plain; version=0.0.4); answers asynchronously. */
 void metrics_handle(struct metrics *m, struct http_req *req);
 

@@ -51,6 +51,10 @@ def show_received(partner, since):
                 print("    " + line)
             if len(lines) > 18:
                 print("    … (%d more lines)" % (len(lines) - 18))
+            doc = json.loads(r["body"])
+            item = (doc.get("items") or [doc])[0] if isinstance(doc, dict) else {}
+            if isinstance(item, dict) and item.get("url"):
+                print("    deep link (url): %s" % item["url"])
 
 
 def wait_for(partner, n, since, timeout=20):
@@ -108,6 +112,11 @@ def main():
              h.encora_event("evt_demo_pub", created_at="2026-11-20T10:00:00Z"), 3),
             ("EncoraStream unpublishes it", "encora",
              h.encora_event("evt_demo_unpub", "content.unpublished", created_at="2026-11-20T12:30:00Z"), 3),
+            ("EncoraStream publishes an episode (no slug of its own: its deep link is built from "
+             "the show's, web_url.episode)", "encora",
+             h.encora_event("evt_demo_ep", content_type="episode",
+                            content_id="a7a26ff2-e851-45b6-9634-d595f45458b7", show_id=SHOW,
+                            season_number=1, episode_number=2, created_at="2026-11-20T10:05:00Z"), 3),
             ("Movida publishes an episode (Standard Webhooks signature, Digest-auth API)", "movida",
              json.dumps({"id": "evt-demo-7781", "type": "content.published",
                          "created_at": "2026-11-20T10:00:00Z", "data": {"title_id": 73}}).encode(), 3),

@@ -37,9 +37,17 @@ static void test_rfc3339_rejects(void **state)
                          "2026-11-20T10:00:00X",
                          "2026-11-20T10:00:00.Z",
                          "20261120T100000Z",
-                         "2026-11-20T10:00:00Z trailing"};
+                         "2026-11-20T10:00:00Z trailing",
+                         "2026-02-30T00:00:00Z",
+                         "2026-04-31",
+                         "2026-02-29",
+                         "1900-02-29"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
         assert_int_equal(util_parse_rfc3339(bad[i], &ms), -1);
+    /* leap days are dates */
+    assert_int_equal(util_parse_rfc3339("2028-02-29T00:00:00Z", &ms), 0);
+    assert_int_equal(util_parse_rfc3339("2000-02-29", &ms), 0);
+    assert_int_equal(util_parse_rfc3339("2026-12-31T23:59:59Z", &ms), 0);
 }
 
 static void test_base64(void **state)
