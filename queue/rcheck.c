@@ -52,12 +52,10 @@ int rcheck_run(const struct config *cfg, FILE *out)
         if (r)
             freeReplyObject(r);
         r = rsync_commandf(rs, "INFO replication");
-        const char *p =
-            r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "connected_slaves:") : NULL;
-        long n = p ? strtol(p + strlen("connected_slaves:"), NULL, 10) : 0;
+        long n = r && r->type == REDIS_REPLY_STRING ? sentinel_online_replicas(r->str) : 0;
         if (n < cfg->redis_min_replicas) {
             fprintf(out,
-                    "redis.min_replicas: Redis has %ld connected replicas, fewer than %lld: "
+                    "redis.min_replicas: Redis has %ld online replicas, fewer than %lld: "
                     "webhooks would get 503\n",
                     n, (long long)cfg->redis_min_replicas);
             problems++;

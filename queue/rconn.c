@@ -320,8 +320,7 @@ static void on_replication(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     if (rc == NULL || rc->ac != ac || reply == NULL || reply->type != REDIS_REPLY_STRING)
         return;
-    const char *p = strstr(reply->str, "connected_slaves:");
-    long n = p ? strtol(p + strlen("connected_slaves:"), NULL, 10) : 0;
+    long n = sentinel_online_replicas(reply->str);
     int short_of = n < rc->cfg->redis_min_replicas;
     int was = strstr(rc->ha_problem, "replicas") != NULL;
     if (short_of) {
@@ -329,12 +328,11 @@ static void on_replication(redisAsyncContext *ac, void *r, void *privdata)
         snprintf(have, sizeof(have), "%ld", n);
         snprintf(want, sizeof(want), "%lld", (long long)rc->cfg->redis_min_replicas);
         if (!was)
-            LOG_ERROR(
-                "redis has fewer connected replicas than redis.min_replicas: the relay answers "
-                "webhooks with 503 until enough replicas are back",
-                "connected_replicas", have, "min_replicas", want, NULL);
+            LOG_ERROR("redis has fewer online replicas than redis.min_replicas: the relay answers "
+                      "webhooks with 503 until enough replicas are back",
+                      "connected_replicas", have, "min_replicas", want, NULL);
         snprintf(rc->ha_problem, sizeof(rc->ha_problem),
-                 "redis has %ld connected replicas, fewer than redis.min_replicas (%lld)", n,
+                 "redis has %ld online replicas, fewer than redis.min_replicas (%lld)", n,
                  (long long)rc->cfg->redis_min_replicas);
     } else if (was) {
         LOG_INFO("redis has enough connected replicas again", NULL);

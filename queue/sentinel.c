@@ -34,6 +34,18 @@ int sentinel_parse_addr(const struct redisReply *r, char *host, size_t hostlen, 
     return 0;
 }
 
+long sentinel_online_replicas(const char *info)
+{
+    long n = 0;
+    for (const char *p = info; p && (p = strstr(p, "\nslave")) != NULL; p++) {
+        const char *eol = strchr(p + 1, '\n');
+        const char *st = strstr(p, ",state=online,");
+        if (st != NULL && (eol == NULL || st < eol))
+            n++;
+    }
+    return n;
+}
+
 int sentinel_role_is_master(const struct redisReply *r)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1)

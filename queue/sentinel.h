@@ -55,6 +55,9 @@ void sentinel_query_free(struct sentinel_query *q);
 /* Parses the answer to SENTINEL get-master-addr-by-name (a two-string array). Returns 0, or -1
  * when the sentinel does not know the master (nil) or the answer is malformed. */
 int sentinel_parse_addr(const struct redisReply *r, char *host, size_t hostlen, int *port);
+/* The replicas an INFO replication text lists as online (a replica still waiting for its full
+ * sync counts in connected_slaves, yet cannot acknowledge a WAIT). */
+long sentinel_online_replicas(const char *info);
 /* True when r is a ROLE answer whose first element is "master". */
 int sentinel_role_is_master(const struct redisReply *r);
 /* True for the error replies that mean "this server is no longer (or not yet) the writable

@@ -64,6 +64,20 @@ static void test_role(void **state)
     assert_false(sentinel_role_is_master(NULL));
 }
 
+static void test_online_replicas(void **state)
+{
+    const char *info = "# Replication\r\nrole:master\r\nconnected_slaves:3\r\n"
+                       "slave0:ip=127.0.0.1,port=7001,state=online,offset=215,lag=0\r\n"
+                       "slave1:ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0\r\n"
+                       "slave2:ip=10.0.0.3,port=7003,state=online,offset=215,lag=1\r\n"
+                       "master_failover_state:no-failover\r\n";
+    assert_int_equal(sentinel_online_replicas(info), 2);
+    assert_int_equal(sentinel_online_replicas("# Replication\r\nrole:master\r\n"
+                                              "connected_slaves:0\r\n"),
+                     0);
+    assert_int_equal(sentinel_online_replicas(""), 0);
+}
+
 static void test_failover_errors(void **state)
 {
     const char *yes[] = {"READONLY You can't write against a read only replica.",
@@ -186,9 +200,9 @@ static void test_query_none_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_addr),         cmocka_unit_test(test_role),
-        cmocka_unit_test(test_failover_errors),    cmocka_unit_test(test_resolve_none_answers),
-        cmocka_unit_test(test_query_none_answers),
+        cmocka_unit_test(test_parse_addr),           cmocka_unit_test(test_role),
+        cmocka_unit_test(test_failover_errors),      cmocka_unit_test(test_online_replicas),
+        cmocka_unit_test(test_resolve_none_answers), cmocka_unit_test(test_query_none_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
