@@ -77,8 +77,9 @@ static int connect_once(struct rsync *rs)
          * or gone. */
         struct sentinel_addr a;
         char why[256];
-        if (sentinel_resolve(rs->cfg, rs->sentinel_next, rs->timeout_ms, &a, why, sizeof(why)) !=
-            0) {
+        /* A sentinel answers from memory: a slow one is as good as dead, try the next. */
+        long per_sentinel = rs->timeout_ms < 1000 ? rs->timeout_ms : 1000;
+        if (sentinel_resolve(rs->cfg, rs->sentinel_next, per_sentinel, &a, why, sizeof(why)) != 0) {
             snprintf(rs->err, sizeof(rs->err), "no sentinel named the redis master: %.255s", why);
             return -2; /* every sentinel was asked already */
         }
