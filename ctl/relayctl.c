@@ -17,6 +17,7 @@
 #include "ctl/table.h"
 #include "queue/catalog.h"
 #include "queue/ops.h"
+#include "queue/sources.h"
 #include "queue/rsync.h"
 
 #define REDIS_TIMEOUT_MS 5000
@@ -40,6 +41,9 @@ static const char usage[] =
     "  redeliver --failed [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
     "                                         redeliver every failed delivery that matches\n"
     "                                         (since/until apply to created_at)\n"
+    "  sources [--json]                       per source: webhook path, scheme, header, number\n"
+    "                                         of secrets, last verified request and ping,\n"
+    "                                         accepted/rejected in 24 h, last rejection\n"
     "  pause TARGET                           keep TARGET's deliveries waiting\n"
     "  resume TARGET                          let them go out again\n"
     "  feeds [--json]                         per feed target: live and removed titles, last\n"
@@ -551,6 +555,61 @@ static int cmd_target(struct rsync *rs, const struct config *cfg, const struct o
     return 0;
 }
 
+/* relayctl sources: what an operator needs to register each source in its CMS and to see
+ * that the CMS's deliveries arrive (queue/sources, the same view as GET /admin/sources). */
+static int cmd_sources(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    if (o->nargs)
+        return usage_error("sources: unexpected argument %s", o->args[0]);
+    char err[256];
+    json_t *doc = sources_read(rs, cfg, util_now_ms(), err, sizeof(err));
+    if (doc == NULL) {
+        fprintf(stderr, "relayctl: %s\n", err);
+        return 1;
+    }
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    static const char *const heads[] = {
+        "SOURCE",        "PATH",      "SCHEME",       "HEADER",       "SECRETS",
+        "LAST RECEIVED", "LAST PING", "ACCEPTED 24H", "REJECTED 24H", "LAST REJECTION"};
+    struct table *t = table_new(10, heads, "llllrllrll");
+    int64_t now = util_now_ms();
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(doc, "data"), i, s)
+    {
+        char secrets[16], acc[24], rej[256] = "", last_rej[96] = "-", recv[32], ping[32];
+        snprintf(secrets, sizeof(secrets), "%lld", jint(s, "secrets"));
+        snprintf(acc, sizeof(acc), "%lld", jint(s, "accepted_24h"));
+        reltime_rfc3339(jstr(s, "last_received_at"), now, recv, sizeof(recv));
+        reltime_rfc3339(jstr(s, "last_ping_at"), now, ping, sizeof(ping));
+        const char *code;
+        json_t *n;
+        size_t used = 0;
+        json_object_foreach(json_object_get(s, "rejected_24h"), code, n)
+        {
+            int w = snprintf(rej + used, sizeof(rej) - used, "%s%s %lld", used ? ", " : "", code,
+                             (long long)json_integer_value(n));
+            if (w < 0 || (size_t)w >= sizeof(rej) - used)
+                break;
+            used += (size_t)w;
+        }
+        json_t *lr = json_object_get(s, "last_rejection");
+        if (json_is_object(lr)) {
+            char rel[32];
+            reltime_rfc3339(jstr(lr, "at"), now, rel, sizeof(rel));
+            snprintf(last_rej, sizeof(last_rej), "%s (%s)", jstr(lr, "code"), rel);
+        }
+        table_row(t, jstr(s, "name"), jstr(s, "path"), jstr(s, "scheme"), jstr(s, "header"),
+                  secrets, recv, ping, acc, used ? rej : "0", last_rej);
+    }
+    json_decref(doc);
+    return table_done(t);
+}
+
 static int cmd_pause(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     return cmd_target(rs, cfg, o, 1);
@@ -672,6 +731,7 @@ static const struct command commands[] = {
     {"show", OPT_JSON, cmd_show},
     {"redeliver", OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL,
      cmd_redeliver},
+    {"sources", OPT_JSON, cmd_sources},
     {"pause", OPT_JSON, cmd_pause},
     {"resume", OPT_JSON, cmd_resume},
     {"feeds", OPT_JSON, cmd_feeds},

@@ -160,19 +160,12 @@ int cms_time_ms(const char *val, long long *ms)
 void cms_set_datetime(json_t *dst, const char *key, const char *val)
 {
     long long ms;
-    struct tm tm;
     char out[32];
 
-    if (cms_time_ms(val, &ms) != 0)
-        return;
     /* One spelling for every source (Movida sends +00:00, Encora Z) so that partners and
      * the newest-wins comparison never see two forms of the same instant. */
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    /* %Y does not pad years below 1000; partners' RFC 3339 needs exactly four digits. */
-    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+    if (cms_time_ms(val, &ms) != 0 || util_rfc3339_secs(ms, out) != 0)
         return;
-    snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     json_object_set_new(dst, key, json_string(out));
 }
 

@@ -7,24 +7,15 @@
 
 #include "core/util.h"
 
-/* created_at / updated_at the CMS did not give, from what the relay itself knows: a partner
- * needs both (TitanOS's Standard Schema requires them) and Movida has neither. The CMS's own
- * values always win; the caller's title is shared by every target and stays untouched. */
 /* An RFC 3339 value as the relay writes instants, "YYYY-MM-DDTHH:MM:SSZ" (the worker may pass
  * fractions or offsets); NULL when it is not one. */
 static json_t *instant(const char *val)
 {
     int64_t ms;
-    struct tm tm;
     char out[32];
 
-    if (val == NULL || util_parse_rfc3339(val, &ms) != 0)
+    if (val == NULL || util_parse_rfc3339(val, &ms) != 0 || util_rfc3339_secs(ms, out) != 0)
         return NULL;
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
-        return NULL;
-    snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return json_string(out);
 }
 
@@ -97,8 +88,9 @@ json_t *fmt_render(const struct target *t, const json_t *title, int unpublish, c
 
 int fmt_removal_needs_title(const struct target *t)
 {
-    /* Every format's removal carries the metadata as last delivered (gwi_json_1.1: the whole
-     * item; titanos: the whole object; canonical: the title), so every tombstone target
-     * needs the title; a DELETE names only the URL. */
-    return t != NULL && t->unpublish == UNPUBLISH_TOMBSTONE;
+    /* gwi_json_1.1 items and titanos objects cannot be valid without the title's metadata;
+     * canonical's removal, {id, source, type, status: "unpublished"}, is complete from the
+     * event alone (docs/canonical.md), so it costs no CMS request and survives a CMS outage.
+     * A DELETE names only the URL. */
+    return t != NULL && t->unpublish == UNPUBLISH_TOMBSTONE && t->format != FORMAT_CANONICAL;
 }

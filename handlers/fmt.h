@@ -33,8 +33,9 @@ struct json_t *fmt_render_ctx(const struct target *t, const struct json_t *title
 struct json_t *fmt_render(const struct target *t, const struct json_t *title, int unpublish,
                           char *err, size_t errlen);
 
-/* Removals. A removal document is the complete document as last delivered with the
- * availability emptied, so it is rendered from the full title, not from cms_tombstone():
+/* Removals. A gwi_json_1.1 or titanos removal is the complete document as last delivered with
+ * the availability emptied, so it is rendered from the full title, not from cms_tombstone()
+ * (canonical's removal is rendered from cms_tombstone(), no fetch):
  *
  *   if (fmt_removal_needs_title(t)) {
  *       fetch as for a publish (cms_next_url / cms_normalize; the EncoraStream admin API and
@@ -49,8 +50,9 @@ struct json_t *fmt_render(const struct target *t, const struct json_t *title, in
  * describe: the delivery ends superseded with not_in_catalog, nothing sent (until the catalog
  * renders removals from what was delivered). */
 
-/* 1 when an unpublish to t sends a removal document built from the full title (every format
- * with "unpublish": "tombstone"), 0 when it needs no title ("delete": a bare DELETE). */
+/* 1 when an unpublish to t sends a removal document built from the full title
+ * (gwi_json_1.1 and titanos with "unpublish": "tombstone"), 0 when it needs none (canonical's
+ * removal is complete from the event; "delete" is a bare DELETE). */
 int fmt_removal_needs_title(const struct target *t);
 
 struct json_t *fmt_canonical_render(const struct target *t, const struct json_t *title,

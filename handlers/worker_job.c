@@ -320,17 +320,29 @@ static void job_cms_ref(const struct job *j, struct cms_ref *ref)
 }
 
 /* An unpublish to t is rendered from the full title (fetched like a publish), not from the
- * event alone: GoWatchIt's removal is the complete item with its availability emptied. */
+ * event alone, where the format's removal is the complete document with its availability
+ * emptied (gwi_json_1.1, titanos). */
 static int removal_needs_title(const struct target *t)
 {
-    return t->unpublish == UNPUBLISH_TOMBSTONE && t->format == FORMAT_GWI_JSON_1_1;
+    return fmt_removal_needs_title(t);
 }
 
 /* The target's document for title (the removal document for an unpublish), or NULL with err
- * saying what is missing. */
+ * saying what is missing. The event's time and the title's first sighting stand in for the
+ * updated_at / created_at a CMS does not give (Movida). */
 static json_t *job_render_doc(const struct job *j, const json_t *title, char *err, size_t errlen)
 {
-    return fmt_render(j->t, title, j->unpublish, err, errlen);
+    char event_at[32], first_seen[32];
+    struct fmt_ctx ctx = {.unpublish = j->unpublish};
+    if (j->event_at_ms > 0) {
+        util_rfc3339(j->event_at_ms, event_at);
+        ctx.event_at = event_at;
+    }
+    if (j->first_seen_ms > 0) {
+        util_rfc3339(j->first_seen_ms, first_seen);
+        ctx.first_seen = first_seen;
+    }
+    return fmt_render_ctx(j->t, title, &ctx, err, errlen);
 }
 
 /* An unpublish whose title the source no longer serves: the removal is rendered from the

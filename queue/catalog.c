@@ -373,8 +373,9 @@ json_t *catalog_removal_doc(enum target_format format, const char *doc, size_t l
         break;
     case FORMAT_TITANOS: {
         json_object_set_new(o, "status", json_string("removed"));
-        json_t *av = json_object();
-        json_object_set_new(av, "offers", json_array());
+        /* Every key stays (docs/titanos.md): an empty availability is nulls and empty lists. */
+        json_t *av = json_pack("{s:n,s:n,s:[],s:n,s:[]}", "start", "end", "territories",
+                               "territory_policy", "offers");
         json_object_set_new(o, "availability", av);
         break;
     }

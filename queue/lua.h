@@ -15,6 +15,9 @@ extern const char lua_ops_list[];
 extern const char lua_ops_show[];
 extern const char lua_ops_redeliver[];
 extern const char lua_ops_target[];
+/* the sources' registration view (queue/sources) */
+extern const char lua_sources_note[];
+extern const char lua_sources_read[];
 /* catalog and pull feeds (queue/catalog) */
 extern const char lua_catalog_load[];
 extern const char lua_catalog_page[];

@@ -192,7 +192,7 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
         goto fail;
     a->metrics = metrics_new(cfg, a->rc);
     a->admin = admin_new(cfg, a->rc);
-    a->ingest = ingest_new(cfg, a->rc, a->metrics);
+    a->ingest = ingest_new(base, cfg, a->rc, a->metrics);
     a->feeds = feeds_new(base, cfg, a->rc);
     if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL || a->feeds == NULL)
         goto fail;
@@ -229,10 +229,10 @@ void app_free(struct app *a)
 {
     if (a == NULL)
         return;
-    /* Redis first: its pending callbacks still answer requests the server owns. */
+    /* Redis first: its pending callbacks still answer requests the server owns; then ingest. */
     rconn_free(a->rc);
+    ingest_free(a->ingest); /* answers the events it still collects, on the server's connections */
     server_free(a->server);
-    ingest_free(a->ingest);
     admin_free(a->admin);
     feeds_free(a->feeds);
     metrics_free(a->metrics);

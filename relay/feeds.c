@@ -870,13 +870,20 @@ not_found:
 
 /* ---- operators -------------------------------------------------------------------------- */
 
+/* One admin request waiting for Redis. */
 struct areq {
     struct http_req *req;
+    const struct config *cfg;
+    int list;
 };
 
-static void on_admin_json(struct redisReply *reply, void *arg, int list, const struct config *cfg)
+static void on_admin(struct redisReply *reply, void *arg)
 {
-    struct http_req *req = arg;
+    struct areq *a = arg;
+    struct http_req *req = a->req;
+    const struct config *cfg = a->cfg;
+    int list = a->list;
+    free(a);
     if (reply == NULL) {
         http_add_header(req, "Retry-After", "1");
         http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
@@ -892,17 +899,21 @@ static void on_admin_json(struct redisReply *reply, void *arg, int list, const s
     http_reply_json(req, 200, doc);
 }
 
-/* The callbacks carry only the request: the config pointer is global to the process. */
-static const struct config *admin_cfg;
-
-static void on_admin_list(struct redisReply *reply, void *arg)
+/* Runs script for an admin request; answers 503 when Redis cannot take it. */
+static void admin_run(struct feeds *f, struct http_req *req, int list, const char *script, int argc,
+                      const char **argv)
 {
-    on_admin_json(reply, arg, 1, admin_cfg);
-}
-
-static void on_admin_info(struct redisReply *reply, void *arg)
-{
-    on_admin_json(reply, arg, 0, admin_cfg);
+    struct areq *a = malloc(sizeof(*a));
+    if (a == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    *a = (struct areq){req, f->cfg, list};
+    if (rconn_script(f->rc, script, on_admin, a, 0, argc, argv, NULL) != 0) {
+        free(a);
+        http_add_header(req, "Retry-After", "1");
+        http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
+    }
 }
 
 static void admin_catalog(struct feeds *f, struct http_req *req, const char *name)
@@ -937,11 +948,7 @@ static void admin_catalog(struct feeds *f, struct http_req *req, const char *nam
         http_reply_error(req, status, code, msg);
         return;
     }
-    if (rconn_script(f->rc, lua_catalog_list, on_admin_list, req, 0, CATALOG_LIST_ARGC, argv,
-                     NULL) != 0) {
-        http_add_header(req, "Retry-After", "1");
-        http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
-    }
+    admin_run(f, req, 1, lua_catalog_list, CATALOG_LIST_ARGC, argv);
 }
 
 int feeds_admin_handle(struct feeds *f, struct http_req *req)
@@ -973,10 +980,7 @@ int feeds_admin_handle(struct feeds *f, struct http_req *req)
         return 1;
     }
     int argc = catalog_info_args(f->cfg, argv);
-    if (rconn_script(f->rc, lua_catalog_info, on_admin_info, req, 0, argc, argv, NULL) != 0) {
-        http_add_header(req, "Retry-After", "1");
-        http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
-    }
+    admin_run(f, req, 0, lua_catalog_info, argc, argv);
     free(argv);
     return 1;
 }
@@ -1025,11 +1029,27 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     free(argv);
 }
 
+/* A label value with \\, \" and newlines escaped (text format 0.0.4), cut to fit out. */
+static const char *label(const char *v, char out[160])
+{
+    size_t o = 0;
+    for (; *v && o + 3 < 160; v++) {
+        if (*v == '\\' || *v == '"' || *v == '\n') {
+            out[o++] = '\\';
+            out[o++] = *v == '\n' ? 'n' : *v;
+        } else {
+            out[o++] = *v;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 char *feeds_metrics_text(void *arg)
 {
     struct feeds *f = arg;
     struct out o = {0};
-    char line[512];
+    char line[512], lb[160];
     const struct config *cfg = f->cfg;
 
     out_str(&o, "# HELP relay_feed_requests_total Feed requests, by target and HTTP status.\n"
@@ -1038,10 +1058,9 @@ char *feeds_metrics_text(void *arg)
         if (!catalog_has_feed(&cfg->targets[i]))
             continue;
         for (size_t c = 0; c < N_CODES; c++) {
-            /* target names are config keys: plain words, no escaping needed beyond quotes */
             snprintf(line, sizeof(line),
                      "relay_feed_requests_total{target=\"%s\",code=\"%d\"} %" PRIu64 "\n",
-                     cfg->targets[i].name, CODES[c], f->ts[i].requests[c]);
+                     label(cfg->targets[i].name, lb), CODES[c], f->ts[i].requests[c]);
             out_str(&o, line);
         }
     }
@@ -1053,7 +1072,7 @@ char *feeds_metrics_text(void *arg)
         snprintf(line, sizeof(line),
                  "relay_feed_items{target=\"%s\",status=\"live\"} %" PRId64 "\n"
                  "relay_feed_items{target=\"%s\",status=\"removed\"} %" PRId64 "\n",
-                 cfg->targets[i].name, f->ts[i].live, cfg->targets[i].name, f->ts[i].removed);
+                 label(cfg->targets[i].name, lb), f->ts[i].live, lb, f->ts[i].removed);
         out_str(&o, line);
     }
     out_str(&o, "# HELP relay_feed_last_poll_timestamp_seconds When a partner last polled the "
@@ -1063,7 +1082,7 @@ char *feeds_metrics_text(void *arg)
         if (!catalog_has_feed(&cfg->targets[i]) || f->ts[i].last_poll_ms <= 0)
             continue;
         snprintf(line, sizeof(line), "relay_feed_last_poll_timestamp_seconds{target=\"%s\"} %.3f\n",
-                 cfg->targets[i].name, (double)f->ts[i].last_poll_ms / 1000.0);
+                 label(cfg->targets[i].name, lb), (double)f->ts[i].last_poll_ms / 1000.0);
         out_str(&o, line);
     }
     if (o.oom) {
@@ -1083,7 +1102,6 @@ struct feeds *feeds_new(struct event_base *base, const struct config *cfg, struc
     f->base = base;
     f->cfg = cfg;
     f->rc = rc;
-    admin_cfg = cfg;
     f->ts = calloc(cfg->n_targets ? cfg->n_targets : 1, sizeof(*f->ts));
     f->timer = event_new(base, -1, EV_PERSIST, on_timer, f);
     if (f->ts == NULL || f->timer == NULL) {

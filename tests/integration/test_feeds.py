@@ -118,7 +118,8 @@ class TestFeedPaging(FeedCase):
         self.assertEqual([d["id"] for d in docs], ["m4", "m5"])
         self.assertEqual(docs[0]["title"], "Title m4 v2")
         self.assertEqual(docs[1]["status"], "removed")
-        self.assertEqual(docs[1]["availability"], {"offers": []})
+        self.assertEqual(docs[1]["availability"], {"start": None, "end": None, "territories": [],
+                                                   "territory_policy": None, "offers": []})
         self.assertEqual(docs[1]["title"], "Title m5 v1")  # the metadata last delivered
         self.assertNotEqual(cursor, cursor2)
 

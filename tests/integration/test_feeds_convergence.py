@@ -36,8 +36,9 @@ class Writer(threading.Thread):
     """Changes, removes and re-publishes random titles in random batches until stopped; keeps
     the model of what the catalog must hold."""
 
-    def __init__(self, port, rng, titles, model, clock):
+    def __init__(self, port, rng, titles, model, clock, target="conv", make=None):
         super().__init__(daemon=True)
+        self.target, self.make = target, make or doc
         self.port, self.rng, self.titles, self.model, self.clock = port, rng, titles, model, clock
         self.stop_flag = threading.Event()
         self.writes = 0
@@ -55,10 +56,10 @@ class Writer(threading.Thread):
                                                         order_ts=self.clock[0]))
                         self.model.pop(cid, None)
                     else:
-                        d = doc(cid, self.clock[0])
+                        d = self.make(cid, self.clock[0])
                         batch.append(catalog_bulk.entry("encora", cid, d, order_ts=self.clock[0]))
                         self.model[cid] = d
-                catalog_bulk.load(self.port, "conv", batch)
+                catalog_bulk.load(self.port, self.target, batch)
                 self.writes += len(batch)
                 time.sleep(self.rng.random() * 0.004)
         except Exception as e:  # surfaced by the test
@@ -69,10 +70,10 @@ class TestConvergence(RelayTestCase):
     @classmethod
     def setUpClass(cls):
         os.environ["CONV_FEED_PASSWORD"] = PASSWORD
-        cls.config_extra = {"targets": {"conv": {
-            "format": "titanos", "delivery": "feed",
-            "feed": {"auth": {"type": "basic", "username": "p",
-                              "password": "env:CONV_FEED_PASSWORD"}}}}}
+        feed = {"auth": {"type": "basic", "username": "p", "password": "env:CONV_FEED_PASSWORD"}}
+        cls.config_extra = {"targets": {
+            "conv": {"format": "titanos", "delivery": "feed", "feed": feed},
+            "convg": {"format": "gwi_json_1.1", "delivery": "feed", "feed": feed}}}
         super().setUpClass()
 
     def poll(self, state, cursor, rng, sizes=(1, 2, 5, 17, 64, 200)):
@@ -154,6 +155,69 @@ class TestConvergence(RelayTestCase):
                 pages, writes = self.run_seed(seed)
                 print("seed %d: %d snapshot pages, %d writes raced" % (seed, pages, writes),
                       file=sys.stderr)
+
+
+def gwi_item(cid, version):
+    return json.dumps({"id": cid, "title": "%s v%d" % (cid, version), "type": "movie",
+                       "available_formats": [{"format": "HD"}]}, separators=(",", ":"))
+
+
+class TestWatchablesConvergence(TestConvergence):
+    """The same promise for GoWatchIt's watchables.json: a full document streamed while titles
+    change (it is read in several ranges at once, not in one atomic step), then incremental
+    documents from X-Relay-Next-Cursor."""
+
+    test_paging_client_converges = None
+
+    def watchables(self, state, since=None):
+        path = "/feeds/convg/watchables.json" + ("?since=" + urllib.parse.quote(since)
+                                                 if since else "")
+        r = request(self.port, "GET", path, headers=AUTH, timeout=60)
+        self.assertEqual(r.status, 200, r.body[:300])
+        doc = r.json()
+        self.assertEqual(doc["catalog_period"], "incremental" if since else "full")
+        for it in doc["items"]:
+            if it["available_formats"] == []:
+                state.pop(it["id"], None)
+            else:
+                state[it["id"]] = json.dumps(it, separators=(",", ":"))
+        return r.headers["x-relay-next-cursor"], len(doc["items"])
+
+    def test_stream_converges(self):
+        for seed in SEEDS[:3]:
+            with self.subTest(seed=seed):
+                rng = random.Random(seed)
+                for k in self.redis.cmd("KEYS", "relay:cat:convg:*") or []:
+                    self.redis.cmd("DEL", k)
+                # enough titles for the stream to take many ranges (512 each)
+                titles = ["w%05d" % i for i in range(3000)]
+                model, clock = {}, [0]
+                start = []
+                for cid in titles:
+                    clock[0] += 1
+                    model[cid] = gwi_item(cid, clock[0])
+                    start.append(catalog_bulk.entry("encora", cid, model[cid],
+                                                    order_ts=clock[0]))
+                catalog_bulk.load(self.redis.port, "convg", start)
+                writer = Writer(self.redis.port, random.Random(seed * 31), titles, model, clock,
+                                target="convg", make=gwi_item)
+                writer.start()
+                state = {}
+                try:
+                    cursor, _ = self.watchables(state)
+                    for _ in range(rng.randint(3, 8)):
+                        cursor, _ = self.watchables(state, cursor)
+                finally:
+                    writer.stop_flag.set()
+                    writer.join(30)
+                self.assertIsNone(writer.error)
+                while True:
+                    cursor, n = self.watchables(state, cursor)
+                    if n == 0:
+                        break
+                self.assertEqual(sorted(state), sorted(model), "seed %d" % seed)
+                for cid, d in model.items():
+                    self.assertEqual(json.loads(state[cid]), json.loads(d))
 
 
 if __name__ == "__main__":

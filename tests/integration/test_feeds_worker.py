@@ -15,6 +15,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import Proc, SECRETS, free_port, main, request, wait_port, wait_ready, wait_until  # noqa: E402
+import schemacheck  # noqa: E402
 from worker_stubs import MOVIDA_PASSWORD, MOVIE_ID, WorkerEnv, delivery_id, fixture  # noqa: E402
 
 PASSWORD = "tfeed-pw-DO-NOT-LOG"
@@ -60,7 +61,10 @@ class FeedWorkerCase(unittest.TestCase):
         r = request(self.port, "GET", "/feeds/tfeed" + ("?" + "&".join(q) if q else ""),
                     headers=AUTH)
         self.assertEqual(r.status, 200, r.body)
-        return r.json()
+        page = r.json()
+        for doc in page["data"]:  # every served titanos object passes the partner's schema
+            self.assertEqual(schemacheck.check_document("titanos", doc), [], doc)
+        return page
 
     def entry(self, target, cid=MOVIE_ID):
         flat = self.env.redis.cmd("HGETALL", "relay:cat:%s:e:encora:%s" % (target, cid)) or []
@@ -84,7 +88,12 @@ class TestWorkerWritesCatalog(FeedWorkerCase):
         e = self.entry("tfeed")
         self.assertEqual((e["status"], e["delivery_id"], e["content_type"]),
                          ("live", delivery_id("encora", "evt_p1", "tfeed"), "movie"))
-        self.assertTrue(e["markets"].startswith("+"), e)
+        self.assertEqual(e["markets"], "+MX,US,ES,AR")  # the fixture's allow list
+        for market, n in (("us", 1), ("FR", 0)):
+            r = request(self.port, "GET", "/feeds/tfeed?market=" + market, headers=AUTH)
+            self.assertEqual(len(r.json()["data"]), n, market)
+        r = request(self.port, "GET", "/feeds/tfeed?content_type=show", headers=AUTH)
+        self.assertEqual(r.json()["data"], [])
         # push targets: the catalog has what was pushed (the gwi item, the titanos object)
         pushed = [r for r in self.env.partner.got() if r["path"] == "/gwi"][0]
         item = json.loads(pushed["body"])["items"][0]

@@ -470,7 +470,7 @@ static void test_gwi_tombstone(void **state)
     del.unpublish = UNPUBLISH_DELETE;
     assert_true(fmt_removal_needs_title(&gwi));
     assert_true(fmt_removal_needs_title(&titanos));
-    assert_true(fmt_removal_needs_title(&canonical));
+    assert_false(fmt_removal_needs_title(&canonical));
     assert_false(fmt_removal_needs_title(&del));
     assert_false(fmt_removal_needs_title(NULL));
 }
