@@ -465,13 +465,60 @@ static void parse_tls(struct jconf *c, const json_t *root, struct config *cfg)
     }
 }
 
+/* redis.sentinel, redis.min_replicas, redis.replica_timeout_ms (high availability). */
+static void parse_redis_ha(struct jconf *c, const json_t *o, struct config *cfg)
+{
+    static const char *const sentinel_keys[] = {"addresses", "master", "password", NULL};
+    const json_t *so = jconf_object(c, o, "redis", "sentinel", 0);
+    if (so) {
+        jconf_keys(c, so, "redis.sentinel", sentinel_keys);
+        const json_t *arr = json_object_get(so, "addresses");
+        if (!json_is_array(arr) || json_array_size(arr) == 0) {
+            jconf_err(c, "redis.sentinel.addresses",
+                      arr ? "must be a non-empty array of \"host:port\"" : "missing");
+        } else {
+            cfg->sentinels = calloc(json_array_size(arr), sizeof(*cfg->sentinels));
+            if (!cfg->sentinels)
+                jconf_err(c, "redis.sentinel.addresses", "out of memory");
+            size_t i;
+            json_t *v;
+            json_array_foreach(arr, i, v)
+            {
+                char ip[JCONF_PATH_MAX];
+                const char *why = NULL;
+                struct redis_sentinel *sn =
+                    cfg->sentinels ? &cfg->sentinels[cfg->n_sentinels] : NULL;
+                jconf_path_index(ip, sizeof(ip), "redis.sentinel.addresses", i);
+                if (!json_is_string(v))
+                    jconf_err(c, ip, "must be a string \"host:port\"");
+                else if (sn && addr_parse(json_string_value(v), json_string_length(v), 26379,
+                                          &sn->host, &sn->port, &why) != 0)
+                    jconf_err(c, ip, "%s", why);
+                else if (sn)
+                    cfg->n_sentinels++;
+            }
+        }
+        const char *m = jconf_str(c, so, "redis.sentinel", "master", 1);
+        if (m)
+            cfg->sentinel_master = jconf_strdup(c, m);
+        secret_get(c, so, "redis.sentinel", "password", 0, &cfg->sentinel_password);
+    }
+    jconf_int(c, o, "redis", "min_replicas", 0, &cfg->redis_min_replicas);
+    jconf_int(c, o, "redis", "replica_timeout_ms", 1, &cfg->redis_replica_timeout_ms);
+    /* The relay's Redis watchdog drops a connection that answers nothing for 2 s; a WAIT
+     * must come back well before that. */
+    if (cfg->redis_replica_timeout_ms > 1500)
+        jconf_err(c, "redis.replica_timeout_ms", "must be between 1 and 1500");
+}
+
 static void parse_root(struct jconf *c, const json_t *root, struct config *cfg,
                        enum config_role role)
 {
     static const char *const keys[] = {"listen",      "tls",    "redis", "limits",  "dedupe_ttl_s",
                                        "retention_s", "admin",  "log",   "sources", "targets",
                                        "retry",       "worker", NULL};
-    static const char *const redis_keys[] = {"url", "prefix", NULL};
+    static const char *const redis_keys[] = {
+        "url", "prefix", "sentinel", "min_replicas", "replica_timeout_ms", NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "request_timeout_ms",
                                              "max_connections", NULL};
     static const char *const admin_keys[] = {"token", "listen", NULL};
@@ -515,6 +562,7 @@ static void parse_root(struct jconf *c, const json_t *root, struct config *cfg,
             free(cfg->redis_prefix);
             cfg->redis_prefix = jconf_strdup(c, s);
         }
+        parse_redis_ha(c, o, cfg);
     }
 
     o = jconf_object(c, root, "", "limits", 0);
@@ -681,6 +729,7 @@ static struct config *config_defaults(void)
         return NULL;
     cfg->redis_port = 6379;
     cfg->redis_prefix = strdup("relay");
+    cfg->redis_replica_timeout_ms = 500;
     cfg->log_level = strdup("info");
     cfg->max_body_bytes = 1048576;
     cfg->request_timeout_ms = 10000;
@@ -818,6 +867,11 @@ void config_free(struct config *cfg)
     free(cfg->redis_host);
     secret_clear(&cfg->redis_password);
     free(cfg->redis_prefix);
+    for (size_t i = 0; i < cfg->n_sentinels; i++)
+        free(cfg->sentinels[i].host);
+    free(cfg->sentinels);
+    free(cfg->sentinel_master);
+    secret_clear(&cfg->sentinel_password);
     secret_clear(&cfg->admin_token);
     free(cfg->log_level);
     for (size_t i = 0; i < cfg->n_sources; i++)

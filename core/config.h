@@ -93,6 +93,17 @@ struct config {
     int redis_db;
     struct secret redis_password;
     char *redis_prefix;
+    /* redis.sentinel: n_sentinels == 0 means off (redis.url names the server). With it,
+     * redis.url's host:port is only the first guess; its password and db still apply. */
+    struct redis_sentinel {
+        char *host;
+        int port;
+    } * sentinels;
+    size_t n_sentinels;
+    char *sentinel_master;
+    struct secret sentinel_password;
+    int64_t redis_min_replicas;       /* 0 = do not WAIT */
+    int64_t redis_replica_timeout_ms; /* WAIT timeout, default 500 */
     int64_t max_body_bytes;
     int64_t request_timeout_ms;
     int64_t max_connections;

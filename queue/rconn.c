@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "queue/lua.h"
+#include "queue/sentinel.h"
 
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 2000
@@ -31,11 +32,37 @@ struct rconn {
     struct event *tick_ev;
     unsigned outstanding;
     int64_t last_progress_ms;
+    /* Where to connect: redis.url's address, or the master the sentinels named. */
+    char host[SENTINEL_HOST_MAX];
+    int port;
+    struct sentinel_query *sq;
+    size_t sentinel_next;       /* the sentinel to ask first next time */
+    int64_t connect_started_ms; /* a connect (and ROLE check) must finish within timeout_ms */
+    struct event *drop_ev;      /* drops the connection outside hiredis' callbacks */
+    struct event *ha_ev;        /* re-checks the replicas and the eviction policy */
+    char ha_problem[160];       /* why Redis cannot keep a 202, "" when it can */
+    /* rconn_wait(): callers of this loop pass share one WAIT; one WAIT in flight at a time. */
+    struct waiter *waiters;
+    size_t n_waiters, cap_waiters;
+    int wait_in_flight;
+    struct event *wait_ev;
     /* health, for rconn_unready_reason() */
     int64_t last_ok_ms;        /* last reply that showed Redis serving us */
     int auth_failed;           /* AUTH refused, or NOAUTH/WRONGPASS answers */
     const char *write_refusal; /* OOM or READONLY seen since the last accepted write */
     int probing;               /* a health probe is outstanding */
+};
+
+struct waiter {
+    rconn_wait_cb cb;
+    void *arg;
+};
+
+/* The waiters one WAIT answers. */
+struct wait_batch {
+    struct rconn *rc;
+    struct waiter *w;
+    size_t n;
 };
 
 /* One queued command. For scripts it keeps a copy of the arguments so a NOSCRIPT answer
@@ -79,14 +106,18 @@ static void on_connect(const redisAsyncContext *ac, int status)
             LOG_WARN("redis connect failed", "error", ac->errstr, NULL);
         rc->ac = NULL;
         rc->connected = 0;
+        rc->sentinel_next++; /* that sentinel's answer did not work: ask another first */
         schedule_reconnect(rc);
         return;
     }
+    rc->last_progress_ms = util_mono_ms();
+    if (rc->cfg->n_sentinels > 0)
+        return; /* connected once ROLE says master (on_role) */
     rc->connected = 1;
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
-    rc->last_progress_ms = util_mono_ms();
     rc->last_ok_ms = rc->last_progress_ms;
-    LOG_INFO("redis connected", "host", rc->cfg->redis_host, NULL);
+    LOG_INFO("redis connected", "host", rc->host, NULL);
+    event_active(rc->ha_ev, EV_TIMEOUT, 0);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -142,9 +173,67 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
+/* The ROLE check of a sentinel-discovered address: only a master is used. */
+static void on_role(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = ac->data;
+    char port[8];
+    if (rc == NULL || rc->ac != ac || r == NULL)
+        return;
+    snprintf(port, sizeof(port), "%d", rc->port);
+    if (!sentinel_role_is_master(r)) {
+        LOG_WARN("redis named by the sentinels is not a master, asking the next sentinel", "host",
+                 rc->host, "port", port, NULL);
+        rc->sentinel_next++;
+        event_active(rc->drop_ev, EV_TIMEOUT, 0);
+        return;
+    }
+    rc->connected = 1;
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rc->last_progress_ms = util_mono_ms();
+    rc->last_ok_ms = rc->last_progress_ms;
+    LOG_INFO("redis connected", "host", rc->host, "port", port, "via", "sentinel", NULL);
+    event_active(rc->ha_ev, EV_TIMEOUT, 0);
+}
+
+static void open_conn(struct rconn *rc);
+
+static void on_resolved(const struct sentinel_addr *addr, const char *err, void *arg)
+{
+    struct rconn *rc = arg;
+    rc->sq = NULL;
+    if (addr == NULL) {
+        if (rc->backoff_ms == RCONN_BACKOFF_MIN_MS)
+            LOG_WARN("no sentinel named the redis master", "error", err, NULL);
+        schedule_reconnect(rc);
+        return;
+    }
+    snprintf(rc->host, sizeof(rc->host), "%s", addr->host);
+    rc->port = addr->port;
+    rc->sentinel_next = addr->sentinel;
+    open_conn(rc);
+}
+
+/* With sentinels, every (re)connect asks them first: after a failover the old address is a
+ * replica, or gone. */
 static void connect_now(struct rconn *rc)
 {
-    redisAsyncContext *ac = redisAsyncConnect(rc->cfg->redis_host, rc->cfg->redis_port);
+    if (rc->cfg->n_sentinels == 0) {
+        open_conn(rc);
+        return;
+    }
+    if (rc->sq != NULL)
+        return;
+    rc->sq = sentinel_query_start(rc->base, rc->cfg, rc->sentinel_next, rc->timeout_ms / 2,
+                                  on_resolved, rc);
+    if (rc->sq == NULL)
+        schedule_reconnect(rc);
+}
+
+static void open_conn(struct rconn *rc)
+{
+    rc->connect_started_ms = util_mono_ms();
+    redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
     if (ac == NULL) {
         schedule_reconnect(rc);
         return;
@@ -172,6 +261,8 @@ static void connect_now(struct rconn *rc)
         const char *argv[] = {"SELECT", db};
         redisAsyncCommandArgv(ac, on_setup_reply, NULL, 2, argv, NULL);
     }
+    if (rc->cfg->n_sentinels > 0)
+        redisAsyncCommand(ac, on_role, NULL, "ROLE");
 }
 
 static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
@@ -179,6 +270,88 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
     struct rconn *rc = arg;
     if (rc->ac == NULL)
         connect_now(rc);
+}
+
+/* Drops the connection (failing every pending callback) and reconnects, re-resolving through
+ * the sentinels when they are configured. */
+static void drop_conn(struct rconn *rc)
+{
+    redisAsyncContext *ac = rc->ac;
+    if (ac == NULL)
+        return;
+    rc->ac = NULL;
+    rc->connected = 0;
+    rc->outstanding = 0;
+    redisAsyncFree(ac);
+    schedule_reconnect(rc);
+}
+
+static void on_drop(evutil_socket_t fd, short what, void *arg)
+{
+    drop_conn(arg);
+}
+
+static void on_policy(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = ac->data;
+    redisReply *reply = r;
+    if (rc == NULL || rc->ac != ac || reply == NULL)
+        return;
+    /* CONFIG may be renamed away on a managed Redis: then the policy cannot be checked. */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    const char *policy = reply->element[1]->str;
+    if (strcmp(policy, "noeviction") != 0) {
+        if (strstr(rc->ha_problem, "maxmemory-policy") == NULL)
+            LOG_ERROR("redis maxmemory-policy is not noeviction: Redis may evict queued events "
+                      "when it fills up; set maxmemory-policy noeviction",
+                      "maxmemory_policy", policy, NULL);
+        snprintf(rc->ha_problem, sizeof(rc->ha_problem),
+                 "redis maxmemory-policy is %.40s, not noeviction: events may be evicted", policy);
+    } else if (strstr(rc->ha_problem, "maxmemory-policy") != NULL) {
+        rc->ha_problem[0] = '\0';
+    }
+}
+
+static void on_replication(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rconn *rc = ac->data;
+    redisReply *reply = r;
+    if (rc == NULL || rc->ac != ac || reply == NULL || reply->type != REDIS_REPLY_STRING)
+        return;
+    long n = sentinel_online_replicas(reply->str);
+    int short_of = n < rc->cfg->redis_min_replicas;
+    int was = strstr(rc->ha_problem, "replicas") != NULL;
+    if (short_of) {
+        char have[24], want[24];
+        snprintf(have, sizeof(have), "%ld", n);
+        snprintf(want, sizeof(want), "%lld", (long long)rc->cfg->redis_min_replicas);
+        if (!was)
+            LOG_ERROR("redis has fewer online replicas than redis.min_replicas: the relay answers "
+                      "webhooks with 503 until enough replicas are back",
+                      "connected_replicas", have, "min_replicas", want, NULL);
+        snprintf(rc->ha_problem, sizeof(rc->ha_problem),
+                 "redis has %ld online replicas, fewer than redis.min_replicas (%lld)", n,
+                 (long long)rc->cfg->redis_min_replicas);
+    } else if (was) {
+        LOG_INFO("redis has enough connected replicas again", NULL);
+        rc->ha_problem[0] = '\0';
+    }
+}
+
+/* The eviction policy and, with min_replicas, the replica count: at connect and every few
+ * seconds (a replica may drop away while the master stays up). */
+static void on_ha_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct rconn *rc = arg;
+    struct timeval again = {2, 0};
+    evtimer_add(rc->ha_ev, &again);
+    if (!rconn_ready(rc))
+        return;
+    redisAsyncCommand(rc->ac, on_policy, NULL, "CONFIG GET maxmemory-policy");
+    if (rc->cfg->redis_min_replicas > 0)
+        redisAsyncCommand(rc->ac, on_replication, NULL, "INFO replication");
 }
 
 /* The health probe is a small write (SET with a short expiry on one key per prefix), since
@@ -215,6 +388,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct rconn *rc = arg;
     int64_t now = util_mono_ms();
+    if (rc->ac != NULL && !rc->connected && now - rc->connect_started_ms > rc->timeout_ms) {
+        /* hiredis 0.14 has no connect timeout: a blackholed address would hang for minutes. */
+        LOG_WARN("redis connect timed out", "host", rc->host, NULL);
+        rc->sentinel_next++;
+        drop_conn(rc);
+        return;
+    }
     if (rc->ac == NULL || !rc->connected)
         return;
     if (rc->outstanding > 0 && now - rc->last_progress_ms > rc->timeout_ms) {
@@ -232,6 +412,90 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         send_probe(rc);
 }
 
+static void on_wait_ev(evutil_socket_t fd, short what, void *arg);
+
+static void on_wait_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct wait_batch *b = privdata;
+    struct rconn *rc = b->rc;
+    redisReply *reply = r;
+    int ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+             reply->integer >= rc->cfg->redis_min_replicas;
+    if (rc->ac == ac && rc->outstanding > 0)
+        rc->outstanding--;
+    if (reply != NULL)
+        rc->last_progress_ms = util_mono_ms();
+    if (reply != NULL && !ok) {
+        char got[24];
+        snprintf(got, sizeof(got), "%lld",
+                 reply->type == REDIS_REPLY_INTEGER ? (long long)reply->integer : -1LL);
+        LOG_WARN("redis replicas did not confirm the writes in time", "confirmed", got, NULL);
+    }
+    rc->wait_in_flight = 0;
+    for (size_t i = 0; i < b->n; i++)
+        b->w[i].cb(ok, b->w[i].arg);
+    free(b->w);
+    free(b);
+    if (rc->n_waiters > 0)
+        event_active(rc->wait_ev, EV_TIMEOUT, 0);
+}
+
+/* Runs once the replies read in this loop pass have been handled: one WAIT then covers every
+ * write this connection made before it. */
+static void on_wait_ev(evutil_socket_t fd, short what, void *arg)
+{
+    struct rconn *rc = arg;
+    char n[24], ms[24];
+    if (rc->wait_in_flight || rc->n_waiters == 0)
+        return;
+    struct wait_batch *b = malloc(sizeof(*b));
+    if (b == NULL)
+        goto fail;
+    b->rc = rc;
+    b->w = rc->waiters;
+    b->n = rc->n_waiters;
+    snprintf(n, sizeof(n), "%lld", (long long)rc->cfg->redis_min_replicas);
+    snprintf(ms, sizeof(ms), "%lld", (long long)rc->cfg->redis_replica_timeout_ms);
+    const char *argv[] = {"WAIT", n, ms};
+    if (!rconn_ready(rc) ||
+        redisAsyncCommandArgv(rc->ac, on_wait_reply, b, 3, argv, NULL) != REDIS_OK) {
+        free(b);
+        goto fail;
+    }
+    rc->waiters = NULL;
+    rc->n_waiters = rc->cap_waiters = 0;
+    rc->wait_in_flight = 1;
+    if (rc->outstanding++ == 0)
+        rc->last_progress_ms = util_mono_ms();
+    return;
+fail:;
+    struct waiter *w = rc->waiters;
+    size_t count = rc->n_waiters;
+    rc->waiters = NULL;
+    rc->n_waiters = rc->cap_waiters = 0;
+    for (size_t i = 0; i < count; i++)
+        w[i].cb(0, w[i].arg);
+    free(w);
+}
+
+int rconn_wait(struct rconn *rc, rconn_wait_cb cb, void *arg)
+{
+    if (!rconn_ready(rc))
+        return -1;
+    if (rc->n_waiters == rc->cap_waiters) {
+        size_t cap = rc->cap_waiters ? rc->cap_waiters * 2 : 16;
+        struct waiter *w = realloc(rc->waiters, cap * sizeof(*w));
+        if (w == NULL)
+            return -1;
+        rc->waiters = w;
+        rc->cap_waiters = cap;
+    }
+    rc->waiters[rc->n_waiters++] = (struct waiter){cb, arg};
+    if (!rc->wait_in_flight)
+        event_active(rc->wait_ev, EV_TIMEOUT, 0);
+    return 0;
+}
+
 struct rconn *rconn_new(struct event_base *base, const struct config *cfg, long timeout_ms)
 {
     struct rconn *rc = calloc(1, sizeof(*rc));
@@ -241,9 +505,15 @@ struct rconn *rconn_new(struct event_base *base, const struct config *cfg, long 
     rc->cfg = cfg;
     rc->timeout_ms = timeout_ms;
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    snprintf(rc->host, sizeof(rc->host), "%s", cfg->redis_host);
+    rc->port = cfg->redis_port;
     rc->reconnect_ev = evtimer_new(base, on_reconnect_timer, rc);
     rc->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, rc);
-    if (rc->reconnect_ev == NULL || rc->tick_ev == NULL) {
+    rc->drop_ev = event_new(base, -1, 0, on_drop, rc);
+    rc->ha_ev = evtimer_new(base, on_ha_check, rc);
+    rc->wait_ev = event_new(base, -1, 0, on_wait_ev, rc);
+    if (rc->reconnect_ev == NULL || rc->tick_ev == NULL || rc->drop_ev == NULL ||
+        rc->ha_ev == NULL || rc->wait_ev == NULL) {
         rconn_free(rc);
         return NULL;
     }
@@ -267,12 +537,28 @@ void rconn_free(struct rconn *rc)
         event_free(rc->reconnect_ev);
     if (rc->tick_ev)
         event_free(rc->tick_ev);
+    if (rc->drop_ev)
+        event_free(rc->drop_ev);
+    if (rc->wait_ev)
+        event_free(rc->wait_ev);
+    /* Waiters not yet sent: their writes were never confirmed. */
+    for (size_t i = 0; i < rc->n_waiters; i++)
+        rc->waiters[i].cb(0, rc->waiters[i].arg);
+    free(rc->waiters);
+    if (rc->ha_ev)
+        event_free(rc->ha_ev);
+    sentinel_query_free(rc->sq);
     free(rc);
 }
 
 int rconn_ready(const struct rconn *rc)
 {
     return rc->ac != NULL && rc->connected;
+}
+
+const char *rconn_ha_problem(const struct rconn *rc)
+{
+    return rc->ha_problem[0] ? rc->ha_problem : NULL;
 }
 
 const char *rconn_unready_reason(const struct rconn *rc)
@@ -331,6 +617,10 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         rc->outstanding--;
     if (reply != NULL)
         rc->last_progress_ms = util_mono_ms();
+    /* A master demoted by a failover answers READONLY (or LOADING while it resyncs): find the
+     * new one. This command still fails; the next ones go to the new master. */
+    if (rc->cfg->n_sentinels > 0 && rc->ac == ac && sentinel_is_failover_error(reply))
+        event_active(rc->drop_ev, EV_TIMEOUT, 0);
     if (rc->ac == ac)
         note_reply(rc, reply, p->script != NULL);
     if (reply && p->script && reply->type == REDIS_REPLY_ERROR &&

@@ -29,6 +29,21 @@ int rconn_ready(const struct rconn *rc);
  * connection keeps this fresh with a small write probe every few hundred ms. */
 const char *rconn_unready_reason(const struct rconn *rc);
 
+/* NULL while Redis can keep what it acknowledges, else why not (static text owned by rc):
+ * its maxmemory-policy is not noeviction, or (with redis.min_replicas) it has fewer connected
+ * replicas. Checked at connect and every 2 s; each change is logged at error level. */
+const char *rconn_ha_problem(const struct rconn *rc);
+
+/* rconn_wait() outcome: ok is 1 when at least redis.min_replicas replicas confirmed, within
+ * redis.replica_timeout_ms, every write this connection made before the WAIT. */
+typedef void (*rconn_wait_cb)(int ok, void *arg);
+
+/* Asks Redis (WAIT) whether enough replicas hold the writes made so far. All calls made in one
+ * event-loop pass share one WAIT, sent once the pass is over, and only one WAIT is in flight
+ * at a time (later callers share the next one). Returns 0 (cb will be called, also with ok 0
+ * when the connection drops), or -1 when not connected (cb is not called). */
+int rconn_wait(struct rconn *rc, rconn_wait_cb cb, void *arg);
+
 /* Queues a command. Returns 0 (cb will be called), or -1 when not connected (cb is not
  * called). */
 int rconn_command(struct rconn *rc, rconn_cb cb, void *arg, int argc, const char **argv,

@@ -9,12 +9,17 @@
 
 #include "core/util.h"
 #include "queue/lua.h"
+#include "queue/sentinel.h"
 
 struct rsync {
     const struct config *cfg;
     redisContext *ctx;
     struct timeval timeout;
-    char err[256];
+    long timeout_ms;
+    char host[SENTINEL_HOST_MAX]; /* redis.url's host, or the master the sentinels named */
+    int port;
+    size_t sentinel_next; /* the sentinel to ask first next time */
+    char err[640];
 };
 
 struct rsync *rsync_new(const struct config *cfg, long timeout_ms)
@@ -25,6 +30,9 @@ struct rsync *rsync_new(const struct config *cfg, long timeout_ms)
     rs->cfg = cfg;
     rs->timeout.tv_sec = timeout_ms / 1000;
     rs->timeout.tv_usec = (timeout_ms % 1000) * 1000;
+    rs->timeout_ms = timeout_ms;
+    snprintf(rs->host, sizeof(rs->host), "%s", cfg->redis_host);
+    rs->port = cfg->redis_port;
     return rs;
 }
 
@@ -44,8 +52,7 @@ const char *rsync_error(const struct rsync *rs)
 
 static void drop(struct rsync *rs, const char *why)
 {
-    snprintf(rs->err, sizeof(rs->err), "redis %s:%d: %s", rs->cfg->redis_host, rs->cfg->redis_port,
-             why);
+    snprintf(rs->err, sizeof(rs->err), "redis %.255s:%d: %.300s", rs->host, rs->port, why);
     if (rs->ctx) {
         redisFree(rs->ctx);
         rs->ctx = NULL;
@@ -62,12 +69,27 @@ static int setup(struct rsync *rs, int argc, const char **argv)
     return ok ? 0 : -1;
 }
 
-static int ensure(struct rsync *rs)
+/* 0 when connected, -1 after a failed connect, -2 when no sentinel answered. */
+static int connect_once(struct rsync *rs)
 {
-    if (rs->ctx)
-        return 0;
-    rs->ctx = redisConnectWithTimeout(rs->cfg->redis_host, rs->cfg->redis_port, rs->timeout);
+    if (rs->cfg->n_sentinels > 0) {
+        /* Every (re)connect asks the sentinels: after a failover the old master is a replica,
+         * or gone. */
+        struct sentinel_addr a;
+        char why[256];
+        /* A sentinel answers from memory: a slow one is as good as dead, try the next. */
+        long per_sentinel = rs->timeout_ms < 1000 ? rs->timeout_ms : 1000;
+        if (sentinel_resolve(rs->cfg, rs->sentinel_next, per_sentinel, &a, why, sizeof(why)) != 0) {
+            snprintf(rs->err, sizeof(rs->err), "no sentinel named the redis master: %.255s", why);
+            return -2; /* every sentinel was asked already */
+        }
+        snprintf(rs->host, sizeof(rs->host), "%s", a.host);
+        rs->port = a.port;
+        rs->sentinel_next = a.sentinel;
+    }
+    rs->ctx = redisConnectWithTimeout(rs->host, rs->port, rs->timeout);
     if (rs->ctx == NULL || rs->ctx->err) {
+        rs->sentinel_next++; /* that sentinel's answer did not work: ask another first */
         drop(rs, rs->ctx ? rs->ctx->errstr : "cannot allocate context");
         return -1;
     }
@@ -83,6 +105,18 @@ static int ensure(struct rsync *rs)
             return -1;
         }
     }
+    if (rs->cfg->n_sentinels > 0) {
+        /* A sentinel's answer is only a candidate: it may not have seen the failover yet. */
+        redisReply *r = redisCommand(rs->ctx, "ROLE");
+        int master = sentinel_role_is_master(r);
+        if (r)
+            freeReplyObject(r);
+        if (!master) {
+            rs->sentinel_next++;
+            drop(rs, "named by the sentinels but not a master");
+            return -1;
+        }
+    }
     if (rs->cfg->redis_db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", rs->cfg->redis_db);
@@ -95,6 +129,31 @@ static int ensure(struct rsync *rs)
     return 0;
 }
 
+/* With sentinels, a bad answer (a dead address, a replica) moves on to the next sentinel
+ * within the same call, so a one-shot relayctl does not fail on one stale sentinel. */
+static int ensure(struct rsync *rs)
+{
+    if (rs->ctx)
+        return 0;
+    size_t tries = rs->cfg->n_sentinels > 0 ? rs->cfg->n_sentinels : 1;
+    for (size_t i = 0; i < tries; i++) {
+        int rv = connect_once(rs);
+        if (rv == 0)
+            return 0;
+        if (rv == -2)
+            break;
+    }
+    return -1;
+}
+
+/* A demoted master answers READONLY (LOADING while it resyncs): the reply goes back to the
+ * caller as an error, and the next call finds the new master. */
+static void check_failover(struct rsync *rs, const redisReply *r)
+{
+    if (rs->cfg->n_sentinels > 0 && sentinel_is_failover_error(r))
+        drop(rs, r->str);
+}
+
 struct redisReply *rsync_command(struct rsync *rs, int argc, const char **argv,
                                  const size_t *argvlen)
 {
@@ -103,6 +162,8 @@ struct redisReply *rsync_command(struct rsync *rs, int argc, const char **argv,
     redisReply *r = redisCommandArgv(rs->ctx, argc, argv, argvlen);
     if (r == NULL)
         drop(rs, rs->ctx->errstr[0] ? rs->ctx->errstr : "connection lost");
+    else
+        check_failover(rs, r);
     return r;
 }
 
@@ -116,6 +177,8 @@ struct redisReply *rsync_commandf(struct rsync *rs, const char *fmt, ...)
     va_end(ap);
     if (r == NULL)
         drop(rs, rs->ctx->errstr[0] ? rs->ctx->errstr : "connection lost");
+    else
+        check_failover(rs, r);
     return r;
 }
 

@@ -85,6 +85,8 @@ static void readyz(struct app *a, struct http_req *req)
 {
     const char *why = rconn_unready_reason(a->rc);
     if (why == NULL)
+        why = rconn_ha_problem(a->rc); /* eviction policy, too few replicas */
+    if (why == NULL)
         reply_ok(req, 200, "ready");
     else
         http_reply_error(req, 503, "queue_unavailable", why);

@@ -34,6 +34,9 @@ struct pending_event {
     struct http_req *req;
     const struct source *src;
     struct enqueue_event ev; /* strings point into text */
+    /* Redis' answer, kept while the replicas are asked (redis.min_replicas) */
+    enum enqueue_outcome outcome;
+    char stream_id[48];
     char text[];
 };
 
@@ -213,6 +216,19 @@ static void batch_fail(struct batch *b, const char *why)
     free(b);
 }
 
+static void answer_batch(struct batch *b);
+
+/* redis.min_replicas: the answers wait for WAIT. A shortfall is a 503 although the events may
+ * be on the master: a sender's retry then gets 200 duplicate once the replicas have it
+ * (duplicates wait for the replicas too), so any 2xx means "held by min_replicas replicas". */
+static void on_replicated(int ok, void *arg)
+{
+    if (ok)
+        answer_batch(arg);
+    else
+        batch_fail(arg, "the replicas did not confirm the events in time");
+}
+
 static void on_enqueued(struct redisReply *reply, void *arg)
 {
     struct batch *b = arg;
@@ -223,9 +239,24 @@ static void on_enqueued(struct redisReply *reply, void *arg)
         return;
     }
     for (size_t i = 0; i < b->n; i++) {
+        const char *sid = NULL;
+        b->pe[i]->outcome = enqueue_reply(reply, b->n, i, &sid);
+        snprintf(b->pe[i]->stream_id, sizeof(b->pe[i]->stream_id), "%s", sid ? sid : "");
+    }
+    if (in->cfg->redis_min_replicas == 0)
+        answer_batch(b);
+    else if (rconn_wait(in->rc, on_replicated, b) != 0)
+        batch_fail(b, "redis is not connected");
+}
+
+/* Answers every event of b from the outcomes on_enqueued kept, and frees it. */
+static void answer_batch(struct batch *b)
+{
+    struct ingest *in = b->in;
+    for (size_t i = 0; i < b->n; i++) {
         struct pending_event *pe = b->pe[i];
-        const char *src = pe->src->name, *stream_id = NULL;
-        switch (enqueue_reply(reply, b->n, i, &stream_id)) {
+        const char *src = pe->src->name, *stream_id = pe->stream_id;
+        switch (pe->outcome) {
         case ENQUEUE_DUPLICATE:
             metrics_webhook(in->m, src, "duplicate");
             sources_tally_accepted(in->tally, src);

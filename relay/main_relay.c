@@ -10,10 +10,11 @@
 #include "core/cli.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "queue/rcheck.h"
 #include "relay/app.h"
 
 static const char usage[] =
-    "usage: relay [--config PATH] [--check-config]\n"
+    "usage: relay [--config PATH] [--check-config [--check-redis]]\n"
     "\n"
     "Receives signed webhooks on POST /webhooks/{source}, verifies them and queues them in\n"
     "Redis. Also serves /healthz, /readyz, /metrics and the admin API (on admin.listen\n"
@@ -21,6 +22,8 @@ static const char usage[] =
     "\n"
     "  --config PATH    configuration file (else $RELAY_CONFIG, else ./relay.json)\n"
     "  --check-config   validate the configuration and its secrets, then exit 0 or 2\n"
+    "  --check-redis    with --check-config: also check the live Redis (reachable, a master,\n"
+    "                   maxmemory-policy noeviction, redis.min_replicas replicas connected)\n"
     "  --help           this text\n"
     "  --version        print the version\n";
 
@@ -35,6 +38,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
     struct cli_opts opts;
+    int check_redis = 0;
+    /* --check-redis is the relay's own option: taken out before the shared parser runs. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--check-redis") == 0) {
+            check_redis = 1;
+            memmove(&argv[i], &argv[i + 1], sizeof(*argv) * (size_t)(argc - i));
+            argc--;
+            break;
+        }
     int rc = cli_parse(argc, argv, "relay", usage, CLI_CHECK_CONFIG, &opts);
     if (rc >= 0)
         return rc;
@@ -42,7 +54,16 @@ int main(int argc, char **argv)
     struct config *cfg = cli_load_config(&opts, CONFIG_ROLE_RELAY);
     if (cfg == NULL)
         return 2;
+    if (check_redis && !opts.check_config) {
+        fprintf(stderr, "relay: --check-redis goes with --check-config\n%s", usage);
+        config_free(cfg);
+        return 2;
+    }
     if (opts.check_config) {
+        if (check_redis && rcheck_run(cfg, stderr) > 0) {
+            config_free(cfg);
+            return 2;
+        }
         printf("%s: ok\n", cfg->path);
         config_free(cfg);
         return 0;

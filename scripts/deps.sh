@@ -24,7 +24,8 @@ relay_install() {
 }
 
 RELAY_BUILD_DEPS=(gcc make cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
-                  libjansson-dev libhiredis-dev libjemalloc-dev libcmocka-dev redis-server python3 openssl curl)
+                  libjansson-dev libhiredis-dev libjemalloc-dev libcmocka-dev redis-server redis-sentinel
+                  python3 openssl curl)
 # bench/ingest and bench/pipeline compare against nginx and load with wrk.
 RELAY_BENCH_DEPS=(wrk nginx-light)
 # The dashboard's browser test drives Debian's chromium headless (tests/browser/cdp.py); the

@@ -1132,6 +1132,75 @@ static void test_addr_parse(void **state)
     assert_string_equal(why, "missing port");
 }
 
+/* redis.sentinel, redis.min_replicas, redis.replica_timeout_ms. */
+static void test_redis_ha(void **state)
+{
+    char *errors = NULL;
+    struct config *cfg = parse(minimal, CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_int_equal(cfg->n_sentinels, 0);
+    assert_null(cfg->sentinel_master);
+    assert_null(cfg->sentinel_password.value);
+    assert_int_equal(cfg->redis_min_replicas, 0);
+    assert_int_equal(cfg->redis_replica_timeout_ms, 500);
+    config_free(cfg);
+
+    setenv("TEST_SENTINEL_PASSWORD", "sentinel-pw", 1);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://:pw@r/1', 'min_replicas': 1,"
+                " 'replica_timeout_ms': 250, 'sentinel': {'addresses': ['10.0.0.5:26379',"
+                " '[::1]:26380', 'sentinel.internal'], 'master': 'relay',"
+                " 'password': 'env:TEST_SENTINEL_PASSWORD'}}, " SRC "}",
+                CONFIG_ROLE_WORKER, &errors);
+    assert_null(cfg); /* the worker needs a target */
+    free(errors);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://:pw@r/1', 'min_replicas': 1,"
+                " 'replica_timeout_ms': 250, 'sentinel': {'addresses': ['10.0.0.5:26379',"
+                " '[::1]:26380', 'sentinel.internal'], 'master': 'relay',"
+                " 'password': 'env:TEST_SENTINEL_PASSWORD'}}, " SRC "}",
+                CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_int_equal(cfg->n_sentinels, 3);
+    assert_string_equal(cfg->sentinels[0].host, "10.0.0.5");
+    assert_int_equal(cfg->sentinels[0].port, 26379);
+    assert_string_equal(cfg->sentinels[1].host, "::1");
+    assert_int_equal(cfg->sentinels[1].port, 26380);
+    assert_string_equal(cfg->sentinels[2].host, "sentinel.internal");
+    assert_int_equal(cfg->sentinels[2].port, 26379); /* the sentinel default port */
+    assert_string_equal(cfg->sentinel_master, "relay");
+    assert_secret(&cfg->sentinel_password, "sentinel-pw");
+    assert_secret(&cfg->redis_password, "pw");
+    assert_int_equal(cfg->redis_db, 1);
+    assert_int_equal(cfg->redis_min_replicas, 1);
+    assert_int_equal(cfg->redis_replica_timeout_ms, 250);
+    config_free(cfg);
+
+#define R(x) "{'listen': 'h:1', 'redis': {'url': 'redis://r', " x "}, " SRC "}"
+    expect_error(R("'sentinel': {'master': 'm'}"), CONFIG_ROLE_RELAY,
+                 "redis.sentinel.addresses: missing");
+    expect_error(R("'sentinel': {'addresses': [], 'master': 'm'}"), CONFIG_ROLE_RELAY,
+                 "redis.sentinel.addresses: must be a non-empty array of \"host:port\"");
+    expect_error(R("'sentinel': {'addresses': ['a:1', 7], 'master': 'm'}"), CONFIG_ROLE_RELAY,
+                 "redis.sentinel.addresses[1]: must be a string \"host:port\"");
+    expect_error(R("'sentinel': {'addresses': ['a:99999'], 'master': 'm'}"), CONFIG_ROLE_RELAY,
+                 "redis.sentinel.addresses[0]: port must be a number between 1 and 65535");
+    expect_error(R("'sentinel': {'addresses': ['a:1']}"), CONFIG_ROLE_RELAY,
+                 "redis.sentinel.master: missing");
+    expect_error(R("'sentinel': {'addresses': ['a:1'], 'master': 'm', 'pasword': 'x'}"),
+                 CONFIG_ROLE_RELAY, "redis.sentinel.pasword: unknown key");
+    expect_error(R("'sentinel': {'addresses': ['a:1'], 'master': 'm', 'password': 'env:NOPE_X'}"),
+                 CONFIG_ROLE_RELAY,
+                 "redis.sentinel.password: environment variable NOPE_X is not set");
+    expect_error(R("'min_replicas': -1"), CONFIG_ROLE_RELAY,
+                 "redis.min_replicas: must be between 0 and 2147483647");
+    expect_error(R("'replica_timeout_ms': 0"), CONFIG_ROLE_RELAY,
+                 "redis.replica_timeout_ms: must be between 1 and 2147483647");
+    expect_error(R("'replica_timeout_ms': 5000"), CONFIG_ROLE_RELAY,
+                 "redis.replica_timeout_ms: must be between 1 and 1500");
+#undef R
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1155,6 +1224,7 @@ int main(void)
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_redis_url_parse),
         cmocka_unit_test(test_addr_parse),
+        cmocka_unit_test(test_redis_ha),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
