@@ -802,15 +802,42 @@ static void parse_api(struct ctx *c, const json_t *src, const char *path, struct
     get_int(c, api, p, "timeout_ms", 1, &s->api_timeout_ms);
 }
 
+/* sources.*.sync (catalog sync, handlers/sync.c). */
+static void parse_sync(struct ctx *c, const json_t *src, const char *path, struct source *s)
+{
+    static const char *const keys[] = {"every_s", "remove_missing", "max_remove_fraction", NULL};
+    char p[PATH_MAX_LEN], kp[PATH_MAX_LEN];
+    const json_t *sy = get_object(c, src, path, "sync", 0);
+    if (!sy)
+        return;
+    path_join(p, sizeof(p), path, "sync");
+    check_keys(c, sy, p, keys);
+    get_int(c, sy, p, "every_s", 0, &s->sync.every_s);
+    const json_t *rm = json_object_get(sy, "remove_missing");
+    path_join(kp, sizeof(kp), p, "remove_missing");
+    if (rm && !json_is_boolean(rm))
+        err_add(c, kp, "must be true or false");
+    else if (rm)
+        s->sync.remove_missing = json_is_true(rm);
+    const json_t *fr = json_object_get(sy, "max_remove_fraction");
+    path_join(kp, sizeof(kp), p, "max_remove_fraction");
+    if (fr && (!json_is_number(fr) || json_number_value(fr) < 0 || json_number_value(fr) > 1))
+        err_add(c, kp, "must be a number between 0 and 1");
+    else if (fr)
+        s->sync.max_remove_fraction = json_number_value(fr);
+}
+
 static void parse_source(struct ctx *c, const char *name, const json_t *src, struct source *s)
 {
-    static const char *const keys[] = {"kind", "web_url", "signature", "api", NULL};
+    static const char *const keys[] = {"kind", "web_url", "signature", "api", "sync", NULL};
     static const char *const web_ph[] = {"id", "slug", "type", NULL};
     char p[PATH_MAX_LEN];
     path_join(p, sizeof(p), "sources", name);
     s->name = xstrdup(c, name);
     s->tolerance_s = 300;
     s->api_timeout_ms = 10000;
+    s->sync.remove_missing = 1;
+    s->sync.max_remove_fraction = 0.2;
     if (!name_ok(name))
         err_add(c, p, "name must be 1-%d characters of A-Z a-z 0-9 _ -", NAME_MAX_LEN);
     if (!json_is_object(src)) {
@@ -831,6 +858,7 @@ static void parse_source(struct ctx *c, const char *name, const json_t *src, str
     get_url(c, src, p, "web_url", 0, web_ph, &s->web_url);
     parse_signature(c, src, p, s);
     parse_api(c, src, p, s);
+    parse_sync(c, src, p, s);
 }
 
 static void source_clear(struct source *s)

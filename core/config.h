@@ -29,6 +29,13 @@ struct auth {
 enum sig_scheme { SIG_HMAC_SHA256_HEX = 0, SIG_STRIPE, SIG_STANDARD_WEBHOOKS };
 enum source_kind { SOURCE_ENCORASTREAM = 0, SOURCE_MOVIDA };
 
+/* sources.*.sync: the catalog sync (handlers/sync.c). */
+struct source_sync {
+    int64_t every_s;            /* 0 = no schedule */
+    int remove_missing;         /* default 1 */
+    double max_remove_fraction; /* default 0.2 */
+};
+
 struct source {
     char *name;
     enum source_kind kind;
@@ -41,6 +48,7 @@ struct source {
     char *api_base_url; /* without trailing slash */
     struct auth api_auth;
     int64_t api_timeout_ms;
+    struct source_sync sync;
 };
 
 enum unpublish_mode { UNPUBLISH_TOMBSTONE = 0, UNPUBLISH_DELETE };

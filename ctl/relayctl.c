@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "ctl/relayctl_sync.h"
 #include "queue/ops.h"
 #include "queue/rsync.h"
 
@@ -37,6 +38,11 @@ static const char usage[] =
     "                                         (since/until apply to created_at)\n"
     "  pause TARGET                           keep TARGET's deliveries waiting\n"
     "  resume TARGET                          let them go out again\n"
+    "  sync SOURCE [--target T]... [--full] [--dry-run] [--detach] [--json]\n"
+    "                                         list the CMS's catalog and bring the targets'\n"
+    "                                         catalogs up to it; follows the run (exit 0 when\n"
+    "                                         it ends done), --detach prints its id\n"
+    "  syncs [--source S] [--limit N] [--json] the sync runs, newest first\n"
     "\n"
     "Options:\n"
     "  --config PATH   config file (else $RELAY_CONFIG, else ./relay.json)\n"
@@ -663,6 +669,8 @@ int main(int argc, char **argv)
         return usage_error("no command given");
 
     const char *cmd = argv[cli.first_arg];
+    if (strcmp(cmd, "sync") == 0 || strcmp(cmd, "syncs") == 0)
+        return relayctl_sync_main(&cli, argc, argv, cli.first_arg);
     unsigned allowed;
     if (strcmp(cmd, "stats") == 0)
         allowed = OPT_JSON;

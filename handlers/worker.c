@@ -20,6 +20,7 @@
 #include "handlers/fetches.h"
 #include "handlers/hclient.h"
 #include "handlers/push.h"
+#include "handlers/sync_run.h"
 #include "queue/lua.h"
 #include "queue/rsync.h"
 
@@ -79,6 +80,7 @@ struct worker {
     struct event_base *base;
     struct hclient *hc;
     struct fetches *fx;
+    struct sync_run *sync; /* catalog sync runs (handlers/sync_run.c) */
     struct rsync *rs;
     struct event *tick, *sigterm, *sigint, *drain;
     struct event *flush; /* made active when an outcome is ready: one complete.lua per loop */
@@ -738,6 +740,7 @@ static int fanout_args(struct worker *w, const redisReply *entry, const char **a
     const char *source = rec_get(fields, "source");
     const char *event_id = rec_get(fields, "event_id");
     const char *ctype = rec_get(fields, "content_type");
+    const char *only = rec_get(fields, "targets"); /* a sync's publish: the targets it chose */
     int a = *argc, nt = 0;
 
     argv[a++] = sid;
@@ -746,7 +749,7 @@ static int fanout_args(struct worker *w, const redisReply *entry, const char **a
     if (source && event_id && config_source(cfg, source)) {
         for (size_t i = 0; i < cfg->n_targets; i++) {
             const struct target *t = &cfg->targets[i];
-            if (!config_target_matches(t, source, ctype))
+            if (!config_target_matches(t, source, ctype) || !sync_run_entry_wants(only, t->name))
                 continue;
             worker_delivery_id(source, event_id, t->name, ids[nt]);
             argv[a++] = t->name;
@@ -1042,6 +1045,7 @@ static void tick(struct worker *w)
         w->next_autoclaim = now + (every > 100 ? every : 100);
     }
     poll_work(w);
+    sync_run_tick(w->sync);
 }
 
 /* Polls, then re-arms itself. Every idle poll is a few Redis scripts per target, and many
@@ -1153,7 +1157,8 @@ struct worker *worker_new(const struct config *cfg)
     w->sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
-    if (w->hc == NULL || w->fx == NULL || w->tick == NULL || w->sigterm == NULL ||
+    w->sync = sync_run_new(cfg, w->base);
+    if (w->sync == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL || w->sigterm == NULL ||
         w->sigint == NULL || w->drain == NULL || w->flush == NULL)
         goto fail;
     char host[64] = "host", rnd[9];
@@ -1182,6 +1187,7 @@ void worker_free(struct worker *w)
         job_unlink(j);
         job_free(j);
     }
+    sync_run_free(w->sync);
     fetches_free(w->fx);
     hclient_free(w->hc);
     if (w->tick)

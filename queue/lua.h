@@ -14,5 +14,13 @@ extern const char lua_ops_list[];
 extern const char lua_ops_show[];
 extern const char lua_ops_redeliver[];
 extern const char lua_ops_target[];
+/* catalog sync (queue/sync) */
+extern const char lua_sync_start[];
+extern const char lua_sync_claim[];
+extern const char lua_sync_beat[];
+extern const char lua_sync_page[];
+extern const char lua_sync_finish[];
+extern const char lua_sync_release[];
+extern const char lua_sync_records[];
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "queue/ops.h"
 #include "queue/rconn.h"
+#include "relay/admin_sync.h"
 #include "relay/http.h"
 
 #define PARAM_MAX 256
@@ -319,6 +320,8 @@ void admin_handle(struct admin *a, struct http_req *req)
         return;
     }
 
+    if (admin_sync_handle(a->cfg, a->rc, req, path))
+        return;
     if (strcmp(path, "/admin/stats") == 0) {
         if (method_is(req, "GET"))
             run(a, req, OPS_STATS, NULL);
