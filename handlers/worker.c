@@ -1158,8 +1158,8 @@ struct worker *worker_new(const struct config *cfg)
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
     w->sync = sync_run_new(cfg, w->base);
-    if (w->sync == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL || w->sigterm == NULL ||
-        w->sigint == NULL || w->drain == NULL || w->flush == NULL)
+    if (w->sync == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL ||
+        w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->flush == NULL)
         goto fail;
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof(host) - 1);
