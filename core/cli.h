@@ -3,7 +3,7 @@
 
 #include "core/config.h"
 
-/* The options all three programs share (CONTRACT §1). */
+/* The options all three programs share (README, "What it is"). */
 struct cli_opts {
     const char *config_path; /* as given, or NULL */
     int check_config;

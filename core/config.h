@@ -4,32 +4,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/auth.h"
+#include "core/secret.h"
+
 /* The parsed configuration: built once by config_load(), then only read, through a
  * `const struct config *` handed down to every module. Field names mirror the JSON
- * (CONTRACT §2). Secret values are resolved at load time and kept in struct secret, which
- * nothing ever prints. */
-
-struct secret {
-    char *value; /* resolved bytes, NUL-terminated; NULL when not configured */
-    size_t len;
-};
-
-enum auth_type { AUTH_NONE = 0, AUTH_BEARER, AUTH_BASIC, AUTH_DIGEST, AUTH_API_KEY };
-
-struct auth {
-    enum auth_type type;
-    struct secret token;    /* bearer */
-    char *username;         /* basic, digest */
-    struct secret password; /* basic, digest */
-    int in_query;           /* api_key: 1 = query parameter, 0 = header */
-    char *name;             /* api_key: header or parameter name */
-    struct secret value;    /* api_key */
-};
+ * (README, "Configuration"). Secret values are resolved at load time and kept in struct secret,
+ * which nothing ever prints. */
 
 enum sig_scheme { SIG_HMAC_SHA256_HEX = 0, SIG_STRIPE, SIG_STANDARD_WEBHOOKS };
 enum source_kind { SOURCE_ENCORASTREAM = 0, SOURCE_MOVIDA };
 
-/* sources.*.sync: the catalog sync (handlers/sync.c). */
+/* The content types a title can have, in the order of their JSON names. */
+enum content_type { CONTENT_MOVIE = 0, CONTENT_SHOW, CONTENT_SEASON, CONTENT_EPISODE };
+#define CONTENT_TYPE_COUNT 4
+
+/* sources.*.sync: the catalog sync (handlers/sync_run.c). */
 struct source_sync {
     int64_t every_s;            /* 0 = no schedule */
     int remove_missing;         /* default 1 */
@@ -39,7 +29,16 @@ struct source_sync {
 struct source {
     char *name;
     enum source_kind kind;
-    char *web_url; /* may be NULL */
+    /* sources.*.web_url given as one string: that template (else NULL). Kept for callers that
+     * predate the per-type form; config_source_web_url() covers both forms. */
+    char *web_url;
+    /* The template for each content type (NULL = that type has no url). The single-string
+     * form fills all four with copies. Placeholders: {id}, {slug}, {type}, {show_id},
+     * {show_slug}, {season_number}, {episode_number}. In the per-type form a movie template
+     * takes only the first three, a show's also {show_id} and {show_slug}, a season's all but
+     * {episode_number}: load checks it. */
+    char *web_urls[CONTENT_TYPE_COUNT];
+    int64_t alert_after_s; /* 0 = no source.silent alert */
     enum sig_scheme scheme;
     char *sig_header; /* hmac-sha256-hex: header name; default X-Encora-Signature-256 */
     struct secret *secrets;
@@ -53,12 +52,25 @@ struct source {
 
 enum unpublish_mode { UNPUBLISH_TOMBSTONE = 0, UNPUBLISH_DELETE };
 enum target_format { FORMAT_CANONICAL = 0, FORMAT_GWI_JSON_1_1, FORMAT_TITANOS };
+/* push: the worker sends each document to url. feed: the worker stores it in the target's
+ * catalog, which partners pull from GET /feeds/{target}. */
+enum delivery_mode { DELIVERY_PUSH = 0, DELIVERY_FEED };
+
+/* targets.*.feed: present on every feed target, optional on a push target. */
+struct feed {
+    int enabled;                   /* 0 = the target serves no feed; the rest is unset */
+    struct auth auth;              /* the partner's credentials: bearer, basic or api_key */
+    int64_t page_size;             /* default limit of GET /feeds/{target}; 1..1000, default 500 */
+    int64_t tombstone_retention_s; /* how long removals stay; default 2592000 */
+    int64_t alert_after_s;         /* feed.not_polled after this long; 0 = off */
+};
 
 struct target {
     char *name;
     enum target_format format;
-    char *url;    /* may hold {id}, {type}, {source} */
-    char *method; /* POST, PUT or PATCH */
+    enum delivery_mode delivery;
+    char *url;    /* may hold {id}, {type}, {source}; NULL for a feed target */
+    char *method; /* POST, PUT or PATCH (POST on a feed target, unused) */
     enum unpublish_mode unpublish;
     struct auth auth;
     struct secret signing_secret;
@@ -70,12 +82,15 @@ struct target {
     int64_t max_in_flight;
     double rate_per_s; /* 0 = unlimited */
     int64_t timeout_ms;
+    struct feed feed;
 };
 
 struct config {
     char *path;
     char *listen_host;
     int listen_port;
+    char *admin_listen_host; /* admin.listen; NULL = the admin API and metrics share listen */
+    int admin_listen_port;
     char *tls_cert_file, *tls_key_file; /* NULL = plain HTTP */
     char *redis_host;
     int redis_port;
@@ -95,6 +110,8 @@ struct config {
     size_t n_targets;
     int64_t retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms;
     int64_t worker_concurrency, worker_visibility_timeout_ms;
+    char **warnings; /* NULL-terminated; see config_warnings() */
+    size_t n_warnings;
 };
 
 /* Which program is loading: the worker additionally requires at least one target. */
@@ -108,6 +125,18 @@ struct config *config_load(const char *path, enum config_role role, char **error
 struct config *config_parse(const char *json, size_t len, const char *path, enum config_role role,
                             char **errors);
 void config_free(struct config *cfg);
+
+/* Settings that load accepted but that an operator should hear about at start (e.g.
+ * dedupe_ttl_s shorter than a source's tolerance_s), one "path: problem" line each, the same
+ * shape as the errors. Returns a NULL-terminated array owned by cfg (never NULL itself);
+ * programs log each entry at warn level when they start. */
+const char *const *config_warnings(const struct config *cfg);
+
+/* The web_url template for a content type name ("movie", "show", "season", "episode"), or
+ * NULL when the source has none for it (or the type is unknown). Owned by src. */
+const char *config_source_web_url(const struct source *src, const char *content_type);
+/* The index of a content type name, or -1 when it is none of the four. */
+int config_content_type(const char *name);
 
 /* Looks a source or target up by name; NULL when absent. */
 const struct source *config_source(const struct config *cfg, const char *name);

@@ -1,15 +1,23 @@
 #include "core/log.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 enum log_level log_threshold = LOG_LEVEL_INFO;
 static const char *log_program = "relay";
+static FILE *log_stream;
+
+const char log_tag_int[] = "<int>", log_tag_double[] = "<double>", log_tag_bool[] = "<bool>",
+           log_tag_str[] = "<str>", log_tag_strn[] = "<strn>";
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* What the closing of a line needs: ',"truncated":true}' + "\n" + NUL. */
+#define LINE_TAIL 24
 
 int log_level_parse(const char *name, enum log_level *out)
 {
@@ -32,56 +40,150 @@ void log_set_program(const char *program)
     log_program = program;
 }
 
-/* Appends s as a JSON string body (without quotes), truncating at the end of the buffer. */
-static size_t put_escaped(char *buf, size_t pos, size_t cap, const char *s)
+void log_set_stream(FILE *stream)
 {
-    for (; *s && pos + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf[pos++] = '\\';
-            buf[pos++] = (char)c;
-        } else if (c == '\n') {
-            buf[pos++] = '\\';
-            buf[pos++] = 'n';
-        } else if (c < 0x20) {
-            pos += (size_t)snprintf(buf + pos, cap - pos, "\\u%04x", c);
-        } else {
-            buf[pos++] = (char)c;
-        }
-    }
-    return pos;
+    log_stream = stream;
 }
 
-static size_t put_raw(char *buf, size_t pos, size_t cap, const char *s)
+/* A line under construction. Writes past cap set full instead; the caller then rolls the
+ * field back, so what is in buf is always whole fields. */
+struct line {
+    char buf[LOG_LINE_MAX];
+    size_t pos, cap;
+    int full;
+};
+
+static void put(struct line *l, const char *s, size_t n)
 {
-    while (*s && pos + 1 < cap)
-        buf[pos++] = *s++;
-    return pos;
+    if (l->full || n > l->cap - l->pos) {
+        l->full = 1;
+        return;
+    }
+    memcpy(l->buf + l->pos, s, n);
+    l->pos += n;
+}
+
+static void put_s(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Writes the n bytes at s as a JSON string (with quotes), at most max bytes of escaped text
+ * before "...". */
+static void put_json_str(struct line *l, const char *s, size_t n, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    size_t used = 0;
+    put(l, "\"", 1);
+    while (p < end && !l->full) {
+        char esc[8];
+        const char *out = esc;
+        size_t k, take = 1;
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            k = 2;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            k = 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        } else if (c < 0x80) {
+            out = (const char *)p;
+            k = 1;
+        } else if ((take = utf8_seq(p, (size_t)(end - p))) > 0) {
+            out = (const char *)p;
+            k = take;
+        } else {
+            /* Not UTF-8: the byte's value as text, so the line stays valid JSON. */
+            memcpy(esc, "\\\\x", 3);
+            esc[3] = hex[c >> 4];
+            esc[4] = hex[c & 15];
+            k = 5;
+            take = 1;
+        }
+        if (used + k > max) {
+            put(l, "...", 3);
+            break;
+        }
+        put(l, out, k);
+        used += k;
+        p += take;
+    }
+    put(l, "\"", 1);
+}
+
+static void put_key(struct line *l, const char *key)
+{
+    put(l, ",", 1);
+    put_json_str(l, key ? key : "", key ? strlen(key) : 0, 64);
+    put(l, ":", 1);
 }
 
 void log_write(enum log_level level, const char *msg, ...)
 {
-    char line[4096];
-    size_t cap = sizeof(line) - 3; /* room for "}\n\0" */
-    size_t pos = 0;
+    struct line l;
     struct timespec ts;
     struct tm tm;
-    char when[64];
+    char num[64];
+    int truncated = 0;
 
+    l.pos = 0;
+    l.cap = sizeof(l.buf) - LINE_TAIL;
+    l.full = 0;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+    snprintf(num, sizeof(num), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 
-    pos = put_raw(line, pos, cap, "{\"ts\":\"");
-    pos = put_raw(line, pos, cap, when);
-    pos = put_raw(line, pos, cap, "\",\"level\":\"");
-    pos = put_raw(line, pos, cap, level_names[level]);
-    pos = put_raw(line, pos, cap, "\",\"program\":\"");
-    pos = put_escaped(line, pos, cap, log_program);
-    pos = put_raw(line, pos, cap, "\",\"msg\":\"");
-    pos = put_escaped(line, pos, cap, msg);
-    pos = put_raw(line, pos, cap, "\"");
+    put_s(&l, "{\"ts\":\"");
+    put_s(&l, num);
+    put_s(&l, "\",\"level\":\"");
+    put_s(&l, level_names[level]);
+    put_s(&l, "\",\"program\":");
+    put_json_str(&l, log_program, strlen(log_program), 64);
+    put_s(&l, ",\"msg\":");
+    put_json_str(&l, msg ? msg : "", msg ? strlen(msg) : 0, LOG_VALUE_MAX);
 
     va_list ap;
     va_start(ap, msg);
@@ -89,22 +191,61 @@ void log_write(enum log_level level, const char *msg, ...)
         const char *key = va_arg(ap, const char *);
         if (key == NULL)
             break;
-        const char *val = va_arg(ap, const char *);
-        if (val == NULL)
-            continue;
-        pos = put_raw(line, pos, cap, ",\"");
-        pos = put_escaped(line, pos, cap, key);
-        pos = put_raw(line, pos, cap, "\":\"");
-        pos = put_escaped(line, pos, cap, val);
-        pos = put_raw(line, pos, cap, "\"");
+        size_t start = l.pos;
+        if (key == log_tag_int) {
+            key = va_arg(ap, const char *);
+            int64_t v = va_arg(ap, int64_t);
+            snprintf(num, sizeof(num), "%" PRId64, v);
+            put_key(&l, key);
+            put_s(&l, num);
+        } else if (key == log_tag_double) {
+            key = va_arg(ap, const char *);
+            double v = va_arg(ap, double);
+            if (isfinite(v))
+                snprintf(num, sizeof(num), "%.15g", v);
+            else
+                snprintf(num, sizeof(num), "null");
+            put_key(&l, key);
+            put_s(&l, num);
+        } else if (key == log_tag_bool) {
+            key = va_arg(ap, const char *);
+            int v = va_arg(ap, int);
+            put_key(&l, key);
+            put_s(&l, v ? "true" : "false");
+        } else if (key == log_tag_strn) {
+            key = va_arg(ap, const char *);
+            const char *v = va_arg(ap, const char *);
+            size_t n = va_arg(ap, size_t);
+            if (v == NULL)
+                continue;
+            put_key(&l, key);
+            put_json_str(&l, v, n, LOG_VALUE_MAX);
+        } else {
+            if (key == log_tag_str)
+                key = va_arg(ap, const char *);
+            const char *v = va_arg(ap, const char *);
+            if (v == NULL)
+                continue;
+            put_key(&l, key);
+            put_json_str(&l, v, strlen(v), LOG_VALUE_MAX);
+        }
+        if (l.full) {
+            /* Drop the whole field; later, shorter ones may still fit. */
+            l.pos = start;
+            l.full = 0;
+            truncated = 1;
+        }
     }
     va_end(ap);
-    line[pos++] = '}';
-    line[pos++] = '\n';
-    line[pos] = '\0';
+    /* The tail was reserved, so these always fit. */
+    l.cap = sizeof(l.buf);
+    if (truncated)
+        put_s(&l, ",\"truncated\":true");
+    put(&l, "}\n", 2);
     /* One write per line so lines from concurrent processes never interleave. */
-    fwrite(line, 1, pos, stderr);
-    fflush(stderr);
+    FILE *f = log_stream ? log_stream : stderr;
+    fwrite(l.buf, 1, l.pos, f);
+    fflush(f);
 }
 
 static void libevent_log(int severity, const char *msg)

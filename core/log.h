@@ -1,15 +1,44 @@
 #ifndef RELAY_LOG_H
 #define RELAY_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
 /* Structured logging: one JSON object per line on stderr.
  *
- *   LOG_INFO("webhook accepted", "request_id", rid, "event_id", eid, NULL);
+ *   LOG_INFO("webhook accepted", "request_id", rid, "event_id", eid,
+ *            LOG_INT("bytes", len), LOG_BOOL("duplicate", dup), NULL);
  *
- * Arguments after the message are key/value pairs of strings, ended by NULL; a NULL value
- * skips its pair. The level is checked before anything is formatted. Secrets are never
- * passed here: config_secret values have no printer. */
+ * Arguments after the message are fields, ended by NULL. A field is either a plain pair of
+ * strings ("key", value; a NULL value skips the pair) or one of the typed forms below, which
+ * the logger formats itself: nothing is formatted unless the level is enabled (the macros
+ * check it before evaluating any argument).
+ *
+ * Every line is valid JSON whatever the values hold: a value longer than LOG_VALUE_MAX bytes is
+ * cut at a character boundary and ends in "...", control characters are escaped, and a byte
+ * that is not part of valid UTF-8 is written as the four characters \xHH. A line that would
+ * pass LOG_LINE_MAX drops the fields that do not fit and gets "truncated": true.
+ * Secrets are never passed here: struct secret values have no printer. */
+
+#define LOG_VALUE_MAX 1024
+#define LOG_LINE_MAX 8192
 
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+/* Markers that introduce a typed field; only their addresses matter. */
+extern const char log_tag_int[], log_tag_double[], log_tag_bool[], log_tag_str[], log_tag_strn[];
+
+/* "key": <integer> */
+#define LOG_INT(key, v) log_tag_int, (const char *)(key), (int64_t)(v)
+/* "key": <number>; NaN and infinities are written as null. */
+#define LOG_DOUBLE(key, v) log_tag_double, (const char *)(key), (double)(v)
+/* "key": true | false */
+#define LOG_BOOL(key, v) log_tag_bool, (const char *)(key), (int)((v) != 0)
+/* "key": "<string>"; NULL skips the field (like a plain pair). */
+#define LOG_STR(key, v) log_tag_str, (const char *)(key), (const char *)(v)
+/* "key": "<the n bytes at p>", for text that is not NUL-terminated; NULL skips it. */
+#define LOG_STRN(key, p, n) log_tag_strn, (const char *)(key), (const char *)(p), (size_t)(n)
 
 extern enum log_level log_threshold;
 
@@ -18,6 +47,8 @@ int log_level_parse(const char *name, enum log_level *out);
 void log_set_level(enum log_level level);
 /* Sets the "program" field written on each line. The string must outlive the logger. */
 void log_set_program(const char *program);
+/* Where lines go (default stderr; NULL restores it). For tests. */
+void log_set_stream(FILE *stream);
 /* Routes libevent's internal messages into this logger. */
 void log_capture_libevent(void);
 

@@ -1,4 +1,4 @@
-/* relayctl: the operator CLI (CONTRACT §8). It talks to Redis directly and runs the same
+/* relayctl: the operator CLI (README, "relayctl"). It talks to Redis directly and runs the same
  * operations as the admin API (queue/ops), then prints them as tables or as one JSON
  * document. Exit 0 ok, 1 runtime error (Redis unreachable, unknown delivery), 2 usage or
  * config error. */
@@ -14,6 +14,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "ctl/relayctl_sync.h"
+#include "ctl/reltime.h"
+#include "ctl/table.h"
 #include "queue/ops.h"
 #include "queue/rsync.h"
 
@@ -88,19 +90,27 @@ static void print_json(const json_t *doc)
     }
 }
 
-/* Copies s for a terminal: control characters (escape sequences from a partner's response,
- * say) become '?'. Caller frees. */
+/* table_clean() for the CLI: out of memory ends the program (nothing is half-done then). */
 static char *clean(const char *s)
 {
-    char *out = strdup(s ? s : "");
+    char *out = table_clean(s);
     if (out == NULL) {
         fputs("relayctl: out of memory\n", stderr);
         exit(1);
     }
-    for (unsigned char *p = (unsigned char *)out; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
     return out;
+}
+
+/* Prints and frees t. Returns 0, or 1 (the exit status) when it could not be built. */
+static int table_done(struct table *t)
+{
+    int rc = table_print(t, stdout);
+    table_free(t);
+    if (rc != 0) {
+        fputs("relayctl: out of memory\n", stderr);
+        return 1;
+    }
+    return 0;
 }
 
 static const char *jstr(const json_t *o, const char *key)
@@ -112,130 +122,6 @@ static const char *jstr(const json_t *o, const char *key)
 static long long jint(const json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));
-}
-
-/* "3m ago", "in 2h", "just now": one unit, rounded down. */
-static void reltime(int64_t ms, int64_t now, char *out, size_t cap)
-{
-    int64_t d = now - ms;
-    int past = d >= 0;
-    int64_t s = (past ? d : -d) / 1000;
-    char amount[24]; /* an int64 and a unit; out is at least 32 */
-    if (s < 1) {
-        snprintf(out, cap, "just now");
-        return;
-    }
-    if (s < 60)
-        snprintf(amount, sizeof(amount), "%llds", (long long)s);
-    else if (s < 3600)
-        snprintf(amount, sizeof(amount), "%lldm", (long long)(s / 60));
-    else if (s < 86400)
-        snprintf(amount, sizeof(amount), "%lldh", (long long)(s / 3600));
-    else
-        snprintf(amount, sizeof(amount), "%lldd", (long long)(s / 86400));
-    size_t n = strlen(amount);
-    if (cap < n + 5) {
-        snprintf(out, cap, "-");
-        return;
-    }
-    if (past) {
-        memcpy(out, amount, n);
-        memcpy(out + n, " ago", 5);
-    } else {
-        memcpy(out, "in ", 3);
-        memcpy(out + 3, amount, n + 1);
-    }
-}
-
-/* An RFC 3339 time from a record as relative text, "-" when null. */
-static void reltime_str(const char *rfc, int64_t now, char *out, size_t cap)
-{
-    int64_t ms;
-    if (rfc == NULL || rfc[0] == '\0' || util_parse_rfc3339(rfc, &ms) != 0) {
-        snprintf(out, cap, "-");
-        return;
-    }
-    reltime(ms, now, out, cap);
-}
-
-/* Display width of UTF-8 text (one column per code point). */
-static size_t width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
-    return w;
-}
-
-/* A table of cleaned strings printed with aligned columns. */
-struct table {
-    int ncols;
-    const char *const *heads;
-    const char *align; /* per column: 'l' or 'r' */
-    char **cells;
-    size_t nrows, cap;
-};
-
-static void table_row(struct table *t, ...)
-{
-    va_list ap;
-    if (t->nrows == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        char **c = realloc(t->cells, sizeof(*c) * cap * (size_t)t->ncols);
-        if (c == NULL) {
-            fputs("relayctl: out of memory\n", stderr);
-            exit(1);
-        }
-        t->cells = c;
-        t->cap = cap;
-    }
-    va_start(ap, t);
-    for (int i = 0; i < t->ncols; i++)
-        t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = clean(va_arg(ap, const char *));
-    va_end(ap);
-    t->nrows++;
-}
-
-static void print_cell(const char *s, size_t w, char align, int last)
-{
-    size_t pad = w - width(s);
-    if (align == 'r')
-        printf("%*s%s", (int)pad, "", s);
-    else if (last)
-        fputs(s, stdout);
-    else
-        printf("%s%*s", s, (int)pad, "");
-}
-
-static void table_print(struct table *t)
-{
-    size_t *w = calloc((size_t)t->ncols, sizeof(*w));
-    if (w == NULL)
-        exit(1);
-    for (int c = 0; c < t->ncols; c++) {
-        w[c] = width(t->heads[c]);
-        for (size_t r = 0; r < t->nrows; r++) {
-            size_t x = width(t->cells[r * (size_t)t->ncols + (size_t)c]);
-            if (x > w[c])
-                w[c] = x;
-        }
-    }
-    for (int c = 0; c < t->ncols; c++) {
-        print_cell(t->heads[c], w[c], t->align[c], c == t->ncols - 1);
-        fputs(c == t->ncols - 1 ? "\n" : "  ", stdout);
-    }
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (int c = 0; c < t->ncols; c++) {
-            print_cell(t->cells[r * (size_t)t->ncols + (size_t)c], w[c], t->align[c],
-                       c == t->ncols - 1);
-            fputs(c == t->ncols - 1 ? "\n" : "  ", stdout);
-        }
-    }
-    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    free(w);
 }
 
 /* ---- options of a command ------------------------------------------------------------- */
@@ -330,6 +216,8 @@ static int parse_opts(int argc, char **argv, int from, const char *cmd, unsigned
 static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     struct ops_error err;
+    if (o->nargs)
+        return usage_error("stats: unexpected argument %s", o->args[0]);
     json_t *doc = ops_run(rs, cfg, OPS_STATS, NULL, &err);
     if (doc == NULL)
         return op_failed(&err, NULL);
@@ -340,19 +228,22 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
     }
     json_t *q = json_object_get(doc, "queues");
     static const char *const qheads[] = {"QUEUE", "DEPTH"};
-    struct table qt = {2, qheads, "lr", NULL, 0, 0};
+    struct table *qt = table_new(2, qheads, "lr");
     static const char *const states[] = {"ready", "inflight", "scheduled", "failed"};
     for (size_t i = 0; i < 4; i++) {
         char n[32];
         snprintf(n, sizeof(n), "%lld", jint(q, states[i]));
-        table_row(&qt, states[i], n);
+        table_row(qt, states[i], n);
     }
-    table_print(&qt);
+    if (table_done(qt) != 0) {
+        json_decref(doc);
+        return 1;
+    }
     double oldest = json_number_value(json_object_get(doc, "oldest_seconds"));
     if (oldest > 0) {
         char rel[32];
         int64_t now = util_now_ms();
-        reltime(now - (int64_t)(oldest * 1000), now, rel, sizeof(rel));
+        reltime_format(now - (int64_t)(oldest * 1000), now, rel, sizeof(rel));
         printf("oldest waiting item: ready since %s\n", rel);
     } else {
         printf("oldest waiting item: none\n");
@@ -360,7 +251,7 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
 
     static const char *const theads[] = {"TARGET",    "STATE",  "PENDING",   "RETRYING",
                                          "DELIVERED", "FAILED", "SUPERSEDED"};
-    struct table tt = {7, theads, "llrrrrr", NULL, 0, 0};
+    struct table *tt = table_new(7, theads, "llrrrrr");
     const char *name;
     json_t *t;
     json_object_foreach(json_object_get(doc, "targets"), name, t)
@@ -370,13 +261,12 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
                                            "superseded"};
         for (int i = 0; i < 5; i++)
             snprintf(c[i], sizeof(c[i]), "%lld", jint(t, keys[i]));
-        table_row(&tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active", c[0],
+        table_row(tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active", c[0],
                   c[1], c[2], c[3], c[4]);
     }
     putchar('\n');
-    table_print(&tt);
     json_decref(doc);
-    return 0;
+    return table_done(tt);
 }
 
 /* "failed (5 attempts)", "retrying (next in 2m)": the status as words. */
@@ -386,7 +276,7 @@ static void status_words(const json_t *r, int64_t now, char *out, size_t cap)
     long long n = jint(r, "attempt_count");
     if (strcmp(st, "retrying") == 0 || strcmp(st, "pending") == 0) {
         char rel[32];
-        reltime_str(jstr(r, "next_retry_at"), now, rel, sizeof(rel));
+        reltime_rfc3339(jstr(r, "next_retry_at"), now, rel, sizeof(rel));
         if (strcmp(rel, "-") != 0 && strncmp(rel, "in ", 3) == 0)
             snprintf(out, cap, "%s (next %s)", st, rel);
         else
@@ -425,7 +315,7 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
         static const char *const heads[] = {"ID",    "STATUS",  "TARGET",   "SOURCE",
                                             "EVENT", "CONTENT", "ATTEMPTS", "HTTP",
                                             "ERROR", "CREATED", "UPDATED"};
-        struct table t = {11, heads, "llllllrrlll", NULL, 0, 0};
+        struct table *t = table_new(11, heads, "llllllrrlll");
         int64_t now = util_now_ms();
         size_t i;
         json_t *r;
@@ -446,13 +336,16 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
                 snprintf(http, sizeof(http), "-");
             snprintf(content, sizeof(content), "%s%s%.60s", jstr(r, "content_type"),
                      jstr(r, "content_type")[0] ? " " : "", jstr(r, "content_id"));
-            reltime_str(jstr(r, "created_at"), now, created, sizeof(created));
-            reltime_str(jstr(r, "updated_at"), now, updated, sizeof(updated));
+            reltime_rfc3339(jstr(r, "created_at"), now, created, sizeof(created));
+            reltime_rfc3339(jstr(r, "updated_at"), now, updated, sizeof(updated));
             const char *ecode = jstr(json_object_get(r, "error"), "code");
-            table_row(&t, jstr(r, "id"), st, jstr(r, "target"), jstr(r, "source"), etype, content,
+            table_row(t, jstr(r, "id"), st, jstr(r, "target"), jstr(r, "source"), etype, content,
                       att, http, ecode[0] ? ecode : "-", created, updated);
         }
-        table_print(&t);
+        if (table_done(t) != 0) {
+            json_decref(doc);
+            return 1;
+        }
     }
     if (next) {
         char *c = clean(next);
@@ -477,7 +370,7 @@ static void kv_time(const char *key, const char *rfc, int64_t now)
         kv(key, "-");
         return;
     }
-    reltime_str(rfc, now, rel, sizeof(rel));
+    reltime_rfc3339(rfc, now, rel, sizeof(rel));
     snprintf(line, sizeof(line), "%s (%s)", rfc, rel);
     kv(key, line);
 }
@@ -536,7 +429,7 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
         printf("no attempts yet\n");
     } else {
         static const char *const heads[] = {"#", "AT", "WHEN", "HTTP", "DURATION", "ERROR"};
-        struct table t = {6, heads, "rllrrl", NULL, 0, 0};
+        struct table *t = table_new(6, heads, "rllrrl");
         size_t i;
         json_t *a;
         json_array_foreach(attempts, i, a)
@@ -546,7 +439,7 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
                 snprintf(n, sizeof(n), "%lld", jint(a, "attempt"));
             else
                 snprintf(n, sizeof(n), "-");
-            reltime_str(jstr(a, "at"), now, when, sizeof(when));
+            reltime_rfc3339(jstr(a, "at"), now, when, sizeof(when));
             if (json_is_integer(json_object_get(a, "http_status")))
                 snprintf(http, sizeof(http), "%lld", jint(a, "http_status"));
             else
@@ -562,9 +455,12 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
                 snprintf(error, sizeof(error), "%s", jstr(ae, "code"));
             else
                 snprintf(error, sizeof(error), "-");
-            table_row(&t, n, jstr(a, "at")[0] ? jstr(a, "at") : "-", when, http, dur, error);
+            table_row(t, n, jstr(a, "at")[0] ? jstr(a, "at") : "-", when, http, dur, error);
         }
-        table_print(&t);
+        if (table_done(t) != 0) {
+            json_decref(r);
+            return 1;
+        }
         long long total = jint(r, "attempts_total");
         if (total > (long long)json_array_size(attempts))
             printf("(%lld older attempts not shown)\n",
@@ -659,6 +555,45 @@ static int cmd_target(struct rsync *rs, const struct config *cfg, const struct o
     return 0;
 }
 
+static int cmd_pause(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    return cmd_target(rs, cfg, o, 1);
+}
+
+static int cmd_resume(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    return cmd_target(rs, cfg, o, 0);
+}
+
+/* ---- the command table ---------------------------------------------------------------- */
+
+/* One entry per command: its name, the options it accepts and what runs it once the config
+ * is loaded and Redis is set up. A new command is one row here and one line in usage. */
+struct command {
+    const char *name;
+    unsigned opts;
+    int (*run)(struct rsync *rs, const struct config *cfg, const struct opts *o);
+};
+
+static const struct command commands[] = {
+    {"stats", OPT_JSON, cmd_stats},
+    {"deliveries", OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR,
+     cmd_deliveries},
+    {"show", OPT_JSON, cmd_show},
+    {"redeliver", OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL,
+     cmd_redeliver},
+    {"pause", OPT_JSON, cmd_pause},
+    {"resume", OPT_JSON, cmd_resume},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     struct cli_opts cli;
@@ -668,28 +603,20 @@ int main(int argc, char **argv)
     if (cli.first_arg >= argc)
         return usage_error("no command given");
 
-    const char *cmd = argv[cli.first_arg];
-    if (strcmp(cmd, "sync") == 0 || strcmp(cmd, "syncs") == 0)
+    const char *name = argv[cli.first_arg];
+    /* sync and syncs take repeatable and flag options of their own (ctl/relayctl_sync.c) */
+    if (strcmp(name, "sync") == 0 || strcmp(name, "syncs") == 0)
         return relayctl_sync_main(&cli, argc, argv, cli.first_arg);
-    unsigned allowed;
-    if (strcmp(cmd, "stats") == 0)
-        allowed = OPT_JSON;
-    else if (strcmp(cmd, "deliveries") == 0)
-        allowed = OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR;
-    else if (strcmp(cmd, "show") == 0)
-        allowed = OPT_JSON;
-    else if (strcmp(cmd, "redeliver") == 0)
-        allowed = OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL;
-    else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
-        allowed = OPT_JSON;
-    else if (strcmp(cmd, "help") == 0) {
+    if (strcmp(name, "help") == 0) {
         fputs(usage, stdout);
         return 0;
-    } else
-        return usage_error("unknown command %s", cmd);
+    }
+    const struct command *cmd = find_command(name);
+    if (cmd == NULL)
+        return usage_error("unknown command %s", name);
 
     struct opts o = {0};
-    rc = parse_opts(argc, argv, cli.first_arg + 1, cmd, allowed, &o);
+    rc = parse_opts(argc, argv, cli.first_arg + 1, cmd->name, cmd->opts, &o);
     if (rc >= 0)
         return rc;
     if (o.config_path)
@@ -707,21 +634,7 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-
-    if (strcmp(cmd, "stats") == 0) {
-        if (o.nargs)
-            rc = usage_error("stats: unexpected argument %s", o.args[0]);
-        else
-            rc = cmd_stats(rs, cfg, &o);
-    } else if (strcmp(cmd, "deliveries") == 0) {
-        rc = cmd_deliveries(rs, cfg, &o);
-    } else if (strcmp(cmd, "show") == 0) {
-        rc = cmd_show(rs, cfg, &o);
-    } else if (strcmp(cmd, "redeliver") == 0) {
-        rc = cmd_redeliver(rs, cfg, &o);
-    } else {
-        rc = cmd_target(rs, cfg, &o, strcmp(cmd, "pause") == 0);
-    }
+    rc = cmd->run(rs, cfg, &o);
     fflush(stdout);
     rsync_free(rs);
     config_free(cfg);

@@ -186,14 +186,34 @@ int fuzz_config(const uint8_t *data, size_t size)
         struct config *cfg = config_parse(json, size, "fuzz.json", roles[i], &errors);
         FUZZ_CHECK((cfg == NULL) != (errors == NULL));
         if (cfg != NULL) {
-            for (size_t s = 0; s < cfg->n_sources; s++)
-                FUZZ_CHECK(config_source(cfg, cfg->sources[s].name) != NULL);
+            for (size_t s = 0; s < cfg->n_sources; s++) {
+                const struct source *src = &cfg->sources[s];
+                FUZZ_CHECK(config_source(cfg, src->name) == src);
+                /* The single template fills every type; config_source_web_url agrees. */
+                for (int k = 0; k < CONTENT_TYPE_COUNT; k++) {
+                    if (src->web_url)
+                        FUZZ_CHECK(src->web_urls[k] && !strcmp(src->web_urls[k], src->web_url));
+                }
+                FUZZ_CHECK(config_source_web_url(src, "episode") == src->web_urls[CONTENT_EPISODE]);
+                FUZZ_CHECK(config_source_web_url(src, "tv_show") == NULL);
+            }
             for (size_t t = 0; t < cfg->n_targets; t++) {
                 const struct target *tg = config_target(cfg, cfg->targets[t].name);
                 FUZZ_CHECK(tg != NULL);
+                /* A push target has a url, a feed target none but a feed with credentials. */
+                FUZZ_CHECK((tg->delivery == DELIVERY_PUSH) == (tg->url != NULL));
+                FUZZ_CHECK(tg->method != NULL);
+                if (tg->delivery == DELIVERY_FEED)
+                    FUZZ_CHECK(tg->feed.enabled && tg->auth.type == AUTH_NONE);
+                if (tg->feed.enabled)
+                    FUZZ_CHECK(tg->feed.auth.type != AUTH_NONE &&
+                               tg->feed.auth.type != AUTH_DIGEST && tg->feed.page_size >= 1 &&
+                               tg->feed.page_size <= 1000);
                 (void)config_target_matches(tg, "encorastream", "movie");
                 (void)config_target_matches(tg, "movida", NULL);
             }
+            for (const char *const *w = config_warnings(cfg); *w; w++)
+                FUZZ_CHECK(strchr(*w, '\n') == NULL);
         }
         config_free(cfg);
         free(errors);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hmac.h"
 #include "core/util.h"
-#include "relay/sig.h"
 
 #ifndef RELAY_VERSION
 #define RELAY_VERSION "0.1.0"
@@ -88,9 +88,10 @@ int push_headers_build(struct push_headers *h, const struct target *t, const str
         goto fail;
     if (t->signing_secret.value) {
         char hex[65];
-        sig_hmac_hex(t->signing_secret.value, t->signing_secret.len, body ? body : "",
-                     body ? len : 0, hex);
-        if (add(h, &n, "X-Relay-Signature-256: sha256=%s", hex))
+        /* Unsigned or mis-signed, the partner would reject it: better not to send it. */
+        if (hmac_sha256_hex(t->signing_secret.value, t->signing_secret.len, body, body ? len : 0,
+                            hex) != 0 ||
+            add(h, &n, "X-Relay-Signature-256: sha256=%s", hex))
             goto fail;
     }
     return 0;

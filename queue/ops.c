@@ -137,6 +137,8 @@ static int build(struct ops_call *c)
         rc |= arg(c, c->status);
         rc |= arg(c, c->target);
         rc |= arg(c, c->source);
+        rc |= arg(c, c->since);
+        rc |= arg(c, c->until);
         break;
     case OPS_SHOW:
         c->script = lua_ops_show;
@@ -286,15 +288,18 @@ static int check_filters(struct ops_call *c, const struct ops_params *p, struct 
     return 0;
 }
 
-static int parse_time(const char *name, const char *s, char out[24], struct ops_error *err)
+/* status/code: 422 invalid_request for a JSON body field, 400 invalid_parameter for a query
+ * parameter. The message repeats the bad value (operator input, never a secret). */
+static int parse_time(const char *name, const char *s, char out[24], int status, const char *code,
+                      struct ops_error *err)
 {
     int64_t ms;
     out[0] = '\0';
     if (!given(s))
         return 0;
     if (util_parse_rfc3339(s, &ms) != 0) {
-        set_err(err, 422, "invalid_request", "%s: not an RFC 3339 time (e.g. 2026-11-20T10:00:00Z)",
-                name);
+        set_err(err, status, code,
+                "%s: \"%.60s\" is not an RFC 3339 time (e.g. 2026-11-20T10:00:00Z)", name, s);
         return -1;
     }
     snprintf(out, 24, "%lld", (long long)ms);
@@ -326,6 +331,14 @@ static int validate(struct ops_call *c, const struct ops_params *p, struct ops_e
             }
             c->limit = v;
         }
+        if (parse_time("since", p->since, c->since, 400, "invalid_parameter", err) != 0 ||
+            parse_time("until", p->until, c->until, 400, "invalid_parameter", err) != 0)
+            return -1;
+        if (c->since[0] && c->until[0] &&
+            strtoll(c->since, NULL, 10) > strtoll(c->until, NULL, 10)) {
+            set_err(err, 400, "invalid_parameter", "since: later than until");
+            return -1;
+        }
         if (given(p->cursor) && cursor_decode(p->cursor, &c->cur_score, &c->cur_id) != 0) {
             set_err(err, 400, "invalid_cursor",
                     "cursor: not a cursor from meta.next_cursor of a previous page");
@@ -355,8 +368,8 @@ static int validate(struct ops_call *c, const struct ops_params *p, struct ops_e
         }
         if (check_filters(c, p, err) != 0)
             return -1;
-        if (parse_time("since", p->since, c->since, err) != 0 ||
-            parse_time("until", p->until, c->until, err) != 0)
+        if (parse_time("since", p->since, c->since, 422, "invalid_request", err) != 0 ||
+            parse_time("until", p->until, c->until, 422, "invalid_request", err) != 0)
             return -1;
         if (c->since[0] && c->until[0] &&
             strtoll(c->since, NULL, 10) > strtoll(c->until, NULL, 10)) {

@@ -43,8 +43,8 @@ struct ops_params {
     const char *source; /* OPS_LIST, OPS_REDELIVER_BULK filter */
     const char *limit;  /* OPS_LIST: 1..500, default 50 */
     const char *cursor; /* OPS_LIST: opaque, from meta.next_cursor */
-    const char *since;  /* OPS_REDELIVER_BULK: RFC 3339, on created_at, inclusive */
-    const char *until;  /* OPS_REDELIVER_BULK: RFC 3339, on created_at, inclusive */
+    const char *since;  /* OPS_LIST, OPS_REDELIVER_BULK: RFC 3339, on created_at, inclusive */
+    const char *until;  /* OPS_LIST, OPS_REDELIVER_BULK: RFC 3339, on created_at, inclusive */
 };
 
 /* Why an operation failed: an HTTP status (400, 404, 409, 422, 500, 503), a stable error code

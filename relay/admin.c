@@ -14,6 +14,7 @@
 #include "queue/rconn.h"
 #include "relay/admin_sync.h"
 #include "relay/http.h"
+#include "relay/ui.h"
 
 #define PARAM_MAX 256
 #define SEGMENT_MAX 128
@@ -198,10 +199,13 @@ static int segment(const char *s, size_t n, char *out, size_t cap)
 }
 
 /* Query parameters of GET /admin/deliveries: each known at most once, nothing else. */
-static int list_params(struct http_req *req, char vals[5][PARAM_MAX], struct ops_params *p)
+#define LIST_PARAMS 7
+static int list_params(struct http_req *req, char vals[LIST_PARAMS][PARAM_MAX],
+                       struct ops_params *p)
 {
-    static const char *const names[] = {"status", "target", "source", "limit", "cursor"};
-    int seen[5] = {0};
+    static const char *const names[LIST_PARAMS] = {"status", "target", "source", "limit",
+                                                   "cursor", "since",  "until"};
+    int seen[LIST_PARAMS] = {0};
     const char *q = http_query(req);
     while (q && *q) {
         const char *amp = strchr(q, '&');
@@ -212,13 +216,13 @@ static int list_params(struct http_req *req, char vals[5][PARAM_MAX], struct ops
             nlen = (size_t)(eq - q);
         if (len > 0) {
             size_t k;
-            for (k = 0; k < 5; k++)
+            for (k = 0; k < LIST_PARAMS; k++)
                 if (strlen(names[k]) == nlen && strncmp(q, names[k], nlen) == 0)
                     break;
-            if (k == 5) {
+            if (k == LIST_PARAMS) {
                 http_reply_error(req, 400, "invalid_parameter",
                                  "unknown query parameter; known: status, target, source, "
-                                 "limit, cursor");
+                                 "since, until, limit, cursor");
                 return -1;
             }
             if (seen[k]++) {
@@ -237,6 +241,20 @@ static int list_params(struct http_req *req, char vals[5][PARAM_MAX], struct ops
     p->source = seen[2] ? vals[2] : NULL;
     p->limit = seen[3] ? vals[3] : NULL;
     p->cursor = seen[4] ? vals[4] : NULL;
+    /* "since=" given but empty is a mistake, not "no bound" */
+    for (int k = 5; k < 7; k++) {
+        if (seen[k] && vals[k][0] == '\0') {
+            char msg[96];
+            snprintf(msg, sizeof(msg),
+                     "%s: empty; give an RFC 3339 time (e.g. "
+                     "2026-11-20T10:00:00Z)",
+                     names[k]);
+            http_reply_error(req, 400, "invalid_parameter", msg);
+            return -1;
+        }
+    }
+    p->since = seen[5] ? vals[5] : NULL;
+    p->until = seen[6] ? vals[6] : NULL;
     if (seen[3] && vals[3][0] == '\0') {
         http_reply_error(req, 400, "invalid_parameter", "limit: must be an integer from 1 to 500");
         return -1;
@@ -314,6 +332,11 @@ void admin_handle(struct admin *a, struct http_req *req)
         http_reply_error(req, 404, "not_found", "no such endpoint");
         return;
     }
+    /* The dashboard holds no data: it is served without the token and sends it itself. */
+    if (strcmp(path, "/admin/ui") == 0 || strcmp(path, "/admin/ui/") == 0) {
+        ui_handle(req);
+        return;
+    }
     if (!authorized(a, req)) {
         http_add_header(req, "WWW-Authenticate", "Bearer realm=\"relay-admin\"");
         http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");
@@ -328,7 +351,7 @@ void admin_handle(struct admin *a, struct http_req *req)
         return;
     }
     if (strcmp(path, "/admin/deliveries") == 0) {
-        char vals[5][PARAM_MAX];
+        char vals[LIST_PARAMS][PARAM_MAX];
         struct ops_params p = {0};
         if (method_is(req, "GET") && list_params(req, vals, &p) == 0)
             run(a, req, OPS_LIST, &p);

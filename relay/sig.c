@@ -1,14 +1,12 @@
 #include "relay/sig.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/hmac.h"
 #include "core/util.h"
 
 /*
@@ -115,30 +113,15 @@ static int within_tolerance(int64_t ts, int64_t now_s, int64_t tolerance_s)
 }
 
 /* HMAC-SHA256 over the concatenation of parts. Returns 0, or -1 on an OpenSSL failure. */
-static int hmac_parts(EVP_MAC *mac, const unsigned char *key, size_t keylen,
-                      const struct span *parts, size_t nparts, unsigned char out[SIG_MAC_LEN])
+static int hmac_parts(const unsigned char *key, size_t keylen, const struct span *parts,
+                      size_t nparts, unsigned char out[SIG_MAC_LEN])
 {
-    int rc = -1;
-    size_t outlen = 0;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
-    EVP_MAC_CTX *mctx = EVP_MAC_CTX_new(mac);
-    if (mctx == NULL)
-        goto out;
-    if (!EVP_MAC_init(mctx, key, keylen, params))
-        goto free_ctx;
-    for (size_t i = 0; i < nparts; i++) {
-        if (!EVP_MAC_update(mctx, (const unsigned char *)parts[i].p, parts[i].n))
-            goto free_ctx;
-    }
-    if (!EVP_MAC_final(mctx, out, &outlen, SIG_MAC_LEN) || outlen != SIG_MAC_LEN)
-        goto free_ctx;
-    rc = 0;
-free_ctx:
-    EVP_MAC_CTX_free(mctx);
-out:
-    return rc;
+    struct hmac_part hp[8];
+    if (nparts > sizeof(hp) / sizeof(hp[0]))
+        return -1;
+    for (size_t i = 0; i < nparts; i++)
+        hp[i] = (struct hmac_part){parts[i].p, parts[i].n};
+    return hmac_sha256(key, keylen, hp, nparts, out);
 }
 
 /* Standard Webhooks: "whsec_<base64>" is used decoded, anything else (including a whsec_
@@ -180,9 +163,6 @@ static enum sig_result match_any(const struct source *src, int decode_whsec,
     enum sig_result res = SIG_INVALID;
     int matched = 0;
     unsigned char mac[SIG_MAC_LEN];
-    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (hmac == NULL)
-        goto out;
     for (size_t i = 0; i < src->n_secrets; i++) {
         const struct secret *s = &src->secrets[i];
         if (s->value == NULL || s->len == 0)
@@ -191,8 +171,8 @@ static enum sig_result match_any(const struct source *src, int decode_whsec,
         unsigned char *key = decode_whsec ? sw_key(s, &keylen) : NULL;
         if (decode_whsec && key == NULL)
             continue;
-        int rc = hmac_parts(hmac, key != NULL ? key : (const unsigned char *)s->value, keylen,
-                            parts, nparts, mac);
+        int rc = hmac_parts(key != NULL ? key : (const unsigned char *)s->value, keylen, parts,
+                            nparts, mac);
         free_key(key, keylen);
         if (rc != 0)
             continue;
@@ -202,8 +182,6 @@ static enum sig_result match_any(const struct source *src, int decode_whsec,
     if (matched)
         res = SIG_OK;
     OPENSSL_cleanse(mac, sizeof(mac));
-    EVP_MAC_free(hmac);
-out:
     return res;
 }
 
@@ -316,28 +294,4 @@ enum sig_result sig_verify(const struct source *src, sig_header_fn header, void 
         return verify_standard(src, header, ctx, b, now_s);
     }
     return SIG_INVALID;
-}
-
-void sig_hmac_hex(const void *key, size_t keylen, const void *data, size_t len, char out[65])
-{
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    /* HMAC() treats a NULL key as "no key" only in some versions; a dummy pointer makes an
-     * empty key mean the same everywhere. */
-    static const unsigned char empty = 0;
-    if (keylen > INT_MAX)
-        goto fail;
-    if (key == NULL || keylen == 0)
-        key = &empty;
-    if (data == NULL)
-        data = &empty;
-    if (HMAC(EVP_sha256(), key, (int)keylen, data, len, mac, &maclen) == NULL ||
-        maclen != SIG_MAC_LEN)
-        goto fail;
-    util_hex(mac, SIG_MAC_LEN, out);
-    return;
-fail:
-    /* Only a key over INT_MAX bytes or a broken OpenSSL gets here; an empty string never
-     * matches a MAC, so a caller that compares it fails closed. */
-    out[0] = '\0';
 }

@@ -6,7 +6,8 @@
 
 #include "core/config.h"
 
-/* Webhook signature verification over the raw body (CONTRACT §3.5), and outbound signing. */
+/* Webhook signature verification over the raw body (CONTRACT §3.5); the HMAC itself is
+ * core/hmac. */
 
 enum sig_result {
     SIG_OK = 0,
@@ -23,8 +24,5 @@ typedef const char *(*sig_header_fn)(void *ctx, const char *name);
  * Never logs and never copies a secret. */
 enum sig_result sig_verify(const struct source *src, sig_header_fn header, void *ctx,
                            const unsigned char *body, size_t len, int64_t now_s);
-
-/* out = lower-case hex HMAC-SHA256(key, data), 65 bytes with NUL. */
-void sig_hmac_hex(const void *key, size_t keylen, const void *data, size_t len, char out[65]);
 
 #endif

@@ -27,3 +27,6 @@ RELAY_BUILD_DEPS=(gcc make cmake pkg-config libevent-dev libcurl4-openssl-dev li
                   libjansson-dev libhiredis-dev libjemalloc-dev libcmocka-dev redis-server python3 openssl curl)
 # bench/ingest and bench/pipeline compare against nginx and load with wrk.
 RELAY_BENCH_DEPS=(wrk nginx-light)
+# The dashboard's browser test drives Debian's chromium headless (tests/browser/cdp.py); the
+# monitoring tests check deploy/prometheus with promtool, which Debian ships in prometheus.
+RELAY_TEST_DEPS=(chromium prometheus)

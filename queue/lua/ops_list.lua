@@ -1,6 +1,7 @@
 -- One slice of the delivery log, newest first, filtered.
--- KEYS: none. ARGV: prefix, want, budget, cursor_score, cursor_id, status, target, source
--- (empty cursor/filters = none). The cursor is the position of the last entry already seen:
+-- KEYS: none. ARGV: prefix, want, budget, cursor_score, cursor_id, status, target, source,
+-- since_ms, until_ms (empty cursor/filters = none; since/until bound created_at, which is
+-- the log's score, inclusive). The cursor is the position of the last entry already seen:
 -- this call continues strictly after it in (score desc, id desc) order.
 -- Returns JSON {"items": [record hash as object...], "next": [score, id] | false}. "next" is
 -- set when a further match exists (or may exist: the scan budget ran out before the end);
@@ -8,10 +9,14 @@
 local P, want, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local cscore, cid = ARGV[4], ARGV[5]
 local fstatus, ftarget, fsource = ARGV[6], ARGV[7], ARGV[8]
+local since, till = ARGV[9] or '', ARGV[10] or ''
 local log = P .. ':log'
 
 local max = '+inf'
 if cscore ~= '' then max = cscore end
+if till ~= '' and (max == '+inf' or tonumber(till) < tonumber(max)) then max = till end
+local min = '-inf'
+if since ~= '' then min = since end
 
 local items, last = {}, nil
 local scanned, offset = 0, 0
@@ -36,7 +41,7 @@ end
 
 local done = false
 while not done do
-    local page = redis.call('ZREVRANGEBYSCORE', log, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch)
+    local page = redis.call('ZREVRANGEBYSCORE', log, max, min, 'WITHSCORES', 'LIMIT', offset, batch)
     if #page == 0 then break end
     offset = offset + #page / 2
     for i = 1, #page, 2 do

@@ -133,6 +133,49 @@ class AdminTest(RelayTestCase):
         self.error(self.call("GET", "/admin/deliveries?target=nope", status=404),
                    "unknown_target")
 
+    def test_list_since_until(self):
+        t0 = now_ms() // 1000 * 1000 - 10 * 3600000
+        hours = {}
+        for h in range(10):
+            hours[h] = seed_delivery(self.redis, "w%d" % h, created_ms=t0 + h * 3600000,
+                                     status="failed" if h % 2 else "delivered")
+
+        def ids(q):
+            out, cursor = [], None
+            for _ in range(20):
+                qq = dict(q, limit="2")
+                if cursor:
+                    qq["cursor"] = cursor
+                doc = self.call("GET", "/admin/deliveries?" + urllib.parse.urlencode(qq)).json()
+                out += [r["id"] for r in doc["data"]]
+                cursor = doc["meta"]["next_cursor"]
+                if cursor is None:
+                    return out
+            self.fail("paging did not end")
+
+        # bounds are inclusive, on created_at, newest first, across pages
+        self.assertEqual(ids({"since": iso(t0 + 3 * 3600000), "until": iso(t0 + 7 * 3600000)}),
+                         [hours[h] for h in (7, 6, 5, 4, 3)])
+        self.assertEqual(ids({"since": iso(t0 + 8 * 3600000)}), [hours[9], hours[8]])
+        self.assertEqual(ids({"until": iso(t0 + 3600000)}), [hours[1], hours[0]])
+        self.assertEqual(ids({"status": "failed", "since": iso(t0 + 2 * 3600000),
+                              "until": iso(t0 + 6 * 3600000)}), [hours[5], hours[3]])
+        # sub-second and offset forms are RFC 3339 too
+        local = datetime.datetime.fromtimestamp((t0 + 9 * 3600000) / 1000,
+                                                datetime.timezone(datetime.timedelta(hours=2)))
+        self.assertEqual(ids({"since": local.isoformat()}), [hours[9]])
+        self.assertEqual(ids({"since": iso(t0 + 20 * 3600000)}), [])
+
+    def test_list_since_until_bad_input(self):
+        for q in ("since=yesterday", "until=2026-13-01T00:00:00Z", "since=",
+                  "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z"):
+            r = self.call("GET", "/admin/deliveries?" + q, status=400)
+            self.error(r, "invalid_parameter")
+            name = q.split("=")[0]
+            self.assertTrue(r.json()["message"].startswith(name + ":"), r.json())
+        r = self.call("GET", "/admin/deliveries?since=yesterday", status=400)
+        self.assertIn("yesterday", r.json()["message"])
+
     def test_show(self):
         did = seed_delivery(self.redis, "e1", attempts=[(500, "http_5xx", 30), (502, "http_5xx", 40)],
                             http_status=502, error=("http_5xx", "bad gateway"))

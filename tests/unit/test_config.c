@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/addr.h"
 #include "core/config.h"
+#include "core/redis_url.h"
 
 /* JSON in C literals is unreadable with \" everywhere, so the tests write it with single
  * quotes and swap them here (no value below holds an apostrophe). */
@@ -67,7 +69,7 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* The CONTRACT §2 example verbatim, but with TLS files that exist. */
+/* The documented example configuration verbatim, but with TLS files that exist. */
 static const char *example_fmt =
     "{\n"
     "  'listen': '127.0.0.1:8080',\n"
@@ -450,7 +452,8 @@ static void test_errors_name_paths(void **state)
                  "'kind': 'encorastream', 'web_url': 'https://w/{ID}', 'signature': {'secrets':"
                  " ['x']}, 'api': {'base_url': 'http://c'}}}}",
                  CONFIG_ROLE_RELAY,
-                 "sources.s.web_url: unknown placeholder {ID} (allowed: {id}, {slug}, {type})");
+                 "sources.s.web_url: unknown placeholder {ID} (allowed: {id}, {slug}, {type}, "
+                 "{show_id}, {show_slug}, {season_number}, {episode_number})");
     expect_error("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {"
                  "'kind': 'movida', 'signature': {'secrets': ['x'], 'tolerance_s': 0},"
                  " 'api': {'base_url': 'http://c'}}}}",
@@ -682,6 +685,400 @@ static void test_order_follows_file(void **state)
     config_free(cfg);
 }
 
+static void test_admin_listen(void **state)
+{
+    char *errors = NULL;
+    struct config *cfg = parse("{" BASE "}", CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    assert_null(cfg->admin_listen_host); /* absent: everything shares listen */
+    config_free(cfg);
+
+    cfg = parse("{" BASE ", 'admin': {'listen': '127.0.0.1:9090'}}", CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_string_equal(cfg->admin_listen_host, "127.0.0.1");
+    assert_int_equal(cfg->admin_listen_port, 9090);
+    assert_null(cfg->admin_token.value);
+    config_free(cfg);
+
+    cfg = parse("{" BASE ", 'admin': {'listen': '[::1]:9090', 'token': 't'}}", CONFIG_ROLE_RELAY,
+                &errors);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->admin_listen_host, "::1");
+    config_free(cfg);
+
+    expect_error("{" BASE ", 'admin': {'listen': '127.0.0.1'}}", CONFIG_ROLE_RELAY,
+                 "admin.listen: missing port (expected host:port)");
+    expect_error("{" BASE ", 'admin': {'listen': 9090}}", CONFIG_ROLE_RELAY,
+                 "admin.listen: must be a string");
+    expect_error("{" BASE ", 'admin': {'listen': 'h:1'}}", CONFIG_ROLE_RELAY,
+                 "admin.listen: must differ from listen (omit it to share listen)");
+    expect_error("{" BASE ", 'admin': {'listn': 'h:2'}}", CONFIG_ROLE_RELAY,
+                 "admin.listn: unknown key");
+}
+
+static void test_redis_url_secret(void **state)
+{
+    char path[300], json[1024], *errors = NULL;
+    struct config *cfg;
+
+    setenv("TEST_REDIS_URL", "redis://:env-pw@10.0.0.9:6380/2", 1);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'env:TEST_REDIS_URL'}, " SRC "}",
+                CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_string_equal(cfg->redis_host, "10.0.0.9");
+    assert_int_equal(cfg->redis_port, 6380);
+    assert_int_equal(cfg->redis_db, 2);
+    assert_secret(&cfg->redis_password, "env-pw");
+    config_free(cfg);
+
+    snprintf(path, sizeof(path), "%s/redis_url", tmpdir);
+    write_file(path, "redis://:file-pw@redis.internal\n");
+    snprintf(json, sizeof(json), "{'listen': 'h:1', 'redis': {'url': 'file:%s'}, " SRC "}", path);
+    cfg = parse(json, CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_string_equal(cfg->redis_host, "redis.internal");
+    assert_int_equal(cfg->redis_port, 6379);
+    assert_int_equal(cfg->redis_db, 0);
+    assert_secret(&cfg->redis_password, "file-pw");
+    config_free(cfg);
+
+    /* A generated password often holds '/', '@', '?' or '#': as written, or percent-encoded. */
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://:a/b@c?d#e@r:7000/4'}, " SRC "}",
+                CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_string_equal(cfg->redis_host, "r");
+    assert_int_equal(cfg->redis_port, 7000);
+    assert_int_equal(cfg->redis_db, 4);
+    assert_secret(&cfg->redis_password, "a/b@c?d#e");
+    config_free(cfg);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://:a%2Fb%40c@r'}, " SRC "}",
+                CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    assert_secret(&cfg->redis_password, "a/b@c");
+    config_free(cfg);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://:pw/x@r/'}, " SRC "}",
+                CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    assert_secret(&cfg->redis_password, "pw/x");
+    assert_string_equal(cfg->redis_host, "r");
+    config_free(cfg);
+
+    unsetenv("TEST_REDIS_UNSET");
+    expect_error("{'listen': 'h:1', 'redis': {'url': 'env:TEST_REDIS_UNSET'}, " SRC "}",
+                 CONFIG_ROLE_RELAY, "redis.url: environment variable TEST_REDIS_UNSET is not set");
+    expect_error("{'listen': 'h:1', 'redis': {'url': 'redis://user:pw@r'}, " SRC "}",
+                 CONFIG_ROLE_RELAY,
+                 "redis.url: a username is not supported; write redis://:password@host (a "
+                 "password holding '@' or '/' may be percent-encoded: %40, %2F)");
+    expect_error("{'listen': 'h:1', 'redis': {'url': 'redis://:pw@r?db=1'}, " SRC "}",
+                 CONFIG_ROLE_RELAY, "redis.url: query and fragment are not supported");
+    expect_error("{'listen': 'h:1', 'redis': {'url': 'redis://:pw@'}, " SRC "}", CONFIG_ROLE_RELAY,
+                 "redis.url: missing host");
+
+    /* The password from a resolved URL never shows in an error. */
+    setenv("TEST_REDIS_URL", "redis://:s3cr3t/pw@r/notadb", 1);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'env:TEST_REDIS_URL'}, " SRC "}",
+                CONFIG_ROLE_RELAY, &errors);
+    assert_null(cfg);
+    assert_null(strstr(errors, "s3cr3t"));
+    assert_string_equal(errors, "redis.url: database must be a non-negative number");
+    free(errors);
+}
+
+static void test_web_url_by_type(void **state)
+{
+    char *errors = NULL;
+    /* One template: every type has it, the old field keeps it. */
+    struct config *cfg =
+        parse("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {"
+              "'kind': 'encorastream', 'web_url': 'https://w.test/{type}s/{slug}',"
+              " 'signature': {'secrets': ['x']}, 'api': {'base_url': 'http://c'}}}}",
+              CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    const struct source *s = &cfg->sources[0];
+    assert_string_equal(s->web_url, "https://w.test/{type}s/{slug}");
+    for (int i = 0; i < CONTENT_TYPE_COUNT; i++)
+        assert_string_equal(s->web_urls[i], "https://w.test/{type}s/{slug}");
+    assert_string_equal(config_source_web_url(s, "episode"), "https://w.test/{type}s/{slug}");
+    assert_null(config_source_web_url(s, "film"));
+    assert_null(config_source_web_url(s, NULL));
+    config_free(cfg);
+
+    /* By type: a type without an entry has no url. */
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {"
+                "'kind': 'encorastream', 'web_url': {"
+                "  'movie': 'https://w.test/movies/{slug}',"
+                "  'episode': 'https://w.test/shows/{show_slug}/s{season_number}e{episode_number}'"
+                "}, 'signature': {'secrets': ['x']}, 'api': {'base_url': 'http://c'}}}}",
+                CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    s = &cfg->sources[0];
+    assert_null(s->web_url);
+    assert_string_equal(config_source_web_url(s, "movie"), "https://w.test/movies/{slug}");
+    assert_null(config_source_web_url(s, "show"));
+    assert_null(config_source_web_url(s, "season"));
+    assert_string_equal(s->web_urls[CONTENT_EPISODE],
+                        "https://w.test/shows/{show_slug}/s{season_number}e{episode_number}");
+    assert_int_equal(config_content_type("season"), CONTENT_SEASON);
+    assert_int_equal(config_content_type("tv_show"), -1);
+    config_free(cfg);
+
+#define WEB(w)                                                                                     \
+    "{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {'kind': 'encorastream',"   \
+    " 'web_url': " w ", 'signature': {'secrets': ['x']}, 'api': {'base_url': 'http://c'}}}}"
+    expect_error(WEB("{'film': 'https://w/{id}'}"), CONFIG_ROLE_RELAY,
+                 "sources.s.web_url.film: unknown key");
+    expect_error(WEB("{'movie': 'https://w/{show_id}'}"), CONFIG_ROLE_RELAY,
+                 "sources.s.web_url.movie: unknown placeholder {show_id} (allowed: {id}, {slug}, "
+                 "{type})");
+    expect_error(WEB("{'season': 'https://w/{episode_number}'}"), CONFIG_ROLE_RELAY,
+                 "sources.s.web_url.season: unknown placeholder {episode_number} (allowed: {id}, "
+                 "{slug}, {type}, {show_id}, {show_slug}, {season_number})");
+    expect_error(WEB("{'show': 'ftp://w/{id}'}"), CONFIG_ROLE_RELAY,
+                 "sources.s.web_url.show: must be an http:// or https:// URL without spaces");
+    expect_error(WEB("{'show': 7}"), CONFIG_ROLE_RELAY, "sources.s.web_url.show: must be a string");
+    expect_error(WEB("{}"), CONFIG_ROLE_RELAY,
+                 "sources.s.web_url: must name at least one of movie, show, season, episode "
+                 "(omit it for none)");
+    expect_error(WEB("['https://w/{id}']"), CONFIG_ROLE_RELAY,
+                 "sources.s.web_url: must be a URL template or an object by content type (movie, "
+                 "show, season, episode)");
+#undef WEB
+}
+
+static void test_source_alert_after(void **state)
+{
+    char *errors = NULL;
+    struct config *cfg = parse("{" BASE "}", CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->sources[0].alert_after_s, 0);
+    config_free(cfg);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {"
+                "'kind': 'encorastream', 'alert_after_s': 3600, 'signature': {'secrets': ['x']},"
+                " 'api': {'base_url': 'http://c'}}}}",
+                CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->sources[0].alert_after_s, 3600);
+    config_free(cfg);
+    expect_error("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {"
+                 "'kind': 'encorastream', 'alert_after_s': 0, 'signature': {'secrets': ['x']},"
+                 " 'api': {'base_url': 'http://c'}}}}",
+                 CONFIG_ROLE_RELAY, "sources.s.alert_after_s: must be between 1 and 2147483647");
+}
+
+static void test_feed_targets(void **state)
+{
+    char *errors = NULL;
+    setenv("TEST_FEED_PW", "feed-pw", 1);
+    struct config *cfg =
+        parse("{" BASE ", 'targets': {"
+              " 'tf': {'format': 'titanos', 'delivery': 'feed',"
+              "        'feed': {'auth': {'type': 'basic', 'username': 'titanos',"
+              "                          'password': 'env:TEST_FEED_PW'},"
+              "                 'page_size': 200, 'tombstone_retention_s': 86400, 'alert_after_s': "
+              "172800}},"
+              " 'gw': {'format': 'gwi_json_1.1', 'url': 'https://p.test/ingest',"
+              "        'feed': {'auth': {'type': 'api_key', 'in': 'query', 'name': 'api_key',"
+              "                          'value': 'k3y'}}},"
+              " 'plain': {'format': 'canonical', 'url': 'https://p.test/c'}}}",
+              CONFIG_ROLE_WORKER, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    const struct target *tf = config_target(cfg, "tf"), *gw = config_target(cfg, "gw"),
+                        *pl = config_target(cfg, "plain");
+    assert_int_equal(tf->delivery, DELIVERY_FEED);
+    assert_null(tf->url);
+    assert_int_equal(tf->auth.type, AUTH_NONE);
+    assert_true(tf->feed.enabled);
+    assert_int_equal(tf->feed.auth.type, AUTH_BASIC);
+    assert_string_equal(tf->feed.auth.username, "titanos");
+    assert_secret(&tf->feed.auth.password, "feed-pw");
+    assert_int_equal(tf->feed.page_size, 200);
+    assert_int_equal(tf->feed.tombstone_retention_s, 86400);
+    assert_int_equal(tf->feed.alert_after_s, 172800);
+    /* A push target may serve a feed too; defaults. */
+    assert_int_equal(gw->delivery, DELIVERY_PUSH);
+    assert_string_equal(gw->url, "https://p.test/ingest");
+    assert_true(gw->feed.enabled);
+    assert_int_equal(gw->feed.auth.type, AUTH_API_KEY);
+    assert_int_equal(gw->feed.auth.in_query, 1);
+    assert_secret(&gw->feed.auth.value, "k3y");
+    assert_int_equal(gw->feed.page_size, 500);
+    assert_int_equal(gw->feed.tombstone_retention_s, 2592000);
+    assert_int_equal(gw->feed.alert_after_s, 0);
+    assert_int_equal(pl->delivery, DELIVERY_PUSH);
+    assert_false(pl->feed.enabled);
+    config_free(cfg);
+
+#define FEEDAUTH "'feed': {'auth': {'type': 'bearer', 'token': 't'}}"
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'url': 'http://p', " FEEDAUTH "}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.url: not used with delivery feed");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'method': 'PUT', " FEEDAUTH "}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.method: not used with delivery feed");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'auth': {'type': 'none'}, " FEEDAUTH "}}}",
+                 CONFIG_ROLE_RELAY,
+                 "targets.t.auth: not used with delivery feed (the partner's credentials go in "
+                 "feed.auth)");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed'}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.feed: missing");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {}}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.feed.auth: missing");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', " FEEDAUTH "}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.url: missing");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'pull',"
+                 " " FEEDAUTH "}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.delivery: must be one of push, feed");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'none'}}}}}",
+                 CONFIG_ROLE_RELAY,
+                 "targets.t.feed.auth.type: must be one of bearer, basic, api_key");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'digest', 'username': 'u', 'password': 'p'}}}}}",
+                 CONFIG_ROLE_RELAY,
+                 "targets.t.feed.auth.type: must be one of bearer, basic, api_key");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'oauth'}}}}}",
+                 CONFIG_ROLE_RELAY,
+                 "targets.t.feed.auth.type: must be one of bearer, basic, api_key");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'api_key', 'in': 'query', 'name': 'k'}}}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.feed.auth.value: missing");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'bearer', 'token': 't'}, 'page_size': 1001}}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.feed.page_size: must be between 1 and 1000");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'bearer', 'token': 't'}, 'page_size': 0}}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.feed.page_size: must be between 1 and 2147483647");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'bearer', 'token': 't'}, 'pagesize': 10}}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.feed.pagesize: unknown key");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': {'auth': {'type': 'bearer', 'token': 't'},"
+                 " 'tombstone_retention_s': -5}}}}",
+                 CONFIG_ROLE_RELAY,
+                 "targets.t.feed.tombstone_retention_s: must be between 1 and 2147483647");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+                 " 'feed': 'yes'}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.feed: must be an object");
+#undef FEEDAUTH
+    /* A feed target alone satisfies relay-worker's "at least one target". */
+    cfg = parse("{" BASE ", 'targets': {'t': {'format': 'canonical', 'delivery': 'feed',"
+                " 'feed': {'auth': {'type': 'bearer', 'token': 't'}}}}}",
+                CONFIG_ROLE_WORKER, &errors);
+    assert_non_null(cfg);
+    config_free(cfg);
+}
+
+static void test_warnings(void **state)
+{
+    char *errors = NULL;
+    struct config *cfg = parse("{" BASE "}", CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    assert_null(config_warnings(cfg)[0]);
+    config_free(cfg);
+    assert_null(config_warnings(NULL)[0]);
+
+    /* hmac-sha256-hex has no timestamp, so tolerance_s plays no part for it. */
+    cfg = parse("{" BASE ", 'dedupe_ttl_s': 60}", CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    assert_null(config_warnings(cfg)[0]);
+    config_free(cfg);
+
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'dedupe_ttl_s': 60,"
+                " 'sources': {"
+                "  'm': {'kind': 'movida', 'signature': {'secrets': ['x']},"
+                "        'api': {'base_url': 'http://c'}},"
+                "  'st': {'kind': 'encorastream', 'signature': {'scheme': 'stripe',"
+                "         'secrets': ['x'], 'tolerance_s': 30}, 'api': {'base_url': 'http://c'}},"
+                "  'e': {'kind': 'encorastream', 'signature': {'secrets': ['x']},"
+                "        'api': {'base_url': 'http://c'}}}}",
+                CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    const char *const *w = config_warnings(cfg);
+    assert_non_null(w[0]);
+    assert_string_equal(w[0], "dedupe_ttl_s: 60 is shorter than sources.m.signature.tolerance_s "
+                              "(300): a captured webhook could be replayed and accepted again "
+                              "after its dedupe mark expires");
+    assert_null(w[1]);
+    config_free(cfg);
+}
+
+static void test_redis_url_parse(void **state)
+{
+    struct redis_url u;
+    const char *why = NULL;
+    assert_int_equal(redis_url_parse("redis://h", &u, &why), 0);
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_null(u.password.value);
+    redis_url_clear(&u);
+    assert_int_equal(redis_url_parse("redis://:p%3a%zz@[fe80::1]:1/15", &u, &why), 0);
+    assert_string_equal(u.host, "fe80::1");
+    assert_int_equal(u.port, 1);
+    assert_int_equal(u.db, 15);
+    assert_string_equal(u.password.value, "p:%zz"); /* a stray '%' is kept as written */
+    redis_url_clear(&u);
+    redis_url_clear(&u); /* twice is harmless */
+
+    const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"rediss://h", "rediss:// (TLS) is not supported; use redis://"},
+        {"h:6379", "must be redis://[:password@]host[:port][/db]"},
+        {"redis://:@h", "empty password"},
+        {"redis://:%00@h", "password must not contain a NUL byte"},
+        {"redis://", "missing host"},
+        {"redis://h:0", "port must be a number between 1 and 65535"},
+        {"redis://h/-1", "database must be a non-negative number"},
+        {"redis://h#x", "query and fragment are not supported"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        assert_int_equal(redis_url_parse(bad[i].url, &u, &why), -1);
+        assert_null(u.host);
+        assert_null(u.password.value);
+        assert_non_null(why);
+        if (strcmp(why, bad[i].why) != 0)
+            fail_msg("%s: got \"%s\"", bad[i].url, why);
+    }
+}
+
+static void test_addr_parse(void **state)
+{
+    char *host = NULL;
+    int port = 0;
+    const char *why = NULL;
+    assert_int_equal(addr_parse("0.0.0.0:80", 10, 0, &host, &port, &why), 0);
+    assert_string_equal(host, "0.0.0.0");
+    assert_int_equal(port, 80);
+    free(host);
+    /* n bounds what is read: the rest of the string is not looked at. */
+    assert_int_equal(addr_parse("example.org/x", 11, 443, &host, &port, &why), 0);
+    assert_string_equal(host, "example.org");
+    assert_int_equal(port, 443);
+    free(host);
+    assert_int_equal(addr_parse("[::1", 4, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "unterminated '[' in IPv6 address");
+    assert_int_equal(addr_parse("[::1]x", 6, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "expected ':' after ']'");
+    assert_int_equal(addr_parse("h@x:1", 5, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "invalid character in host");
+    assert_int_equal(addr_parse("h:", 2, 0, &host, &port, &why), -1);
+    assert_string_equal(why, "missing port");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +1093,14 @@ int main(void)
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_default_path),
         cmocka_unit_test(test_order_follows_file),
+        cmocka_unit_test(test_admin_listen),
+        cmocka_unit_test(test_redis_url_secret),
+        cmocka_unit_test(test_web_url_by_type),
+        cmocka_unit_test(test_source_alert_after),
+        cmocka_unit_test(test_feed_targets),
+        cmocka_unit_test(test_warnings),
+        cmocka_unit_test(test_redis_url_parse),
+        cmocka_unit_test(test_addr_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
+#include "core/hmac.h"
 #include "handlers/push.h"
 #include "handlers/worker.h"
-#include "relay/sig.h"
 
 static void test_url(void **state)
 {
@@ -61,7 +61,7 @@ static void test_headers(void **state)
     t.signing_secret.len = 6;
     assert_int_equal(push_headers_build(&h, &t, &m, "{\"a\":1}", 7), 0);
     char hex[65], want[100];
-    sig_hmac_hex("s3cret", 6, "{\"a\":1}", 7, hex);
+    hmac_sha256_hex("s3cret", 6, "{\"a\":1}", 7, hex);
     strcpy(want, "X-Relay-Signature-256: sha256=");
     strcat(want, hex);
     assert_string_equal(find(&h, "X-Relay-Signature-256:"), want);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/hmac.h"
 #include "core/util.h"
 #include "relay/sig.h"
 
@@ -88,7 +89,7 @@ static void test_hmac_hex_rfc4231(void **state)
     /* RFC 4231 "Identifiers and Test Vectors for HMAC-SHA-224, -256, -384, and -512",
      * test case 2. */
     char out[65];
-    sig_hmac_hex("Jefe", 4, "what do ya want for nothing?", 28, out);
+    hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28, out);
     assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
@@ -98,7 +99,7 @@ static void test_hmac_hex_github(void **state)
      * validation": secret "It's a Secret to Everybody", payload "Hello, World!". */
     char out[65];
     const char *key = "It's a Secret to Everybody";
-    sig_hmac_hex(key, strlen(key), "Hello, World!", 13, out);
+    hmac_sha256_hex(key, strlen(key), "Hello, World!", 13, out);
     assert_string_equal(out, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
 }
 
@@ -169,7 +170,7 @@ static void test_hmac_empty_secret_never_matches(void **state)
     struct secret secs[] = {{"", 0}, {NULL, 0}};
     struct source src = mk_source(SIG_HMAC_SHA256_HEX, "X-Sig", secs, 2);
     struct hdrs h = {.n = 0};
-    sig_hmac_hex("", 0, "{}", 2, hex);
+    hmac_sha256_hex("", 0, "{}", 2, hex);
     snprintf(header, sizeof(header), "sha256=%s", hex);
     hdr_set(&h, "X-Sig", header);
     assert_int_equal(verify_str(&src, &h, "{}", 0), SIG_INVALID);
@@ -219,7 +220,7 @@ static void test_hmac_binary_body(void **state)
     struct secret secs[] = {mk_secret("k")};
     struct source src = mk_source(SIG_HMAC_SHA256_HEX, "X-Sig", secs, 1);
     struct hdrs h = {.n = 0};
-    sig_hmac_hex("k", 1, body, sizeof(body), hex);
+    hmac_sha256_hex("k", 1, body, sizeof(body), hex);
     snprintf(header, sizeof(header), "sha256=%s", hex);
     hdr_set(&h, "X-Sig", header);
     assert_int_equal(sig_verify(&src, hdr_get, &h, body, sizeof(body), 0), SIG_OK);
