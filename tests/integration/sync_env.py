@@ -60,6 +60,8 @@ class SyncEnv:
         for w in self.workers:
             if w.proc.poll() is None:
                 rcs.append(w.stop())
+            elif not w.log.closed:
+                w.log.close()  # killed by the test
         if self.relay:
             self.relay.stop()
         for s in (self.partner, self.encora, self.movida):
