@@ -1,6 +1,7 @@
 -- sync_finish: ends a sync run. After a complete listing (outcome 'done') with remove_missing,
--- every title of the run's targets' index (P:sync:live:{source}:{target}) that the listing
--- did not contain gets an unpublish, unless that is more than max_remove_fraction of a
+-- every title a target holds of the source (live in its catalog P:cat:{target}, or in the
+-- sync index P:sync:live:{source}:{target} of what syncs queued for it) that the listing did
+-- not contain gets an unpublish, unless that is more than max_remove_fraction of a
 -- target's titles: then nothing is removed and the run fails with too_many_removals. A failed
 -- run removes nothing. KEYS: none. ARGV: prefix, sync id, owner token, outcome ('done' or
 -- 'failed'), error code, error message, retention_s, remove_missing (0/1),
@@ -22,15 +23,31 @@ if outcome == 'done' and remove then
   -- Pass 1: what each target would lose, and the guard, before anything is written.
   local gone, order = {}, {}
   for tg in string.gmatch(r[4] or '', '[^,]+') do
+    -- What the target holds of this source: the titles its catalog has live (delivered by
+    -- webhooks or earlier runs; P:cat, see "Catalog") and those syncs queued for it.
+    local live, ids = {}, {}
     local idx = P .. ':sync:live:' .. src .. ':' .. tg
     local all = redis.call('HGETALL', idx)
-    local n_live, miss = #all / 2, 0
     for i = 1, #all, 2 do
-      local cid = all[i]
+      live[all[i]] = all[i + 1]; table.insert(ids, all[i])
+    end
+    local C = P .. ':cat:' .. tg
+    local pre = src .. ':'
+    for _, m in ipairs(redis.call('ZRANGE', C .. ':seq', 0, -1)) do
+      if string.sub(m, 1, #pre) == pre then
+        local cid = string.sub(m, #pre + 1)
+        local e = redis.call('HMGET', C .. ':e:' .. m, 'status', 'content_type')
+        if e[1] == 'live' and live[cid] == nil then
+          live[cid] = (e[2] or '') .. '\t\t\t\t\t'; table.insert(ids, cid)
+        end
+      end
+    end
+    local n_live, miss = #ids, 0
+    for _, cid in ipairs(ids) do
       if redis.call('SISMEMBER', seen_key, cid) == 0 then
         miss = miss + 1
         local g = gone[cid]
-        if not g then g = {meta = all[i + 1], targets = {}}; gone[cid] = g; table.insert(order, cid) end
+        if not g then g = {meta = live[cid], targets = {}}; gone[cid] = g; table.insert(order, cid) end
         table.insert(g.targets, tg)
       end
     end

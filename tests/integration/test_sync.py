@@ -148,6 +148,22 @@ class TestRemovals(SyncTest):
         wait_until(lambda: env.redis.cmd("HGET", "relay:d:" + did, "status") in ("delivered", "superseded"),
                    timeout=60, what="unpublish delivered")
 
+    def test_catalog_title_not_listed_is_removed(self):
+        # A title the target's catalog holds live (delivered by a webhook; written here in the
+        # catalog's layout, docs/redis.md "Catalog") that the CMS no longer lists.
+        env = self.env
+        env.redis.cmd("HSET", "relay:cat:canon:e:encora:m-gone", "status", "live", "content_type", "movie",
+                      "seq", "1", "order_ts", "1", "order_seq", "0-1")
+        env.redis.cmd("ZADD", "relay:cat:canon:seq", "1", "encora:m-gone")
+        env.redis.cmd("HSET", "relay:cat:canon:e:movida:77", "status", "live", "content_type", "movie")
+        env.redis.cmd("ZADD", "relay:cat:canon:seq", "2", "movida:77")  # another source's
+        env.redis.cmd("HSET", "relay:cat:canon:e:encora:m-old", "status", "removed")
+        env.redis.cmd("ZADD", "relay:cat:canon:seq", "3", "encora:m-old")  # already removed
+        rec = env.run()
+        self.assertEqual((rec["state"], rec["removed"]), ("done", 1), rec)
+        un = self.unpublishes()
+        self.assertEqual([(f["content_id"], f["content_type"]) for f in un], [("m-gone", "movie")])
+
     def test_failed_page_removes_nothing(self):
         env = self.env
         for i in range(900, 1000):
