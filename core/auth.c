@@ -15,11 +15,8 @@ void auth_parse(struct jconf *c, const json_t *obj, const char *path, const char
     if (!a)
         return;
     jconf_path(p, sizeof(p), path, key);
-    jconf_path(tp, sizeof(tp), p, "type");
-    if (!json_object_get(a, "type")) {
-        jconf_err(c, tp, "missing");
+    if (!jconf_get(c, a, p, "type", 1, tp))
         return;
-    }
     const char *names[AUTH_API_KEY + 2];
     int map[AUTH_API_KEY + 1], nn = 0;
     for (int i = 0; auth_names[i]; i++)
@@ -52,9 +49,7 @@ void auth_parse(struct jconf *c, const json_t *obj, const char *path, const char
         const char *u = jconf_str(c, a, p, "username", 1);
         if (u) {
             if (au->type == AUTH_BASIC && strchr(u, ':')) {
-                char up[JCONF_PATH_MAX];
-                jconf_path(up, sizeof(up), p, "username");
-                jconf_err(c, up, "must not contain ':' for basic auth");
+                jconf_err_at(c, p, "username", "must not contain ':' for basic auth");
             } else {
                 au->username = jconf_strdup(c, u);
             }
@@ -65,19 +60,13 @@ void auth_parse(struct jconf *c, const json_t *obj, const char *path, const char
     case AUTH_API_KEY: {
         static const char *const ins[] = {"header", "query", NULL};
         jconf_keys(c, a, p, k_key);
-        if (!json_object_get(a, "in")) {
-            char ip[JCONF_PATH_MAX];
-            jconf_path(ip, sizeof(ip), p, "in");
-            jconf_err(c, ip, "missing");
-        }
+        jconf_require(c, a, p, "in");
         int in = jconf_enum(c, a, p, "in", ins, 0);
         au->in_query = in == 1;
         const char *n = jconf_str(c, a, p, "name", 1);
         if (n) {
             if (in == 0 && !jconf_is_header_name(n)) {
-                char np[JCONF_PATH_MAX];
-                jconf_path(np, sizeof(np), p, "name");
-                jconf_err(c, np, "is not a valid header name");
+                jconf_err_at(c, p, "name", "is not a valid header name");
             } else {
                 au->name = jconf_strdup(c, n);
             }

@@ -44,11 +44,7 @@ static int entry_begin(struct jconf *c, const char *section, const char *name, c
         return -1;
     }
     jconf_keys(c, v, p, keys);
-    if (!json_object_get(v, required)) {
-        char rp[JCONF_PATH_MAX];
-        jconf_path(rp, sizeof(rp), p, required);
-        jconf_err(c, rp, "missing");
-    }
+    jconf_require(c, v, p, required);
     return 0;
 }
 
@@ -126,9 +122,7 @@ static void parse_api(struct jconf *c, const json_t *src, const char *path, stru
         /* Fetch URLs are built as base_url + "/admin/..."; and a movida self_link is checked
          * to lie under base_url, which a query or fragment would make meaningless. */
         if (strpbrk(s->api_base_url, "?#{}")) {
-            char bp[JCONF_PATH_MAX];
-            jconf_path(bp, sizeof(bp), p, "base_url");
-            jconf_err(c, bp, "must not hold a query, fragment or placeholder");
+            jconf_err_at(c, p, "base_url", "must not hold a query, fragment or placeholder");
         }
         size_t n = strlen(s->api_base_url);
         while (n > 0 && s->api_base_url[n - 1] == '/')
@@ -318,9 +312,7 @@ static void parse_catalog(struct jconf *c, const json_t *tj, const char *path, s
         if (loc && !(strlen(loc) == 5 && loc[0] >= 'a' && loc[0] <= 'z' && loc[1] >= 'a' &&
                      loc[1] <= 'z' && loc[2] == '_' && loc[3] >= 'A' && loc[3] <= 'Z' &&
                      loc[4] >= 'A' && loc[4] <= 'Z')) {
-            char lp[JCONF_PATH_MAX];
-            jconf_path(lp, sizeof(lp), p, "locale");
-            jconf_err(c, lp, "must look like en_US");
+            jconf_err_at(c, p, "locale", "must look like en_US");
             loc = NULL;
         }
     }
@@ -350,9 +342,7 @@ static void parse_feed(struct jconf *c, const json_t *tj, const char *path, stru
     auth_parse(c, fj, p, "auth", 1, AUTH_FEED, &f->auth);
     jconf_int(c, fj, p, "page_size", 1, &f->page_size);
     if (f->page_size > 1000) {
-        char pp[JCONF_PATH_MAX];
-        jconf_path(pp, sizeof(pp), p, "page_size");
-        jconf_err(c, pp, "must be between 1 and 1000");
+        jconf_err_at(c, p, "page_size", "must be between 1 and 1000");
     }
     jconf_int(c, fj, p, "tombstone_retention_s", 1, &f->tombstone_retention_s);
     jconf_int(c, fj, p, "alert_after_s", 1, &f->alert_after_s);
@@ -362,18 +352,36 @@ static void parse_feed(struct jconf *c, const json_t *tj, const char *path, stru
  * that would silently not happen. */
 static void reject_push_keys(struct jconf *c, const json_t *tj, const char *path)
 {
-    static const char *const push_only[] = {"url", "method", "auth", "signing_secret", NULL};
+    static const char *const push_only[] = {"url",     "method", "auth", "signing_secret",
+                                            "breaker", NULL};
     for (const char *const *k = push_only; *k; k++) {
         if (!json_object_get(tj, *k))
             continue;
-        char kp[JCONF_PATH_MAX];
-        jconf_path(kp, sizeof(kp), path, *k);
-        if (strcmp(*k, "auth") == 0)
-            jconf_err(c, kp,
-                      "not used with delivery feed (the partner's credentials go in feed.auth)");
-        else
-            jconf_err(c, kp, "not used with delivery feed");
+        jconf_err_at(c, path, *k, "not used with delivery feed%s",
+                     strcmp(*k, "auth") == 0 ? " (the partner's credentials go in feed.auth)" : "");
     }
+}
+
+/* targets.*.breaker: on by default for push targets, "breaker": null turns it off. */
+static void parse_breaker(struct jconf *c, const json_t *tj, const char *path, struct target *t)
+{
+    static const char *const keys[] = {"failures", "probe_s", NULL};
+    char p[JCONF_PATH_MAX];
+    const json_t *b = json_object_get(tj, "breaker");
+    t->breaker_failures = 20;
+    t->breaker_probe_s = 60;
+    if (b == NULL)
+        return;
+    if (json_is_null(b)) {
+        t->breaker_failures = 0;
+        return;
+    }
+    if (jconf_object(c, tj, path, "breaker", 0) == NULL)
+        return;
+    jconf_path(p, sizeof(p), path, "breaker");
+    jconf_keys(c, b, p, keys);
+    jconf_int(c, b, p, "failures", 1, &t->breaker_failures);
+    jconf_int(c, b, p, "probe_s", 1, &t->breaker_probe_s);
 }
 
 static void parse_target(struct jconf *c, const struct config *cfg, const char *name,
@@ -382,9 +390,10 @@ static void parse_target(struct jconf *c, const struct config *cfg, const char *
     /* timeout_ms bounds one push (connect + transfer), default 10000, like
      * sources.*.api.timeout_ms (documented in the README). */
     static const char *const keys[] = {
-        "format",        "delivery",   "url",           "method",  "unpublish",
-        "auth",          "sources",    "content_types", "catalog", "signing_secret",
-        "max_in_flight", "rate_per_s", "timeout_ms",    "feed",    NULL};
+        "format",     "delivery",       "url",           "method",
+        "unpublish",  "auth",           "sources",       "content_types",
+        "catalog",    "signing_secret", "max_in_flight", "rate_per_s",
+        "timeout_ms", "feed",           "breaker",       NULL};
     static const char *const url_ph[] = {"id", "type", "source", NULL};
     char p[JCONF_PATH_MAX];
     t->max_in_flight = 8;
@@ -406,6 +415,7 @@ static void parse_target(struct jconf *c, const struct config *cfg, const char *
         t->method = jconf_strdup(c, method_names[m >= 0 ? m : 0]);
         auth_parse(c, tj, p, "auth", 0, AUTH_ANY, &t->auth);
         secret_get(c, tj, p, "signing_secret", 0, &t->signing_secret);
+        parse_breaker(c, tj, p, t);
     }
     int u = jconf_enum(c, tj, p, "unpublish", unpublish_names, UNPUBLISH_TOMBSTONE);
     if (u >= 0)
@@ -416,10 +426,9 @@ static void parse_target(struct jconf *c, const struct config *cfg, const char *
         parse_catalog(c, tj, p, t);
     jconf_int(c, tj, p, "max_in_flight", 1, &t->max_in_flight);
     jconf_int(c, tj, p, "timeout_ms", 1, &t->timeout_ms);
-    const json_t *r = json_object_get(tj, "rate_per_s");
+    char rp[JCONF_PATH_MAX];
+    const json_t *r = jconf_get(c, tj, p, "rate_per_s", 0, rp);
     if (r) {
-        char rp[JCONF_PATH_MAX];
-        jconf_path(rp, sizeof(rp), p, "rate_per_s");
         if (!json_is_number(r) || json_number_value(r) < 0 || json_number_value(r) > 1e6)
             jconf_err(c, rp, "must be a number between 0 (no limit) and 1000000");
         else
@@ -458,6 +467,11 @@ static void check_readable(struct jconf *c, const char *p, const char *file)
         return;
     }
     fclose(f);
+}
+
+static int is_wildcard(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
 }
 
 static void parse_tls(struct jconf *c, const json_t *root, struct config *cfg)
@@ -552,7 +566,9 @@ static void parse_root(struct jconf *c, const json_t *root, struct config *cfg,
                            &why) != 0)
                 jconf_err(c, "admin.listen", "%s", why);
             else if (cfg->listen_host && cfg->admin_listen_port == cfg->listen_port &&
-                     strcmp(cfg->admin_listen_host, cfg->listen_host) == 0)
+                     (strcmp(cfg->admin_listen_host, cfg->listen_host) == 0 ||
+                      is_wildcard(cfg->admin_listen_host) || is_wildcard(cfg->listen_host)))
+                /* A wildcard address takes the port on every interface: the two would clash. */
                 jconf_err(c, "admin.listen", "must differ from listen (omit it to share listen)");
         }
     }

@@ -82,6 +82,10 @@ struct target {
     int64_t max_in_flight;
     double rate_per_s; /* 0 = unlimited */
     int64_t timeout_ms;
+    /* targets.*.breaker: the circuit opens after breaker_failures consecutive retryable push
+     * failures and lets one probe through every breaker_probe_s; 0 failures = off (null, or a
+     * feed target, which is never pushed to) */
+    int64_t breaker_failures, breaker_probe_s;
     struct feed feed;
 };
 

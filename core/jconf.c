@@ -52,6 +52,16 @@ void jconf_err(struct jconf *c, const char *path, const char *fmt, ...)
     va_end(ap);
 }
 
+void jconf_err_at(struct jconf *c, const char *path, const char *key, const char *fmt, ...)
+{
+    char p[JCONF_PATH_MAX];
+    va_list ap;
+    jconf_path(p, sizeof(p), path, key);
+    va_start(ap, fmt);
+    jconf_errv(c, p, fmt, ap);
+    va_end(ap);
+}
+
 char *jconf_strdup(struct jconf *c, const char *s)
 {
     char *d = strdup(s);
@@ -112,19 +122,31 @@ void jconf_keys(struct jconf *c, const json_t *obj, const char *path, const char
     }
 }
 
+const json_t *jconf_get(struct jconf *c, const json_t *obj, const char *path, const char *key,
+                        int required, char *p)
+{
+    const json_t *v = json_object_get(obj, key);
+    jconf_path(p, JCONF_PATH_MAX, path, key);
+    if (!v && required)
+        jconf_err(c, p, "missing");
+    return v;
+}
+
+void jconf_require(struct jconf *c, const json_t *obj, const char *path, const char *key)
+{
+    if (!json_object_get(obj, key))
+        jconf_err_at(c, path, key, "missing");
+}
+
 /* Returns the object at key, NULL when absent (reported when required) or of another type
  * (always reported). */
 const json_t *jconf_object(struct jconf *c, const json_t *obj, const char *path, const char *key,
                            int required)
 {
     char p[JCONF_PATH_MAX];
-    const json_t *v = json_object_get(obj, key);
-    jconf_path(p, sizeof(p), path, key);
-    if (!v) {
-        if (required)
-            jconf_err(c, p, "missing");
+    const json_t *v = jconf_get(c, obj, path, key, required, p);
+    if (!v)
         return NULL;
-    }
     if (!json_is_object(v)) {
         jconf_err(c, p, "must be an object");
         return NULL;
@@ -137,13 +159,9 @@ const char *jconf_str(struct jconf *c, const json_t *obj, const char *path, cons
                       int required)
 {
     char p[JCONF_PATH_MAX];
-    const json_t *v = json_object_get(obj, key);
-    jconf_path(p, sizeof(p), path, key);
-    if (!v) {
-        if (required)
-            jconf_err(c, p, "missing");
+    const json_t *v = jconf_get(c, obj, path, key, required, p);
+    if (!v)
         return NULL;
-    }
     if (!json_is_string(v)) {
         jconf_err(c, p, "must be a string");
         return NULL;
@@ -159,10 +177,9 @@ void jconf_int(struct jconf *c, const json_t *obj, const char *path, const char 
                int64_t *out)
 {
     char p[JCONF_PATH_MAX];
-    const json_t *v = json_object_get(obj, key);
+    const json_t *v = jconf_get(c, obj, path, key, 0, p);
     if (!v)
         return;
-    jconf_path(p, sizeof(p), path, key);
     if (!json_is_integer(v)) {
         jconf_err(c, p, "must be an integer");
         return;
@@ -180,10 +197,9 @@ int jconf_enum(struct jconf *c, const json_t *obj, const char *path, const char 
                const char *const *names, int def)
 {
     char p[JCONF_PATH_MAX];
-    const json_t *v = json_object_get(obj, key);
+    const json_t *v = jconf_get(c, obj, path, key, 0, p);
     if (!v)
         return def;
-    jconf_path(p, sizeof(p), path, key);
     if (json_is_string(v)) {
         for (int i = 0; names[i]; i++)
             if (strcmp(names[i], json_string_value(v)) == 0)

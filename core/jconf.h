@@ -23,6 +23,9 @@ struct jconf {
 /* Adds one problem line (control bytes in it become '?', so a line stays one line). */
 __attribute__((format(printf, 3, 4))) void jconf_err(struct jconf *c, const char *path,
                                                      const char *fmt, ...);
+/* jconf_err() at path.key. */
+__attribute__((format(printf, 4, 5))) void jconf_err_at(struct jconf *c, const char *path,
+                                                        const char *key, const char *fmt, ...);
 /* strdup that records "out of memory" on failure; NULL then. */
 char *jconf_strdup(struct jconf *c, const char *s);
 
@@ -31,6 +34,12 @@ void jconf_path(char *out, size_t n, const char *base, const char *key);
 /* out = base + "[i]", truncated to n. */
 void jconf_path_index(char *out, size_t n, const char *base, size_t i);
 
+/* The value at obj.key, its path written to p (JCONF_PATH_MAX bytes); NULL when absent,
+ * reported as "missing" when required. Owned by obj. */
+const json_t *jconf_get(struct jconf *c, const json_t *obj, const char *path, const char *key,
+                        int required, char *p);
+/* Reports path.key "missing" when obj lacks key (for a key whose getter has a default). */
+void jconf_require(struct jconf *c, const json_t *obj, const char *path, const char *key);
 /* Reports every key of obj not in the NULL-terminated allowed list as "unknown key". */
 void jconf_keys(struct jconf *c, const json_t *obj, const char *path, const char *const *allowed);
 /* The object at key; NULL when absent (reported when required) or not an object (reported). */

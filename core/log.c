@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/util.h"
+
 enum log_level log_threshold = LOG_LEVEL_INFO;
 static const char *log_program = "relay";
 static FILE *log_stream;
@@ -68,40 +70,6 @@ static void put_s(struct line *l, const char *s)
     put(l, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one: no
- * overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Writes the n bytes at s as a JSON string (with quotes), at most max bytes of escaped text
  * before "...". */
 static void put_json_str(struct line *l, const char *s, size_t n, size_t max)
@@ -111,6 +79,18 @@ static void put_json_str(struct line *l, const char *s, size_t n, size_t max)
     size_t used = 0;
     put(l, "\"", 1);
     while (p < end && !l->full) {
+        /* Fast path: a run of printable ASCII goes in with one copy. */
+        const unsigned char *q = p;
+        size_t room = max - used;
+        while (q < end && (size_t)(q - p) < room && *q >= 0x20 && *q < 0x7f && *q != '"' &&
+               *q != '\\')
+            q++;
+        if (q > p) {
+            put(l, (const char *)p, (size_t)(q - p));
+            used += (size_t)(q - p);
+            p = q;
+            continue;
+        }
         char esc[8];
         const char *out = esc;
         size_t k, take = 1;
@@ -131,7 +111,7 @@ static void put_json_str(struct line *l, const char *s, size_t n, size_t max)
         } else if (c < 0x80) {
             out = (const char *)p;
             k = 1;
-        } else if ((take = utf8_seq(p, (size_t)(end - p))) > 0) {
+        } else if ((take = util_utf8_seq(p, (size_t)(end - p))) > 0) {
             out = (const char *)p;
             k = take;
         } else {

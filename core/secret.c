@@ -154,12 +154,7 @@ void secret_get(struct jconf *c, const json_t *obj, const char *path, const char
                 struct secret *out)
 {
     char p[JCONF_PATH_MAX];
-    const json_t *v = json_object_get(obj, key);
-    jconf_path(p, sizeof(p), path, key);
-    if (!v) {
-        if (required)
-            jconf_err(c, p, "missing");
-        return;
-    }
-    secret_resolve(c, p, v, out);
+    const json_t *v = jconf_get(c, obj, path, key, required, p);
+    if (v)
+        secret_resolve(c, p, v, out);
 }

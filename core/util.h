@@ -36,6 +36,9 @@ void util_random_hex(char *out, size_t n);
  * or NULL on allocation failure. */
 char *util_pct_encode(const char *s);
 
+/* Length (1-4) of the valid UTF-8 sequence at s, n bytes available; 0 when it is not one
+ * (overlong, surrogate, above U+10FFFF, cut short) or n is 0. */
+size_t util_utf8_seq(const unsigned char *s, size_t n);
 /* True when s is valid UTF-8 (no overlongs, no surrogates). */
 int util_utf8_valid(const unsigned char *s, size_t n);
 

@@ -29,10 +29,12 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  stats [--json]                         queue depth and per-target delivery counts\n"
-    "  deliveries [--status S] [--target T] [--source S] [--limit N] [--cursor C] [--json]\n"
+    "  deliveries [--status S] [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
+    "             [--limit N] [--cursor C] [--json]\n"
     "                                         the delivery log, newest first (limit 1-500,\n"
     "                                         default 50; status: pending, retrying,\n"
-    "                                         delivered, failed, superseded)\n"
+    "                                         delivered, failed, superseded; since/until\n"
+    "                                         apply to created_at, inclusive)\n"
     "  show DELIVERY_ID [--json]              one delivery with its attempts\n"
     "  redeliver DELIVERY_ID...               send deliveries again with a fresh attempt budget\n"
     "  redeliver --failed [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
@@ -211,21 +213,48 @@ static int parse_opts(int argc, char **argv, int from, const char *cmd, unsigned
     return -1;
 }
 
+/* The integer at key, or "-" when it is absent or null, into out. */
+static const char *int_or_dash(const json_t *o, const char *key, const char *suffix, char *out,
+                               size_t cap)
+{
+    if (json_is_integer(json_object_get(o, key)))
+        snprintf(out, cap, "%lld%s", jint(o, key), suffix);
+    else
+        snprintf(out, cap, "-");
+    return out;
+}
+
+/* Runs op. With --json prints its document and returns NULL with *rc 0; on failure returns
+ * NULL with *rc the exit status; else returns the document for the human output (caller
+ * decrefs). */
+static json_t *run_op(struct rsync *rs, const struct config *cfg, enum ops_op op,
+                      const struct ops_params *p, const struct opts *o, const char *what, int *rc)
+{
+    struct ops_error err;
+    json_t *doc = ops_run(rs, cfg, op, p, &err);
+    *rc = 0;
+    if (doc == NULL) {
+        *rc = op_failed(&err, what);
+        return NULL;
+    }
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
 /* ---- commands ------------------------------------------------------------------------- */
 
 static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
-    struct ops_error err;
+    int rc;
     if (o->nargs)
         return usage_error("stats: unexpected argument %s", o->args[0]);
-    json_t *doc = ops_run(rs, cfg, OPS_STATS, NULL, &err);
+    json_t *doc = run_op(rs, cfg, OPS_STATS, NULL, o, NULL, &rc);
     if (doc == NULL)
-        return op_failed(&err, NULL);
-    if (o->json) {
-        print_json(doc);
-        json_decref(doc);
-        return 0;
-    }
+        return rc;
     json_t *q = json_object_get(doc, "queues");
     static const char *const qheads[] = {"QUEUE", "DEPTH"};
     struct table *qt = table_new(2, qheads, "lr");
@@ -290,22 +319,19 @@ static void status_words(const json_t *r, int64_t now, char *out, size_t cap)
 
 static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
-    struct ops_error err;
     struct ops_params p = {.status = o->status,
                            .target = o->target,
                            .source = o->source,
                            .limit = o->limit,
-                           .cursor = o->cursor};
+                           .cursor = o->cursor,
+                           .since = o->since,
+                           .until = o->until};
     if (o->nargs)
         return usage_error("deliveries: unexpected argument %s", o->args[0]);
-    json_t *doc = ops_run(rs, cfg, OPS_LIST, &p, &err);
+    int rc;
+    json_t *doc = run_op(rs, cfg, OPS_LIST, &p, o, NULL, &rc);
     if (doc == NULL)
-        return op_failed(&err, NULL);
-    if (o->json) {
-        print_json(doc);
-        json_decref(doc);
-        return 0;
-    }
+        return rc;
     json_t *data = json_object_get(doc, "data");
     const char *next =
         json_string_value(json_object_get(json_object_get(doc, "meta"), "next_cursor"));
@@ -330,10 +356,7 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
             if (space && strcmp(jstr(r, "status"), "retrying") != 0)
                 *space = '\0'; /* the ATTEMPTS column says it */
             snprintf(att, sizeof(att), "%lld", jint(r, "attempt_count"));
-            if (json_is_integer(json_object_get(r, "http_status")))
-                snprintf(http, sizeof(http), "%lld", jint(r, "http_status"));
-            else
-                snprintf(http, sizeof(http), "-");
+            int_or_dash(r, "http_status", "", http, sizeof(http));
             snprintf(content, sizeof(content), "%s%s%.60s", jstr(r, "content_type"),
                      jstr(r, "content_type")[0] ? " " : "", jstr(r, "content_id"));
             reltime_rfc3339(jstr(r, "created_at"), now, created, sizeof(created));
@@ -377,18 +400,13 @@ static void kv_time(const char *key, const char *rfc, int64_t now)
 
 static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
-    struct ops_error err;
     if (o->nargs != 1)
         return usage_error("show: needs exactly one DELIVERY_ID");
     struct ops_params p = {.id = o->args[0]};
-    json_t *r = ops_run(rs, cfg, OPS_SHOW, &p, &err);
+    int rc;
+    json_t *r = run_op(rs, cfg, OPS_SHOW, &p, o, o->args[0], &rc);
     if (r == NULL)
-        return op_failed(&err, o->args[0]);
-    if (o->json) {
-        print_json(r);
-        json_decref(r);
-        return 0;
-    }
+        return rc;
     int64_t now = util_now_ms();
     char buf[512];
     status_words(r, now, buf, sizeof(buf));
@@ -404,11 +422,7 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
              jstr(r, "content_type")[0] ? " " : "", jstr(r, "content_id"));
     kv("Content", buf);
     kv("Attempts", (snprintf(buf, sizeof(buf), "%lld", jint(r, "attempt_count")), buf));
-    if (json_is_integer(json_object_get(r, "http_status")))
-        snprintf(buf, sizeof(buf), "%lld", jint(r, "http_status"));
-    else
-        snprintf(buf, sizeof(buf), "-");
-    kv("HTTP status", buf);
+    kv("HTTP status", int_or_dash(r, "http_status", "", buf, sizeof(buf)));
     json_t *e = json_object_get(r, "error");
     if (json_is_object(e))
         snprintf(buf, sizeof(buf), "%s: %s", jstr(e, "code"), jstr(e, "message"));
@@ -435,19 +449,10 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
         json_array_foreach(attempts, i, a)
         {
             char n[24], when[32], http[16], dur[32], error[320];
-            if (json_is_integer(json_object_get(a, "attempt")))
-                snprintf(n, sizeof(n), "%lld", jint(a, "attempt"));
-            else
-                snprintf(n, sizeof(n), "-");
+            int_or_dash(a, "attempt", "", n, sizeof(n));
             reltime_rfc3339(jstr(a, "at"), now, when, sizeof(when));
-            if (json_is_integer(json_object_get(a, "http_status")))
-                snprintf(http, sizeof(http), "%lld", jint(a, "http_status"));
-            else
-                snprintf(http, sizeof(http), "-");
-            if (json_is_integer(json_object_get(a, "duration_ms")))
-                snprintf(dur, sizeof(dur), "%lldms", jint(a, "duration_ms"));
-            else
-                snprintf(dur, sizeof(dur), "-");
+            int_or_dash(a, "http_status", "", http, sizeof(http));
+            int_or_dash(a, "duration_ms", "ms", dur, sizeof(dur));
             json_t *ae = json_object_get(a, "error");
             if (json_is_object(ae) && jstr(ae, "message")[0])
                 snprintf(error, sizeof(error), "%s: %.250s", jstr(ae, "code"), jstr(ae, "message"));
@@ -481,15 +486,12 @@ static int cmd_redeliver(struct rsync *rs, const struct config *cfg, const struc
                                .source = o->source,
                                .since = o->since,
                                .until = o->until};
-        json_t *doc = ops_run(rs, cfg, OPS_REDELIVER_BULK, &p, &err);
+        int rc;
+        json_t *doc = run_op(rs, cfg, OPS_REDELIVER_BULK, &p, o, NULL, &rc);
         if (doc == NULL)
-            return op_failed(&err, NULL);
-        if (o->json) {
-            print_json(doc);
-        } else {
-            long long n = jint(doc, "redelivered");
-            printf("redelivered %lld failed deliver%s\n", n, n == 1 ? "y" : "ies");
-        }
+            return rc;
+        long long n = jint(doc, "redelivered");
+        printf("redelivered %lld failed deliver%s\n", n, n == 1 ? "y" : "ies");
         json_decref(doc);
         return 0;
     }
@@ -533,24 +535,19 @@ static int cmd_redeliver(struct rsync *rs, const struct config *cfg, const struc
 
 static int cmd_target(struct rsync *rs, const struct config *cfg, const struct opts *o, int pause)
 {
-    struct ops_error err;
     const char *cmd = pause ? "pause" : "resume";
     if (o->nargs != 1)
         return usage_error("%s: needs exactly one TARGET", cmd);
     struct ops_params p = {.target = o->args[0]};
-    json_t *doc = ops_run(rs, cfg, pause ? OPS_PAUSE : OPS_RESUME, &p, &err);
-    if (doc == NULL) {
-        return op_failed(&err, cmd);
-    }
-    if (o->json) {
-        print_json(doc);
-    } else {
-        char *t = clean(o->args[0]);
-        printf("target %s %s (%lld pending, %lld retrying)\n", t,
-               pause ? "paused: its deliveries wait until resumed" : "resumed",
-               jint(doc, "pending"), jint(doc, "retrying"));
-        free(t);
-    }
+    int rc;
+    json_t *doc = run_op(rs, cfg, pause ? OPS_PAUSE : OPS_RESUME, &p, o, cmd, &rc);
+    if (doc == NULL)
+        return rc;
+    char *t = clean(o->args[0]);
+    printf("target %s %s (%lld pending, %lld retrying)\n", t,
+           pause ? "paused: its deliveries wait until resumed" : "resumed", jint(doc, "pending"),
+           jint(doc, "retrying"));
+    free(t);
     json_decref(doc);
     return 0;
 }
@@ -577,7 +574,9 @@ struct command {
 
 static const struct command commands[] = {
     {"stats", OPT_JSON, cmd_stats},
-    {"deliveries", OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR,
+    {"deliveries",
+     OPT_JSON | OPT_STATUS | OPT_TARGET | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR | OPT_SINCE |
+         OPT_UNTIL,
      cmd_deliveries},
     {"show", OPT_JSON, cmd_show},
     {"redeliver", OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL,

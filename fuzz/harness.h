@@ -18,7 +18,9 @@
  *              the CMS responses separated by 0x1e (RFC 7464's record separator), fed in
  *              order to cms_next_url()/cms_normalize(), then rendered in every format.
  * retry_after: the whole input is the Retry-After value.
- * http:        the whole input is what a client sends on one connection. */
+ * http:        the whole input is what a client sends on one connection: request heads go
+ *              through http_parse_head(), bodies through the Content-Length or chunked
+ *              framing, request after request while the connection would stay open. */
 
 int fuzz_sig(const uint8_t *data, size_t size);
 int fuzz_envelope(const uint8_t *data, size_t size);

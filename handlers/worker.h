@@ -3,10 +3,11 @@
 
 #include "core/config.h"
 
-/* The delivery engine of relay-worker (CONTRACT §5, docs/redis.md): takes events from the
- * Redis stream, fans them out into deliveries, claims due deliveries per target, fetches the
- * title from its source, renders and pushes it, and records each outcome. One libevent loop
- * per process; Redis calls are blocking (loopback, sub-millisecond), HTTP is asynchronous. */
+/* The delivery engine of relay-worker (README "Delivery", docs/redis.md): takes events from
+ * the Redis stream, fans them out into deliveries, claims due deliveries of every target,
+ * fetches the title from its source, renders and pushes it, and records each outcome. One
+ * libevent loop per process; Redis and HTTP are both asynchronous on it, so a stalled Redis
+ * delays only Redis work (handlers/worker_internal.h names the parts). */
 
 struct worker;
 
@@ -18,8 +19,5 @@ void worker_free(struct worker *w);
 /* Runs until SIGTERM/SIGINT, then stops taking work, finishes what it holds (at most
  * drain_ms, then hands the rest back) and returns 0; returns -1 when the loop cannot run. */
 int worker_run(struct worker *w, long drain_ms);
-
-/* The stable delivery id: "dlv_" + first 24 hex of SHA-256(source \0 event_id \0 target). */
-void worker_delivery_id(const char *source, const char *event_id, const char *target, char out[29]);
 
 #endif

@@ -1,8 +1,9 @@
 #ifndef RELAY_LUA_H
 #define RELAY_LUA_H
 
-/* Lua scripts embedded from queue/lua/NAME.lua by queue/embed_lua.cmake. Declare each one
- * used here so callers refer to them by name. */
+/* Lua scripts embedded from queue/lua/NAME.lua by queue/embed_lua.cmake, each with
+ * queue/lua/prelude.lua in front. Declare each one used here so callers refer to them by
+ * name. */
 extern const char lua_enqueue[];
 extern const char lua_fanout[];
 extern const char lua_claim[];
@@ -22,5 +23,9 @@ extern const char lua_sync_page[];
 extern const char lua_sync_finish[];
 extern const char lua_sync_release[];
 extern const char lua_sync_records[];
+
+/* The EVALSHA digest (40 hex digits) of an embedded script, computed at build time, or NULL
+ * when script is not one of the lua_* strings. */
+const char *lua_sha(const char *script);
 
 #endif

@@ -4,24 +4,21 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/util.h"
+#include "queue/lua.h"
 
-#define RCONN_MAX_SCRIPTS 16
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 2000
 #define RCONN_TICK_MS 250
-#define RCONN_PING_IDLE_MS 1000
-
-struct script_sha {
-    const char *script;
-    char sha[41];
-};
+/* Readiness: the last real exchange with Redis must be this recent. An idle connection sends
+ * a write probe after RCONN_PROBE_IDLE_MS, so a healthy one never looks stale. */
+#define RCONN_READY_WITHIN_MS 1000
+#define RCONN_PROBE_IDLE_MS 300
 
 struct rconn {
     struct event_base *base;
@@ -34,12 +31,17 @@ struct rconn {
     struct event *tick_ev;
     unsigned outstanding;
     int64_t last_progress_ms;
-    struct script_sha scripts[RCONN_MAX_SCRIPTS];
-    int n_scripts;
+    /* health, for rconn_unready_reason() */
+    int64_t last_ok_ms;        /* last reply that showed Redis serving us */
+    int auth_failed;           /* AUTH refused, or NOAUTH/WRONGPASS answers */
+    const char *write_refusal; /* OOM or READONLY seen since the last accepted write */
+    int probing;               /* a health probe is outstanding */
 };
 
 /* One queued command. For scripts it keeps a copy of the arguments so a NOSCRIPT answer
- * (Redis restarted or flushed its script cache) can be retried with EVAL. */
+ * (Redis restarted or flushed its script cache) can be retried with EVAL. The struct, the
+ * argument vectors and the argument bytes are one allocation: a worker's fanout call carries
+ * thousands of arguments. */
 struct pending {
     struct rconn *rc;
     rconn_cb cb;
@@ -54,31 +56,7 @@ static void connect_now(struct rconn *rc);
 
 static void pending_free(struct pending *p)
 {
-    if (p == NULL)
-        return;
-    for (int i = 0; i < p->argc; i++)
-        free(p->argv[i]);
-    free(p->argv);
-    free(p->argvlen);
     free(p);
-}
-
-static const char *sha_of(struct rconn *rc, const char *script)
-{
-    for (int i = 0; i < rc->n_scripts; i++)
-        if (rc->scripts[i].script == script)
-            return rc->scripts[i].sha;
-    unsigned char d[SHA_DIGEST_LENGTH];
-    static char scratch[41];
-    SHA1((const unsigned char *)script, strlen(script), d);
-    if (rc->n_scripts < RCONN_MAX_SCRIPTS) {
-        struct script_sha *s = &rc->scripts[rc->n_scripts++];
-        s->script = script;
-        util_hex(d, sizeof(d), s->sha);
-        return s->sha;
-    }
-    util_hex(d, sizeof(d), scratch);
-    return scratch;
 }
 
 static void schedule_reconnect(struct rconn *rc)
@@ -107,6 +85,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     rc->connected = 1;
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
     rc->last_progress_ms = util_mono_ms();
+    rc->last_ok_ms = rc->last_progress_ms;
     LOG_INFO("redis connected", "host", rc->cfg->redis_host, NULL);
 }
 
@@ -119,14 +98,48 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     rc->ac = NULL;
     rc->connected = 0;
     rc->outstanding = 0;
+    rc->probing = 0;
     schedule_reconnect(rc);
+}
+
+/* What a reply says about Redis' health. Error texts are Redis' own and hold no secret. */
+static void note_reply(struct rconn *rc, const redisReply *reply, int is_write)
+{
+    if (reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        const char *e = reply->str;
+        if (strncmp(e, "NOAUTH", 6) == 0 || strncmp(e, "WRONGPASS", 9) == 0) {
+            rc->auth_failed = 1;
+            return;
+        }
+        if (strncmp(e, "OOM", 3) == 0 || strstr(e, "OOM command not allowed")) {
+            rc->write_refusal = "redis refuses writes: out of memory (OOM)";
+        } else if (strncmp(e, "READONLY", 8) == 0 || strstr(e, "READONLY You can't write")) {
+            rc->write_refusal = "redis refuses writes: it is a read-only replica (READONLY)";
+        } else if (strncmp(e, "LOADING", 7) == 0 || strncmp(e, "BUSY", 4) == 0 ||
+                   strncmp(e, "MASTERDOWN", 10) == 0) {
+            return; /* not serving: leaves last_ok_ms to age */
+        }
+        rc->last_ok_ms = util_mono_ms();
+        return;
+    }
+    rc->last_ok_ms = util_mono_ms();
+    if (is_write)
+        rc->write_refusal = NULL;
 }
 
 static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
+    struct rconn *rc = privdata;
     redisReply *reply = r;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
         LOG_ERROR("redis setup command failed", "error", reply->str, NULL);
+        if (rc && rc->ac == ac && strncmp(reply->str, "ERR SELECT", 10) != 0)
+            rc->auth_failed = 1;
+    } else if (reply && rc && rc->ac == ac) {
+        rc->auth_failed = 0;
+    }
 }
 
 static void connect_now(struct rconn *rc)
@@ -143,13 +156,15 @@ static void connect_now(struct rconn *rc)
     }
     ac->data = rc;
     rc->ac = ac;
+    rc->auth_failed = 0;
+    rc->probing = 0;
     redisLibeventAttach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Queued before any user command, so they run first once connected. */
     if (rc->cfg->redis_password.value) {
         const char *argv[] = {"AUTH", rc->cfg->redis_password.value};
-        redisAsyncCommandArgv(ac, on_setup_reply, NULL, 2, argv, NULL);
+        redisAsyncCommandArgv(ac, on_setup_reply, rc, 2, argv, NULL);
     }
     if (rc->cfg->redis_db != 0) {
         char db[16];
@@ -166,13 +181,31 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
         connect_now(rc);
 }
 
-static void on_ping(redisAsyncContext *ac, void *r, void *privdata)
+/* The health probe is a small write (SET with a short expiry on one key per prefix), since
+ * only a write shows that Redis accepts writes (not OOM, not a read-only replica). */
+static void on_probe(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct rconn *rc = privdata;
-    if (rc->ac == ac && rc->outstanding > 0)
+    if (rc->ac != ac)
+        return;
+    if (rc->outstanding > 0)
         rc->outstanding--;
+    rc->probing = 0;
     if (r != NULL)
         rc->last_progress_ms = util_mono_ms();
+    note_reply(rc, r, 1);
+}
+
+static void send_probe(struct rconn *rc)
+{
+    char key[256];
+    snprintf(key, sizeof(key), "%s:probe", rc->cfg->redis_prefix ? rc->cfg->redis_prefix : "relay");
+    const char *argv[] = {"SET", key, "1", "PX", "5000"};
+    if (redisAsyncCommandArgv(rc->ac, on_probe, rc, 5, argv, NULL) == REDIS_OK) {
+        if (rc->outstanding++ == 0)
+            rc->last_progress_ms = util_mono_ms();
+        rc->probing = 1;
+    }
 }
 
 /* Watchdog: hiredis 0.14 has no command timeouts, so a Redis that stops answering would hold
@@ -194,11 +227,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         schedule_reconnect(rc);
         return;
     }
-    if (rc->outstanding == 0 && now - rc->last_progress_ms > RCONN_PING_IDLE_MS) {
-        rc->last_progress_ms = now;
-        if (redisAsyncCommand(rc->ac, on_ping, rc, "PING") == REDIS_OK)
-            rc->outstanding++;
-    }
+    if (rc->outstanding == 0 && !rc->probing &&
+        (now - rc->last_ok_ms > RCONN_PROBE_IDLE_MS || rc->write_refusal || rc->auth_failed))
+        send_probe(rc);
 }
 
 struct rconn *rconn_new(struct event_base *base, const struct config *cfg, long timeout_ms)
@@ -244,6 +275,19 @@ int rconn_ready(const struct rconn *rc)
     return rc->ac != NULL && rc->connected;
 }
 
+const char *rconn_unready_reason(const struct rconn *rc)
+{
+    if (!rconn_ready(rc))
+        return "redis is not reachable";
+    if (rc->auth_failed)
+        return "redis refused authentication (check the password in redis.url)";
+    if (rc->write_refusal)
+        return rc->write_refusal;
+    if (util_mono_ms() - rc->last_ok_ms > RCONN_READY_WITHIN_MS)
+        return "redis is not answering";
+    return NULL;
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
 
 static int send_pending(struct rconn *rc, struct pending *p, const char *verb, const char *body)
@@ -287,6 +331,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         rc->outstanding--;
     if (reply != NULL)
         rc->last_progress_ms = util_mono_ms();
+    if (rc->ac == ac)
+        note_reply(rc, reply, p->script != NULL);
     if (reply && p->script && reply->type == REDIS_REPLY_ERROR &&
         strncmp(reply->str, "NOSCRIPT", 8) == 0 && rc->ac == ac && rc->connected) {
         const char *script = p->script;
@@ -300,42 +346,38 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 static struct pending *pending_new(struct rconn *rc, rconn_cb cb, void *arg, const char *script,
                                    int nkeys, int argc, const char **argv, const size_t *argvlen)
 {
-    struct pending *p = calloc(1, sizeof(*p));
-    int extra = script ? 1 : 0;
+    char nk[16];
+    int extra = script ? 1 : 0, n = argc + extra;
+    size_t bytes = 0;
+
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    if (script)
+        bytes += strlen(nk) + 1;
+    for (int i = 0; i < argc; i++)
+        bytes += (argvlen ? argvlen[i] : strlen(argv[i])) + 1;
+    size_t head = sizeof(struct pending) + sizeof(char *) * (size_t)n + sizeof(size_t) * (size_t)n;
+    struct pending *p = malloc(head + bytes);
     if (p == NULL)
         return NULL;
     p->rc = rc;
     p->cb = cb;
     p->arg = arg;
     p->script = script;
-    p->argv = calloc((size_t)(argc + extra), sizeof(char *));
-    p->argvlen = calloc((size_t)(argc + extra), sizeof(size_t));
-    if (p->argv == NULL || p->argvlen == NULL)
-        goto fail;
-    if (script) {
-        char nk[16];
-        snprintf(nk, sizeof(nk), "%d", nkeys);
-        p->argv[0] = strdup(nk);
-        p->argvlen[0] = strlen(nk);
-        p->argc = 1;
-        if (p->argv[0] == NULL)
-            goto fail;
-    }
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        char *copy = malloc(len + 1);
-        if (copy == NULL)
-            goto fail;
-        memcpy(copy, argv[i], len);
-        copy[len] = '\0';
-        p->argv[p->argc] = copy;
-        p->argvlen[p->argc] = len;
-        p->argc++;
+    p->argc = n;
+    p->argvlen = (size_t *)(p + 1);
+    p->argv = (char **)(p->argvlen + n);
+    char *d = (char *)(p->argv + n);
+    for (int i = 0; i < n; i++) {
+        const char *src = script && i == 0 ? nk : argv[i - extra];
+        size_t len = script && i == 0 ? strlen(nk)
+                                      : (argvlen ? argvlen[i - extra] : strlen(argv[i - extra]));
+        memcpy(d, src, len);
+        d[len] = '\0';
+        p->argv[i] = d;
+        p->argvlen[i] = len;
+        d += len + 1;
     }
     return p;
-fail:
-    pending_free(p);
-    return NULL;
 }
 
 int rconn_command(struct rconn *rc, rconn_cb cb, void *arg, int argc, const char **argv,
@@ -361,7 +403,8 @@ int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, i
     struct pending *p = pending_new(rc, cb, arg, script, nkeys, argc, argv, argvlen);
     if (p == NULL)
         return -1;
-    if (send_pending(rc, p, "EVALSHA", sha_of(rc, script)) != 0) {
+    const char *sha = lua_sha(script);
+    if (send_pending(rc, p, sha ? "EVALSHA" : "EVAL", sha ? sha : script) != 0) {
         pending_free(p);
         return -1;
     }

@@ -21,8 +21,13 @@ typedef void (*rconn_cb)(struct redisReply *reply, void *arg);
 struct rconn *rconn_new(struct event_base *base, const struct config *cfg, long timeout_ms);
 void rconn_free(struct rconn *rc);
 
-/* True while connected (last PING/command succeeded). */
+/* True while connected: commands can be sent. */
 int rconn_ready(const struct rconn *rc);
+/* NULL when an enqueue can succeed right now: connected, authenticated, the last real
+ * exchange answered within the last second, and writes accepted (no OOM or READONLY answer
+ * since the last accepted write). Else a short reason (no secrets) for /readyz. An idle
+ * connection keeps this fresh with a small write probe every few hundred ms. */
+const char *rconn_unready_reason(const struct rconn *rc);
 
 /* Queues a command. Returns 0 (cb will be called), or -1 when not connected (cb is not
  * called). */

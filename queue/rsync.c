@@ -1,7 +1,6 @@
 #include "queue/rsync.h"
 
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "queue/lua.h"
 
 struct rsync {
     const struct config *cfg;
@@ -119,32 +119,9 @@ struct redisReply *rsync_commandf(struct rsync *rs, const char *fmt, ...)
     return r;
 }
 
-#define SHA_CACHE 16
-
-/* The EVALSHA digest of script. The scripts are the embedded lua_* strings, so their address
- * identifies them: a busy worker sends thousands of scripts a second and hashed each one. */
-static const char *script_sha(const char *script, char out[SHA_DIGEST_LENGTH * 2 + 1])
-{
-    static struct {
-        const char *script;
-        char sha[SHA_DIGEST_LENGTH * 2 + 1];
-    } cache[SHA_CACHE];
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    size_t slot = ((uintptr_t)script >> 4) % SHA_CACHE;
-
-    if (cache[slot].script == script)
-        return cache[slot].sha;
-    SHA1((const unsigned char *)script, strlen(script), digest);
-    util_hex(digest, sizeof(digest), out);
-    cache[slot].script = script;
-    memcpy(cache[slot].sha, out, sizeof(cache[slot].sha));
-    return out;
-}
-
 struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys, int argc,
                                 const char **argv, const size_t *argvlen)
 {
-    char shabuf[SHA_DIGEST_LENGTH * 2 + 1];
     char nk[16];
     const char **av = malloc(sizeof(*av) * (size_t)(argc + 3));
     size_t *al = malloc(sizeof(*al) * (size_t)(argc + 3));
@@ -152,12 +129,12 @@ struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys,
 
     if (av == NULL || al == NULL)
         goto out;
-    const char *sha = script_sha(script, shabuf);
+    const char *sha = lua_sha(script);
     snprintf(nk, sizeof(nk), "%d", nkeys);
-    av[0] = "EVALSHA";
-    al[0] = 7;
-    av[1] = sha;
-    al[1] = strlen(sha);
+    av[0] = sha ? "EVALSHA" : "EVAL";
+    al[0] = strlen(av[0]);
+    av[1] = sha ? sha : script;
+    al[1] = strlen(av[1]);
     av[2] = nk;
     al[2] = strlen(nk);
     for (int i = 0; i < argc; i++) {
@@ -165,7 +142,7 @@ struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys,
         al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
     }
     r = rsync_command(rs, argc + 3, av, al);
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    if (sha && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* Redis restarted (or was flushed) and lost its script cache: send the body. */
         freeReplyObject(r);
         av[0] = "EVAL";

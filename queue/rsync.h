@@ -21,8 +21,8 @@ struct redisReply *rsync_command(struct rsync *rs, int argc, const char **argv,
                                  const size_t *argvlen);
 /* printf-style convenience for fixed commands (no user data in the format). */
 struct redisReply *rsync_commandf(struct rsync *rs, const char *fmt, ...);
-/* EVALSHA with EVAL fallback; argv holds nkeys keys then the arguments. script must have
- * static storage (the embedded lua_* strings): its digest is cached by address. */
+/* EVALSHA with EVAL fallback; argv holds nkeys keys then the arguments. script is one of the
+ * embedded lua_* strings (queue/lua.h), whose digests are computed at build time. */
 struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys, int argc,
                                 const char **argv, const size_t *argvlen);
 const char *rsync_error(const struct rsync *rs);

@@ -24,19 +24,34 @@ struct app {
     struct admin *admin;
     struct ingest *ingest;
     struct server *server;
+    int admin_apart; /* admin.listen is set: operator routes only there */
 };
 
-static int starts_with(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+/* Where a route is served. Operator routes (admin API, metrics) move to admin.listen when it
+ * is configured and are then 404 on the public listener. */
+enum route_where {
+    ROUTE_PUBLIC = 1,   /* the public listener only */
+    ROUTE_OPERATOR = 2, /* admin.listen, or the public listener when there is none */
+    ROUTE_ANY = 3       /* both (health probes) */
+};
 
-static int on_headers(struct http_req *req, void *arg)
+struct route {
+    const char *path;
+    int prefix; /* path is a prefix ("/webhooks/"), else exact */
+    enum route_where where;
+    /* Before the body: returns 1 when it answered. May be NULL. */
+    int (*on_headers)(struct app *a, struct http_req *req);
+    void (*handle)(struct app *a, struct http_req *req);
+};
+
+static int only_get(struct http_req *req)
 {
-    struct app *a = arg;
-    if (starts_with(http_path(req), "/webhooks/"))
-        return ingest_on_headers(a->ingest, req);
-    return 0;
+    const char *m = http_method(req);
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+        return 0;
+    http_add_header(req, "Allow", "GET, HEAD");
+    http_reply_error(req, 405, "method_not_allowed", "use GET");
+    return 1;
 }
 
 static void reply_ok(struct http_req *req, int status, const char *state)
@@ -44,27 +59,107 @@ static void reply_ok(struct http_req *req, int status, const char *state)
     http_reply_json(req, status, json_pack("{s:s}", "status", state));
 }
 
+static int webhook_headers(struct app *a, struct http_req *req)
+{
+    return ingest_on_headers(a->ingest, req);
+}
+
+static void webhook(struct app *a, struct http_req *req)
+{
+    ingest_handle(a->ingest, req);
+}
+
+static int probe_headers(struct app *a, struct http_req *req)
+{
+    return only_get(req);
+}
+
+static void healthz(struct app *a, struct http_req *req)
+{
+    reply_ok(req, 200, "ok");
+}
+
+static void readyz(struct app *a, struct http_req *req)
+{
+    const char *why = rconn_unready_reason(a->rc);
+    if (why == NULL)
+        reply_ok(req, 200, "ready");
+    else
+        http_reply_error(req, 503, "queue_unavailable", why);
+}
+
+static void metrics(struct app *a, struct http_req *req)
+{
+    metrics_handle(a->metrics, req);
+}
+
+static void admin(struct app *a, struct http_req *req)
+{
+    admin_handle(a->admin, req);
+}
+
+static const struct route routes[] = {
+    {"/webhooks/", 1, ROUTE_PUBLIC, webhook_headers, webhook},
+    {"/healthz", 0, ROUTE_ANY, probe_headers, healthz},
+    {"/readyz", 0, ROUTE_ANY, probe_headers, readyz},
+    {"/metrics", 0, ROUTE_OPERATOR, NULL, metrics},
+    {"/admin", 0, ROUTE_OPERATOR, NULL, admin},
+    {"/admin/", 1, ROUTE_OPERATOR, NULL, admin},
+};
+
+static const struct route *route_of(const struct app *a, struct http_req *req)
+{
+    const char *path = http_path(req);
+    enum route_where here;
+    if (!a->admin_apart)
+        here = ROUTE_PUBLIC | ROUTE_OPERATOR;
+    else
+        here = http_on_admin_listener(req) ? ROUTE_OPERATOR : ROUTE_PUBLIC;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(*routes); i++) {
+        const struct route *r = &routes[i];
+        int match =
+            r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;
+        if (match)
+            return (r->where & here) ? r : NULL;
+    }
+    return NULL;
+}
+
+static int on_headers(struct http_req *req, void *arg)
+{
+    struct app *a = arg;
+    const struct route *r = route_of(a, req);
+    if (r == NULL) {
+        /* Known at once: answered before the body, which the server then skips. */
+        http_reply_error(req, 404, "not_found", "no such endpoint");
+        return 1;
+    }
+    return r->on_headers ? r->on_headers(a, req) : 0;
+}
+
 static void on_request(struct http_req *req, void *arg)
 {
     struct app *a = arg;
-    const char *path = http_path(req);
-
-    if (starts_with(path, "/webhooks/")) {
-        ingest_handle(a->ingest, req);
-    } else if (strcmp(path, "/healthz") == 0) {
-        reply_ok(req, 200, "ok");
-    } else if (strcmp(path, "/readyz") == 0) {
-        if (rconn_ready(a->rc))
-            reply_ok(req, 200, "ready");
-        else
-            http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
-    } else if (strcmp(path, "/metrics") == 0) {
-        metrics_handle(a->metrics, req);
-    } else if (strcmp(path, "/admin") == 0 || starts_with(path, "/admin/")) {
-        admin_handle(a->admin, req);
-    } else {
+    const struct route *r = route_of(a, req);
+    if (r == NULL)
         http_reply_error(req, 404, "not_found", "no such endpoint");
+    else
+        r->handle(a, req);
+}
+
+/* A request the server refused itself: webhooks count and log it like every other
+ * rejection; anything else is logged. */
+static void on_error(struct http_req *req, int status, const char *code, const char *message,
+                     void *arg)
+{
+    struct app *a = arg;
+    const char *path = http_path(req);
+    if (path && strncmp(path, "/webhooks/", 10) == 0 && !http_on_admin_listener(req)) {
+        ingest_reject(a->ingest, req, status, code, message);
+        return;
     }
+    LOG_INFO("request refused", "request_id", http_request_id(req), "code", code, NULL);
+    http_reply_error(req, status, code, message);
 }
 
 struct app *app_new(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
@@ -82,10 +177,16 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
     a->ingest = ingest_new(cfg, a->rc, a->metrics);
     if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL)
         goto fail;
-    struct server_handlers h = {on_headers, on_request, a};
+    struct server_handlers h = {on_headers, on_request, on_error, a};
     a->server = server_new(base, cfg, &h, err, errlen);
     if (a->server == NULL)
         goto fail;
+    if (cfg->admin_listen_host) {
+        if (server_listen_admin(a->server, cfg->admin_listen_host, cfg->admin_listen_port, err,
+                                errlen) != 0)
+            goto fail;
+        a->admin_apart = 1;
+    }
     return a;
 fail:
     app_free(a);

@@ -65,6 +65,12 @@ static void reject(struct ingest *in, struct http_req *req, const char *source, 
     http_reply_error(req, status, code, message);
 }
 
+void ingest_reject(struct ingest *in, struct http_req *req, int status, const char *code,
+                   const char *message)
+{
+    reject(in, req, http_path(req) + strlen(WEBHOOK_PREFIX), status, code, message);
+}
+
 int ingest_on_headers(struct ingest *in, struct http_req *req)
 {
     const struct source *src = source_of(in, req);
@@ -99,6 +105,16 @@ static int is_json_media_type(const char *ct)
 static const char *header_cb(void *ctx, const char *name)
 {
     return http_header(ctx, name);
+}
+
+/* The id a standard-webhooks sender signed: webhook-id, or svix-id from Svix-branded senders
+ * (relay/sig.c takes the same set). */
+static const char *standard_webhook_id(const struct http_req *req)
+{
+    if (http_header(req, "webhook-id") || http_header(req, "webhook-timestamp") ||
+        http_header(req, "webhook-signature"))
+        return http_header(req, "webhook-id");
+    return http_header(req, "svix-id");
 }
 
 static void reply_status(struct http_req *req, int status, const char *st, const char *event_id)
@@ -242,8 +258,7 @@ void ingest_handle(struct ingest *in, struct http_req *req)
                "the signature does not match the body");
         return;
     }
-    const char *fallback =
-        src->scheme == SIG_STANDARD_WEBHOOKS ? http_header(req, "webhook-id") : NULL;
+    const char *fallback = src->scheme == SIG_STANDARD_WEBHOOKS ? standard_webhook_id(req) : NULL;
     switch (envelope_parse(src, (const char *)body, len, fallback, &env, err, sizeof(err))) {
     case ENVELOPE_OK:
         break;
@@ -262,7 +277,7 @@ void ingest_handle(struct ingest *in, struct http_req *req)
         LOG_INFO("webhook ignored", "request_id", http_request_id(req), "source", src->name,
                  "event_id", env->id, "event_type", env->type, NULL);
         reply_status(req, 200, "ignored", env->id);
-    } else if (!rconn_ready(in->rc)) {
+    } else if (rconn_unready_reason(in->rc) != NULL) {
         queue_unavailable(in, req, src->name);
     } else {
         enqueue(in, req, src, env);

@@ -16,7 +16,8 @@ static const char usage[] =
     "usage: relay [--config PATH] [--check-config]\n"
     "\n"
     "Receives signed webhooks on POST /webhooks/{source}, verifies them and queues them in\n"
-    "Redis. Also serves /healthz, /readyz, /metrics and the admin API.\n"
+    "Redis. Also serves /healthz, /readyz, /metrics and the admin API (on admin.listen\n"
+    "when it is set, and then not on listen).\n"
     "\n"
     "  --config PATH    configuration file (else $RELAY_CONFIG, else ./relay.json)\n"
     "  --check-config   validate the configuration and its secrets, then exit 0 or 2\n"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
     struct event *sigterm = NULL, *sigint = NULL;
     char err[256] = "";
 
+    for (const char *const *w = config_warnings(cfg); *w; w++)
+        LOG_WARN("configuration warning", "warning", *w, NULL);
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();
     if (base == NULL)
@@ -66,8 +69,8 @@ int main(int argc, char **argv)
     sigint = evsignal_new(base, SIGINT, on_signal, app);
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
-    LOG_INFO("relay listening", "listen", cfg->listen_host, "tls",
-             cfg->tls_cert_file ? "on" : "off", "version", RELAY_VERSION, NULL);
+    LOG_INFO("relay listening", "listen", cfg->listen_host, "admin_listen", cfg->admin_listen_host,
+             "tls", cfg->tls_cert_file ? "on" : "off", "version", RELAY_VERSION, NULL);
     event_base_dispatch(base);
     LOG_INFO("relay stopped", NULL);
     status = 0;

@@ -1,20 +1,19 @@
 #include "relay/server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,227 +21,87 @@
 #include "core/util.h"
 #include "relay/chunked.h"
 #include "relay/http.h"
+#include "relay/http_internal.h"
+#include "relay/http_parse.h"
 
 #define MAX_HEADER_BYTES 16384
-#define MAX_HEADERS 64
-#define MAX_EXTRA_HEADERS 8
 #define DRAIN_MAX_BYTES (1 << 20)
 #define DRAIN_MS 2000
+/* Unsent output above which a connection's next request is not read (pipelining without
+ * reading the answers): one client cannot grow the relay's memory past about this much. */
+#define OUT_BOUND HTTP_STREAM_LOW_WATER
+#define ACCEPT_RETRY_MS 100
+#define ACCEPT_LOG_EVERY_MS 10000
+/* Descriptors kept free of client connections: Redis, stdio, epoll, listeners, logs. */
+#define FD_RESERVE 32
+/* Connections on admin.listen, counted apart so a flood on the public listener never locks
+ * the operator out. */
+#define ADMIN_MAX_CONNS 16
 
 enum conn_state {
-    CONN_IDLE,     /* keep-alive, waiting for the next request line */
-    CONN_HEADERS,  /* reading headers */
-    CONN_BODY,     /* reading a Content-Length body */
-    CONN_CHUNKED,  /* reading a chunked body */
-    CONN_HANDLING, /* handler owns the request */
-    CONN_DRAINING  /* answered with Connection: close; discarding input until EOF */
-};
-
-struct header {
-    char *name;
-    char *value;
-};
-
-struct http_req {
-    struct conn *conn;
-    char *line;   /* request line storage, split in place */
-    char *method; /* into line */
-    char *path;   /* malloc'd: target without query */
-    char *query;  /* into path storage or NULL */
-    struct header headers[MAX_HEADERS];
-    int n_headers;
-    size_t header_bytes;
-    long long content_length;
-    int keep_alive;
-    int answered;
-    unsigned char *body;
-    size_t body_len;
-    int chunked;             /* Transfer-Encoding: chunked */
-    struct chunked ck;       /* its decoder */
-    struct evbuffer *chunks; /* the body decoded so far */
-    char id[40];
-    struct header extra[MAX_EXTRA_HEADERS];
-    int n_extra;
+    CONN_IDLE,      /* keep-alive, waiting for the next request */
+    CONN_HEADERS,   /* reading the request head */
+    CONN_EARLY,     /* head read; on_headers may answer before the body */
+    CONN_BODY,      /* reading a Content-Length body */
+    CONN_CHUNKED,   /* reading a chunked body */
+    CONN_HANDLING,  /* handler owns the request */
+    CONN_STREAMING, /* handler streams its answer (http_stream_begin) */
+    CONN_SKIP,      /* answered early; discarding the known-length body, then keep-alive */
+    CONN_DRAINING   /* answered with Connection: close; discarding input until EOF */
 };
 
 struct conn {
     struct server *srv;
     struct bufferevent *bev; /* NULL once the peer is gone but a handler still owns req */
     struct event *timer;
+    struct event *kick; /* calls a stream's on_drain outside the stream calls */
     enum conn_state state;
     struct http_req *req;
     size_t drained;
+    long long skip_left;
+    int admin;        /* accepted on admin.listen */
+    int paused;       /* not reading: unsent output above OUT_BOUND */
+    int processing;   /* inside process_input: replies must not re-enter it */
+    int dead;         /* conn_free() asked while processing */
+    int stream_wrote; /* body queued since the last on_drain */
+    int stream_close; /* close once the stream ends */
     struct conn *prev, *next;
+};
+
+struct listener {
+    struct server *srv;
+    struct evconnlistener *l;
+    int admin;
 };
 
 struct server {
     struct event_base *base;
     const struct config *cfg;
     struct server_handlers h;
-    struct evconnlistener *listener;
+    struct listener listeners[2]; /* public, admin */
     SSL_CTX *ssl_ctx;
     struct conn *conns;
-    long n_conns;
+    long n_conns, n_admin;
+    long max_conns;
     int shutting_down;
     void (*done)(void *arg);
     void *done_arg;
     struct event *grace_ev;
+    struct event *accept_retry_ev;
+    int64_t accept_logged_ms;
+    long accept_errors;       /* since the last log line */
     struct evbuffer *scratch; /* a reply being composed (see http_reply) */
     char id_prefix[13];
     unsigned long id_counter;
 };
 
 static void conn_free(struct conn *c);
-static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_next(struct conn *c);
+static void process_input(struct conn *c);
 
-/* ---- request accessors (relay/http.h) ---- */
-
-const char *http_method(const struct http_req *req)
+int http_on_admin_listener(const struct http_req *req)
 {
-    return req->method;
-}
-
-const char *http_path(const struct http_req *req)
-{
-    return req->path;
-}
-
-const char *http_query(const struct http_req *req)
-{
-    return req->query;
-}
-
-const char *http_header(const struct http_req *req, const char *name)
-{
-    for (int i = 0; i < req->n_headers; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
-}
-
-const unsigned char *http_body(const struct http_req *req, size_t *len)
-{
-    *len = req->body_len;
-    return req->body ? req->body : (const unsigned char *)"";
-}
-
-const char *http_request_id(const struct http_req *req)
-{
-    return req->id;
-}
-
-/* Decodes src[0..n) (percent and '+') into out; returns length or -1 if it does not fit. */
-static long pct_decode(const char *src, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && i + 2 < n && util_hexval(src[i + 1]) >= 0 &&
-                   util_hexval(src[i + 2]) >= 0) {
-            c = (char)(util_hexval(src[i + 1]) * 16 + util_hexval(src[i + 2]));
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return (long)o;
-}
-
-long http_query_param(const struct http_req *req, const char *name, char *out, size_t cap)
-{
-    size_t nlen = strlen(name);
-    const char *p = req->query;
-    while (p && *p) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-            return pct_decode(p + nlen + 1, len - nlen - 1, out, cap);
-        if (len == nlen && strncmp(p, name, nlen) == 0)
-            return pct_decode("", 0, out, cap);
-        p = amp ? amp + 1 : NULL;
-    }
-    return -1;
-}
-
-void http_add_header(struct http_req *req, const char *name, const char *value)
-{
-    if (req->n_extra >= MAX_EXTRA_HEADERS)
-        return;
-    req->extra[req->n_extra].name = strdup(name);
-    req->extra[req->n_extra].value = strdup(value);
-    req->n_extra++;
-}
-
-static void req_free(struct http_req *req)
-{
-    if (req == NULL)
-        return;
-    for (int i = 0; i < req->n_headers; i++) {
-        free(req->headers[i].name);
-        free(req->headers[i].value);
-    }
-    for (int i = 0; i < req->n_extra; i++) {
-        free(req->extra[i].name);
-        free(req->extra[i].value);
-    }
-    free(req->line);
-    free(req->path);
-    free(req->body);
-    if (req->chunks)
-        evbuffer_free(req->chunks);
-    free(req);
-}
-
-static const char *reason(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Payload Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Entity";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
+    return req->conn->admin;
 }
 
 static void arm_timer(struct conn *c, long ms)
@@ -251,17 +110,38 @@ static void arm_timer(struct conn *c, long ms)
     evtimer_add(c->timer, &tv);
 }
 
-static void conn_reset_for_next(struct conn *c);
+/* The handler holds the request: the connection must outlive the socket. */
+static int handler_owns(const struct conn *c)
+{
+    return c->req &&
+           ((c->state == CONN_HANDLING && !c->req->answered) || c->state == CONN_STREAMING);
+}
 
-/* After the response is flushed: keep the connection for the next request, or start the
- * lingering close (discard what the client still sends so it sees our answer, not a RST). */
+static void shutdown_write(struct conn *c)
+{
+    int fd = bufferevent_getfd(c->bev);
+    if (c->srv->ssl_ctx == NULL && fd >= 0)
+        shutdown(fd, SHUT_WR);
+}
+
+/* Output went out down to OUT_BOUND (the write low watermark) or to nothing. */
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
+    size_t left = evbuffer_get_length(bufferevent_get_output(bev));
     if (c->state == CONN_DRAINING) {
-        int fd = bufferevent_getfd(bev);
-        if (c->srv->ssl_ctx == NULL && fd >= 0)
-            shutdown(fd, SHUT_WR);
+        if (left == 0)
+            shutdown_write(c);
+        return;
+    }
+    if (c->state == CONN_STREAMING && c->stream_wrote && left <= OUT_BOUND) {
+        c->stream_wrote = 0;
+        c->req->on_drain(c->req, c->req->stream_arg); /* may end the stream and free c */
+        return;
+    }
+    if (c->paused && left <= OUT_BOUND) {
+        c->paused = 0;
+        conn_next(c);
     }
 }
 
@@ -284,77 +164,178 @@ static int send_now(struct conn *c, struct evbuffer *resp)
     return 0;
 }
 
+/* Answered with Connection: close: linger, discarding input, so the client reads our answer
+ * rather than a reset. */
+static void start_draining(struct conn *c, int all_sent)
+{
+    if (all_sent)
+        shutdown_write(c); /* what conn_write_cb does once a queued reply is out */
+    c->state = CONN_DRAINING;
+    c->drained = 0;
+    arm_timer(c, DRAIN_MS);
+    bufferevent_enable(c->bev, EV_READ);
+    if (!c->processing && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        process_input(c);
+}
+
 void http_reply(struct http_req *req, int status, const char *content_type, const char *body,
                 size_t len)
 {
     struct conn *c = req->conn;
-    if (req->answered)
+    if (req->answered || req->streaming)
         return;
     req->answered = 1;
     if (c->bev == NULL) {
         /* Peer went away while the handler worked: nothing to send to. */
         c->req = NULL;
-        req_free(req);
+        http_req_free(req);
         conn_free(c);
         return;
     }
-    int close_after = !req->keep_alive || c->srv->shutting_down || c->state != CONN_HANDLING;
+    const struct http_head *h = &req->head;
+    int early = c->state == CONN_EARLY;
+    /* An early answer leaves a body unread: a known length within the cap is skipped and the
+     * connection kept; a chunked or oversized one is not worth reading, so it closes. */
+    int skip = early && !h->chunked && h->content_length > 0 &&
+               h->content_length <= c->srv->cfg->max_body_bytes;
+    int close_after = !h->keep_alive || c->srv->shutting_down || c->state == CONN_DRAINING ||
+                      (early && (h->chunked || h->content_length > c->srv->cfg->max_body_bytes));
     struct evbuffer *resp = c->srv->scratch;
     evbuffer_drain(resp, evbuffer_get_length(resp));
-    evbuffer_add_printf(resp,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "X-Request-Id: %s\r\n",
-                        status, reason(status), content_type, len, req->id);
-    for (int i = 0; i < req->n_extra; i++)
-        if (req->extra[i].name && req->extra[i].value)
-            evbuffer_add_printf(resp, "%s: %s\r\n", req->extra[i].name, req->extra[i].value);
-    evbuffer_add_printf(resp, "Connection: %s\r\n\r\n", close_after ? "close" : "keep-alive");
-    evbuffer_add(resp, body, len);
+    http_format_head(req, resp, status, content_type, (long long)len, close_after);
+    if (!req->is_head)
+        evbuffer_add(resp, body, len);
     int sent = send_now(c, resp);
+    long long skip_len = h->content_length;
 
     c->req = NULL;
-    req_free(req);
+    http_req_free(req);
     if (close_after) {
-        if (sent) {
-            int fd = bufferevent_getfd(c->bev);
-            if (fd >= 0)
-                shutdown(fd, SHUT_WR); /* what conn_write_cb does once a queued reply is out */
-        }
-        c->state = CONN_DRAINING;
-        c->drained = 0;
-        arm_timer(c, DRAIN_MS);
+        start_draining(c, sent);
+    } else if (skip) {
+        c->state = CONN_SKIP; /* the request's deadline still runs */
+        c->skip_left = skip_len;
         bufferevent_enable(c->bev, EV_READ);
+        if (!c->processing)
+            process_input(c);
+    } else {
+        conn_next(c);
+    }
+}
+
+/* ---- streaming answers ---- */
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CONN_STREAMING && c->req)
+        c->req->on_drain(c->req, c->req->stream_arg);
+}
+
+int http_stream_begin(struct http_req *req, int status, const char *content_type,
+                      http_stream_cb on_drain, void *arg)
+{
+    struct conn *c = req->conn;
+    if (req->answered || req->streaming)
+        return -1;
+    req->streaming = 1;
+    req->on_drain = on_drain;
+    req->stream_arg = arg;
+    c->stream_close = !req->head.keep_alive || c->srv->shutting_down || c->state != CONN_HANDLING ||
+                      req->head.minor == 0;
+    c->state = CONN_STREAMING;
+    c->stream_wrote = 0;
+    if (c->bev == NULL)
+        return -1;
+    struct evbuffer *resp = c->srv->scratch;
+    evbuffer_drain(resp, evbuffer_get_length(resp));
+    long long framing = req->head.minor == 0 ? HTTP_BODY_UNTIL_CLOSE : HTTP_BODY_CHUNKED;
+    http_format_head(req, resp, status, content_type, framing, c->stream_close);
+    evbuffer_add_buffer(bufferevent_get_output(c->bev), resp);
+    return 0;
+}
+
+int http_stream_alive(const struct http_req *req)
+{
+    return req->streaming && req->conn->bev != NULL;
+}
+
+size_t http_stream_pending(const struct http_req *req)
+{
+    if (!http_stream_alive(req))
+        return 0;
+    return evbuffer_get_length(bufferevent_get_output(req->conn->bev));
+}
+
+int http_stream_write(struct http_req *req, const void *data, size_t len)
+{
+    struct conn *c = req->conn;
+    if (!http_stream_alive(req))
+        return -1;
+    if (req->is_head) {
+        /* Nothing goes out, so no write callback would come: kick instead. */
+        event_active(c->kick, EV_TIMEOUT, 0);
+        return 0;
+    }
+    if (len == 0)
+        return 0;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (req->head.minor == 1)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    if (evbuffer_add(out, data, len) != 0)
+        return -1;
+    if (req->head.minor == 1)
+        evbuffer_add(out, "\r\n", 2);
+    c->stream_wrote = 1;
+    return 0;
+}
+
+int http_stream_printf(struct http_req *req, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof(small))
+        return http_stream_write(req, small, (size_t)n);
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    int rc = http_stream_write(req, big, (size_t)n);
+    free(big);
+    return rc;
+}
+
+void http_stream_end(struct http_req *req)
+{
+    struct conn *c = req->conn;
+    if (!req->streaming)
+        return;
+    event_del(c->kick);
+    c->req = NULL;
+    if (c->bev == NULL) {
+        http_req_free(req);
+        c->state = CONN_IDLE;
+        conn_free(c);
         return;
     }
-    conn_reset_for_next(c);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (!req->is_head && req->head.minor == 1)
+        evbuffer_add(out, "0\r\n\r\n", 5);
+    http_req_free(req);
+    if (c->stream_close)
+        start_draining(c, evbuffer_get_length(out) == 0);
+    else
+        conn_next(c);
 }
 
-void http_reply_json(struct http_req *req, int status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        static const char fallback[] = "{\"code\":\"internal\",\"message\":\"out of memory\"}";
-        http_reply(req, 500, "application/json", fallback, sizeof(fallback) - 1);
-    } else {
-        http_reply(req, status, "application/json", text, strlen(text));
-    }
-    free(text);
-    json_decref(body);
-}
-
-void http_reply_error(struct http_req *req, int status, const char *code, const char *message)
-{
-    json_t *o =
-        json_pack("{s:s, s:s, s:s}", "code", code, "message", message, "request_id", req->id);
-    http_reply_json(req, status, o);
-}
-
-/* ---- parsing ---- */
-
-static void new_request_id(struct server *s, char out[40])
-{
-    snprintf(out, 40, "req_%s%08lx", s->id_prefix, ++s->id_counter & 0xffffffffUL);
-}
+/* ---- reading requests ---- */
 
 static struct http_req *req_new(struct conn *c)
 {
@@ -362,14 +343,17 @@ static struct http_req *req_new(struct conn *c)
     if (req == NULL)
         return NULL;
     req->conn = c;
-    req->content_length = -1;
-    new_request_id(c->srv, req->id);
+    req->head.content_length = -1;
+    snprintf(req->id, sizeof(req->id), "req_%s%08lx", c->srv->id_prefix,
+             ++c->srv->id_counter & 0xffffffffUL);
     return req;
 }
 
-/* Answers an error the server itself detects and closes the connection afterwards. */
+/* Answers an error the server itself detects (through on_error, so it is counted and logged
+ * like the handler's own rejections) and closes the connection afterwards. */
 static void fail_request(struct conn *c, int status, const char *code, const char *message)
 {
+    struct server *s = c->srv;
     if (c->req == NULL) {
         c->req = req_new(c);
         if (c->req == NULL) {
@@ -377,73 +361,12 @@ static void fail_request(struct conn *c, int status, const char *code, const cha
             return;
         }
     }
+    struct http_req *req = c->req;
     c->state = CONN_DRAINING; /* forces Connection: close */
-    http_reply_error(c->req, status, code, message);
-}
-
-static int parse_request_line(struct http_req *req, char *line)
-{
-    char *sp1 = strchr(line, ' ');
-    if (sp1 == NULL)
-        return -1;
-    char *sp2 = strchr(sp1 + 1, ' ');
-    if (sp2 == NULL)
-        return -1;
-    *sp1 = '\0';
-    *sp2 = '\0';
-    const char *target = sp1 + 1;
-    const char *version = sp2 + 1;
-    if (strcmp(version, "HTTP/1.1") == 0)
-        req->keep_alive = 1;
-    else if (strcmp(version, "HTTP/1.0") == 0)
-        req->keep_alive = 0;
-    else
-        return -2;
-    if (line[0] == '\0' || target[0] != '/')
-        return -1;
-    req->line = line;
-    req->method = line;
-    req->path = strdup(target);
-    if (req->path == NULL)
-        return -1;
-    char *q = strchr(req->path, '?');
-    if (q) {
-        *q = '\0';
-        req->query = q + 1;
-    }
-    return 0;
-}
-
-static int add_header_line(struct http_req *req, char *line)
-{
-    char *colon = strchr(line, ':');
-    if (colon == NULL || colon == line || req->n_headers >= MAX_HEADERS)
-        return -1;
-    *colon = '\0';
-    char *v = colon + 1;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t vl = strlen(v);
-    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-        v[--vl] = '\0';
-    req->headers[req->n_headers].name = strdup(line);
-    req->headers[req->n_headers].value = strdup(v);
-    req->n_headers++;
-    return 0;
-}
-
-static int parse_content_length(const char *v, long long *out)
-{
-    long long n = 0;
-    if (*v == '\0')
-        return -1;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9' || n > (1LL << 50))
-            return -1;
-        n = n * 10 + (*v - '0');
-    }
-    *out = n;
-    return 0;
+    if (s->h.on_error)
+        s->h.on_error(req, status, code, message, s->h.arg);
+    if (c->req == req) /* on_error did not answer */
+        http_reply_error(req, status, code, message);
 }
 
 static void dispatch(struct conn *c)
@@ -461,62 +384,69 @@ static void too_large(struct conn *c)
 {
     char msg[96];
     snprintf(msg, sizeof(msg), "body exceeds %lld bytes", (long long)c->srv->cfg->max_body_bytes);
-    c->state = CONN_DRAINING;
-    http_reply_error(c->req, 413, "payload_too_large", msg);
+    fail_request(c, 413, "payload_too_large", msg);
 }
 
-/* Headers complete: validate framing, let the router answer early, enforce the body cap. */
-static int headers_done(struct conn *c)
+/* Head parsed: let the router answer early, enforce the body cap, set up body reading. */
+static void headers_done(struct conn *c)
 {
     struct http_req *req = c->req;
-    const char *te = http_header(req, "Transfer-Encoding");
-    const char *cl = http_header(req, "Content-Length");
-    const char *conn_hdr = http_header(req, "Connection");
+    const struct http_head *h = &req->head;
 
-    if (conn_hdr && strcasecmp(conn_hdr, "close") == 0)
-        req->keep_alive = 0;
-    else if (conn_hdr && strcasecmp(conn_hdr, "keep-alive") == 0)
-        req->keep_alive = 1;
-    if (te != NULL) {
-        /* Both framings at once is how request smuggling starts: refuse rather than pick. */
-        if (cl != NULL) {
-            fail_request(c, 400, "bad_request",
-                         "both Transfer-Encoding and Content-Length; send one");
-            return -1;
-        }
-        if (strcasecmp(te, "chunked") != 0) {
-            fail_request(c, 501, "not_implemented", "only Transfer-Encoding: chunked is supported");
-            return -1;
-        }
-        req->chunked = 1;
+    req->is_head = strcmp(h->method, "HEAD") == 0;
+    c->state = CONN_EARLY;
+    if (c->srv->h.on_headers && c->srv->h.on_headers(req, c->srv->h.arg))
+        return; /* answered; http_reply moved the connection on */
+    if (h->content_length > c->srv->cfg->max_body_bytes) {
+        too_large(c);
+        return;
+    }
+    if (h->chunked) {
         chunked_init(&req->ck);
         req->chunks = evbuffer_new();
         if (req->chunks == NULL) {
             fail_request(c, 500, "internal", "out of memory");
-            return -1;
+            return;
         }
     }
-    if (cl && parse_content_length(cl, &req->content_length) != 0) {
-        fail_request(c, 400, "bad_request", "malformed Content-Length");
-        return -1;
+    c->state = h->chunked ? CONN_CHUNKED : CONN_BODY;
+    if ((h->content_length > 0 || h->chunked) && h->expect_continue)
+        evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+/* Reads one request head from in. Returns 1 when a head was parsed (or answered as an
+ * error), 0 when more bytes are needed. */
+static int read_head(struct conn *c, struct evbuffer *in)
+{
+    size_t n = evbuffer_get_length(in);
+    size_t look = n < MAX_HEADER_BYTES ? n : MAX_HEADER_BYTES;
+    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
+    size_t hl = p ? http_head_length(p, look) : 0;
+    struct http_parse_error err;
+
+    if (hl == 0) {
+        if (n >= MAX_HEADER_BYTES) {
+            fail_request(c, 431, "headers_too_large", "request headers too large");
+            return 1;
+        }
+        return 0;
     }
-    /* An early answer must not leave an unread body to be parsed as the next request. */
-    c->state = req->content_length > 0 || req->chunked ? CONN_DRAINING : CONN_HANDLING;
-    if (c->srv->h.on_headers && c->srv->h.on_headers(req, c->srv->h.arg)) {
-        /* Answered without the body: keep the connection only if there is no body to skip. */
-        return -1;
+    c->req = req_new(c);
+    if (c->req == NULL || (c->req->head_buf = malloc(hl + 1)) == NULL) {
+        fail_request(c, 500, "internal", "out of memory");
+        return 1;
     }
-    if (req->content_length > c->srv->cfg->max_body_bytes) {
-        too_large(c);
-        return -1;
+    evbuffer_remove(in, c->req->head_buf, hl);
+    c->req->head_buf[hl] = '\0';
+    if (http_parse_head(&c->req->head, c->req->head_buf, hl, &err) != 0) {
+        /* The head is unusable: answer as for a request with no path or headers. */
+        memset(&c->req->head, 0, sizeof(c->req->head));
+        c->req->head.content_length = -1;
+        fail_request(c, err.status, err.code, err.message);
+        return 1;
     }
-    c->state = req->chunked ? CONN_CHUNKED : CONN_BODY;
-    if (req->content_length > 0 || req->chunked) {
-        const char *expect = http_header(req, "Expect");
-        if (expect && strcasecmp(expect, "100-continue") == 0)
-            evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
-    }
-    return 0;
+    headers_done(c);
+    return 1;
 }
 
 /* Decodes what has arrived of a chunked body. Returns 0 once the body is complete (in
@@ -548,104 +478,111 @@ static int read_chunked(struct conn *c, struct evbuffer *in)
     return 0;
 }
 
-static void process_input(struct conn *c)
+/* Reads as many requests as are buffered and answerable now. Replies given meanwhile only move
+ * the state on (c->processing), so pipelined requests are taken in this loop, not by
+ * recursion. */
+static void process_loop(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    for (;;) {
-        if (c->state == CONN_IDLE || c->state == CONN_HEADERS) {
-            size_t len;
-            char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
-            if (line == NULL) {
-                if (evbuffer_get_length(in) > MAX_HEADER_BYTES)
-                    fail_request(c, 431, "headers_too_large", "request headers too large");
+    while (!c->dead && c->bev) {
+        switch (c->state) {
+        case CONN_IDLE: {
+            if (c->paused)
                 return;
-            }
-            if (c->state == CONN_IDLE) {
-                if (len == 0) { /* stray CRLF between requests */
-                    free(line);
-                    continue;
-                }
-                c->req = req_new(c);
-                if (c->req == NULL) {
-                    free(line);
-                    conn_free(c);
-                    return;
-                }
-                c->state = CONN_HEADERS;
-                arm_timer(c, c->srv->cfg->request_timeout_ms);
-                int rc = parse_request_line(c->req, line);
-                if (rc != 0) {
-                    if (c->req->line == NULL)
-                        free(line);
-                    fail_request(c, rc == -2 ? 505 : 400, "bad_request", "malformed request line");
-                    return;
-                }
-                continue;
-            }
-            c->req->header_bytes += len + 2;
-            if (c->req->header_bytes > MAX_HEADER_BYTES) {
-                free(line);
-                fail_request(c, 431, "headers_too_large", "request headers too large");
+            /* RFC 9112 2.2: empty lines before a request line are ignored. */
+            unsigned char b;
+            while (evbuffer_copyout(in, &b, 1) == 1 && (b == '\r' || b == '\n'))
+                evbuffer_drain(in, 1);
+            if (evbuffer_get_length(in) == 0)
                 return;
-            }
-            if (len == 0) {
-                free(line);
-                if (headers_done(c) != 0)
-                    return;
-                continue;
-            }
-            int rc = add_header_line(c->req, line);
-            free(line);
-            if (rc != 0) {
-                fail_request(c, 400, "bad_request", "malformed header line");
+            c->state = CONN_HEADERS; /* the deadline armed when the connection went idle runs */
+            break;
+        }
+        case CONN_HEADERS:
+            if (!read_head(c, in))
                 return;
-            }
-        } else if (c->state == CONN_BODY) {
+            break;
+        case CONN_BODY: {
             struct http_req *req = c->req;
-            size_t want = req->content_length > 0 ? (size_t)req->content_length : 0;
+            size_t want = req->head.content_length > 0 ? (size_t)req->head.content_length : 0;
             if (evbuffer_get_length(in) < want)
                 return;
             if (want > 0) {
                 req->body = malloc(want + 1);
                 if (req->body == NULL) {
                     fail_request(c, 500, "internal", "out of memory");
-                    return;
+                    break;
                 }
                 evbuffer_remove(in, req->body, want);
                 req->body[want] = '\0';
                 req->body_len = want;
             }
             dispatch(c);
-            return;
-        } else if (c->state == CONN_CHUNKED) {
-            if (read_chunked(c, in) != 0)
+            break;
+        }
+        case CONN_CHUNKED:
+            if (read_chunked(c, in) == 0)
+                dispatch(c);
+            else if (c->state == CONN_CHUNKED)
                 return;
-            dispatch(c);
-            return;
-        } else if (c->state == CONN_DRAINING) {
+            break;
+        case CONN_SKIP: {
+            size_t n = evbuffer_get_length(in);
+            if ((long long)n > c->skip_left)
+                n = (size_t)c->skip_left;
+            evbuffer_drain(in, n);
+            c->skip_left -= (long long)n;
+            if (c->skip_left > 0)
+                return;
+            conn_next(c);
+            break;
+        }
+        case CONN_DRAINING: {
             size_t n = evbuffer_get_length(in);
             evbuffer_drain(in, n);
             c->drained += n;
             if (c->drained > DRAIN_MAX_BYTES)
                 conn_free(c);
             return;
-        } else {
+        }
+        default: /* CONN_EARLY, CONN_HANDLING, CONN_STREAMING: the handler has it */
             return;
         }
     }
 }
 
-static void conn_reset_for_next(struct conn *c)
+static void process_input(struct conn *c)
+{
+    if (c->processing)
+        return;
+    c->processing = 1;
+    process_loop(c);
+    c->processing = 0;
+    if (c->dead)
+        conn_free(c);
+}
+
+/* The answer is out (or queued): wait for the next request, unless the client has not read
+ * enough of what it was sent. */
+static void conn_next(struct conn *c)
 {
     c->state = CONN_IDLE;
     if (c->srv->shutting_down) {
         conn_free(c);
         return;
     }
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUT_BOUND) {
+        /* Stop reading: the client gets no more answers to pile up until it reads these.
+         * A client that never reads is cut off by the write timeout. */
+        c->paused = 1;
+        evtimer_del(c->timer);
+        bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
     arm_timer(c, c->srv->cfg->request_timeout_ms);
     bufferevent_enable(c->bev, EV_READ);
     /* A pipelined request may already be buffered. */
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+    if (!c->processing && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
         process_input(c);
 }
 
@@ -657,20 +594,25 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (c->state == CONN_HANDLING && c->req && !c->req->answered) {
-            /* The handler still owns the request; it will find bev gone and clean up. */
-            bufferevent_free(c->bev);
-            c->bev = NULL;
-            evtimer_del(c->timer);
-            return;
-        }
-        conn_free(c);
+    if (what & BEV_EVENT_TIMEOUT)
+        LOG_INFO("client not reading its answers, cut off", NULL);
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+        return;
+    if (handler_owns(c)) {
+        /* The handler still owns the request; it will find bev gone and clean up. */
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        evtimer_del(c->timer);
+        if (c->state == CONN_STREAMING)
+            event_active(c->kick, EV_TIMEOUT, 0);
+        return;
     }
+    conn_free(c);
 }
 
-/* request_timeout_ms while reading a request or idling between requests; DRAIN_MS while
- * lingering after Connection: close. Never fires while a handler owns the request. */
+/* request_timeout_ms from the moment the connection went idle until the request is read
+ * (never restarted in between, so a slow client holds it no longer); DRAIN_MS while lingering
+ * after Connection: close. Never fires while a handler owns the request. */
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
@@ -679,13 +621,13 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         fail_request(c, 408, "request_timeout", "request not received in time");
         return;
     }
-    if (c->state != CONN_HANDLING)
+    if (!handler_owns(c))
         conn_free(c);
 }
 
 static void maybe_done(struct server *s)
 {
-    if (s->shutting_down && s->n_conns == 0 && s->done) {
+    if (s->shutting_down && s->n_conns + s->n_admin == 0 && s->done) {
         void (*done)(void *) = s->done;
         s->done = NULL;
         done(s->done_arg);
@@ -695,7 +637,11 @@ static void maybe_done(struct server *s)
 static void conn_free(struct conn *c)
 {
     struct server *s = c->srv;
-    if (c->req && c->state == CONN_HANDLING && !c->req->answered) {
+    if (c->processing) {
+        c->dead = 1;
+        return;
+    }
+    if (handler_owns(c)) {
         /* Handler still owns req: detach the socket now, free the rest on reply. */
         if (c->bev) {
             bufferevent_free(c->bev);
@@ -707,24 +653,68 @@ static void conn_free(struct conn *c)
         bufferevent_free(c->bev);
     if (c->timer)
         event_free(c->timer);
-    req_free(c->req);
+    if (c->kick)
+        event_free(c->kick);
+    http_req_free(c->req);
     if (c->prev)
         c->prev->next = c->next;
     else
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    s->n_conns--;
+    if (c->admin)
+        s->n_admin--;
+    else
+        s->n_conns--;
     free(c);
     maybe_done(s);
+}
+
+/* ---- listeners ---- */
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    if (s->shutting_down)
+        return;
+    for (int i = 0; i < 2; i++)
+        if (s->listeners[i].l)
+            evconnlistener_enable(s->listeners[i].l);
+}
+
+/* accept() failed. Out of descriptors (or memory) the pending connection stays in the
+ * backlog, so a listener left enabled would wake up at once, forever: pause accepting and
+ * retry shortly, and say so once per interval rather than once per attempt. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct listener *li = arg;
+    struct server *s = li->srv;
+    int err = EVUTIL_SOCKET_ERROR();
+    int64_t now = util_mono_ms();
+    s->accept_errors++;
+    if (s->accept_logged_ms == 0 || now - s->accept_logged_ms >= ACCEPT_LOG_EVERY_MS) {
+        char n[24];
+        snprintf(n, sizeof(n), "%ld", s->accept_errors);
+        LOG_WARN("cannot accept connections, pausing the listener", "error", strerror(err),
+                 "failures", n, NULL);
+        s->accept_logged_ms = now;
+        s->accept_errors = 0;
+    }
+    for (int i = 0; i < 2; i++)
+        if (s->listeners[i].l)
+            evconnlistener_disable(s->listeners[i].l);
+    struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
+    evtimer_add(s->accept_retry_ev, &tv);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
-    struct server *s = arg;
+    struct listener *li = arg;
+    struct server *s = li->srv;
     struct conn *c = NULL;
-    if (s->shutting_down || s->n_conns >= s->cfg->max_connections) {
+    if (s->shutting_down ||
+        (li->admin ? s->n_admin >= ADMIN_MAX_CONNS : s->n_conns >= s->max_conns)) {
         /* Refused: closing at once is cheaper than anything we could say. */
         evutil_closesocket(fd);
         return;
@@ -733,6 +723,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (c == NULL)
         goto refuse;
     c->srv = s;
+    c->admin = li->admin;
     if (s->ssl_ctx) {
         SSL *ssl = SSL_new(s->ssl_ctx);
         if (ssl == NULL)
@@ -748,16 +739,26 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         goto refuse;
     fd = -1; /* owned by bev now */
     c->timer = evtimer_new(s->base, conn_timer_cb, c);
-    if (c->timer == NULL)
+    c->kick = event_new(s->base, -1, 0, kick_cb, c);
+    if (c->timer == NULL || c->kick == NULL)
         goto refuse;
     c->state = CONN_IDLE;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    s->n_conns++;
+    if (c->admin)
+        s->n_admin++;
+    else
+        s->n_conns++;
+    /* Output that makes no progress for request_timeout_ms (a client that stopped reading)
+     * ends the connection. */
+    struct timeval wt = {s->cfg->request_timeout_ms / 1000,
+                         (s->cfg->request_timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(c->bev, NULL, &wt);
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_setwatermark(c->bev, EV_WRITE, OUT_BOUND, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     arm_timer(c, s->cfg->request_timeout_ms);
     return;
@@ -765,6 +766,10 @@ refuse:
     if (c) {
         if (c->bev)
             bufferevent_free(c->bev);
+        if (c->timer)
+            event_free(c->timer);
+        if (c->kick)
+            event_free(c->kick);
         free(c);
     }
     if (fd >= 0)
@@ -793,14 +798,69 @@ fail:
     return NULL;
 }
 
+static int bind_listener(struct server *s, int which, const char *what, const char *host, int port,
+                         char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    char addr[300];
+    struct listener *li = &s->listeners[which];
+
+    if (strchr(host, ':'))
+        snprintf(addr, sizeof(addr), "[%s]:%d", host, port);
+    else
+        snprintf(addr, sizeof(addr), "%s:%d", host, port);
+    memset(&ss, 0, sizeof(ss));
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
+        snprintf(err, errlen, "%s: cannot parse address %s", what, addr);
+        return -1;
+    }
+    li->srv = s;
+    li->admin = which == 1;
+    li->l =
+        evconnlistener_new_bind(s->base, on_accept, li, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                1024, (struct sockaddr *)&ss, sslen);
+    if (li->l == NULL) {
+        snprintf(err, errlen, "%s: cannot bind %s: %s", what, addr, strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(li->l, on_accept_error);
+    return 0;
+}
+
+/* Every connection holds a descriptor: more connections than RLIMIT_NOFILE allows would only
+ * turn into accept() failures. Raise the soft limit to the hard one, then fit under it. */
+static void fit_descriptor_limit(struct server *s)
+{
+    struct rlimit rl;
+    s->max_conns = (long)s->cfg->max_connections;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    long room = (long)rl.rlim_cur - FD_RESERVE - ADMIN_MAX_CONNS;
+    if (room < 1)
+        room = 1;
+    if (s->max_conns > room) {
+        char lim[24], conf[24], now[24];
+        snprintf(lim, sizeof(lim), "%llu", (unsigned long long)rl.rlim_cur);
+        snprintf(conf, sizeof(conf), "%ld", s->max_conns);
+        snprintf(now, sizeof(now), "%ld", room);
+        LOG_WARN("limits.max_connections lowered to fit the open-file limit", "configured", conf,
+                 "max_connections", now, "rlimit_nofile", lim, NULL);
+        s->max_conns = room;
+    }
+}
+
 struct server *server_new(struct event_base *base, const struct config *cfg,
                           const struct server_handlers *h, char *err, size_t errlen)
 {
     struct server *s = calloc(1, sizeof(*s));
-    struct sockaddr_storage ss;
-    int sslen = sizeof(ss);
-    char addr[300];
-
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -809,8 +869,10 @@ struct server *server_new(struct event_base *base, const struct config *cfg,
     s->cfg = cfg;
     s->h = *h;
     util_random_hex(s->id_prefix, 6);
+    fit_descriptor_limit(s);
     s->scratch = evbuffer_new();
-    if (s->scratch == NULL) {
+    s->accept_retry_ev = evtimer_new(base, accept_retry_cb, s);
+    if (s->scratch == NULL || s->accept_retry_ev == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -819,26 +881,19 @@ struct server *server_new(struct event_base *base, const struct config *cfg,
         if (s->ssl_ctx == NULL)
             goto fail;
     }
-    if (strchr(cfg->listen_host, ':'))
-        snprintf(addr, sizeof(addr), "[%s]:%d", cfg->listen_host, cfg->listen_port);
-    else
-        snprintf(addr, sizeof(addr), "%s:%d", cfg->listen_host, cfg->listen_port);
-    memset(&ss, 0, sizeof(ss));
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
-        snprintf(err, errlen, "listen: cannot parse address %s", addr);
+    if (bind_listener(s, 0, "listen", cfg->listen_host, cfg->listen_port, err, errlen) != 0)
         goto fail;
-    }
-    s->listener =
-        evconnlistener_new_bind(base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-                                (struct sockaddr *)&ss, sslen);
-    if (s->listener == NULL) {
-        snprintf(err, errlen, "listen: cannot bind %s: %s", addr, strerror(errno));
-        goto fail;
-    }
     return s;
 fail:
     server_free(s);
     return NULL;
+}
+
+int server_listen_admin(struct server *s, const char *host, int port, char *err, size_t errlen)
+{
+    if (s->listeners[1].l)
+        return 0;
+    return bind_listener(s, 1, "admin.listen", host, port, err, errlen);
 }
 
 static void on_grace_expired(evutil_socket_t fd, short what, void *arg)
@@ -857,9 +912,11 @@ void server_shutdown(struct server *s, long grace_ms, void (*done)(void *arg), v
     s->shutting_down = 1;
     s->done = done;
     s->done_arg = arg;
-    if (s->listener) {
-        evconnlistener_free(s->listener);
-        s->listener = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (s->listeners[i].l) {
+            evconnlistener_free(s->listeners[i].l);
+            s->listeners[i].l = NULL;
+        }
     }
     /* Idle keep-alive connections go now; requests being read or handled get answered. */
     struct conn *c = s->conns;
@@ -884,17 +941,21 @@ void server_free(struct server *s)
     s->done = NULL;
     while (s->conns) {
         struct conn *c = s->conns;
-        if (c->req && !c->req->answered) {
-            req_free(c->req);
+        if (c->req && (!c->req->answered || c->state == CONN_STREAMING)) {
+            http_req_free(c->req);
             c->req = NULL;
         }
         c->state = CONN_IDLE;
+        c->processing = 0;
         conn_free(c);
     }
-    if (s->listener)
-        evconnlistener_free(s->listener);
+    for (int i = 0; i < 2; i++)
+        if (s->listeners[i].l)
+            evconnlistener_free(s->listeners[i].l);
     if (s->grace_ev)
         event_free(s->grace_ev);
+    if (s->accept_retry_ev)
+        event_free(s->accept_retry_ev);
     SSL_CTX_free(s->ssl_ctx);
     if (s->scratch)
         evbuffer_free(s->scratch);
@@ -903,5 +964,10 @@ void server_free(struct server *s)
 
 long server_connections(const struct server *s)
 {
-    return s->n_conns;
+    return s->n_conns + s->n_admin;
+}
+
+long server_max_connections(const struct server *s)
+{
+    return s->max_conns;
 }

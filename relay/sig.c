@@ -249,9 +249,16 @@ static enum sig_result verify_standard(const struct source *src, sig_header_fn h
     struct presented sigs = {.n = 0};
     struct span id, ts_s, v;
     int64_t ts;
-    enum sig_result r_id = get_header(header, ctx, "webhook-id", SIG_MAX_ID, &id);
-    enum sig_result r_ts = get_header(header, ctx, "webhook-timestamp", SIG_MAX_ID, &ts_s);
-    enum sig_result r_sig = get_header(header, ctx, "webhook-signature", SIG_MAX_HEADER, &v);
+    /* Svix-branded senders name the same three headers svix-*. One set is used whole: the
+     * webhook-* one when any of it is present, so a request cannot mix the two. */
+    static const char *const names[2][3] = {
+        {"webhook-id", "webhook-timestamp", "webhook-signature"},
+        {"svix-id", "svix-timestamp", "svix-signature"}};
+    int set = header(ctx, names[0][0]) == NULL && header(ctx, names[0][1]) == NULL &&
+              header(ctx, names[0][2]) == NULL;
+    enum sig_result r_id = get_header(header, ctx, names[set][0], SIG_MAX_ID, &id);
+    enum sig_result r_ts = get_header(header, ctx, names[set][1], SIG_MAX_ID, &ts_s);
+    enum sig_result r_sig = get_header(header, ctx, names[set][2], SIG_MAX_HEADER, &v);
     if (r_id == SIG_MISSING || r_ts == SIG_MISSING || r_sig == SIG_MISSING)
         return SIG_MISSING;
     if (r_id != SIG_OK || r_ts != SIG_OK || r_sig != SIG_OK)

@@ -8,26 +8,18 @@
 -- summed over the batch and written once per field.
 local P, max_attempts, retention, n = ARGV[1], tonumber(ARGV[2]) or 1, tonumber(ARGV[3]),
   tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local M = P .. ':metrics'
 local BOUNDS = {'0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10',
                 '30', '60', '300'}
 local BOUNDN = {}
 for i, b in ipairs(BOUNDS) do BOUNDN[i] = tonumber(b) end
+-- A failed record outlives retention_s by this much so that reclaim.lua, which trims P:failed
+-- at retention_s, still finds its target to take it off the counts (then deletes it).
+local FAILED_GRACE_S = 86400
 
--- pending increments: incr[key][field] = n, fincr[key][field] = float
-local incr, incr_keys, fincr, fincr_keys = {}, {}, {}, {}
-local function add(key, field, by)
-  local h = incr[key]
-  if not h then h = {}; incr[key] = h; table.insert(incr_keys, key) end
-  h[field] = (h[field] or 0) + by
-end
-local function addf(key, field, by)
-  local h = fincr[key]
-  if not h then h = {}; fincr[key] = h; table.insert(fincr_keys, key) end
-  h[field] = (h[field] or 0) + by
-end
+local C = counters()
+local add, addf = C.add, C.addf
 -- Histograms: per series, how many observations fell first into each bucket; turned into the
 -- cumulative Prometheus bucket fields once per call (building ~16 field names per
 -- observation was a visible share of this script's time).
@@ -104,57 +96,54 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     final = 'superseded'
   end
 
-  local tkey = P .. ':title:' .. target .. ':' .. r[4] .. ':' .. r[5]
-  local fields = {'status', final, 'lease', '', 'attempt_count', attempts, 'updated_at', now,
-                  'http_status', http_status, 'error_code', code, 'error_message', message,
-                  'response_snippet', snippet, 'next_retry_at', ''}
+  local attempt_fields = {'attempt_count', attempts, 'http_status', http_status, 'error_code',
+                          code, 'error_message', message, 'response_snippet', snippet}
+  if push_ms ~= '' then observe('delivery_duration_seconds', target, (tonumber(push_ms) or 0) / 1000) end
+  if final == 'superseded' then
+    supersede(C, P, id, {target = target, source = r[4], content_id = r[5], status = prev,
+                         superseded_by = r[7] or ''}, nil, now, retention, attempt_fields)
+    return {final, attempts}
+  end
+
+  local fields = {'status', final, 'lease', '', 'updated_at', now, 'next_retry_at', ''}
+  for _, v in ipairs(attempt_fields) do table.insert(fields, v) end
+  local ttl = retention
   if final == 'retrying' then
     local at = now + delay
-    fields[18] = at
+    fields[8] = at
     redis.call('ZADD', P .. ':due:' .. target, at, id)
   else
+    local tkey = title_key(P, target, r[4], r[5])
     local ti = redis.call('HMGET', tkey, 'live', 'done_ts', 'done_seq')
     local tfields = {}
     if ti[1] == id then tfields = {'live', ''} end
     if final == 'delivered' then
       table.insert(fields, 'delivered_at')
       table.insert(fields, now)
-      local newer = true
-      local dts, ots = tonumber(ti[2]), tonumber(r[8]) or 0
-      if dts then
-        if ots < dts then newer = false
-        elseif ots == dts then
-          local a1, a2 = string.match(r[9] or '', '^(%d+)-(%d+)$')
-          local b1, b2 = string.match(ti[3] or '', '^(%d+)-(%d+)$')
-          a1, a2, b1, b2 = tonumber(a1) or 0, tonumber(a2) or 0, tonumber(b1) or 0, tonumber(b2) or 0
-          newer = a1 > b1 or (a1 == b1 and a2 > b2)
-        end
-      end
-      if newer then
+      if not ti[2] or older(ti[2], ti[3], r[8], r[9]) then
         table.insert(tfields, 'done_ts')
         table.insert(tfields, r[8])
         table.insert(tfields, 'done_seq')
         table.insert(tfields, r[9])
       end
-    elseif final == 'failed' then
+    else -- failed
       redis.call('ZADD', P .. ':failed', now, id)
+      ttl = retention + FAILED_GRACE_S
+      redis.call('EXPIRE', key .. ':attempts', ttl)
     end
     if #tfields > 0 then redis.call('HSET', tkey, unpack(tfields)) end
     if final == 'delivered' then redis.call('EXPIRE', tkey, retention) end
   end
   redis.call('HSET', key, unpack(fields))
-  redis.call('EXPIRE', key, retention)
+  redis.call('EXPIRE', key, ttl)
+
   if sup then
-    -- the newer delivery of this title waited for this attempt's answer (fanout.lua): now
+    -- delivered after all; the newer delivery of this title waited for this attempt's answer
+    -- (fanout.lua): it is due now
     redis.call('ZADD', P .. ':due:' .. target, 'XX', 'LT', now, r[7])
   end
-
-  local S = P .. ':stats:' .. target
-  if prev == 'pending' or prev == 'retrying' or prev == 'failed' then add(S, prev, -1) end
-  add(S, final, 1)
-  local outcome_metric = final == 'retrying' and 'retried' or final
-  add(M, 'deliveries_total|' .. target .. '|' .. outcome_metric, 1)
-  if push_ms ~= '' then observe('delivery_duration_seconds', target, (tonumber(push_ms) or 0) / 1000) end
+  stat_move(C, P, target, prev, final)
+  count_outcome(C, P, target, final == 'retrying' and 'retried' or final)
   if final == 'delivered' then
     local recv = tonumber(r[10])
     if recv then observe('event_to_delivery_seconds', nil, math.max(0, now - recv) / 1000) end
@@ -171,12 +160,5 @@ for i = 0, n - 1 do
 end
 if #unleased > 0 then redis.call('ZREM', P .. ':lease', unpack(unleased)) end
 flush_histograms()
-for _, key in ipairs(incr_keys) do
-  for field, by in pairs(incr[key]) do
-    redis.call('HINCRBY', key, field, by)
-  end
-end
-for _, key in ipairs(fincr_keys) do
-  for field, by in pairs(fincr[key]) do redis.call('HINCRBYFLOAT', key, field, by) end
-end
+C.flush()
 return out

@@ -4,30 +4,16 @@
 -- entry: creates missing deliveries, applies newest-wins, schedules them, then XACK + XDEL the
 -- entry. Returns the number of deliveries created per entry, in order.
 local P, retention, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local function s(v) return v or '' end
 -- appends name, v to the field list rec unless v is empty
 local function opt(rec, name, v)
   if v and v ~= '' then table.insert(rec, name); table.insert(rec, v) end
 end
 
-local function sid_parts(x)
-  local a, b = string.match(x or '', '^(%d+)-(%d+)$')
-  return tonumber(a) or 0, tonumber(b) or 0
-end
--- true when event a orders strictly before event b
-local function older(ats, aseq, bts, bseq)
-  ats, bts = tonumber(ats) or 0, tonumber(bts) or 0
-  if ats ~= bts then return ats < bts end
-  local a1, a2 = sid_parts(aseq)
-  local b1, b2 = sid_parts(bseq)
-  if a1 ~= b1 then return a1 < b1 end
-  return a2 < b2
-end
 -- Counter increments, the log index and the stream acks are collected over the whole call
 -- and written once at the end (nothing in between reads them).
-local incr, incr_keys, logged, sids = {}, {}, {}, {}
+local C, logged, sids = counters(), {}, {}
 -- New pending deliveries per target, ZADDed to P:due:{target} once at the end; one superseded
 -- later in the same call is dropped from here instead of ZREMed.
 local due, due_targets = {}, {}
@@ -41,19 +27,6 @@ local function unschedule(target, id)
   if d and d[id] then d[id] = nil; return end
   redis.call('ZREM', P .. ':due:' .. target, id)
 end
-local function add(key, field, by)
-  local h = incr[key]
-  if not h then h = {}; incr[key] = h; table.insert(incr_keys, key) end
-  h[field] = (h[field] or 0) + by
-end
-local function stat(target, from, to)
-  local k = P .. ':stats:' .. target
-  if from == 'pending' or from == 'retrying' or from == 'failed' then add(k, from, -1) end
-  add(k, to, 1)
-end
-local function metric(target, outcome)
-  add(P .. ':metrics', 'deliveries_total|' .. target .. '|' .. outcome, 1)
-end
 
 local function fanout_one(base, sid, nt, nf)
   local f = {}
@@ -65,8 +38,9 @@ local function fanout_one(base, sid, nt, nf)
     local target, id = ARGV[base + 1 + 2 * i], ARGV[base + 2 + 2 * i]
     local key = P .. ':d:' .. id
     if redis.call('EXISTS', key) == 0 then
-      local tkey = P .. ':title:' .. target .. ':' .. s(f.source) .. ':' .. s(f.content_id)
-      local ti = redis.call('HMGET', tkey, 'live', 'live_ts', 'live_seq', 'done_ts', 'done_seq')
+      local tkey = title_key(P, target, f.source, f.content_id)
+      local ti = redis.call('HMGET', tkey, 'live', 'live_ts', 'live_seq', 'done_ts', 'done_seq',
+                            'first_seen')
       -- after: a delivery of this title still being pushed, which this one must wait for
       local status, sup_by, at, after = 'pending', '', now, ''
       if ti[4] and ti[4] ~= '' and older(order_ts, sid, ti[4], ti[5]) then
@@ -98,11 +72,9 @@ local function fanout_one(base, sid, nt, nf)
                 at, after = math.max(now, tonumber(pleased)), prior
               end
               unschedule(target, live)
-              redis.call('HSET', lkey, 'status', 'superseded', 'superseded_by', id,
-                         'next_retry_at', '', 'updated_at', now)
-              redis.call('EXPIRE', lkey, retention)
-              stat(target, lstatus, 'superseded')
-              metric(target, 'superseded')
+              supersede(C, P, live, {target = target, source = f.source,
+                                     content_id = f.content_id, status = lstatus}, id, now,
+                        retention)
             end
           end
         end
@@ -125,12 +97,16 @@ local function fanout_one(base, sid, nt, nf)
       redis.call('EXPIRE', key, retention)
       if status == 'pending' then
         schedule(target, id, at)
-        redis.call('HSET', tkey, 'live', id, 'live_ts', order_ts, 'live_seq', sid)
+        -- first_seen: when the relay first fanned this title out to this target (a format
+        -- that needs a stable creation time gets it with the claim)
+        local tf = {'live', id, 'live_ts', order_ts, 'live_seq', sid}
+        if not ti[6] then table.insert(tf, 'first_seen'); table.insert(tf, now) end
+        redis.call('HSET', tkey, unpack(tf))
       else
-        metric(target, 'superseded')
+        count_outcome(C, P, target, 'superseded')
       end
       redis.call('EXPIRE', tkey, retention)
-      stat(target, nil, status)
+      stat_move(C, P, target, nil, status)
       table.insert(logged, now)
       table.insert(logged, id)
       created = created + 1
@@ -146,9 +122,7 @@ for k = 1, m do
   out[k] = fanout_one(base + 3, sid, nt, nf)
   base = base + 3 + 2 * nt + nf
 end
-for _, key in ipairs(incr_keys) do
-  for field, by in pairs(incr[key]) do redis.call('HINCRBY', key, field, by) end
-end
+C.flush()
 for _, target in ipairs(due_targets) do
   local args = {}
   for id, at in pairs(due[target]) do table.insert(args, at); table.insert(args, id) end

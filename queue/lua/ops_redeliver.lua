@@ -8,8 +8,7 @@
 --     configured target names. Walks P:failed by rank from offset, at most batch entries.
 --     Returns JSON {"redelivered": n, "next": offset | false}.
 local P, retention, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local t = redis.call('TIME')
-local now = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local now = string.format('%.0f', now_ms())
 
 local first_target = (mode == 'one') and 5 or 10
 local configured = {}
@@ -48,7 +47,7 @@ local function redeliver(id)
     -- Make it the title's live delivery unless another one is still waiting, so that a newer
     -- event accepted later supersedes it as fan-out expects.
     if source and content_id then
-        local title = P .. ':title:' .. target .. ':' .. source .. ':' .. content_id
+        local title = title_key(P, target, source, content_id)
         local live = redis.call('HGET', title, 'live')
         local live_waiting = false
         if live and live ~= '' and live ~= id then

@@ -3,8 +3,7 @@
 -- Returns a JSON string: {"now", "queues": {ready, inflight, scheduled, failed},
 -- "oldest_ms": age of the oldest ready item, "targets": {name: {counts..., paused}}}.
 local P = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local nows = string.format('%.0f', now)
 
 local ready, inflight, scheduled = 0, 0, 0

@@ -39,7 +39,7 @@ class Browser:
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
         # bash puts our pipe ends on fds 3 and 4, where chromium expects them (dash cannot
-        # redirect from fds above 9, which a busy ctest run hands out).
+        # redirect from a descriptor above 9).
         argv = ["bash", "-c", 'exec "$@" 3<&%d 4>&%d' % (to_chrome_r, from_chrome_w), "bash", CHROMIUM,
                 "--user-data-dir=" + self.profile, "--window-size=%d,%d" % (width, height)] + FLAGS
         self.log_path = os.path.join(self.profile, "chromium.log")

@@ -72,6 +72,13 @@ class IngestTest(h.RelayTestCase):
         old = h.sign_standard(body, "msg_std_2", ts=int(time.time()) - 3600)
         self.assert_error(self.post("movida", body, old), 401, "timestamp_out_of_tolerance")
         self.assert_error(self.post("movida", body, {}), 401, "signature_missing")
+        # Svix-branded senders: the same headers named svix-*
+        svix = {k.replace("webhook-", "svix-"): v for k, v in h.sign_standard(body, "msg_svix_1").items()}
+        r = self.post("movida", body, svix)
+        self.assertEqual(r.status, 202, r.body)
+        self.assertEqual(r.json()["event_id"], "msg_svix_1")
+        svix["svix-signature"] = h.sign_standard(body, "other")["webhook-signature"]
+        self.assert_error(self.post("movida", body, svix), 401, "signature_invalid")
 
     def test_06_invalid_json_and_envelope(self):
         for body in (b"{not json", b"\xff\xfe{}"):

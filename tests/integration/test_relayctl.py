@@ -5,6 +5,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -15,6 +16,10 @@ TARGETS = {
     "canon": {"format": "canonical", "url": "http://127.0.0.1:9/ingest/{id}"},
     "titan": {"format": "canonical", "url": "http://127.0.0.1:9/titan/{id}"},
 }
+
+
+def iso(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 class RelayctlTest(unittest.TestCase):
@@ -155,6 +160,25 @@ class RelayctlTest(unittest.TestCase):
                      ["--bogus"]):
             r = self.ctl("deliveries", *args, rc=2)
             self.assertTrue(r.stderr.startswith("relayctl: "), r.stderr)
+
+    def test_deliveries_since_until(self):
+        t0 = now_ms() // 1000 * 1000 - 6 * 3600000
+        ids = [seed_delivery(self.redis, "h%d" % h, created_ms=t0 + h * 3600000) for h in range(6)]
+        doc = self.ctl_json("deliveries", "--since", iso(t0 + 3600000), "--until",
+                            iso(t0 + 3 * 3600000))
+        self.assertEqual([r["id"] for r in doc["data"]], [ids[3], ids[2], ids[1]])
+        # paging keeps the window
+        doc = self.ctl_json("deliveries", "--since", iso(t0 + 2 * 3600000), "--limit", "2")
+        seen = [r["id"] for r in doc["data"]]
+        doc = self.ctl_json("deliveries", "--since", iso(t0 + 2 * 3600000), "--limit", "2",
+                            "--cursor", doc["meta"]["next_cursor"])
+        seen += [r["id"] for r in doc["data"]]
+        self.assertEqual(seen, [ids[5], ids[4], ids[3], ids[2]])
+        self.assertIsNone(doc["meta"]["next_cursor"])
+        for args in (["--since", "yesterday"], ["--until", "2026-02-30T00:00:00Z"],
+                     ["--since", iso(t0 + 7200000), "--until", iso(t0)]):
+            r = self.ctl("deliveries", *args, rc=2)
+            self.assertIn(args[0].lstrip("-") + ":", r.stderr)
 
     # ---- show -----------------------------------------------------------------------------
 

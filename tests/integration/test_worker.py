@@ -7,7 +7,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import wait_until
+from harness import run_tool, wait_until
 from worker_stubs import API_TOKEN, MOVIE_ID, SIGNING_SECRET, WorkerEnv, delivery_id, fixture
 
 CANON = {"format": "canonical", "url": "PARTNER/canon/{source}/{type}/{id}", "method": "PUT",
@@ -158,6 +158,53 @@ class TestPublish(WorkerTest):
         self.assertEqual(self.env.partner.got(), [])
 
 
+class TestFailedRetention(unittest.TestCase):
+    """P:failed (the `failed` queue depth) and the per-target `failed` counts fall again when
+    failed records reach retention_s: before, their ids stayed and the counts only grew."""
+
+    def setUp(self):
+        self.env = WorkerEnv({"gwi": json.loads(json.dumps(GWI))})
+        self.env.config["retention_s"] = 2
+        with open(self.env.config_path, "w") as f:
+            json.dump(self.env.config, f)
+        self.worker = self.env.start_worker()
+
+    def tearDown(self):
+        rc = self.worker.stop()
+        out = self.worker.output()
+        self.env.close()
+        self.assertEqual(rc, 0, out[-2000:])
+
+    def stats(self):
+        r = run_tool("relayctl", self.env.config_path, "stats", "--json",
+                     env={"MOVIDA_PASSWORD": "x"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_failed_count_falls_after_retention(self):
+        self.env.partner.plan("/gwi", [(400, {}, b"no", 0)] * 3)
+        dids = []
+        for i in range(3):
+            self.env.xadd("encora", "evt_ret_%d" % i, content_id="ret-%d" % i, created_at=ms())
+            self.env.encora.routes["/v2/admin/movies/ret-%d" % i] = fixture("encorastream/movie.json")
+            dids.append(delivery_id("encora", "evt_ret_%d" % i, "gwi"))
+        for did in dids:
+            self.env.wait_status(did, "failed")
+        st = self.stats()
+        self.assertEqual(st["queues"]["failed"], 3)
+        self.assertEqual(st["targets"]["gwi"]["failed"], 3)
+        # within retention the record is there; past it the worker's reclaim trims it all
+        wait_until(lambda: self.env.redis.cmd("ZCARD", "relay:failed") == 0, timeout=15,
+                   what="P:failed trimmed")
+        st = self.stats()
+        self.assertEqual(st["queues"]["failed"], 0)
+        self.assertEqual(st["targets"]["gwi"]["failed"], 0)
+        for did in dids:
+            self.assertEqual(self.env.record(did), {})
+            self.assertEqual(self.env.attempts(did), [])
+        self.assertIn("trimmed failed deliveries past retention", self.worker.output())
+
+
 class TestIsolation(WorkerTest):
     targets = {"canon": CANON,
                "broken": {"format": "canonical", "url": "PARTNER/broken", "timeout_ms": 3000}}
@@ -218,7 +265,12 @@ class TestUnpublish(WorkerTest):
         self.assertEqual(g["method"], "POST")
         doc = json.loads(g["body"])
         self.assertEqual(doc["items"][0]["available_formats"], [])
-        self.assertEqual(self.env.encora.got(), [])  # no fetch for an unpublish
+        # GoWatchIt's removal is the complete item: the title is fetched as for a publish
+        # (one GET, for the gwi delivery only: the DELETE needs none)
+        [f] = self.env.encora.got()
+        self.assertEqual(f["path"], "/v2/admin/movies/" + MOVIE_ID)
+        self.assertEqual(doc["items"][0]["title"], "La Casa de las Flores: La Pel\u00edcula")
+        self.assertEqual(doc["items"][0]["release_year"], "2021")
 
 
 class TestNewestWins(WorkerTest):

@@ -713,6 +713,19 @@ static void test_admin_listen(void **state)
                  "admin.listen: must be a string");
     expect_error("{" BASE ", 'admin': {'listen': 'h:1'}}", CONFIG_ROLE_RELAY,
                  "admin.listen: must differ from listen (omit it to share listen)");
+    expect_error("{'listen': '0.0.0.0:8080', 'redis': {'url': 'redis://r'}, " SRC
+                 ", 'admin': {'listen': '127.0.0.1:8080'}}",
+                 CONFIG_ROLE_RELAY,
+                 "admin.listen: must differ from listen (omit it to share listen)");
+    expect_error("{'listen': '127.0.0.1:8080', 'redis': {'url': 'redis://r'}, " SRC
+                 ", 'admin': {'listen': '[::]:8080'}}",
+                 CONFIG_ROLE_RELAY,
+                 "admin.listen: must differ from listen (omit it to share listen)");
+    cfg = parse("{'listen': '0.0.0.0:8080', 'redis': {'url': 'redis://r'}, " SRC
+                ", 'admin': {'listen': '127.0.0.1:9090'}}",
+                CONFIG_ROLE_RELAY, &errors);
+    assert_non_null(cfg);
+    config_free(cfg);
     expect_error("{" BASE ", 'admin': {'listn': 'h:2'}}", CONFIG_ROLE_RELAY,
                  "admin.listn: unknown key");
 }
@@ -979,6 +992,46 @@ static void test_feed_targets(void **state)
     config_free(cfg);
 }
 
+static void test_breaker(void **state)
+{
+    char *errors = NULL;
+    struct config *cfg =
+        parse("{" BASE ", 'targets': {"
+              " 'dflt': {'format': 'canonical', 'url': 'https://p.test/a'},"
+              " 'set': {'format': 'canonical', 'url': 'https://p.test/b',"
+              "         'breaker': {'failures': 5, 'probe_s': 10}},"
+              " 'half': {'format': 'canonical', 'url': 'https://p.test/b',"
+              "         'breaker': {'probe_s': 30}},"
+              " 'off': {'format': 'canonical', 'url': 'https://p.test/c', 'breaker': null},"
+              " 'feed': {'format': 'titanos', 'delivery': 'feed',"
+              "          'feed': {'auth': {'type': 'bearer', 'token': 't'}}}}}",
+              CONFIG_ROLE_WORKER, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_int_equal(config_target(cfg, "dflt")->breaker_failures, 20);
+    assert_int_equal(config_target(cfg, "dflt")->breaker_probe_s, 60);
+    assert_int_equal(config_target(cfg, "set")->breaker_failures, 5);
+    assert_int_equal(config_target(cfg, "set")->breaker_probe_s, 10);
+    assert_int_equal(config_target(cfg, "half")->breaker_failures, 20);
+    assert_int_equal(config_target(cfg, "half")->breaker_probe_s, 30);
+    assert_int_equal(config_target(cfg, "off")->breaker_failures, 0);
+    assert_int_equal(config_target(cfg, "feed")->breaker_failures, 0);
+    config_free(cfg);
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'canonical', 'url': 'http://p',"
+                 " 'breaker': {'failures': 0}}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.breaker.failures: must be between 1 and 2147483647");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'canonical', 'url': 'http://p',"
+                 " 'breaker': {'failure': 3}}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.breaker.failure: unknown key");
+    expect_error("{" BASE ", 'targets': {'t': {'format': 'canonical', 'url': 'http://p',"
+                 " 'breaker': 20}}}",
+                 CONFIG_ROLE_RELAY, "targets.t.breaker: must be an object");
+    expect_error(
+        "{" BASE ", 'targets': {'t': {'format': 'titanos', 'delivery': 'feed',"
+        " 'breaker': {'failures': 3}, 'feed': {'auth': {'type': 'bearer', 'token': 't'}}}}}",
+        CONFIG_ROLE_RELAY, "targets.t.breaker: not used with delivery feed");
+}
+
 static void test_warnings(void **state)
 {
     char *errors = NULL;
@@ -1098,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_web_url_by_type),
         cmocka_unit_test(test_source_alert_after),
         cmocka_unit_test(test_feed_targets),
+        cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_redis_url_parse),
         cmocka_unit_test(test_addr_parse),

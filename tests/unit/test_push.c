@@ -1,4 +1,4 @@
-/* Push URL expansion and headers (handlers/push.c), delivery ids (handlers/worker.c). */
+/* Push URL expansion and headers (handlers/push.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,6 @@
 
 #include "core/hmac.h"
 #include "handlers/push.h"
-#include "handlers/worker.h"
 
 static void test_url(void **state)
 {
@@ -68,29 +67,11 @@ static void test_headers(void **state)
     push_headers_clear(&h);
 }
 
-static void test_delivery_id(void **state)
-{
-    (void)state;
-    char a[29], b[29], c[29];
-    worker_delivery_id("encora", "evt_1", "canon", a);
-    worker_delivery_id("encora", "evt_1", "canon", b);
-    worker_delivery_id("encora", "evt_1", "gwi", c);
-    assert_string_equal(a, b);
-    assert_string_not_equal(a, c);
-    assert_int_equal(strlen(a), 28);
-    assert_memory_equal(a, "dlv_", 4);
-    /* the separators matter: ("ab","c") and ("a","bc") differ */
-    worker_delivery_id("ab", "c", "t", b);
-    worker_delivery_id("a", "bc", "t", c);
-    assert_string_not_equal(b, c);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_headers),
-        cmocka_unit_test(test_delivery_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

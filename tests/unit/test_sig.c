@@ -273,6 +273,28 @@ static void test_sw_vector_negative(void **state)
     assert_int_equal(verify_str(&src, &h, SW_PAYLOAD, SW_TS), SIG_INVALID);
 }
 
+/* Svix-branded senders send the same headers named svix-*; one set is used whole. */
+static void test_sw_svix_headers(void **state)
+{
+    struct secret secs[] = {mk_secret(SW_SECRET)};
+    struct source src = mk_source(SIG_STANDARD_WEBHOOKS, NULL, secs, 1);
+    struct hdrs h = {.n = 0};
+    hdr_set(&h, "svix-id", SW_ID);
+    hdr_set(&h, "svix-timestamp", SW_TS_S);
+    hdr_set(&h, "svix-signature", SW_SIG);
+    assert_int_equal(verify_str(&src, &h, SW_PAYLOAD, SW_TS), SIG_OK);
+    hdr_set(&h, "svix-signature", SW_WRONG_SIG);
+    assert_int_equal(verify_str(&src, &h, SW_PAYLOAD, SW_TS), SIG_INVALID);
+    /* A webhook-* header present means the webhook-* set, complete or missing. */
+    hdr_set(&h, "svix-signature", SW_SIG);
+    hdr_set(&h, "webhook-id", SW_ID);
+    assert_int_equal(verify_str(&src, &h, SW_PAYLOAD, SW_TS), SIG_MISSING);
+    h.n = 0;
+    hdr_set(&h, "svix-id", SW_ID);
+    hdr_set(&h, "svix-timestamp", SW_TS_S);
+    assert_int_equal(verify_str(&src, &h, SW_PAYLOAD, SW_TS), SIG_MISSING);
+}
+
 static void test_sw_raw_secret(void **state)
 {
     /* Without the whsec_ prefix a secret is used as its raw bytes, not decoded. */
@@ -537,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_sw_missing_headers),
         cmocka_unit_test(test_sw_garbage_headers),
         cmocka_unit_test(test_sw_signature_count_bounded),
+        cmocka_unit_test(test_sw_svix_headers),
         cmocka_unit_test(test_stripe_valid),
         cmocka_unit_test(test_stripe_rotation),
         cmocka_unit_test(test_stripe_tolerance),

@@ -37,9 +37,17 @@ static void test_rfc3339_rejects(void **state)
                          "2026-11-20T10:00:00X",
                          "2026-11-20T10:00:00.Z",
                          "20261120T100000Z",
-                         "2026-11-20T10:00:00Z trailing"};
+                         "2026-11-20T10:00:00Z trailing",
+                         "2026-02-30T00:00:00Z",
+                         "2026-04-31",
+                         "2026-02-29",
+                         "1900-02-29"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
         assert_int_equal(util_parse_rfc3339(bad[i], &ms), -1);
+    /* leap days are dates */
+    assert_int_equal(util_parse_rfc3339("2028-02-29T00:00:00Z", &ms), 0);
+    assert_int_equal(util_parse_rfc3339("2000-02-29", &ms), 0);
+    assert_int_equal(util_parse_rfc3339("2026-12-31T23:59:59Z", &ms), 0);
 }
 
 static void test_base64(void **state)
@@ -76,6 +84,19 @@ static void test_utf8(void **state)
     assert_false(util_utf8_valid((const unsigned char *)"\xed\xa0\x80", 3));     /* surrogate */
     assert_false(util_utf8_valid((const unsigned char *)"\xe2\x82", 2));         /* truncated */
     assert_false(util_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    /* One sequence at a time, as the logger escapes them. */
+    const unsigned char *u = (const unsigned char *)"a\xc3\xb6\xe6\x9d\xb1\xf0\x9f\x8e\xac";
+    assert_int_equal(util_utf8_seq(u, 10), 1);
+    assert_int_equal(util_utf8_seq(u + 1, 9), 2);
+    assert_int_equal(util_utf8_seq(u + 3, 7), 3);
+    assert_int_equal(util_utf8_seq(u + 6, 4), 4);
+    assert_int_equal(util_utf8_seq(u + 6, 3), 0); /* cut short by n */
+    assert_int_equal(util_utf8_seq(u, 0), 0);
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\x80", 1), 0);
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xc3(", 2), 0);
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xe0\x9f\xbf", 3), 0); /* overlong */
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xef\xbf\xbf", 3), 3); /* U+FFFF */
+    assert_int_equal(util_utf8_seq((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4);
 }
 
 int main(void)

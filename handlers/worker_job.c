@@ -1,0 +1,532 @@
+/* One claimed delivery, from claim to outcome: fetch the title from its source, render it for
+ * the target, push it, and turn every HTTP answer into one of the delivery results. */
+#include <event2/event.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "handlers/backoff.h"
+#include "handlers/cms.h"
+#include "handlers/fetches.h"
+#include "handlers/fmt.h"
+#include "handlers/hclient.h"
+#include "handlers/push.h"
+#include "handlers/worker_internal.h"
+
+#define FETCH_MAX_BODY (16u << 20)
+#define SNIPPET_BYTES 512
+#define DEFAULT_PUSH_TIMEOUT_MS 10000
+#define DEFAULT_FETCH_TIMEOUT_MS 5000
+
+static uint32_t random32(void)
+{
+    uint32_t v = 0;
+    if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+        v = (uint32_t)rand();
+    return v;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------------ */
+
+void worker_job_free(struct job *j)
+{
+    if (j == NULL)
+        return;
+    for (size_t i = 0; i < j->n_bodies; i++)
+        json_decref(j->bodies[i]);
+    free(j->strs);
+    free(j->title_type);
+    free(j->message);
+    free(j->snippet);
+    free(j);
+}
+
+void worker_job_unlink(struct job *j)
+{
+    struct worker *w = j->w;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        w->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    w->n_jobs--;
+    w->inflight[j->ti]--;
+}
+
+void worker_job_finish(struct job *j, enum dlv_result result, long http_status, const char *code,
+                       const char *message, int64_t retry_after_ms)
+{
+    const struct config *cfg = j->w->cfg;
+
+    j->state = JOB_DONE;
+    j->result = result;
+    j->http_status = http_status;
+    snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
+    free(j->message);
+    j->message = message && message[0] ? strdup(message) : NULL;
+    j->duration_ms = util_mono_ms() - j->started;
+    j->count_attempt = result != DLV_RELEASE && result != DLV_SUPERSEDED;
+    /* Only a retry waits; RAND_bytes per delivered outcome was a measurable cost. */
+    j->delay_ms = result != DLV_RETRY
+                      ? 0
+                      : backoff_delay_ms(cfg->retry_base_delay_ms, cfg->retry_max_delay_ms,
+                                         j->attempt, retry_after_ms, random32());
+    worker_outcome_ready(j->w);
+}
+
+void worker_job_release(struct job *j)
+{
+    if (j->call)
+        hclient_cancel(j->w->hc, j->call);
+    j->call = NULL;
+    if (j->wait)
+        fetches_cancel(j->w->fx, j->wait);
+    j->wait = NULL;
+    j->state = JOB_DONE;
+    j->result = DLV_RELEASE;
+    j->count_attempt = 0;
+}
+
+void worker_job_outcome(const struct job *j, struct dlv_outcome *o)
+{
+    *o = (struct dlv_outcome){.id = j->id,
+                              .lease = j->lease,
+                              .result = j->result,
+                              .http_status = j->http_status,
+                              .code = j->code,
+                              .message = j->message,
+                              .snippet = j->snippet,
+                              .delay_ms = j->delay_ms,
+                              .push_ms = j->push_ms,
+                              .duration_ms = j->duration_ms,
+                              .count_attempt = j->count_attempt};
+}
+
+void worker_job_written(const struct job *j, const struct dlv_written *wr)
+{
+    if (wr->stale) {
+        LOG_WARN("delivery lease lost; outcome dropped", "delivery_id", j->id, "target", j->t->name,
+                 NULL);
+        return;
+    }
+    if (j->result == DLV_RELEASE) {
+        LOG_INFO("delivery handed back", "delivery_id", j->id, "event_id", j->event_id, "target",
+                 j->t->name, NULL);
+        return;
+    }
+    const char *status = wr->status ? wr->status : dlv_result_name(j->result);
+    int warn = strcmp(status, "failed") == 0 || strcmp(status, "retrying") == 0;
+    enum log_level lvl = warn ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
+    if (log_threshold > lvl)
+        return;
+    char msg[40], hs[16];
+    snprintf(msg, sizeof(msg), "delivery %s", status);
+    snprintf(hs, sizeof(hs), "%ld", j->http_status);
+    LOG_AT(lvl, msg, "request_id", j->request_id, "event_id", j->event_id, "delivery_id", j->id,
+           "source", j->source, "target", j->t->name, "status", status,
+           LOG_INT("attempt", wr->status ? wr->attempt_count : j->attempt),
+           LOG_INT("duration_ms", j->duration_ms), "http_status", j->http_status ? hs : NULL,
+           "error_code", j->code[0] ? j->code : NULL, "error", j->message, NULL);
+}
+
+/* ---- the verdict on an HTTP answer ----------------------------------------------------------- */
+
+enum side { SIDE_SOURCE, SIDE_PARTNER };
+
+struct verdict {
+    int ok; /* 2xx: go on (fetch) or delivered (push) */
+    enum dlv_result result;
+    const char *code;
+    int64_t retry_after_ms;
+    char message[256];
+};
+
+/* The one rule for both the source fetch and the push: 2xx succeeds; transport errors,
+ * timeouts, 408, 425, 429 and 5xx are retried (honouring Retry-After on 429/503 as a
+ * minimum); any other answer fails at once, and a 404/410 from the source is
+ * source_not_found. */
+static void judge(const struct hclient_response *res, enum side side, struct verdict *v)
+{
+    const char *who = side == SIDE_SOURCE ? "source" : "partner";
+
+    memset(v, 0, sizeof(*v));
+    if (res->error) {
+        v->result = DLV_RETRY;
+        v->code = side == SIDE_SOURCE ? "source_unavailable" : hclient_error_code(res->error);
+        snprintf(v->message, sizeof(v->message), "%s: %s",
+                 side == SIDE_SOURCE ? "source fetch" : "push",
+                 res->error_text ? res->error_text : "failed");
+        return;
+    }
+    snprintf(v->message, sizeof(v->message), "%s answered %ld", who, res->status);
+    if (side == SIDE_SOURCE && (res->status == 404 || res->status == 410)) {
+        v->result = DLV_FAILED;
+        v->code = "source_not_found";
+        return;
+    }
+    switch (backoff_classify(res->status)) {
+    case BACKOFF_DONE:
+        v->ok = 1;
+        v->result = DLV_DELIVERED;
+        v->code = "";
+        v->message[0] = '\0';
+        break;
+    case BACKOFF_RETRY:
+        v->result = DLV_RETRY;
+        v->code = side == SIDE_SOURCE ? "source_unavailable" : "partner_unavailable";
+        if (!backoff_honours_retry_after(res->status) ||
+            backoff_parse_retry_after(res->retry_after, util_now_ms(), &v->retry_after_ms) != 0)
+            v->retry_after_ms = 0;
+        break;
+    default:
+        v->result = DLV_FAILED;
+        v->code = side == SIDE_SOURCE ? "source_rejected" : "partner_rejected";
+        break;
+    }
+}
+
+static void finish_verdict(struct job *j, const struct hclient_response *res,
+                           const struct verdict *v)
+{
+    worker_job_finish(j, v->result, res->error ? 0 : res->status, v->code, v->message,
+                      v->retry_after_ms);
+}
+
+/* ---- push ----------------------------------------------------------------------------------- */
+
+/* The first SNIPPET_BYTES of a response, cut back to whole UTF-8 characters; bytes of a body
+ * that is not UTF-8 at all become '?', so the record stays valid JSON text for the admin API. */
+static char *make_snippet(const char *body, size_t len)
+{
+    if (len > SNIPPET_BYTES)
+        len = SNIPPET_BYTES;
+    char *s = malloc(len + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, body, len);
+    s[len] = '\0';
+    size_t cut = len;
+    while (cut > 0 && len - cut < 4 && !util_utf8_valid((unsigned char *)s, cut))
+        cut--;
+    if (util_utf8_valid((unsigned char *)s, cut)) {
+        s[cut] = '\0';
+        return s;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80 || (s[i] < 0x20 && s[i] != '\n' && s[i] != '\t'))
+            s[i] = '?';
+    return s;
+}
+
+static void on_push_done(const struct hclient_response *res, void *arg)
+{
+    struct job *j = arg;
+    struct verdict v;
+
+    j->call = NULL;
+    j->push_ms = res->duration_ms;
+    free(j->snippet);
+    j->snippet = make_snippet(res->body, res->body_len);
+    judge(res, SIDE_PARTNER, &v);
+    finish_verdict(j, res, &v);
+}
+
+/* Sends doc (NULL: no body, DELETE) to the target. Takes nothing from doc. */
+static void job_push(struct job *j, const json_t *doc)
+{
+    const struct target *t = j->t;
+    char *body = NULL, *url = NULL;
+    struct push_headers h;
+    int have_headers = 0;
+
+    if (doc) {
+        body = json_dumps(doc, JSON_COMPACT);
+        if (body == NULL)
+            goto internal;
+    }
+    const char *type = j->title_type ? j->title_type : j->content_type;
+    url = push_url(t, j->content_id, type, j->source);
+    if (url == NULL)
+        goto internal;
+    struct push_meta meta = {.delivery_id = j->id,
+                             .event_id = j->event_id,
+                             .event_type = j->event_type,
+                             .attempt = j->attempt};
+    if (push_headers_build(&h, t, &meta, body, body ? strlen(body) : 0) != 0)
+        goto internal;
+    have_headers = 1;
+    struct hclient_request req = {
+        .method = doc ? t->method : "DELETE",
+        .url = url,
+        .headers = h.list,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .auth = &t->auth,
+        .timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_PUSH_TIMEOUT_MS,
+        .max_body = SNIPPET_BYTES * 2,
+    };
+    j->state = JOB_PUSH;
+    j->call = hclient_start(j->w->hc, &req, on_push_done, j);
+    if (j->call == NULL)
+        goto internal;
+    push_headers_clear(&h);
+    free(url);
+    free(body);
+    return;
+internal:
+    if (have_headers)
+        push_headers_clear(&h);
+    free(url);
+    free(body);
+    worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not build the push request", 0);
+}
+
+/* ---- render --------------------------------------------------------------------------------- */
+
+static void job_cms_ref(const struct job *j, struct cms_ref *ref)
+{
+    ref->content_type = j->content_type[0] ? j->content_type : NULL;
+    ref->content_id = j->content_id;
+    ref->show_id = j->show_id[0] ? j->show_id : NULL;
+    ref->season_number = j->season;
+    ref->episode_number = j->episode;
+}
+
+/* An unpublish to t is rendered from the full title (fetched like a publish), not from the
+ * event alone: GoWatchIt's removal is the complete item with its availability emptied. */
+static int removal_needs_title(const struct target *t)
+{
+    return t->unpublish == UNPUBLISH_TOMBSTONE && t->format == FORMAT_GWI_JSON_1_1;
+}
+
+/* The target's document for title (the removal document for an unpublish), or NULL with err
+ * saying what is missing. */
+static json_t *job_render_doc(const struct job *j, const json_t *title, char *err, size_t errlen)
+{
+    return fmt_render(j->t, title, j->unpublish, err, errlen);
+}
+
+/* An unpublish whose title the source no longer serves: the removal is rendered from the
+ * event alone; a format that cannot describe the title without it has nothing to remove. */
+static void job_render_tombstone(struct job *j, int fetched)
+{
+    struct cms_ref ref;
+    char err[512] = "";
+
+    job_cms_ref(j, &ref);
+    json_t *tomb = cms_tombstone(j->src, &ref);
+    json_t *doc = tomb ? job_render_doc(j, tomb, err, sizeof(err)) : NULL;
+    json_decref(tomb);
+    if (doc == NULL && fetched) {
+        worker_job_finish(j, DLV_SUPERSEDED, 0, "not_in_catalog",
+                          "the source no longer serves the title: nothing to remove", 0);
+        return;
+    }
+    if (doc == NULL) {
+        worker_job_finish(j, DLV_FAILED, 0, "validation_failed",
+                          err[0] ? err : "no removal document", 0);
+        return;
+    }
+    job_push(j, doc);
+    json_decref(doc);
+}
+
+/* Everything fetched: normalize, filter by type, render, push. */
+static void job_render(struct job *j)
+{
+    struct cms_ref ref;
+    char err[512] = "";
+
+    job_cms_ref(j, &ref);
+    json_t *title = cms_normalize(j->src, &ref, j->bodies, j->n_bodies, err, sizeof(err));
+    if (title == NULL) {
+        worker_job_finish(j, DLV_FAILED, 0, "source_invalid",
+                          err[0] ? err : "unexpected source document", 0);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(title, "type"));
+    if (type) {
+        free(j->title_type);
+        j->title_type = strdup(type);
+    }
+    /* Movida events carry no type: the target's content_types filter applies only now. */
+    if (type && !config_target_matches(j->t, j->source, type)) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "target does not take %s", type);
+        json_decref(title);
+        worker_job_finish(j, DLV_SUPERSEDED, 0, "filtered", msg, 0);
+        return;
+    }
+    json_t *doc = job_render_doc(j, title, err, sizeof(err));
+    json_decref(title);
+    if (doc == NULL) {
+        worker_job_finish(j, DLV_FAILED, 0, "validation_failed", err[0] ? err : "missing fields",
+                          0);
+        return;
+    }
+    job_push(j, doc);
+    json_decref(doc);
+}
+
+/* ---- fetch ---------------------------------------------------------------------------------- */
+
+static void job_fetch_next(struct job *j);
+
+static void on_fetch_done(const struct hclient_response *res, void *arg)
+{
+    struct job *j = arg;
+    struct verdict v;
+
+    j->wait = NULL;
+    judge(res, SIDE_SOURCE, &v);
+    if (!v.ok) {
+        if (j->unpublish && !res->error && (res->status == 404 || res->status == 410)) {
+            job_render_tombstone(j, 1);
+            return;
+        }
+        finish_verdict(j, res, &v);
+        return;
+    }
+    if (res->truncated) {
+        worker_job_finish(j, DLV_FAILED, res->status, "source_invalid", "source document too large",
+                          0);
+        return;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(res->body, res->body_len, 0, &jerr);
+    if (doc == NULL) {
+        /* A cut-off or garbled answer is more likely a hiccup than the CMS's real state. */
+        worker_job_finish(j, DLV_RETRY, res->status, "source_invalid",
+                          "source answered invalid JSON", 0);
+        return;
+    }
+    j->bodies[j->n_bodies++] = doc;
+    job_fetch_next(j);
+}
+
+static void job_fetch_next(struct job *j)
+{
+    static const char *const headers[] = {"Accept: application/json", NULL};
+    struct cms_ref ref;
+
+    job_cms_ref(j, &ref);
+    char *url = cms_next_url(j->src, &ref, j->bodies, j->n_bodies);
+    if (url == NULL) {
+        job_render(j);
+        return;
+    }
+    if (j->n_bodies >= WORKER_MAX_FETCHES) {
+        free(url);
+        worker_job_finish(j, DLV_FAILED, 0, "source_invalid", "too many linked documents", 0);
+        return;
+    }
+    struct hclient_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .auth = &j->src->api_auth,
+        .timeout_ms =
+            j->src->api_timeout_ms > 0 ? j->src->api_timeout_ms : DEFAULT_FETCH_TIMEOUT_MS,
+        .max_body = FETCH_MAX_BODY,
+    };
+    /* The deliveries of this event to other targets fetch the same documents now: one
+     * request answers them all. Keyed by event, never shared across events. */
+    size_t klen = strlen(j->source) + strlen(j->event_id) + strlen(url) + 3;
+    char *key = malloc(klen);
+    j->state = JOB_FETCH;
+    if (key) {
+        snprintf(key, klen, "%s\n%s\n%s", j->source, j->event_id, url);
+        j->wait = fetches_get(j->w->fx, key, &req, on_fetch_done, j);
+    }
+    free(key);
+    free(url);
+    if (j->wait == NULL)
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not start the source fetch", 0);
+}
+
+static void job_begin(struct job *j)
+{
+    if (j->src == NULL) {
+        worker_job_finish(j, DLV_FAILED, 0, "config_error", "source no longer configured", 0);
+        return;
+    }
+    if (!j->unpublish || removal_needs_title(j->t)) {
+        job_fetch_next(j);
+        return;
+    }
+    if (j->t->unpublish == UNPUBLISH_DELETE) {
+        job_push(j, NULL);
+        return;
+    }
+    job_render_tombstone(j, 0);
+}
+
+/* ---- start ---------------------------------------------------------------------------------- */
+
+/* Copies the claim's strings into one allocation; the job's pointers point into it. */
+static int job_copy_strings(struct job *j, const struct dlv_claimed *d)
+{
+    const char *src[] = {d->id,           d->event_id,   d->request_id, d->event_type, d->source,
+                         d->content_type, d->content_id, d->show_id,    d->lease};
+    const char **dst[] = {&j->id,         &j->event_id, &j->request_id,
+                          &j->event_type, &j->source,   &j->content_type,
+                          &j->content_id, &j->show_id,  &j->lease};
+    size_t n = sizeof(src) / sizeof(*src), total = 0;
+
+    for (size_t i = 0; i < n; i++)
+        total += strlen(src[i]) + 1;
+    j->strs = malloc(total);
+    if (j->strs == NULL)
+        return -1;
+    char *p = j->strs;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(src[i]) + 1;
+        memcpy(p, src[i], len);
+        *dst[i] = p;
+        p += len;
+    }
+    return 0;
+}
+
+int worker_job_start(struct worker *w, size_t ti, const struct dlv_claimed *d)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return -1;
+    if (job_copy_strings(j, d) != 0) {
+        free(j);
+        return -1;
+    }
+    j->w = w;
+    j->ti = ti;
+    j->t = &w->cfg->targets[ti];
+    j->push_ms = -1;
+    j->started = util_mono_ms();
+    j->season = d->season;
+    j->episode = d->episode;
+    j->attempt = d->attempt_count + 1;
+    j->first_seen_ms = d->first_seen[0] ? strtoll(d->first_seen, NULL, 10) : 0;
+    j->event_at_ms = d->event_at[0] ? strtoll(d->event_at, NULL, 10) : 0;
+    j->unpublish = strcmp(j->event_type, "content.unpublished") == 0;
+    j->src = config_source(w->cfg, j->source);
+    j->next = w->jobs;
+    if (w->jobs)
+        w->jobs->prev = j;
+    w->jobs = j;
+    w->n_jobs++;
+    w->inflight[ti]++;
+    if (w->stopping) {
+        /* claimed while the shutdown began: hand it back unattempted */
+        worker_job_release(j);
+        worker_outcome_ready(w);
+        return 0;
+    }
+    job_begin(j);
+    return 0;
+}

@@ -1,0 +1,598 @@
+#include "queue/delivery.h"
+
+/* The low-level SHA-256 calls are deprecated in OpenSSL 3 in favour of EVP, whose context is
+ * allocated on the heap: the delivery id must not depend on an allocation (an id computed
+ * after a failed malloc used to hand every delivery the same id). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "queue/lua.h"
+
+#define CHUNK_BYTES 4096
+#define NUM_BYTES 24
+
+/* Argument bytes the command owns (numbers, ids, key names), in chunks that never move, so
+ * argv can point into them while the list grows. */
+struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct dlv_cmd {
+    const struct config *cfg;
+    const char *script;
+    const char **argv;
+    size_t *argvlen;
+    int argc, cap;
+    struct chunk *chunks;
+    int failed;    /* an allocation failed since the last reset */
+    int count_at;  /* argv index of the group count the end call fills in */
+    size_t groups; /* entries / outcomes added */
+    char count[NUM_BYTES];
+};
+
+/* ---- the delivery id ------------------------------------------------------------------------ */
+
+void dlv_id(const char *source, const char *event_id, const char *target, char out[DLV_ID_SIZE])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char hex[SHA256_DIGEST_LENGTH * 2 + 1];
+    SHA256_CTX ctx;
+
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, source, strlen(source) + 1);
+    SHA256_Update(&ctx, event_id, strlen(event_id) + 1);
+    SHA256_Update(&ctx, target, strlen(target));
+    SHA256_Final(md, &ctx);
+    util_hex(md, sizeof(md), hex);
+    memcpy(out, "dlv_", 4);
+    memcpy(out + 4, hex, 24);
+    out[28] = '\0';
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+struct dlv_cmd *dlv_cmd_new(void)
+{
+    return calloc(1, sizeof(struct dlv_cmd));
+}
+
+void dlv_cmd_free(struct dlv_cmd *c)
+{
+    if (c == NULL)
+        return;
+    while (c->chunks) {
+        struct chunk *k = c->chunks;
+        c->chunks = k->next;
+        free(k);
+    }
+    free(c->argv);
+    free(c->argvlen);
+    free(c);
+}
+
+void dlv_cmd_reset(struct dlv_cmd *c)
+{
+    /* keep the first chunk (the newest): most commands fit in one */
+    if (c->chunks) {
+        struct chunk *k = c->chunks->next;
+        while (k) {
+            struct chunk *next = k->next;
+            free(k);
+            k = next;
+        }
+        c->chunks->next = NULL;
+        c->chunks->used = 0;
+    }
+    c->cfg = NULL;
+    c->script = NULL;
+    c->argc = 0;
+    c->failed = 0;
+    c->count_at = -1;
+    c->groups = 0;
+}
+
+void dlv_cmd_get(const struct dlv_cmd *c, const char **script, int *argc, const char ***argv,
+                 const size_t **argvlen)
+{
+    *script = c->script;
+    *argc = c->argc;
+    *argv = c->argv;
+    *argvlen = c->argvlen;
+}
+
+static int grow(struct dlv_cmd *c)
+{
+    int cap = c->cap ? c->cap * 2 : 64;
+    const char **av = realloc(c->argv, sizeof(*av) * (size_t)cap);
+    if (av == NULL)
+        return -1;
+    c->argv = av;
+    size_t *al = realloc(c->argvlen, sizeof(*al) * (size_t)cap);
+    if (al == NULL)
+        return -1;
+    c->argvlen = al;
+    c->cap = cap;
+    return 0;
+}
+
+/* Appends a borrowed argument. */
+static void ref(struct dlv_cmd *c, const char *s, size_t len)
+{
+    if (c->failed)
+        return;
+    if (c->argc == c->cap && grow(c) != 0) {
+        c->failed = 1;
+        return;
+    }
+    c->argv[c->argc] = s;
+    c->argvlen[c->argc] = len;
+    c->argc++;
+}
+
+static void str(struct dlv_cmd *c, const char *s)
+{
+    s = s ? s : "";
+    ref(c, s, strlen(s));
+}
+
+/* Room for len bytes owned by the command. */
+static char *own(struct dlv_cmd *c, size_t len)
+{
+    struct chunk *k = c->chunks;
+    if (c->failed)
+        return NULL;
+    if (k == NULL || k->cap - k->used < len) {
+        size_t cap = len > CHUNK_BYTES ? len : CHUNK_BYTES;
+        k = malloc(sizeof(*k) + cap);
+        if (k == NULL) {
+            c->failed = 1;
+            return NULL;
+        }
+        k->used = 0;
+        k->cap = cap;
+        k->next = c->chunks;
+        c->chunks = k;
+    }
+    char *p = k->data + k->used;
+    k->used += len;
+    return p;
+}
+
+/* Appends a copy of the formatted text (at most NUM_BYTES - 1 bytes). */
+static void fmt(struct dlv_cmd *c, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static void fmt(struct dlv_cmd *c, const char *f, ...)
+{
+    char *p = own(c, NUM_BYTES);
+    if (p == NULL)
+        return;
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(p, NUM_BYTES, f, ap);
+    va_end(ap);
+    ref(c, p, n < 0 ? 0 : (size_t)n < NUM_BYTES ? (size_t)n : NUM_BYTES - 1);
+}
+
+static void num(struct dlv_cmd *c, int64_t v)
+{
+    fmt(c, "%" PRId64, v);
+}
+
+/* Appends P:<suffix>. */
+static void key(struct dlv_cmd *c, const char *suffix)
+{
+    const char *P = c->cfg->redis_prefix;
+    size_t lp = strlen(P), ls = strlen(suffix);
+    char *p = own(c, lp + ls + 2);
+    if (p == NULL)
+        return;
+    memcpy(p, P, lp);
+    p[lp] = ':';
+    memcpy(p + lp + 1, suffix, ls + 1);
+    ref(c, p, lp + ls + 1);
+}
+
+static void begin(struct dlv_cmd *c, const struct config *cfg, const char *script)
+{
+    dlv_cmd_reset(c);
+    c->cfg = cfg;
+    c->script = script;
+}
+
+static int done(const struct dlv_cmd *c)
+{
+    return c->failed ? -1 : 0;
+}
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+const char *dlv_reply_error(const struct redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR ? r->str : NULL;
+}
+
+static const char *rstr(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_STRING ? r->str : "";
+}
+
+static long long rinteger(const redisReply *r, long long dflt)
+{
+    if (r == NULL)
+        return dflt;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING && r->len > 0)
+        return strtoll(r->str, NULL, 10);
+    return dflt;
+}
+
+/* ---- the stream ----------------------------------------------------------------------------- */
+
+int dlv_take(struct dlv_cmd *c, const struct config *cfg, const char *consumer, int count, int own)
+{
+    begin(c, cfg, NULL);
+    str(c, "XREADGROUP");
+    str(c, "GROUP");
+    str(c, "workers");
+    str(c, consumer);
+    str(c, "COUNT");
+    num(c, count);
+    str(c, "STREAMS");
+    key(c, "events");
+    str(c, own ? "0" : ">");
+    return done(c);
+}
+
+int dlv_autoclaim(struct dlv_cmd *c, const struct config *cfg, const char *consumer,
+                  const char *cursor, int count)
+{
+    begin(c, cfg, NULL);
+    str(c, "XAUTOCLAIM");
+    key(c, "events");
+    str(c, "workers");
+    str(c, consumer);
+    num(c, cfg->worker_visibility_timeout_ms);
+    str(c, cursor && cursor[0] ? cursor : "0-0");
+    str(c, "COUNT");
+    num(c, count);
+    return done(c);
+}
+
+int dlv_group_create(struct dlv_cmd *c, const struct config *cfg)
+{
+    begin(c, cfg, NULL);
+    str(c, "XGROUP");
+    str(c, "CREATE");
+    key(c, "events");
+    str(c, "workers");
+    str(c, "0");
+    str(c, "MKSTREAM");
+    return done(c);
+}
+
+void dlv_stream_decode(const struct redisReply *r, int autoclaim, char *cursor, size_t cursor_len,
+                       struct dlv_stream *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        out->nogroup = strncmp(r->str, "NOGROUP", 7) == 0;
+        out->error = r->str;
+        return;
+    }
+    const redisReply *entries = NULL;
+    if (autoclaim) {
+        /* [cursor, entries, (Redis 7) deleted ids] */
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING) {
+            snprintf(cursor, cursor_len, "%s", r->element[0]->str);
+            entries = r->element[1];
+        } else {
+            snprintf(cursor, cursor_len, "0-0");
+        }
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+               r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 2) {
+        /* [[stream, entries]] */
+        entries = r->element[0]->element[1];
+    }
+    if (entries && entries->type == REDIS_REPLY_ARRAY && entries->elements > 0) {
+        out->entries = entries;
+        out->n = entries->elements;
+    }
+}
+
+static const char *field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(fields->element[i]->str, name) == 0)
+            return rstr(fields->element[i + 1]);
+    return "";
+}
+
+int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (s->entries == NULL || i >= s->n)
+        return -1;
+    const redisReply *x = s->entries->element[i];
+    if (x->type != REDIS_REPLY_ARRAY || x->elements < 1 ||
+        x->element[0]->type != REDIS_REPLY_STRING)
+        return -1;
+    e->sid = x->element[0]->str;
+    e->source = e->event_id = e->content_type = e->targets = "";
+    if (x->elements < 2 || x->element[1]->type != REDIS_REPLY_ARRAY) {
+        e->deleted = 1; /* [id, nil]: deleted while pending */
+        return 0;
+    }
+    e->fields_ = x->element[1];
+    e->source = field(e->fields_, "source");
+    e->event_id = field(e->fields_, "event_id");
+    e->content_type = field(e->fields_, "content_type");
+    e->targets = field(e->fields_, "targets");
+    return 0;
+}
+
+/* ---- fanout --------------------------------------------------------------------------------- */
+
+int dlv_fanout_begin(struct dlv_cmd *c, const struct config *cfg)
+{
+    begin(c, cfg, lua_fanout);
+    str(c, cfg->redis_prefix);
+    num(c, cfg->retention_s);
+    c->count_at = c->argc;
+    ref(c, c->count, 0); /* m, filled in by dlv_fanout_end */
+    return done(c);
+}
+
+int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *targets, size_t nt)
+{
+    const struct redisReply *f = e->deleted ? NULL : e->fields_;
+    size_t nf = f ? f->elements : 0;
+
+    if (e->deleted)
+        nt = 0;
+    str(c, e->sid);
+    num(c, (int64_t)nt);
+    num(c, (int64_t)nf);
+    for (size_t i = 0; i < nt; i++) {
+        const char *name = c->cfg->targets[targets[i]].name;
+        char *id = own(c, DLV_ID_SIZE);
+        if (id == NULL)
+            break;
+        dlv_id(e->source, e->event_id, name, id);
+        str(c, name);
+        ref(c, id, DLV_ID_SIZE - 1);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const redisReply *v = f->element[i];
+        if (v->type == REDIS_REPLY_STRING)
+            ref(c, v->str, v->len);
+        else
+            ref(c, "", 0);
+    }
+    c->groups++;
+    return done(c);
+}
+
+int dlv_fanout_end(struct dlv_cmd *c)
+{
+    if (c->failed || c->count_at < 0)
+        return -1;
+    int n = snprintf(c->count, sizeof(c->count), "%zu", c->groups);
+    c->argvlen[c->count_at] = (size_t)n;
+    return 0;
+}
+
+long dlv_fanout_created(const struct redisReply *r, size_t k)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || k >= r->elements)
+        return -1;
+    return (long)rinteger(r->element[k], -1);
+}
+
+/* ---- claim ---------------------------------------------------------------------------------- */
+
+/* Positions in each record claim.lua returns (its FIELDS list, first_seen, order_ts). */
+enum claim_field {
+    CF_ID,
+    CF_EVENT_ID,
+    CF_REQUEST_ID,
+    CF_EVENT_TYPE,
+    CF_SOURCE,
+    CF_CONTENT_TYPE,
+    CF_CONTENT_ID,
+    CF_SHOW_ID,
+    CF_LEASE,
+    CF_SEASON,
+    CF_EPISODE,
+    CF_ATTEMPT_COUNT,
+    CF_STATUS,
+    CF_FIRST_SEEN,
+    CF_ORDER_TS,
+    CF_COUNT
+};
+
+int dlv_claim(struct dlv_cmd *c, const struct config *cfg, const char *consumer, const size_t *room,
+              size_t max, size_t first)
+{
+    begin(c, cfg, lua_claim);
+    str(c, cfg->redis_prefix);
+    num(c, cfg->worker_visibility_timeout_ms);
+    num(c, cfg->retention_s);
+    str(c, consumer);
+    num(c, (int64_t)max);
+    num(c, (int64_t)(cfg->n_targets ? first % cfg->n_targets : 0));
+    num(c, (int64_t)cfg->n_targets);
+    for (size_t i = 0; i < cfg->n_targets; i++) {
+        const struct target *t = &cfg->targets[i];
+        str(c, t->name);
+        num(c, (int64_t)room[i]);
+        if (t->rate_per_s > 0)
+            fmt(c, "%.6f", t->rate_per_s);
+        else
+            str(c, "0");
+    }
+    return done(c);
+}
+
+static const redisReply *claim_list(const redisReply *r, size_t k)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || k >= r->elements ||
+        r->element[k]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    return r->element[k];
+}
+
+size_t dlv_claim_count(const struct redisReply *r, size_t k)
+{
+    const redisReply *l = claim_list(r, k);
+    return l ? l->elements : 0;
+}
+
+static int small_int(const redisReply *v, int dflt)
+{
+    const char *s = rstr(v);
+    return s[0] ? atoi(s) : dflt;
+}
+
+int dlv_claim_get(const struct redisReply *r, size_t k, size_t i, struct dlv_claimed *d)
+{
+    const redisReply *l = claim_list(r, k);
+    memset(d, 0, sizeof(*d));
+    if (l == NULL || i >= l->elements)
+        return -1;
+    const redisReply *rec = l->element[i];
+    if (rec->type != REDIS_REPLY_ARRAY || rec->elements < CF_COUNT)
+        return -1;
+    redisReply *const *f = rec->element;
+    d->id = rstr(f[CF_ID]);
+    d->event_id = rstr(f[CF_EVENT_ID]);
+    d->request_id = rstr(f[CF_REQUEST_ID]);
+    d->event_type = rstr(f[CF_EVENT_TYPE]);
+    d->source = rstr(f[CF_SOURCE]);
+    d->content_type = rstr(f[CF_CONTENT_TYPE]);
+    d->content_id = rstr(f[CF_CONTENT_ID]);
+    d->show_id = rstr(f[CF_SHOW_ID]);
+    d->lease = rstr(f[CF_LEASE]);
+    d->season = small_int(f[CF_SEASON], -1);
+    d->episode = small_int(f[CF_EPISODE], -1);
+    d->attempt_count = small_int(f[CF_ATTEMPT_COUNT], 0);
+    d->superseded = strcmp(rstr(f[CF_STATUS]), "superseded") == 0;
+    d->first_seen = rstr(f[CF_FIRST_SEEN]);
+    d->event_at = rstr(f[CF_ORDER_TS]);
+    if (d->id[0] == '\0' || (!d->superseded && d->lease[0] == '\0'))
+        return -1;
+    return 0;
+}
+
+/* ---- complete ------------------------------------------------------------------------------- */
+
+const char *dlv_result_name(enum dlv_result r)
+{
+    switch (r) {
+    case DLV_DELIVERED:
+        return "delivered";
+    case DLV_RETRY:
+        return "retry";
+    case DLV_FAILED:
+        return "failed";
+    case DLV_SUPERSEDED:
+        return "superseded";
+    case DLV_RELEASE:
+        return "release";
+    }
+    return "failed";
+}
+
+int dlv_complete_begin(struct dlv_cmd *c, const struct config *cfg)
+{
+    begin(c, cfg, lua_complete);
+    str(c, cfg->redis_prefix);
+    num(c, cfg->retry_max_attempts);
+    num(c, cfg->retention_s);
+    c->count_at = c->argc;
+    ref(c, c->count, 0); /* n, filled in by dlv_complete_end */
+    return done(c);
+}
+
+/* complete.lua's 11 arguments per outcome, in its order. */
+int dlv_complete_add(struct dlv_cmd *c, const struct dlv_outcome *o)
+{
+    if (c->groups >= DLV_COMPLETE_MAX)
+        return -1;
+    str(c, o->id);
+    str(c, o->lease);
+    str(c, dlv_result_name(o->result));
+    if (o->http_status)
+        num(c, o->http_status);
+    else
+        str(c, "");
+    str(c, o->code);
+    str(c, o->message);
+    str(c, o->snippet);
+    num(c, o->delay_ms);
+    if (o->push_ms >= 0)
+        num(c, o->push_ms);
+    else
+        str(c, "");
+    num(c, o->duration_ms);
+    str(c, o->count_attempt ? "1" : "0");
+    c->groups++;
+    return done(c);
+}
+
+int dlv_complete_end(struct dlv_cmd *c)
+{
+    return dlv_fanout_end(c);
+}
+
+int dlv_complete_result(const struct redisReply *r, size_t i, struct dlv_written *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return -1;
+    const redisReply *e = r->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return -1;
+    if (strcmp(e->element[0]->str, "stale") == 0) {
+        w->stale = 1;
+        return 0;
+    }
+    w->status = e->element[0]->str;
+    w->attempt_count = e->elements >= 2 ? (int)rinteger(e->element[1], 0) : 0;
+    return 0;
+}
+
+/* ---- reclaim -------------------------------------------------------------------------------- */
+
+int dlv_reclaim(struct dlv_cmd *c, const struct config *cfg, int limit)
+{
+    begin(c, cfg, lua_reclaim);
+    str(c, cfg->redis_prefix);
+    num(c, limit);
+    num(c, cfg->retention_s);
+    return done(c);
+}
+
+int dlv_reclaim_decode(const struct redisReply *r, struct dlv_reclaimed *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+        return -1;
+    out->back = (long)rinteger(r->element[0], 0);
+    out->superseded = (long)rinteger(r->element[1], 0);
+    out->trimmed = (long)rinteger(r->element[2], 0);
+    return 0;
+}

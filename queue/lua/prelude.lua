@@ -1,0 +1,93 @@
+-- prelude: prepended to every script of queue/lua at build time (queue/embed_lua.cmake), so
+-- each rule the scripts share has one definition: the clock, the title key, the event order,
+-- batched counters and the "superseded" transition (docs/redis.md). Only local functions: a
+-- script uses what it needs.
+
+-- Redis's clock in ms: every worker and relay agrees on due times and leases through it.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- P:title:{target}:{source}:{content_id}: the newest-wins state of one title at one target.
+local function title_key(P, target, source, content_id)
+  return P .. ':title:' .. target .. ':' .. (source or '') .. ':' .. (content_id or '')
+end
+
+local function sid_parts(x)
+  local a, b = string.match(x or '', '^(%d+)-(%d+)$')
+  return tonumber(a) or 0, tonumber(b) or 0
+end
+
+-- True when event a orders strictly before event b: the event's time (order_ts), then its
+-- stream id (order_seq, "ms-seq") as the tie-break.
+local function older(ats, aseq, bts, bseq)
+  ats, bts = tonumber(ats) or 0, tonumber(bts) or 0
+  if ats ~= bts then return ats < bts end
+  local a1, a2 = sid_parts(aseq)
+  local b1, b2 = sid_parts(bseq)
+  if a1 ~= b1 then return a1 < b1 end
+  return a2 < b2
+end
+
+-- Counter increments summed over a call and written once per field at the end (nothing in
+-- between reads them): C.add(key, field, n), C.addf (float), C.flush().
+local function counters()
+  local C, incr, keys, fincr, fkeys = {}, {}, {}, {}, {}
+  function C.add(key, field, by)
+    local h = incr[key]
+    if not h then h = {}; incr[key] = h; table.insert(keys, key) end
+    h[field] = (h[field] or 0) + by
+  end
+  function C.addf(key, field, by)
+    local h = fincr[key]
+    if not h then h = {}; fincr[key] = h; table.insert(fkeys, key) end
+    h[field] = (h[field] or 0) + by
+  end
+  function C.flush()
+    for _, key in ipairs(keys) do
+      for field, by in pairs(incr[key]) do
+        if by ~= 0 then redis.call('HINCRBY', key, field, by) end
+      end
+    end
+    for _, key in ipairs(fkeys) do
+      for field, by in pairs(fincr[key]) do redis.call('HINCRBYFLOAT', key, field, by) end
+    end
+  end
+  return C
+end
+
+-- P:stats:{target} holds pending/retrying/failed as current counts and delivered/superseded
+-- as totals: a record moving from one status to another.
+local function stat_move(C, P, target, from, to)
+  local k = P .. ':stats:' .. target
+  if from == 'pending' or from == 'retrying' or from == 'failed' then C.add(k, from, -1) end
+  if to then C.add(k, to, 1) end
+end
+
+local function count_outcome(C, P, target, outcome)
+  C.add(P .. ':metrics', 'deliveries_total|' .. target .. '|' .. outcome, 1)
+end
+
+-- The one "superseded" transition: delivery id (record d: target, source, content_id, status
+-- it leaves, superseded_by) ends superseded, not leased and not due. by: the newer delivery
+-- that replaces it, when that is new information. extra: more field/value pairs to write
+-- with it. The title stops pointing at it, and a newer delivery that was waiting for its
+-- attempt's answer (fanout.lua's `after`) is due at once. The caller takes it out of
+-- P:due/P:lease.
+local function supersede(C, P, id, d, by, now, retention, extra)
+  local key = P .. ':d:' .. id
+  local f = {'status', 'superseded', 'lease', '', 'next_retry_at', '', 'updated_at', now}
+  if by and by ~= '' then table.insert(f, 'superseded_by'); table.insert(f, by) end
+  for _, v in ipairs(extra or {}) do table.insert(f, v) end
+  redis.call('HSET', key, unpack(f))
+  redis.call('EXPIRE', key, retention)
+  local tkey = title_key(P, d.target, d.source, d.content_id)
+  if redis.call('HGET', tkey, 'live') == id then redis.call('HSET', tkey, 'live', '') end
+  stat_move(C, P, d.target, d.status, 'superseded')
+  count_outcome(C, P, d.target, 'superseded')
+  local waiter = by or d.superseded_by
+  if waiter and waiter ~= '' then
+    redis.call('ZADD', P .. ':due:' .. d.target, 'XX', 'LT', now, waiter)
+  end
+end

@@ -1,0 +1,352 @@
+/* queue/delivery: the delivery id, the scripts' build-time digests, and every builder and
+ * decoder of the worker's Redis protocol against hand-written replies (RESP text parsed by
+ * hiredis's reader), without Redis. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include "core/config.h"
+#include "core/util.h"
+#include "queue/delivery.h"
+#include "queue/lua.h"
+
+static const char cfg_json[] =
+    "{\"listen\":\"127.0.0.1:1\",\"redis\":{\"url\":\"redis://127.0.0.1:1/0\",\"prefix\":\"rp\"},"
+    "\"retention_s\":3600,"
+    "\"sources\":{\"encora\":{\"kind\":\"encorastream\",\"signature\":{\"scheme\":"
+    "\"hmac-sha256-hex\",\"secrets\":[\"s\"]},\"api\":{\"base_url\":\"http://127.0.0.1:9\"}}},"
+    "\"targets\":{\"canon\":{\"format\":\"canonical\",\"url\":\"http://127.0.0.1:9/x\"},"
+    "\"slow\":{\"format\":\"canonical\",\"url\":\"http://127.0.0.1:9/y\",\"rate_per_s\":2.5}},"
+    "\"retry\":{\"max_attempts\":7,\"base_delay_ms\":10,\"max_delay_ms\":100},"
+    "\"worker\":{\"concurrency\":4,\"visibility_timeout_ms\":9000}}";
+
+static int setup(void **state)
+{
+    char *errors = NULL;
+    struct config *cfg =
+        config_parse(cfg_json, sizeof(cfg_json) - 1, "test.json", CONFIG_ROLE_WORKER, &errors);
+    if (cfg == NULL)
+        fprintf(stderr, "%s\n", errors ? errors : "config");
+    free(errors);
+    *state = cfg;
+    return cfg ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    config_free(*state);
+    return 0;
+}
+
+static redisReply *parse(const char *resp)
+{
+    redisReader *rd = redisReaderCreate();
+    void *r = NULL;
+    assert_non_null(rd);
+    assert_int_equal(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(rd, &r), REDIS_OK);
+    assert_non_null(r);
+    redisReaderFree(rd);
+    return r;
+}
+
+static void expect_args(const struct dlv_cmd *c, const char *script, const char *const *want, int n)
+{
+    const char *s;
+    int argc;
+    const char **argv;
+    const size_t *lens;
+    dlv_cmd_get(c, &s, &argc, &argv, &lens);
+    assert_ptr_equal(s, script);
+    assert_int_equal(argc, n);
+    for (int i = 0; i < n; i++) {
+        if (want[i] == NULL)
+            continue; /* not checked */
+        assert_int_equal(lens[i], strlen(want[i]));
+        assert_memory_equal(argv[i], want[i], lens[i]);
+    }
+}
+
+/* Pinned: "dlv_" + the first 24 hex of SHA-256("encora\0evt_1\0canon"), as computed by
+ * Python's hashlib (tests/integration/layout.py computes ids the same way). */
+static void test_id_vector(void **state)
+{
+    char a[DLV_ID_SIZE], b[DLV_ID_SIZE], c[DLV_ID_SIZE];
+    dlv_id("encora", "evt_1", "canon", a);
+    assert_string_equal(a, "dlv_6c055ebd01ef68cc88fd4b9f");
+    dlv_id("encora", "evt_1", "gwi", b);
+    assert_string_not_equal(a, b);
+    /* the separators matter: ("ab","c") and ("a","bc") differ */
+    dlv_id("ab", "c", "t", b);
+    dlv_id("a", "bc", "t", c);
+    assert_string_not_equal(b, c);
+    /* a long id is hashed in parts, with no buffer to allocate */
+    char big[5000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    dlv_id("encora", big, "canon", c);
+    assert_int_equal(strlen(c), 28);
+}
+
+/* The digests computed by embed_lua.cmake at build time are the scripts' SHA-1. */
+static void test_build_time_digests(void **state)
+{
+    const char *scripts[] = {lua_fanout,        lua_claim,     lua_complete, lua_reclaim,
+                             lua_stats,         lua_enqueue,   lua_ops_list, lua_ops_show,
+                             lua_ops_redeliver, lua_ops_target};
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(*scripts); i++) {
+        unsigned char d[SHA_DIGEST_LENGTH];
+        char hex[SHA_DIGEST_LENGTH * 2 + 1];
+        SHA1((const unsigned char *)scripts[i], strlen(scripts[i]), d);
+        util_hex(d, sizeof(d), hex);
+        assert_non_null(lua_sha(scripts[i]));
+        assert_string_equal(lua_sha(scripts[i]), hex);
+        /* every script carries the prelude */
+        assert_non_null(strstr(scripts[i], "local function supersede("));
+    }
+    assert_null(lua_sha("return 1"));
+}
+
+static void test_stream_commands(void **state)
+{
+    const struct config *cfg = *state;
+    struct dlv_cmd *c = dlv_cmd_new();
+    assert_non_null(c);
+    assert_int_equal(dlv_take(c, cfg, "me", 64, 0), 0);
+    const char *take[] = {"XREADGROUP", "GROUP",   "workers",   "me", "COUNT",
+                          "64",         "STREAMS", "rp:events", ">"};
+    expect_args(c, NULL, take, 9);
+    assert_int_equal(dlv_take(c, cfg, "me", 64, 1), 0);
+    const char *own[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "0"};
+    expect_args(c, NULL, own, 9);
+    assert_int_equal(dlv_autoclaim(c, cfg, "me", "5-1", 32), 0);
+    const char *ac[] = {"XAUTOCLAIM", "rp:events", "workers", "me", "9000", "5-1", "COUNT", "32"};
+    expect_args(c, NULL, ac, 8);
+    assert_int_equal(dlv_group_create(c, cfg), 0);
+    const char *gc[] = {"XGROUP", "CREATE", "rp:events", "workers", "0", "MKSTREAM"};
+    expect_args(c, NULL, gc, 6);
+    dlv_cmd_free(c);
+}
+
+static void test_stream_decode_and_fanout(void **state)
+{
+    const struct config *cfg = *state;
+    /* XREADGROUP: one entry with fields, one deleted while pending ([id, nil]) */
+    redisReply *r = parse("*1\r\n*2\r\n$9\r\nrp:events\r\n*2\r\n"
+                          "*2\r\n$3\r\n1-1\r\n*6\r\n$6\r\nsource\r\n$6\r\nencora\r\n"
+                          "$8\r\nevent_id\r\n$5\r\nevt_1\r\n$12\r\ncontent_type\r\n$5\r\nmovie\r\n"
+                          "*2\r\n$3\r\n1-2\r\n$-1\r\n");
+    struct dlv_stream s;
+    dlv_stream_decode(r, 0, NULL, 0, &s);
+    assert_int_equal(s.n, 2);
+    assert_false(s.nogroup);
+    struct dlv_entry e0, e1;
+    assert_int_equal(dlv_stream_entry(&s, 0, &e0), 0);
+    assert_string_equal(e0.sid, "1-1");
+    assert_string_equal(e0.source, "encora");
+    assert_string_equal(e0.event_id, "evt_1");
+    assert_string_equal(e0.content_type, "movie");
+    assert_false(e0.deleted);
+    assert_int_equal(dlv_stream_entry(&s, 1, &e1), 0);
+    assert_true(e1.deleted);
+
+    struct dlv_cmd *c = dlv_cmd_new();
+    size_t targets[] = {0, 1};
+    assert_int_equal(dlv_fanout_begin(c, cfg), 0);
+    assert_int_equal(dlv_fanout_add(c, &e0, targets, 2), 0);
+    assert_int_equal(dlv_fanout_add(c, &e1, targets, 2), 0); /* deleted: no targets */
+    assert_int_equal(dlv_fanout_end(c), 0);
+    char id0[DLV_ID_SIZE], id1[DLV_ID_SIZE];
+    dlv_id("encora", "evt_1", "canon", id0);
+    dlv_id("encora", "evt_1", "slow", id1);
+    const char *want[] = {"rp",     "3600",   "2",        "1-1",   "2",
+                          "6",      "canon",  id0,        "slow",  id1,
+                          "source", "encora", "event_id", "evt_1", "content_type",
+                          "movie",  "1-2",    "0",        "0"};
+    expect_args(c, lua_fanout, want, (int)(sizeof(want) / sizeof(*want)));
+    freeReplyObject(r);
+
+    redisReply *fr = parse("*2\r\n:2\r\n:0\r\n");
+    assert_int_equal(dlv_fanout_created(fr, 0), 2);
+    assert_int_equal(dlv_fanout_created(fr, 1), 0);
+    assert_int_equal(dlv_fanout_created(fr, 2), -1);
+    freeReplyObject(fr);
+
+    /* XAUTOCLAIM: cursor, entries, deleted ids */
+    char cursor[32] = "0-0";
+    r = parse("*3\r\n$3\r\n7-0\r\n*0\r\n*0\r\n");
+    dlv_stream_decode(r, 1, cursor, sizeof(cursor), &s);
+    assert_string_equal(cursor, "7-0");
+    assert_int_equal(s.n, 0);
+    freeReplyObject(r);
+    r = parse("-NOGROUP No such key 'rp:events'\r\n");
+    dlv_stream_decode(r, 0, NULL, 0, &s);
+    assert_true(s.nogroup);
+    freeReplyObject(r);
+    r = parse("*-1\r\n"); /* nothing new */
+    dlv_stream_decode(r, 0, NULL, 0, &s);
+    assert_int_equal(s.n, 0);
+    assert_null(s.error);
+    freeReplyObject(r);
+    dlv_cmd_free(c);
+}
+
+static void test_claim(void **state)
+{
+    const struct config *cfg = *state;
+    struct dlv_cmd *c = dlv_cmd_new();
+    size_t room[] = {3, 0};
+    assert_int_equal(dlv_claim(c, cfg, "me", room, 4, 3), 0);
+    const char *want[] = {"rp",    "9000", "3600", "me",   "4", "1",       "2",
+                          "canon", "3",    "0",    "slow", "0", "2.500000"};
+    expect_args(c, lua_claim, want, 13);
+    dlv_cmd_free(c);
+
+    /* target 0: one leased delivery (nil show_id) and one ended superseded; target 1: none */
+    redisReply *r =
+        parse("*2\r\n*2\r\n"
+              "*15\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n$2\r\nr1\r\n$17\r\ncontent.published\r\n"
+              "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm1\r\n$-1\r\n$6\r\nme:1:2\r\n"
+              "$1\r\n3\r\n$1\r\n4\r\n$1\r\n2\r\n$7\r\npending\r\n$4\r\n1000\r\n"
+              "$4\r\n1500\r\n"
+              "*15\r\n$5\r\ndlv_b\r\n$2\r\ne2\r\n$2\r\nr2\r\n$17\r\ncontent.published\r\n"
+              "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm2\r\n$0\r\n\r\n$-1\r\n"
+              "$-1\r\n$-1\r\n$1\r\n0\r\n$10\r\nsuperseded\r\n$0\r\n\r\n$0\r\n\r\n"
+              "*0\r\n");
+    assert_int_equal(dlv_claim_count(r, 0), 2);
+    assert_int_equal(dlv_claim_count(r, 1), 0);
+    assert_int_equal(dlv_claim_count(r, 2), 0);
+    struct dlv_claimed d;
+    assert_int_equal(dlv_claim_get(r, 0, 0, &d), 0);
+    assert_string_equal(d.id, "dlv_a");
+    assert_string_equal(d.lease, "me:1:2");
+    assert_string_equal(d.show_id, "");
+    assert_int_equal(d.season, 3);
+    assert_int_equal(d.episode, 4);
+    assert_int_equal(d.attempt_count, 2);
+    assert_false(d.superseded);
+    assert_string_equal(d.first_seen, "1000");
+    assert_string_equal(d.event_at, "1500");
+    assert_int_equal(dlv_claim_get(r, 0, 1, &d), 0);
+    assert_true(d.superseded);
+    assert_int_equal(d.season, -1);
+    assert_int_equal(dlv_claim_get(r, 0, 2, &d), -1);
+    freeReplyObject(r);
+    /* a short record is refused, not read past its end */
+    r = parse("*1\r\n*1\r\n*2\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n");
+    assert_int_equal(dlv_claim_get(r, 0, 0, &d), -1);
+    freeReplyObject(r);
+}
+
+static void test_complete(void **state)
+{
+    const struct config *cfg = *state;
+    struct dlv_cmd *c = dlv_cmd_new();
+    struct dlv_outcome a = {.id = "dlv_a",
+                            .lease = "t1",
+                            .result = DLV_RETRY,
+                            .http_status = 503,
+                            .code = "partner_unavailable",
+                            .message = "partner answered 503",
+                            .snippet = "busy",
+                            .delay_ms = 250,
+                            .push_ms = 12,
+                            .duration_ms = 30,
+                            .count_attempt = 1};
+    struct dlv_outcome b = {.id = "dlv_b", .lease = "t2", .result = DLV_RELEASE, .push_ms = -1};
+    assert_int_equal(dlv_complete_begin(c, cfg), 0);
+    assert_int_equal(dlv_complete_add(c, &a), 0);
+    assert_int_equal(dlv_complete_add(c, &b), 0);
+    assert_int_equal(dlv_complete_end(c), 0);
+    const char *want[] = {"rp",
+                          "7",
+                          "3600",
+                          "2",
+                          "dlv_a",
+                          "t1",
+                          "retry",
+                          "503",
+                          "partner_unavailable",
+                          "partner answered 503",
+                          "busy",
+                          "250",
+                          "12",
+                          "30",
+                          "1",
+                          "dlv_b",
+                          "t2",
+                          "release",
+                          "",
+                          "",
+                          "",
+                          "",
+                          "0",
+                          "",
+                          "0",
+                          "0"};
+    expect_args(c, lua_complete, want, 26);
+    /* the builder is reused: begin starts afresh */
+    assert_int_equal(dlv_complete_begin(c, cfg), 0);
+    assert_int_equal(dlv_complete_end(c), 0);
+    const char *empty[] = {"rp", "7", "3600", "0"};
+    expect_args(c, lua_complete, empty, 4);
+    /* at most DLV_COMPLETE_MAX per call */
+    for (int i = 0; i < DLV_COMPLETE_MAX; i++)
+        assert_int_equal(dlv_complete_add(c, &b), 0);
+    assert_int_equal(dlv_complete_add(c, &b), -1);
+    dlv_cmd_free(c);
+
+    redisReply *r = parse("*2\r\n*2\r\n$8\r\nretrying\r\n:1\r\n*1\r\n$5\r\nstale\r\n");
+    struct dlv_written w;
+    assert_int_equal(dlv_complete_result(r, 0, &w), 0);
+    assert_string_equal(w.status, "retrying");
+    assert_int_equal(w.attempt_count, 1);
+    assert_false(w.stale);
+    assert_int_equal(dlv_complete_result(r, 1, &w), 0);
+    assert_true(w.stale);
+    assert_null(w.status);
+    assert_int_equal(dlv_complete_result(r, 2, &w), -1);
+    freeReplyObject(r);
+    assert_string_equal(dlv_result_name(DLV_SUPERSEDED), "superseded");
+    assert_string_equal(dlv_result_name(DLV_DELIVERED), "delivered");
+}
+
+static void test_reclaim(void **state)
+{
+    const struct config *cfg = *state;
+    struct dlv_cmd *c = dlv_cmd_new();
+    assert_int_equal(dlv_reclaim(c, cfg, 100), 0);
+    const char *want[] = {"rp", "100", "3600"};
+    expect_args(c, lua_reclaim, want, 3);
+    dlv_cmd_free(c);
+    redisReply *r = parse("*3\r\n:2\r\n:1\r\n:5\r\n");
+    struct dlv_reclaimed rc;
+    assert_int_equal(dlv_reclaim_decode(r, &rc), 0);
+    assert_int_equal(rc.back, 2);
+    assert_int_equal(rc.superseded, 1);
+    assert_int_equal(rc.trimmed, 5);
+    freeReplyObject(r);
+    r = parse("-ERR boom\r\n");
+    assert_int_equal(dlv_reclaim_decode(r, &rc), -1);
+    assert_string_equal(dlv_reply_error(r), "ERR boom");
+    freeReplyObject(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_id_vector),       cmocka_unit_test(test_build_time_digests),
+        cmocka_unit_test(test_stream_commands), cmocka_unit_test(test_stream_decode_and_fanout),
+        cmocka_unit_test(test_claim),           cmocka_unit_test(test_complete),
+        cmocka_unit_test(test_reclaim),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
