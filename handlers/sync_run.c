@@ -15,6 +15,7 @@
 #include "handlers/hclient.h"
 #include "handlers/sync_list.h"
 #include "queue/lua.h"
+#include "queue/rconn.h"
 #include "queue/rsync.h"
 #include "queue/sync.h"
 
@@ -22,22 +23,32 @@
 #define LIST_MAX_BODY (32u << 20)
 #define REDIS_RETRY_MS 1000 /* Redis refused a page: the same page again after this */
 #define PAGES_MAX 1000000   /* a CMS whose cursors never end is a loop, not a catalog */
+/* The runner speaks to Redis asynchronously on the worker's loop (its own connection), so a
+ * stalled Redis never holds up deliveries; only the hand-back at exit blocks, bounded. */
+#define REDIS_TIMEOUT_MS 2000
+#define RELEASE_TIMEOUT_MS 500
 
 struct sync_run {
     const struct config *cfg;
     struct event_base *base;
     struct hclient *hc;
-    struct rsync *rs;
+    struct rconn *rc;
     struct event *timer; /* the next page (now, or after a retry's delay) */
     char token[112];
     int64_t next_scan;
+    int busy;     /* a claim, page or finish script is out: one at a time */
+    int closing;  /* being freed: callbacks do nothing */
+    unsigned gen; /* bumped when the run held changes: late answers about another are ignored */
+    char **cands; /* run ids still to try after a scan */
+    size_t n_cands, i_cand;
     int64_t next_beat;
     /* the run held, when id[0] */
     char id[32];
     const struct source *src;
     int64_t started_ms;
     char *phase, *cursor, *head;
-    int attempts; /* failed attempts at the current page */
+    char *next_phase, *next_cursor; /* the position after the page being written */
+    int attempts;                   /* failed attempts at the current page */
     long pages;
     struct hclient_call *call;
 };
@@ -64,26 +75,6 @@ static int64_t lease_ms(const struct sync_run *sr)
     return sr->cfg->worker_visibility_timeout_ms;
 }
 
-static redisReply *run_script(struct sync_run *sr, const char *lua, const char *what,
-                              const struct sync_args *a)
-{
-    if (a->oom) {
-        LOG_ERROR("sync: out of memory", "op", what, NULL);
-        return NULL;
-    }
-    redisReply *r = rsync_script(sr->rs, lua, 0, a->argc, (const char **)a->argv, a->lens);
-    if (r == NULL) {
-        LOG_WARN("sync: redis unavailable", "op", what, "error", rsync_error(sr->rs), NULL);
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        LOG_ERROR("sync: redis script failed", "op", what, "error", r->str, NULL);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
-}
-
 static const char *el_str(const redisReply *r, size_t i)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
@@ -102,6 +93,51 @@ static int set_str(char **dst, const char *s)
     return 0;
 }
 
+/* ---- Redis, asynchronously ------------------------------------------------------------------ */
+
+/* One script out: the runner, and which run it was about (gen), checked when it answers. */
+struct call {
+    struct sync_run *sr;
+    unsigned gen;
+    void (*done)(struct sync_run *sr, redisReply *r);
+    const char *what;
+};
+
+static void on_reply(redisReply *r, void *arg)
+{
+    struct call *c = arg;
+    struct sync_run *sr = c->sr;
+    if (!sr->closing) {
+        if (r == NULL)
+            LOG_WARN("sync: redis unavailable", "op", c->what, NULL);
+        else if (r->type == REDIS_REPLY_ERROR)
+            LOG_ERROR("sync: redis script failed", "op", c->what, "error", r->str, NULL);
+        if (c->done)
+            c->done(sr, c->gen == sr->gen && r && r->type != REDIS_REPLY_ERROR ? r : NULL);
+    }
+    free(c);
+}
+
+/* Sends a script; done(sr, reply) runs once with the reply, or with NULL when Redis failed
+ * or the run held changed meanwhile. Returns 0, or -1 when nothing was sent (done not called). */
+static int send_script(struct sync_run *sr, const char *lua, const char *what,
+                       const struct sync_args *a, void (*done)(struct sync_run *, redisReply *))
+{
+    if (a->oom) {
+        LOG_ERROR("sync: out of memory", "op", what, NULL);
+        return -1;
+    }
+    struct call *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return -1;
+    *c = (struct call){.sr = sr, .gen = sr->gen, .done = done, .what = what};
+    if (rconn_script(sr->rc, lua, on_reply, c, 0, a->argc, (const char **)a->argv, a->lens) != 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}
+
 static void drop_run(struct sync_run *sr)
 {
     if (sr->call)
@@ -116,6 +152,7 @@ static void drop_run(struct sync_run *sr)
     free(sr->head);
     sr->phase = sr->cursor = sr->head = NULL;
     sr->attempts = 0;
+    sr->gen++;
 }
 
 static void arm(struct sync_run *sr, int64_t delay_ms)
@@ -125,38 +162,67 @@ static void arm(struct sync_run *sr, int64_t delay_ms)
     evtimer_add(sr->timer, &tv);
 }
 
+/* ---- ending a run --------------------------------------------------------------------------- */
+
+static void on_finished(struct sync_run *sr, redisReply *r)
+{
+    sr->busy = 0;
+    if (r == NULL) {
+        /* Redis will be back: the run stays running at the listing's end, and the timer ends
+         * it again (or, once the lease expires, another worker does). */
+        if (sr->id[0])
+            arm(sr, REDIS_RETRY_MS);
+        return;
+    }
+    if (strcmp(el_str(r, 0), "ok") == 0) {
+        long long removed = r->elements > 3 && r->element[3]->type == REDIS_REPLY_INTEGER
+                                ? r->element[3]->integer
+                                : 0;
+        if (strcmp(el_str(r, 1), "done") == 0)
+            LOG_INFO("sync done", "sync_id", sr->id, "source", sr->src->name,
+                     LOG_INT("removed", removed), NULL);
+        else
+            LOG_WARN("sync failed", "sync_id", sr->id, "source", sr->src->name, "error",
+                     el_str(r, 2), NULL);
+    } else {
+        LOG_WARN("sync: lease lost before the end", "sync_id", sr->id, NULL);
+    }
+    drop_run(sr);
+}
+
 /* Ends the run; with outcome "done" sync_finish.lua applies remove_missing and its guard. */
 static void finish(struct sync_run *sr, const char *outcome, const char *code, const char *msg)
 {
     struct sync_args a;
+    if (strcmp(outcome, "done") != 0)
+        LOG_WARN("sync: ending the run", "sync_id", sr->id, "error", code, "message", msg, NULL);
     sync_args_init(&a);
     sync_args_finish(&a, sr->cfg, sr->src, sr->id, sr->token, outcome, code, msg);
-    redisReply *r = run_script(sr, lua_sync_finish, "sync_finish", &a);
-    sync_args_clear(&a);
-    if (r == NULL) {
-        /* Redis will be back: the run stays running and this worker (or another, once the
-         * lease expires) lists it again from the checkpoint, which is the listing's end. */
+    if (send_script(sr, lua_sync_finish, "sync_finish", &a, on_finished) == 0)
+        sr->busy = 1;
+    else if (sr->id[0])
         arm(sr, REDIS_RETRY_MS);
-        return;
+    sync_args_clear(&a);
+}
+
+/* ---- listing -------------------------------------------------------------------------------- */
+
+static void on_beat(struct sync_run *sr, redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && sr->id[0] && !sr->busy) {
+        LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
+        drop_run(sr);
     }
-    if (strcmp(el_str(r, 0), "ok") == 0) {
-        char removed[24];
-        snprintf(removed, sizeof(removed), "%lld",
-                 r->elements > 3 && r->element[3]->type == REDIS_REPLY_INTEGER
-                     ? r->element[3]->integer
-                     : 0);
-        const char *state = el_str(r, 1);
-        if (strcmp(state, "done") == 0)
-            LOG_INFO("sync done", "sync_id", sr->id, "source", sr->src->name, "removed", removed,
-                     NULL);
-        else
-            LOG_WARN("sync failed", "sync_id", sr->id, "source", sr->src->name, "error",
-                     el_str(r, 2), "message", strcmp(el_str(r, 2), code) == 0 ? msg : NULL, NULL);
-    } else {
-        LOG_WARN("sync: lease lost before the end", "sync_id", sr->id, NULL);
-    }
-    freeReplyObject(r);
-    drop_run(sr);
+}
+
+static void beat(struct sync_run *sr, int errors, const char *msg)
+{
+    struct sync_args a;
+    sync_args_init(&a);
+    sync_args_beat(&a, sr->cfg, sr->id, sr->token, lease_ms(sr), errors, msg);
+    (void)send_script(sr, lua_sync_beat, "sync_beat", &a, on_beat);
+    sync_args_clear(&a);
+    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
 }
 
 /* One failed attempt at the current page: counted, retried with the delivery backoff (a
@@ -165,7 +231,6 @@ static void page_failed(struct sync_run *sr, long status, const char *retry_afte
 {
     const struct config *cfg = sr->cfg;
     char msg[300];
-    struct sync_args a;
 
     sr->attempts++;
     if (status > 0)
@@ -173,22 +238,9 @@ static void page_failed(struct sync_run *sr, long status, const char *retry_afte
                  why ? why : "");
     else
         snprintf(msg, sizeof(msg), "listing page failed: %s", why ? why : "error");
-    sync_args_init(&a);
-    sync_args_beat(&a, cfg, sr->id, sr->token, lease_ms(sr), 1, msg);
-    redisReply *r = run_script(sr, lua_sync_beat, "sync_beat", &a);
-    sync_args_clear(&a);
-    if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-        freeReplyObject(r);
-        LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
-        drop_run(sr);
-        return;
-    }
-    if (r)
-        freeReplyObject(r);
-    char n[16];
-    snprintf(n, sizeof(n), "%d", sr->attempts);
-    LOG_WARN("sync: listing page failed", "sync_id", sr->id, "source", sr->src->name, "attempt", n,
-             "error", msg, NULL);
+    LOG_WARN("sync: listing page failed", "sync_id", sr->id, "source", sr->src->name,
+             LOG_INT("attempt", sr->attempts), "error", msg, NULL);
+    beat(sr, 1, msg);
     if (sr->attempts >= cfg->retry_max_attempts) {
         finish(sr, "failed", "source_unavailable", msg);
         return;
@@ -199,40 +251,32 @@ static void page_failed(struct sync_run *sr, long status, const char *retry_afte
         min_ms = ra;
     uint32_t rnd = 0;
     (void)RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
-    int64_t d = backoff_delay_ms(cfg->retry_base_delay_ms, cfg->retry_max_delay_ms, sr->attempts,
-                                 min_ms, rnd);
-    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
-    arm(sr, d);
+    arm(sr, backoff_delay_ms(cfg->retry_base_delay_ms, cfg->retry_max_delay_ms, sr->attempts,
+                             min_ms, rnd));
 }
 
-/* A page's titles and position go to Redis in one script, with the checkpoint. */
-static void page_apply(struct sync_run *sr, const struct sync_page *pg)
+static void on_page_applied(struct sync_run *sr, redisReply *r)
 {
-    struct sync_args a;
-    sync_args_init(&a);
-    const char *listed =
-        sr->phase[0] ? sr->phase : (sr->src->kind == SOURCE_MOVIDA ? "titles" : "movies");
-    sync_args_page(&a, sr->cfg, sr->id, sr->token, sync_list_mode(sr->src), listed, pg->phase,
-                   pg->cursor, pg->pop, pg->total, pg->todo, pg->n_todo, pg->items, pg->n_items);
-    redisReply *r = run_script(sr, lua_sync_page, "sync_page", &a);
-    sync_args_clear(&a);
+    sr->busy = 0;
     if (r == NULL) {
-        arm(sr, REDIS_RETRY_MS); /* the same page again: nothing of it was written */
+        if (sr->id[0])
+            arm(sr, REDIS_RETRY_MS); /* the same page again: nothing of it was written */
         return;
     }
     if (strcmp(el_str(r, 0), "ok") != 0) {
-        freeReplyObject(r);
         LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
         drop_run(sr);
         return;
     }
-    if (set_str(&sr->phase, pg->phase) != 0 || set_str(&sr->cursor, pg->cursor) != 0 ||
-        set_str(&sr->head, el_str(r, 1)) != 0) {
-        freeReplyObject(r);
+    free(sr->phase);
+    free(sr->cursor);
+    sr->phase = sr->next_phase;
+    sr->cursor = sr->next_cursor;
+    sr->next_phase = sr->next_cursor = NULL;
+    if (sr->phase == NULL || sr->cursor == NULL || set_str(&sr->head, el_str(r, 1)) != 0) {
         drop_run(sr); /* out of memory: the lease expires and a worker continues */
         return;
     }
-    freeReplyObject(r);
     sr->attempts = 0;
     sr->pages++;
     sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
@@ -243,6 +287,26 @@ static void page_apply(struct sync_run *sr, const struct sync_page *pg)
         finish(sr, "failed", "source_invalid", "the listing did not end");
     else
         arm(sr, 0);
+}
+
+/* A page's titles and position go to Redis in one script, with the checkpoint. */
+static void page_apply(struct sync_run *sr, const struct sync_page *pg)
+{
+    struct sync_args a;
+    const char *listed =
+        sr->phase[0] ? sr->phase : (sr->src->kind == SOURCE_MOVIDA ? "titles" : "movies");
+    sync_args_init(&a);
+    sync_args_page(&a, sr->cfg, sr->id, sr->token, sync_list_mode(sr->src), listed, pg->phase,
+                   pg->cursor, pg->pop, pg->total, pg->todo, pg->n_todo, pg->items, pg->n_items);
+    free(sr->next_phase);
+    free(sr->next_cursor);
+    sr->next_phase = strdup(pg->phase);
+    sr->next_cursor = strdup(pg->cursor);
+    if (send_script(sr, lua_sync_page, "sync_page", &a, on_page_applied) == 0)
+        sr->busy = 1;
+    else
+        arm(sr, REDIS_RETRY_MS);
+    sync_args_clear(&a);
 }
 
 static void on_page(const struct hclient_response *res, void *arg)
@@ -315,27 +379,39 @@ static void fetch_page(struct sync_run *sr)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sync_run *sr = arg;
-    if (sr->id[0] && sr->call == NULL)
+    if (!sr->id[0] || sr->call != NULL || sr->busy)
+        return;
+    struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
+    if (sr->phase[0] && sync_list_done(sr->src, &pos))
+        finish(sr, "done", "", ""); /* again: Redis did not take the end the first time */
+    else
         fetch_page(sr);
 }
 
-/* Takes the lease of run id when nobody valid holds it. Returns 1 when taken. */
-static int adopt(struct sync_run *sr, const char *id)
+/* ---- taking runs ---------------------------------------------------------------------------- */
+
+static void try_next(struct sync_run *sr);
+
+static void on_claim(struct sync_run *sr, redisReply *r)
 {
-    struct sync_args a;
-    int taken = 0;
-    sync_args_init(&a);
-    sync_args_claim(&a, sr->cfg, id, sr->token, lease_ms(sr));
-    redisReply *r = run_script(sr, lua_sync_claim, "sync_claim", &a);
-    sync_args_clear(&a);
-    if (r == NULL || strcmp(el_str(r, 0), "ok") != 0 || r->elements < 11)
-        goto out;
+    sr->busy = 0;
+    if (r == NULL || strcmp(el_str(r, 0), "ok") != 0 || r->elements < 11) {
+        sr->id[0] = '\0';
+        try_next(sr);
+        return;
+    }
     const struct source *src = config_source(sr->cfg, el_str(r, 1));
     if (src == NULL) {
-        LOG_WARN("sync: run of a source no longer configured", "sync_id", id, NULL);
-        goto out; /* its lease expires; an operator sees it running (rare: a config change) */
+        /* The config changed under a running run: end it (removing nothing). */
+        static const struct source gone = {.name = "", .sync = {.remove_missing = 0}};
+        sr->src = &gone;
+        sr->phase = strdup("");
+        sr->cursor = strdup("");
+        sr->head = strdup("");
+        LOG_WARN("sync: run of a source no longer configured", "sync_id", sr->id, NULL);
+        finish(sr, "failed", "config_error", "the source is no longer configured");
+        return;
     }
-    snprintf(sr->id, sizeof(sr->id), "%s", id);
     sr->src = src;
     sr->started_ms = strtoll(el_str(r, 5), NULL, 10);
     sr->pages = strtol(el_str(r, 9), NULL, 10);
@@ -343,25 +419,77 @@ static int adopt(struct sync_run *sr, const char *id)
     if (set_str(&sr->phase, el_str(r, 6)) != 0 || set_str(&sr->cursor, el_str(r, 7)) != 0 ||
         set_str(&sr->head, el_str(r, 8)) != 0) {
         drop_run(sr);
-        goto out;
+        return;
     }
     int takeover = r->element[10]->type == REDIS_REPLY_INTEGER && r->element[10]->integer == 1;
-    LOG_INFO(takeover ? "sync: continuing a dead worker's run from its checkpoint"
-                      : "sync: listing",
-             "sync_id", id, "source", src->name, "phase", sr->phase[0] ? sr->phase : NULL, NULL);
+    LOG_INFO(
+        takeover ? "sync: continuing a dead worker's run from its checkpoint" : "sync: listing",
+        "sync_id", sr->id, "source", src->name, "phase", sr->phase[0] ? sr->phase : NULL, NULL);
     sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
-    taken = 1;
     struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
     if (sr->phase[0] && sync_list_done(src, &pos))
         finish(sr, "done", "", ""); /* listed completely before its worker died */
     else
         arm(sr, 0);
-out:
-    if (!taken)
+}
+
+static void clear_cands(struct sync_run *sr)
+{
+    for (size_t i = 0; i < sr->n_cands; i++)
+        free(sr->cands[i]);
+    free(sr->cands);
+    sr->cands = NULL;
+    sr->n_cands = sr->i_cand = 0;
+}
+
+/* Tries to take the lease of the next candidate run (one claim out at a time). */
+static void try_next(struct sync_run *sr)
+{
+    while (sr->i_cand < sr->n_cands && !sr->id[0]) {
+        const char *id = sr->cands[sr->i_cand++];
+        struct sync_args a;
+        sync_args_init(&a);
+        sync_args_claim(&a, sr->cfg, id, sr->token, lease_ms(sr));
+        snprintf(sr->id, sizeof(sr->id), "%s", id); /* tentatively: on_claim confirms */
+        sr->gen++;
+        int rc = send_script(sr, lua_sync_claim, "sync_claim", &a, on_claim);
+        sync_args_clear(&a);
+        if (rc == 0) {
+            sr->busy = 1;
+            return;
+        }
         sr->id[0] = '\0';
-    if (r)
-        freeReplyObject(r);
-    return taken;
+        break;
+    }
+    clear_cands(sr);
+}
+
+static void on_members(redisReply *r, void *arg)
+{
+    struct sync_run *sr = arg;
+    if (sr->closing)
+        return;
+    sr->busy = 0;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || sr->id[0])
+        return;
+    clear_cands(sr);
+    sr->cands = calloc(r->elements + 1, sizeof(*sr->cands));
+    if (sr->cands == NULL)
+        return;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len < 32) {
+            sr->cands[sr->n_cands] = strdup(r->element[i]->str);
+            if (sr->cands[sr->n_cands])
+                sr->n_cands++;
+        }
+    try_next(sr);
+}
+
+static void on_started(struct sync_run *sr, redisReply *r)
+{
+    (void)sr;
+    if (r && sync_start_result(r, NULL, 0) == 1)
+        LOG_INFO("sync scheduled", "sync_id", el_str(r, 1), NULL);
 }
 
 /* Starts the runs the schedule asks for; sync_start.lua decides (across workers) whether one
@@ -383,57 +511,32 @@ static void schedule(struct sync_run *sr)
         sync_new_id(id);
         sync_args_init(&a);
         sync_args_start(&a, cfg, id, src->name, targets, 0, 0, src->sync.every_s * 1000);
-        redisReply *r = run_script(sr, lua_sync_start, "sync_start", &a);
+        (void)send_script(sr, lua_sync_start, "sync_start", &a, on_started);
         sync_args_clear(&a);
-        if (r && sync_start_result(r, NULL, 0) == 1)
-            LOG_INFO("sync scheduled", "sync_id", id, "source", src->name, "targets", targets,
-                     NULL);
-        if (r)
-            freeReplyObject(r);
         free(targets);
     }
 }
 
-static void scan(struct sync_run *sr)
-{
-    redisReply *r = rsync_commandf(sr->rs, "SMEMBERS %s:sync:active", sr->cfg->redis_prefix);
-    if (r == NULL)
-        return;
-    if (r->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i < r->elements && !sr->id[0]; i++)
-            if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len < 32)
-                (void)adopt(sr, r->element[i]->str);
-    freeReplyObject(r);
-}
-
 void sync_run_tick(struct sync_run *sr)
 {
-    if (sr == NULL)
+    if (sr == NULL || sr->busy || !rconn_ready(sr->rc))
         return;
     int64_t now = util_mono_ms();
     if (sr->id[0]) {
         /* Waiting out a retry delay: keep the lease. A page in flight renews it when done. */
-        if (sr->call == NULL && now >= sr->next_beat && sr->src) {
-            struct sync_args a;
-            sync_args_init(&a);
-            sync_args_beat(&a, sr->cfg, sr->id, sr->token, lease_ms(sr), 0, "");
-            redisReply *r = run_script(sr, lua_sync_beat, "sync_beat", &a);
-            sync_args_clear(&a);
-            if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-                LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
-                drop_run(sr);
-            }
-            if (r)
-                freeReplyObject(r);
-            sr->next_beat = now + lease_ms(sr) / 3;
-        }
+        if (sr->call == NULL && now >= sr->next_beat && sr->src)
+            beat(sr, 0, "");
         return;
     }
     if (now < sr->next_scan)
         return;
     sr->next_scan = now + SCAN_EVERY_MS;
     schedule(sr);
-    scan(sr);
+    char key[160];
+    snprintf(key, sizeof(key), "%s:sync:active", sr->cfg->redis_prefix);
+    const char *argv[] = {"SMEMBERS", key};
+    if (rconn_command(sr->rc, on_members, sr, 2, argv, NULL) == 0)
+        sr->busy = 1;
 }
 
 struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
@@ -444,9 +547,9 @@ struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
     sr->cfg = cfg;
     sr->base = base;
     sr->hc = hclient_new(base);
-    sr->rs = rsync_new(cfg, 5000);
+    sr->rc = rconn_new(base, cfg, REDIS_TIMEOUT_MS);
     sr->timer = evtimer_new(base, on_timer, sr);
-    if (sr->hc == NULL || sr->rs == NULL || sr->timer == NULL) {
+    if (sr->hc == NULL || sr->rc == NULL || sr->timer == NULL) {
         sync_run_free(sr);
         return NULL;
     }
@@ -462,23 +565,31 @@ void sync_run_free(struct sync_run *sr)
 {
     if (sr == NULL)
         return;
-    if (sr->id[0] && sr->rs) {
+    sr->closing = 1;
+    rconn_free(sr->rc); /* answers still out run now, with nothing, and do nothing */
+    if (sr->id[0] && sr->src) {
+        /* The worker is exiting: a short blocking call hands the lease back at once, so
+         * another worker continues now rather than after the lease's expiry. */
+        struct rsync *rs = rsync_new(sr->cfg, RELEASE_TIMEOUT_MS);
         struct sync_args a;
         sync_args_init(&a);
         sync_args_release(&a, sr->cfg, sr->id, sr->token);
-        redisReply *r = run_script(sr, lua_sync_release, "sync_release", &a);
+        redisReply *r = rs && !a.oom ? rsync_script(rs, lua_sync_release, 0, a.argc,
+                                                    (const char **)a.argv, a.lens)
+                                     : NULL;
         sync_args_clear(&a);
         if (r)
             freeReplyObject(r);
+        rsync_free(rs);
         LOG_INFO("sync: run handed back", "sync_id", sr->id, NULL);
     }
     drop_run(sr);
+    clear_cands(sr);
     hclient_free(sr->hc);
     if (sr->timer)
         event_free(sr->timer);
-    rsync_free(sr->rs);
-    free(sr->phase);
-    free(sr->cursor);
-    free(sr->head);
+    free(sr->next_phase);
+    free(sr->next_cursor);
+    sr->next_phase = sr->next_cursor = NULL;
     free(sr);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/sync_run.h"
 #include "queue/sync.h"
 
 static struct config *cfg;
@@ -299,6 +300,19 @@ static void test_record_json(void **state)
     freeReplyObject(r);
 }
 
+static void test_entry_wants(void **state)
+{
+    (void)state;
+    assert_true(sync_run_entry_wants(NULL, "a"));
+    assert_true(sync_run_entry_wants("", "a"));
+    assert_true(sync_run_entry_wants("a", "a"));
+    assert_true(sync_run_entry_wants("b,a", "a"));
+    assert_true(sync_run_entry_wants("a,b", "b"));
+    assert_false(sync_run_entry_wants("ab,b", "a"));
+    assert_false(sync_run_entry_wants("a", "ab"));
+    assert_false(sync_run_entry_wants("b,", "a"));
+}
+
 static void test_ids(void **state)
 {
     (void)state;
@@ -316,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_config_keys),     cmocka_unit_test(test_request_parse),
         cmocka_unit_test(test_request_targets), cmocka_unit_test(test_args),
         cmocka_unit_test(test_record_json),     cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_entry_wants),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
