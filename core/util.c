@@ -31,6 +31,19 @@ void util_rfc3339(int64_t ms, char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
+int util_rfc3339_secs(int64_t ms, char out[32])
+{
+    struct tm tm;
+    time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    /* Partners' RFC 3339 needs exactly four year digits, which %Y does not promise. */
+    if (gmtime_r(&sec, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+        return -1;
+    /* The year is bounded above; strftime keeps the compiler's truncation analysis quiet. */
+    int n = snprintf(out, 32, "%04d-", tm.tm_year + 1900);
+    strftime(out + n, (size_t)(32 - n), "%m-%dT%H:%M:%SZ", &tm);
+    return 0;
+}
+
 static int digits(const char *s, int n, int *out)
 {
     int v = 0;

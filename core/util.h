@@ -14,6 +14,9 @@ int64_t util_mono_ms(void);
 /* Writes ms as RFC 3339 UTC with milliseconds ("2026-11-20T10:00:00.000Z") into out
  * (at least 32 bytes). */
 void util_rfc3339(int64_t ms, char out[32]);
+/* The same instant as "YYYY-MM-DDTHH:MM:SSZ" (whole seconds, four-digit year). Returns 0, or -1
+ * for a year outside 0000-9999. */
+int util_rfc3339_secs(int64_t ms, char out[32]);
 /* Parses RFC 3339 ("2026-11-20T10:00:00Z", optional fraction, "Z" or +hh:mm offset) or a
  * plain date ("2026-11-20", taken as midnight UTC). Returns 0, or -1 on malformed input. */
 int util_parse_rfc3339(const char *s, int64_t *ms_out);

@@ -16,7 +16,9 @@
 #include "ctl/relayctl_sync.h"
 #include "ctl/reltime.h"
 #include "ctl/table.h"
+#include "queue/catalog.h"
 #include "queue/ops.h"
+#include "queue/sources.h"
 #include "queue/rsync.h"
 
 #define REDIS_TIMEOUT_MS 5000
@@ -40,8 +42,15 @@ static const char usage[] =
     "  redeliver --failed [--target T] [--source S] [--since RFC3339] [--until RFC3339]\n"
     "                                         redeliver every failed delivery that matches\n"
     "                                         (since/until apply to created_at)\n"
+    "  sources [--json]                       per source: webhook path, scheme, header, number\n"
+    "                                         of secrets, last verified request and ping,\n"
+    "                                         accepted/rejected in 24 h, last rejection\n"
     "  pause TARGET                           keep TARGET's deliveries waiting\n"
     "  resume TARGET                          let them go out again\n"
+    "  feeds [--json]                         per feed target: live and removed titles, last\n"
+    "                                         poll and its status, the partner's lag\n"
+    "  catalog TARGET [--status live|removed] [--source S] [--limit N] [--cursor C] [--json]\n"
+    "                                         the target's catalog, newest change first\n"
     "  sync SOURCE [--target T]... [--full] [--dry-run] [--detach] [--json]\n"
     "                                         list the CMS's catalog and bring the targets'\n"
     "                                         catalogs up to it; follows the run (exit 0 when\n"
@@ -552,6 +561,61 @@ static int cmd_target(struct rsync *rs, const struct config *cfg, const struct o
     return 0;
 }
 
+/* relayctl sources: what an operator needs to register each source in its CMS and to see
+ * that the CMS's deliveries arrive (queue/sources, the same view as GET /admin/sources). */
+static int cmd_sources(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    if (o->nargs)
+        return usage_error("sources: unexpected argument %s", o->args[0]);
+    char err[256];
+    json_t *doc = sources_read(rs, cfg, util_now_ms(), err, sizeof(err));
+    if (doc == NULL) {
+        fprintf(stderr, "relayctl: %s\n", err);
+        return 1;
+    }
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    static const char *const heads[] = {
+        "SOURCE",        "PATH",      "SCHEME",       "HEADER",       "SECRETS",
+        "LAST RECEIVED", "LAST PING", "ACCEPTED 24H", "REJECTED 24H", "LAST REJECTION"};
+    struct table *t = table_new(10, heads, "llllrllrll");
+    int64_t now = util_now_ms();
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(doc, "data"), i, s)
+    {
+        char secrets[16], acc[24], rej[256] = "", last_rej[96] = "-", recv[32], ping[32];
+        snprintf(secrets, sizeof(secrets), "%lld", jint(s, "secrets"));
+        snprintf(acc, sizeof(acc), "%lld", jint(s, "accepted_24h"));
+        reltime_rfc3339(jstr(s, "last_received_at"), now, recv, sizeof(recv));
+        reltime_rfc3339(jstr(s, "last_ping_at"), now, ping, sizeof(ping));
+        const char *code;
+        json_t *n;
+        size_t used = 0;
+        json_object_foreach(json_object_get(s, "rejected_24h"), code, n)
+        {
+            int w = snprintf(rej + used, sizeof(rej) - used, "%s%s %lld", used ? ", " : "", code,
+                             (long long)json_integer_value(n));
+            if (w < 0 || (size_t)w >= sizeof(rej) - used)
+                break;
+            used += (size_t)w;
+        }
+        json_t *lr = json_object_get(s, "last_rejection");
+        if (json_is_object(lr)) {
+            char rel[32];
+            reltime_rfc3339(jstr(lr, "at"), now, rel, sizeof(rel));
+            snprintf(last_rej, sizeof(last_rej), "%s (%s)", jstr(lr, "code"), rel);
+        }
+        table_row(t, jstr(s, "name"), jstr(s, "path"), jstr(s, "scheme"), jstr(s, "header"),
+                  secrets, recv, ping, acc, used ? rej : "0", last_rej);
+    }
+    json_decref(doc);
+    return table_done(t);
+}
+
 static int cmd_pause(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     return cmd_target(rs, cfg, o, 1);
@@ -560,6 +624,98 @@ static int cmd_pause(struct rsync *rs, const struct config *cfg, const struct op
 static int cmd_resume(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     return cmd_target(rs, cfg, o, 0);
+}
+
+/* ---- catalog and feeds ---------------------------------------------------------------- */
+
+static int cmd_feeds(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    if (o->nargs)
+        return usage_error("feeds: unexpected argument %s", o->args[0]);
+    char err[256];
+    json_t *doc = catalog_run_info(rs, cfg, err, sizeof(err));
+    if (doc == NULL) {
+        fprintf(stderr, "relayctl: %s\n", err);
+        return 1;
+    }
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *feeds = json_object_get(doc, "feeds");
+    if (json_object_size(feeds) == 0) {
+        printf("no target serves a feed\n");
+        json_decref(doc);
+        return 0;
+    }
+    static const char *const heads[] = {"TARGET",  "FORMAT",    "DELIVERY", "LIVE",
+                                        "REMOVED", "LAST POLL", "STATUS",   "LAG"};
+    struct table *t = table_new(8, heads, "lllrrlrr");
+    int64_t now = util_now_ms();
+    const char *name;
+    json_t *f;
+    json_object_foreach(feeds, name, f)
+    {
+        char live[24], removed[24], poll[32], st[16], lag[24];
+        snprintf(live, sizeof(live), "%lld", jint(f, "live"));
+        snprintf(removed, sizeof(removed), "%lld", jint(f, "removed"));
+        reltime_rfc3339(jstr(f, "last_poll_at"), now, poll, sizeof(poll));
+        snprintf(st, sizeof(st), "-");
+        if (json_is_integer(json_object_get(f, "last_poll_status")))
+            snprintf(st, sizeof(st), "%lld", jint(f, "last_poll_status"));
+        snprintf(lag, sizeof(lag), "-");
+        if (json_is_integer(json_object_get(f, "lag")))
+            snprintf(lag, sizeof(lag), "%lld", jint(f, "lag"));
+        table_row(t, name, jstr(f, "format"), jstr(f, "delivery"), live, removed, poll, st, lag);
+    }
+    json_decref(doc);
+    return table_done(t);
+}
+
+static int cmd_catalog(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    if (o->nargs != 1)
+        return usage_error("catalog: give one TARGET");
+    struct catalog_list_params p = {o->args[0], o->status, o->source, o->limit, o->cursor};
+    char err[256];
+    int status = 0;
+    json_t *doc = catalog_run_list(rs, cfg, &p, &status, err, sizeof(err));
+    if (doc == NULL) {
+        fprintf(stderr, "relayctl: catalog: %s\n", err);
+        return status == 400 ? 2 : 1;
+    }
+    if (o->json) {
+        print_json(doc);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *data = json_object_get(doc, "data");
+    const char *next =
+        json_string_value(json_object_get(json_object_get(doc, "meta"), "next_cursor"));
+    int rc = 0;
+    if (json_array_size(data) == 0) {
+        printf("no catalog entries%s\n", next ? " on this page" : "");
+    } else {
+        static const char *const heads[] = {"SOURCE",     "CONTENT_ID", "TYPE",       "STATUS",
+                                            "UPDATED_AT", "DELIVERED",  "DELIVERY_ID"};
+        struct table *t = table_new(7, heads, "lllllll");
+        int64_t now = util_now_ms();
+        size_t i;
+        json_t *e;
+        json_array_foreach(data, i, e)
+        {
+            char when[32];
+            reltime_rfc3339(jstr(e, "delivered_at"), now, when, sizeof(when));
+            table_row(t, jstr(e, "source"), jstr(e, "content_id"), jstr(e, "content_type"),
+                      jstr(e, "status"), jstr(e, "updated_at"), when, jstr(e, "delivery_id"));
+        }
+        rc = table_done(t);
+    }
+    if (next)
+        printf("more: relayctl catalog %s ... --cursor %s\n", o->args[0], next);
+    json_decref(doc);
+    return rc;
 }
 
 /* ---- the command table ---------------------------------------------------------------- */
@@ -581,8 +737,11 @@ static const struct command commands[] = {
     {"show", OPT_JSON, cmd_show},
     {"redeliver", OPT_JSON | OPT_FAILED | OPT_TARGET | OPT_SOURCE | OPT_SINCE | OPT_UNTIL,
      cmd_redeliver},
+    {"sources", OPT_JSON, cmd_sources},
     {"pause", OPT_JSON, cmd_pause},
     {"resume", OPT_JSON, cmd_resume},
+    {"feeds", OPT_JSON, cmd_feeds},
+    {"catalog", OPT_JSON | OPT_STATUS | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR, cmd_catalog},
 };
 
 static const struct command *find_command(const char *name)

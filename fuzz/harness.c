@@ -33,6 +33,8 @@
         }                                                                                          \
     } while (0)
 
+#include "fuzz/fmt_check.c" /* fmt_check_document(): the renders' structural rules */
+
 /* A NUL-terminated copy of exactly n bytes, so ASan sees any read past the input. */
 static char *fuzz_dup(const uint8_t *p, size_t n)
 {
@@ -295,16 +297,21 @@ int fuzz_cms(const uint8_t *data, size_t size)
     if (title == NULL)
         check_err(err, sizeof(err));
     for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
-        for (int unpublish = 0; unpublish < 2; unpublish++) {
-            json_t *in = unpublish ? tomb : title;
+        /* The publish, the removal from the full title, the removal from the event alone. */
+        for (int pass = 0; pass < 3; pass++) {
+            json_t *in = pass == 2 ? tomb : title;
+            const struct fmt_ctx ctx = {.unpublish = pass > 0,
+                                        .event_at = "2026-11-20T10:00:00Z",
+                                        .first_seen = pass == 1 ? NULL : "2026-11-01T08:00:00Z"};
             if (in == NULL)
                 continue;
             memset(err, 'x', sizeof(err));
-            json_t *doc = fmt_render(&targets[t], in, unpublish, err, sizeof(err));
+            json_t *doc = fmt_render_ctx(&targets[t], in, &ctx, err, sizeof(err));
             if (doc == NULL) {
                 check_err(err, sizeof(err));
                 continue;
             }
+            fmt_check_document(targets[t].format, doc);
             /* What job_push() sends. */
             char *text = json_dumps(doc, JSON_COMPACT);
             FUZZ_CHECK(text != NULL);

@@ -160,15 +160,11 @@ int cms_time_ms(const char *val, long long *ms)
 void cms_set_datetime(json_t *dst, const char *key, const char *val)
 {
     long long ms;
-    struct tm tm;
     char out[32];
 
-    if (cms_time_ms(val, &ms) != 0)
-        return;
     /* One spelling for every source (Movida sends +00:00, Encora Z) so that partners and
      * the newest-wins comparison never see two forms of the same instant. */
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    if (gmtime_r(&secs, &tm) == NULL || strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (cms_time_ms(val, &ms) != 0 || util_rfc3339_secs(ms, out) != 0)
         return;
     json_object_set_new(dst, key, json_string(out));
 }
@@ -206,7 +202,10 @@ int cms_year_of(const char *date)
 {
     if (!date_ok(date))
         return -1;
-    return (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
+    int y = (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
+    /* The range release_year itself is read in: a year 0005 is a data error, and GoWatchIt's
+     * release_year is four digits. */
+    return y >= 1800 && y <= 2200 ? y : -1;
 }
 
 char *cms_path_id(const char *id)
@@ -222,36 +221,70 @@ char *cms_path_id(const char *id)
     return util_pct_encode(id);
 }
 
-char *cms_web_url(const struct source *src, const char *id, const char *slug, const char *type)
+/* The template for one content type, whichever form the config used. A source built by hand
+ * (tests, the fuzz harness) may set only the single-string web_url. */
+static const char *web_url_template(const struct source *src, const char *type)
 {
-    static const char *const names[] = {"{id}", "{slug}", "{type}"};
-    const char *vals[] = {id, slug, type};
+    const char *tpl = config_source_web_url(src, type);
+    return tpl != NULL ? tpl : src->web_url;
+}
+
+char *cms_web_url(const struct source *src, const struct cms_link *link)
+{
+    static const char *const names[] = {
+        "{id}",        "{slug}",          "{type}",          "{show_id}",
+        "{show_slug}", "{season_number}", "{episode_number}"};
+    enum { N_NAMES = sizeof(names) / sizeof(names[0]) };
+    char season[24] = "", episode[24] = "";
+    const char *slug = link->slug;
     char *out = NULL, *enc = NULL;
     size_t len = 0, cap;
     const char *p;
 
-    if (src->web_url == NULL || src->web_url[0] == '\0')
+    if (link->type == NULL)
         return NULL;
+    const char *tpl = web_url_template(src, link->type);
+    if (tpl == NULL || tpl[0] == '\0')
+        return NULL;
+    /* A season or episode without a slug of its own is found under its show's: EncoraStream
+     * episodes never have one, and "{type}s/{slug}" must still give them a link. */
+    int child = strcmp(link->type, "season") == 0 || strcmp(link->type, "episode") == 0;
+    if ((slug == NULL || slug[0] == '\0') && child)
+        slug = link->show_slug;
+    if (link->season_number >= 0)
+        snprintf(season, sizeof(season), "%d", link->season_number);
+    if (link->episode_number >= 0)
+        snprintf(episode, sizeof(episode), "%d", link->episode_number);
+    const char *vals[N_NAMES] = {link->id,        slug,   link->type, link->show_id,
+                                 link->show_slug, season, episode};
+    /* A show is its own show: {show_id}/{show_slug} in a shared template mean the show. */
+    if (strcmp(link->type, "show") == 0) {
+        vals[3] = link->id;
+        vals[4] = link->slug;
+    }
     /* Worst case every byte of every value is percent-encoded, once per occurrence; the
      * template is bounded by the config, so one upfront allocation is enough. */
-    cap = strlen(src->web_url) + 1;
-    for (p = src->web_url; *p != '\0'; p++)
+    size_t longest = 0;
+    for (int i = 0; i < N_NAMES; i++)
+        if (vals[i] != NULL && strlen(vals[i]) > longest)
+            longest = strlen(vals[i]);
+    cap = strlen(tpl) + 1;
+    for (p = tpl; *p != '\0'; p++)
         if (*p == '{')
-            for (int i = 0; i < 3; i++)
-                if (vals[i] != NULL)
-                    cap += strlen(vals[i]) * 3;
+            cap += longest * 3;
     out = malloc(cap);
     if (out == NULL)
         goto fail;
-    for (p = src->web_url; *p != '\0';) {
+    for (p = tpl; *p != '\0';) {
         int hit = -1;
-        for (int i = 0; i < 3 && hit < 0; i++)
+        for (int i = 0; i < N_NAMES && hit < 0; i++)
             if (strncmp(p, names[i], strlen(names[i])) == 0)
                 hit = i;
         if (hit < 0) {
             out[len++] = *p++;
             continue;
         }
+        /* A link with a hole in it would send consumers to the wrong page: no url instead. */
         if (vals[hit] == NULL || vals[hit][0] == '\0')
             goto fail;
         enc = util_pct_encode(vals[hit]);

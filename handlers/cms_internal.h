@@ -51,7 +51,7 @@ void cms_set_new(json_t *dst, const char *key, json_t *val);
 /* Appends s to the string array arr unless arr already holds it. */
 void cms_push_unique(json_t *arr, const char *s);
 
-/* The year of a value starting with YYYY-MM-DD, or -1. */
+/* The year of a value starting with YYYY-MM-DD when within 1800..2200, or -1. */
 int cms_year_of(const char *date);
 /* Milliseconds since the epoch of an RFC 3339 value; returns 0, or -1 when malformed. */
 int cms_time_ms(const char *val, long long *ms);
@@ -60,8 +60,17 @@ int cms_time_ms(const char *val, long long *ms);
 /* An id ready for a path segment: percent-encoded, with "." and ".." encoded too so that no
  * dot-segment reaches the URL. NULL when id is NULL or empty, or on allocation failure. */
 char *cms_path_id(const char *id);
-/* The consumer deep link: src->web_url with {id}, {slug} and {type} replaced (percent-encoded).
- * NULL when there is no template or it names a placeholder whose value is unknown. */
-char *cms_web_url(const struct source *src, const char *id, const char *slug, const char *type);
+/* What a consumer deep link is built from; NULL / -1 = unknown. */
+struct cms_link {
+    const char *id, *slug, *type;
+    const char *show_id, *show_slug; /* seasons and episodes: the parent show's */
+    int season_number, episode_number;
+};
+/* The consumer deep link: the source's web_url template for link->type with {id}, {slug},
+ * {type}, {show_id}, {show_slug}, {season_number} and {episode_number} replaced (percent-
+ * encoded). A season or episode without a slug takes its show's for {slug}; for a show,
+ * {show_id}/{show_slug} are its own. NULL when the type has no template or the template names
+ * a placeholder whose value is unknown. Caller frees. */
+char *cms_web_url(const struct source *src, const struct cms_link *link);
 
 #endif

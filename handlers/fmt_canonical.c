@@ -6,9 +6,10 @@
 
 #include "handlers/fmt.h"
 
-json_t *fmt_canonical_render(const struct target *t, const json_t *title, int unpublish, char *err,
-                             size_t errlen)
+json_t *fmt_canonical_render(const struct target *t, const json_t *title, const struct fmt_ctx *ctx,
+                             char *err, size_t errlen)
 {
+    const int unpublish = ctx != NULL && ctx->unpublish;
     const json_t *id = json_is_object(title) ? json_object_get(title, "id") : NULL;
     if (!json_is_string(id) || json_string_length(id) == 0) {
         snprintf(err, errlen, "missing: id");

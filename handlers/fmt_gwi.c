@@ -55,15 +55,66 @@ static const char *catalog_type(const char *type)
     return NULL;
 }
 
-/* The spec expects thumbnail, poster or _scene; other key art (logos) has no slot there. */
+/* The spec table lists "thumbnail, poster, or _scene": the underscore is italics left over
+ * from its markdown (GoWatchIt's own sample feed sends "scene"). Other key art (logos) has
+ * no slot there and is left out. */
 static const char *art_type(const char *type)
 {
     if (strcmp(type, "poster") == 0 || strcmp(type, "thumbnail") == 0)
         return type;
-    if (strcmp(type, "backdrop") == 0 || strcmp(type, "scene") == 0 || strcmp(type, "still") == 0 ||
-        strcmp(type, "_scene") == 0)
-        return "_scene";
+    if (strcmp(type, "backdrop") == 0 || strcmp(type, "scene") == 0 || strcmp(type, "still") == 0)
+        return "scene";
     return NULL;
+}
+
+/* The table's delivery methods ("_theatrical" is markdown italics, like "_scene"); a value
+ * outside them is dropped (the field is optional) rather than sent as something GoWatchIt
+ * does not expect. */
+static const char *delivery_method(const char *dm)
+{
+    static const char *const known[] = {"stream", "download", "theatrical", "mail", "physical"};
+    if (dm == NULL)
+        return NULL;
+    if (dm[0] == '_')
+        dm++;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(dm, known[i]) == 0)
+            return known[i];
+    return NULL;
+}
+
+/* The table's offers: rent, buy, subscription (the usual VOD names map onto them). */
+static const char *offer_kind(const char *offer)
+{
+    static const char *const map[][2] = {
+        {"rent", "rent"}, {"buy", "buy"},      {"subscription", "subscription"}, {"tvod", "rent"},
+        {"est", "buy"},   {"purchase", "buy"}, {"svod", "subscription"}};
+    for (size_t i = 0; offer != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(offer, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+/* The target's catalog.locale as the spec's "ll_CC" (ISO 639-1, underscore, ISO 3166-1):
+ * "en-us" and "EN_US" become "en_US". 0, or -1 when it cannot be one. */
+static int gwi_locale(const char *in, char out[6])
+{
+    if (in == NULL || strlen(in) != 5 || (in[2] != '_' && in[2] != '-'))
+        return -1;
+    for (int i = 0; i < 5; i++) {
+        char c = in[i];
+        if (i == 2) {
+            out[i] = '_';
+            continue;
+        }
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c < 'a' || c > 'z')
+            return -1;
+        out[i] = i < 2 ? c : (char)(c - 32);
+    }
+    out[5] = '\0';
+    return 0;
 }
 
 static json_t *artwork(const json_t *title)
@@ -173,7 +224,7 @@ static void language_formats_add(json_t *out, const char *kind, const json_t *ta
 static json_t *availability(const json_t *offer, const json_t *av)
 {
     const json_t *src = offer != NULL ? offer : av;
-    const char *kind = str_of(offer, "offer");
+    const char *kind = offer_kind(str_of(offer, "offer"));
     json_t *e = json_object();
     size_t i;
     json_t *p;
@@ -221,7 +272,7 @@ static json_t *available_formats(const json_t *title, const char *locale)
     {
         if (!json_is_object(o))
             continue;
-        const char *dm = str_of(o, "delivery_method"), *fmt = str_of(o, "format");
+        const char *dm = delivery_method(str_of(o, "delivery_method")), *fmt = str_of(o, "format");
         json_t *found = NULL;
         json_array_foreach(out, j, f)
         {
@@ -259,9 +310,10 @@ static void missing_add(char *buf, size_t cap, const char *field)
     snprintf(buf + len, cap - len, "%s%s", len > 0 ? ", " : "", field);
 }
 
-json_t *fmt_gwi_render(const struct target *t, const json_t *title, int unpublish, char *err,
-                       size_t errlen)
+json_t *fmt_gwi_render(const struct target *t, const json_t *title, const struct fmt_ctx *ctx,
+                       char *err, size_t errlen)
 {
+    const int unpublish = ctx != NULL && ctx->unpublish;
     char missing[256] = "";
     int has_director = 0;
     json_t *item = NULL, *doc = NULL;
@@ -273,7 +325,11 @@ json_t *fmt_gwi_render(const struct target *t, const json_t *title, int unpublis
     const char *id = str_of(title, "id"), *type = str_of(title, "type");
     const char *name = str_of(title, "title");
     const json_t *series = json_object_get(title, "series");
-    const char *locale = t->catalog_locale != NULL ? t->catalog_locale : "en_US";
+    char locale[6];
+    if (gwi_locale(t->catalog_locale != NULL ? t->catalog_locale : "en_US", locale) != 0) {
+        snprintf(err, errlen, "invalid: catalog.locale is not ll_CC (en_US)");
+        return NULL;
+    }
     const char *status = str_of(title, "status");
     /* A title the CMS no longer publishes is sent as the spec's "no availabilities" item. */
     int removal = unpublish || (status != NULL && strcmp(status, "unpublished") == 0);
@@ -315,39 +371,36 @@ json_t *fmt_gwi_render(const struct target *t, const json_t *title, int unpublis
     json_object_set_new(item, "available_formats",
                         removal ? json_array() : available_formats(title, locale));
 
-    /* A removal goes out with whatever is known: the partner only needs the id to drop it,
-     * and blocking it on missing metadata would leave a withdrawn title on sale. */
-    if (!unpublish) {
-        if (id == NULL)
-            missing_add(missing, sizeof(missing), "id");
-        if (name == NULL)
-            missing_add(missing, sizeof(missing), "title");
-        if (type == NULL)
-            missing_add(missing, sizeof(missing), "type");
-        if (json_object_get(item, "release_year") == NULL)
-            missing_add(missing, sizeof(missing), "release_year");
-        if (type != NULL && (strcmp(type, "season") == 0 || strcmp(type, "episode") == 0) &&
-            json_object_get(item, "premiere") == NULL)
-            missing_add(missing, sizeof(missing), "premiere");
-        if (type != NULL && strcmp(type, "movie") == 0 && !has_director)
-            missing_add(missing, sizeof(missing), "contributions.director");
-        int url_ok = json_object_get(item, "url") != NULL;
-        const json_t *formats = json_object_get(item, "available_formats");
-        if (!url_ok && json_array_size(formats) > 0) {
-            size_t i;
-            json_t *f;
-            url_ok = 1;
-            json_array_foreach(formats, i, f) url_ok &= str_of(f, "product_url") != NULL;
-        }
-        if (!url_ok)
-            missing_add(missing, sizeof(missing), "url");
-        if (missing[0] != '\0') {
-            snprintf(err, errlen, "missing: %s", missing);
-            json_decref(item);
-            return NULL;
-        }
-    } else if (id == NULL) {
-        snprintf(err, errlen, "missing: id");
+    /* A removal is validated like any item: GoWatchIt files it by the same required fields,
+     * so an item without them is not a removal it can apply (render it from the full title;
+     * a bare tombstone fails here, see fmt_removal_needs_title()). */
+    if (id == NULL)
+        missing_add(missing, sizeof(missing), "id");
+    if (name == NULL)
+        missing_add(missing, sizeof(missing), "title");
+    if (type == NULL)
+        missing_add(missing, sizeof(missing), "type");
+    if (json_object_get(item, "release_year") == NULL)
+        missing_add(missing, sizeof(missing), "release_year");
+    if (type != NULL && (strcmp(type, "season") == 0 || strcmp(type, "episode") == 0) &&
+        json_object_get(item, "premiere") == NULL)
+        missing_add(missing, sizeof(missing), "premiere");
+    if (type != NULL && strcmp(type, "movie") == 0 && !has_director)
+        missing_add(missing, sizeof(missing), "contributions.director");
+    /* url on the item, or product_url on every format; a removal has no formats, so it needs
+     * the item's url. */
+    int url_ok = json_object_get(item, "url") != NULL;
+    const json_t *formats = json_object_get(item, "available_formats");
+    if (!url_ok && json_array_size(formats) > 0) {
+        size_t i;
+        json_t *f;
+        url_ok = 1;
+        json_array_foreach(formats, i, f) url_ok &= str_of(f, "product_url") != NULL;
+    }
+    if (!url_ok)
+        missing_add(missing, sizeof(missing), "url");
+    if (missing[0] != '\0') {
+        snprintf(err, errlen, "missing: %s", missing);
         json_decref(item);
         return NULL;
     }

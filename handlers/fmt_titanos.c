@@ -4,19 +4,27 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "handlers/fmt.h"
 
-/* src[key] copied when it has the wanted JSON type, else null: the key is there either way. */
-static void put(json_t *dst, const json_t *src, const char *key, json_type want)
+/* dst[key] = src[from] when it has the wanted JSON type, else null: the key is there either
+ * way. */
+static void put_as(json_t *dst, const char *key, const json_t *src, const char *from,
+                   json_type want)
 {
-    json_t *v = json_is_object(src) ? json_object_get(src, key) : NULL;
+    json_t *v = json_is_object(src) ? json_object_get(src, from) : NULL;
     if (v != NULL && json_typeof(v) == want && !(want == JSON_STRING && json_string_length(v) == 0))
         json_object_set(dst, key, v);
     else
         json_object_set_new(dst, key, json_null());
+}
+
+static void put(json_t *dst, const json_t *src, const char *key, json_type want)
+{
+    put_as(dst, key, src, key, want);
 }
 
 static void put_strings(json_t *dst, const json_t *src, const char *key)
@@ -79,19 +87,38 @@ static json_t *offers(const json_t *av)
 }
 
 /* How each top-level key is filled, in the order docs/titanos.md lists them. */
-enum kind { K_STR, K_INT, K_STRINGS, K_CAST, K_CREW, K_ART, K_LANG, K_AVAIL, K_SERIES, K_SEASONS };
+enum kind {
+    K_STR,
+    K_INT,
+    K_STRINGS,
+    K_CAST,
+    K_CREW,
+    K_ART,
+    K_LANG,
+    K_AVAIL,
+    K_SERIES,
+    K_SEASONS,
+    K_TYPE,
+    K_ORIGINAL,
+    K_TITLES,
+    K_SYNOPSES,
+    K_CREATED,
+    K_UPDATED
+};
 
 static const struct {
     const char *key;
     enum kind kind;
 } FIELDS[] = {
     {"source", K_STR},
-    {"type", K_STR},
+    {"type", K_TYPE},
     {"title", K_STR},
-    {"original_title", K_STR},
+    {"original_title", K_ORIGINAL},
+    {"titles", K_TITLES},
     {"alt_titles", K_STRINGS},
     {"slug", K_STR},
     {"description", K_STR},
+    {"synopses", K_SYNOPSES},
     {"short_description", K_STR},
     {"tagline", K_STR},
     {"release_year", K_INT},
@@ -108,8 +135,93 @@ static const struct {
     {"series", K_SERIES},
     {"seasons", K_SEASONS},
     {"url", K_STR},
-    {"updated_at", K_STR},
+    {"created_at", K_CREATED},
+    {"updated_at", K_UPDATED},
 };
+
+/* TitanOS's Standard Schema names shows "tv_show"; the other types keep their names. */
+static json_t *titanos_type(const json_t *title)
+{
+    const char *type = json_string_value(json_object_get(title, "type"));
+    if (type == NULL || type[0] == '\0')
+        return json_null();
+    return json_string(strcmp(type, "show") == 0 ? "tv_show" : type);
+}
+
+static const char *str_of(const json_t *obj, const char *key)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* The locale of the title's texts: the target's catalog.locale when set (the market the
+ * target's feed is for: the operator spells it as TitanOS expects), else the title's own
+ * language (as the CMS gives it, "de", "es-MX": the original language, else the first audio
+ * language), else "und" (BCP 47: undetermined). */
+static const char *text_locale(const struct target *t, const json_t *title)
+{
+    if (t->catalog_locale != NULL && t->catalog_locale[0] != '\0')
+        return t->catalog_locale;
+    const json_t *langs = json_object_get(title, "languages");
+    const char *lang = str_of(langs, "original");
+    if (lang == NULL) {
+        /* No original language named: the first audio track's is what the texts are in. */
+        const json_t *first = json_array_get(json_object_get(langs, "audio"), 0);
+        lang = json_is_string(first) && json_string_length(first) > 0 ? json_string_value(first)
+                                                                      : NULL;
+    }
+    return lang != NULL ? lang : "und";
+}
+
+static void push_text(json_t *arr, const char *key, const char *locale, const char *text)
+{
+    json_t *e = json_object();
+    if (e == NULL)
+        return;
+    json_object_set_new(e, "locale", json_string(locale));
+    json_object_set_new(e, key, json_string(text));
+    json_array_append_new(arr, e);
+}
+
+/* titles: the title in the text locale, and the original title in the original language
+ * when both differ from it. */
+static json_t *titles(const struct target *t, const json_t *title)
+{
+    const char *locale = text_locale(t, title), *name = str_of(title, "title");
+    const char *orig = str_of(title, "original_title");
+    const char *orig_lang = str_of(json_object_get(title, "languages"), "original");
+    json_t *out = json_array();
+
+    if (out == NULL)
+        return NULL;
+    if (name != NULL)
+        push_text(out, "title", locale, name);
+    if (orig != NULL && orig_lang != NULL && (name == NULL || strcmp(orig, name) != 0) &&
+        strcmp(orig_lang, locale) != 0)
+        push_text(out, "title", orig_lang, orig);
+    return out;
+}
+
+static json_t *synopses(const struct target *t, const json_t *title)
+{
+    const char *text = str_of(title, "description");
+    json_t *out = json_array();
+    if (out != NULL && text != NULL)
+        push_text(out, "synopsis", text_locale(t, title), text);
+    return out;
+}
+
+/* The render time as RFC 3339 UTC: updated_at when neither the CMS nor the event gave one. */
+static json_t *now_rfc3339(void)
+{
+    char buf[32];
+    struct tm tm;
+    time_t now = time(NULL);
+    if (gmtime_r(&now, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_null();
+    return json_string(buf);
+}
 
 static json_t *languages(const json_t *src)
 {
@@ -142,9 +254,10 @@ static json_t *series(const json_t *src)
     return out;
 }
 
-json_t *fmt_titanos_render(const struct target *t, const json_t *title, int unpublish, char *err,
-                           size_t errlen)
+json_t *fmt_titanos_render(const struct target *t, const json_t *title, const struct fmt_ctx *ctx,
+                           char *err, size_t errlen)
 {
+    const int unpublish = ctx != NULL && ctx->unpublish;
     static const char *const cast_keys[] = {"name", "character", NULL};
     static const char *const crew_keys[] = {"name", "role", NULL};
     static const char *const art_keys[] = {"type", "url", NULL};
@@ -153,8 +266,19 @@ json_t *fmt_titanos_render(const struct target *t, const json_t *title, int unpu
                                               NULL};
     const json_t *id = json_is_object(title) ? json_object_get(title, "id") : NULL;
 
-    if (!json_is_string(id) || json_string_length(id) == 0) {
-        snprintf(err, errlen, "missing: id");
+    /* The Standard Schema's required rows need a type and a title (original_title, titles);
+     * a bare tombstone has neither, so removals too are rendered from the full title. */
+    /* The Standard Schema's required rows need a type and a title (original_title, titles);
+     * a bare tombstone has neither, so removals too are rendered from the full title. */
+    char missing[64] = "";
+    if (!json_is_string(id) || json_string_length(id) == 0)
+        strcat(missing, ", id");
+    if (str_of(title, "type") == NULL)
+        strcat(missing, ", type");
+    if (str_of(title, "title") == NULL)
+        strcat(missing, ", title");
+    if (missing[0] != '\0') {
+        snprintf(err, errlen, "missing: %s", missing + 2);
         return NULL;
     }
     const char *status = json_string_value(json_object_get(title, "status"));
@@ -201,6 +325,36 @@ json_t *fmt_titanos_render(const struct target *t, const json_t *title, int unpu
             break;
         case K_SERIES:
             json_object_set_new(out, key, series(v));
+            break;
+        case K_TYPE:
+            json_object_set_new(out, key, titanos_type(title));
+            break;
+        case K_ORIGINAL:
+            /* The title itself when the CMS names no original (the schema requires one). */
+            put_as(out, key, title, str_of(title, key) != NULL ? key : "title", JSON_STRING);
+            break;
+        case K_TITLES:
+            json_object_set_new(out, key, titles(t, title));
+            break;
+        case K_SYNOPSES:
+            json_object_set_new(out, key, synopses(t, title));
+            break;
+        case K_UPDATED:
+            /* The CMS's, else the event's (fmt_render_ctx), else the render time. */
+            if (str_of(title, key) != NULL)
+                put(out, title, key, JSON_STRING);
+            else
+                json_object_set_new(out, key, now_rfc3339());
+            break;
+        case K_CREATED:
+            /* The CMS's, else when the relay first saw the title (fmt_render_ctx), else the
+             * updated_at just written (K_UPDATED comes after: read the title's). */
+            if (str_of(title, key) != NULL)
+                put(out, title, key, JSON_STRING);
+            else if (str_of(title, "updated_at") != NULL)
+                put_as(out, key, title, "updated_at", JSON_STRING);
+            else
+                json_object_set_new(out, key, now_rfc3339());
             break;
         }
     }

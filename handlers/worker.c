@@ -66,6 +66,19 @@ size_t worker_room(const struct worker *w)
     return w->n_jobs < limit ? limit - w->n_jobs : 0;
 }
 
+void worker_found(struct worker *w, size_t n)
+{
+    if (n == 0)
+        return;
+    w->found_at = util_mono_ms();
+    if (w->tick_ms > TICK_MS) {
+        /* idle until now: look again at the busy pace at once, not after the idle interval */
+        struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
+        w->tick_ms = TICK_MS;
+        event_add(w->tick, &tv);
+    }
+}
+
 void worker_maybe_exit(struct worker *w)
 {
     if (w->stopping && !w->closing && w->n_jobs == 0 && w->writes == 0 && !w->intake_busy &&
@@ -197,14 +210,14 @@ static void on_flush(evutil_socket_t fd, short kind, void *arg)
 static void on_tick(evutil_socket_t fd, short kind, void *arg)
 {
     struct worker *w = arg;
-    uint64_t before = w->found;
 
     flush_outcomes(w);
     worker_intake_poll(w);
     if (!w->stopping)
         sync_run_tick(w->sync);
     int64_t now = util_mono_ms();
-    if (w->found != before || w->n_jobs > 0 || w->redis_down || w->stopping)
+    /* the replies set found_at when they bring work (worker_found) */
+    if (w->n_jobs > 0 || w->redis_down || w->stopping)
         w->found_at = now;
     if (now - w->found_at < IDLE_AFTER_MS)
         w->tick_ms = TICK_MS;

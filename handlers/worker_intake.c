@@ -168,7 +168,7 @@ static void on_take(redisReply *r, void *arg)
         intake_done(w);
         return;
     }
-    w->found += s.n;
+    worker_found(w, s.n);
     if (w->read_own && s.n == 0)
         w->read_own = 0; /* our pending list is empty again */
     w->take_full = s.n >= TAKE_COUNT;
@@ -247,7 +247,7 @@ static void on_claim(redisReply *r, void *arg)
             LOG_ERROR("redis script failed", "op", "claim", "error", dlv_reply_error(r), NULL);
         for (size_t k = 0; k < cfg->n_targets; k++) {
             size_t n = dlv_claim_count(r, k);
-            w->found += n;
+            worker_found(w, n);
             for (size_t i = 0; i < n; i++) {
                 struct dlv_claimed d;
                 if (dlv_claim_get(r, k, i, &d) != 0)

@@ -64,6 +64,12 @@ struct job {
     int64_t push_ms; /* -1 = no push made */
     int64_t duration_ms;
     int count_attempt;
+    /* the catalog write that goes with a delivered outcome (queue/catalog): cat_status NULL =
+     * none, "live" with cat_doc, or "removed" */
+    const char *cat_status;
+    char *cat_doc, *cat_updated_at, *cat_content_type;
+    struct cat_lookup *lookup; /* the catalog read of a tombstone in flight */
+    char cat_markets[160];
 };
 
 struct worker {
@@ -91,11 +97,10 @@ struct worker {
     size_t writes;
     struct dlv_cmd *cmd_intake, *cmd_fanout, *cmd_claim, *cmd_reclaim, *cmd_complete;
     int take_round;
-    int read_own;   /* re-read our own pending stream entries (after a failed fanout) */
-    int take_full;  /* the last stream read was a full batch: more entries are waiting */
-    uint64_t found; /* stream entries read + deliveries claimed, ever: did a poll find work? */
-    int64_t tick_ms;
-    int64_t found_at;
+    int read_own;     /* re-read our own pending stream entries (after a failed fanout) */
+    int take_full;    /* the last stream read was a full batch: more entries are waiting */
+    int64_t tick_ms;  /* the tick's interval: TICK_MS while busy, growing while idle */
+    int64_t found_at; /* when a reply last brought work (or a delivery was in flight) */
     char autoclaim_cursor[48];
     int64_t next_reclaim, next_autoclaim;
     int64_t redis_retry_at, redis_backoff_ms;
@@ -109,6 +114,8 @@ void worker_redis_ok(struct worker *w);
 int worker_redis_waiting(const struct worker *w);
 /* Room for new jobs left under worker.concurrency. */
 size_t worker_room(const struct worker *w);
+/* A reply brought n stream entries or claimed deliveries: the loop is busy. */
+void worker_found(struct worker *w, size_t n);
 /* Exits the loop once stopping and nothing is held or in flight. */
 void worker_maybe_exit(struct worker *w);
 void worker_outcome_ready(struct worker *w);

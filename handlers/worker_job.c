@@ -17,6 +17,13 @@
 #include "handlers/hclient.h"
 #include "handlers/push.h"
 #include "handlers/worker_internal.h"
+#include "queue/catalog.h"
+#include "queue/rconn.h"
+
+/* A catalog read in flight for a job; job is NULL once the job is gone. */
+struct cat_lookup {
+    struct job *job;
+};
 
 #define FETCH_MAX_BODY (16u << 20)
 #define SNIPPET_BYTES 512
@@ -43,6 +50,11 @@ void worker_job_free(struct job *j)
     free(j->title_type);
     free(j->message);
     free(j->snippet);
+    if (j->lookup)
+        j->lookup->job = NULL; /* its answer, still to come, finds no job */
+    free(j->cat_doc);
+    free(j->cat_updated_at);
+    free(j->cat_content_type);
     free(j);
 }
 
@@ -105,7 +117,16 @@ void worker_job_outcome(const struct job *j, struct dlv_outcome *o)
                               .delay_ms = j->delay_ms,
                               .push_ms = j->push_ms,
                               .duration_ms = j->duration_ms,
-                              .count_attempt = j->count_attempt};
+                              .count_attempt = j->count_attempt,
+                              .cat_status = j->cat_status,
+                              .cat_doc = j->cat_doc,
+                              .cat_updated_at = j->cat_updated_at,
+                              .cat_content_type = j->cat_content_type,
+                              .cat_markets = j->cat_markets,
+                              .cat_retention_s = j->t->feed.tombstone_retention_s > 0
+                                                     ? j->t->feed.tombstone_retention_s
+                                                     : 2592000,
+                              .cat_store = j->t->delivery == DELIVERY_FEED};
 }
 
 void worker_job_written(const struct job *j, const struct dlv_written *wr)
@@ -299,17 +320,29 @@ static void job_cms_ref(const struct job *j, struct cms_ref *ref)
 }
 
 /* An unpublish to t is rendered from the full title (fetched like a publish), not from the
- * event alone: GoWatchIt's removal is the complete item with its availability emptied. */
+ * event alone, where the format's removal is the complete document with its availability
+ * emptied (gwi_json_1.1, titanos). */
 static int removal_needs_title(const struct target *t)
 {
-    return t->unpublish == UNPUBLISH_TOMBSTONE && t->format == FORMAT_GWI_JSON_1_1;
+    return fmt_removal_needs_title(t);
 }
 
 /* The target's document for title (the removal document for an unpublish), or NULL with err
- * saying what is missing. */
+ * saying what is missing. The event's time and the title's first sighting stand in for the
+ * updated_at / created_at a CMS does not give (Movida). */
 static json_t *job_render_doc(const struct job *j, const json_t *title, char *err, size_t errlen)
 {
-    return fmt_render(j->t, title, j->unpublish, err, errlen);
+    char event_at[32], first_seen[32];
+    struct fmt_ctx ctx = {.unpublish = j->unpublish};
+    if (j->event_at_ms > 0) {
+        util_rfc3339(j->event_at_ms, event_at);
+        ctx.event_at = event_at;
+    }
+    if (j->first_seen_ms > 0) {
+        util_rfc3339(j->first_seen_ms, first_seen);
+        ctx.first_seen = first_seen;
+    }
+    return fmt_render_ctx(j->t, title, &ctx, err, errlen);
 }
 
 /* An unpublish whose title the source no longer serves: the removal is rendered from the
@@ -319,6 +352,7 @@ static void job_render_tombstone(struct job *j, int fetched)
     struct cms_ref ref;
     char err[512] = "";
 
+    j->cat_status = "removed";
     job_cms_ref(j, &ref);
     json_t *tomb = cms_tombstone(j->src, &ref);
     json_t *doc = tomb ? job_render_doc(j, tomb, err, sizeof(err)) : NULL;
@@ -335,6 +369,23 @@ static void job_render_tombstone(struct job *j, int fetched)
     }
     job_push(j, doc);
     json_decref(doc);
+}
+
+/* What the catalog keeps of a delivered publish: the per-title document, its updated_at, type
+ * and markets. Returns 0, or -1 out of memory. */
+static int job_catalog_live(struct job *j, const json_t *title, const json_t *doc)
+{
+    const json_t *item = catalog_title_doc(j->t->format, doc);
+    const char *upd = json_string_value(json_object_get(title, "updated_at"));
+    const char *type = json_string_value(json_object_get(title, "type"));
+    j->cat_doc = item ? json_dumps(item, JSON_COMPACT) : NULL;
+    j->cat_updated_at = strdup(upd ? upd : "");
+    j->cat_content_type = strdup(type ? type : j->content_type);
+    if (j->cat_doc == NULL || j->cat_updated_at == NULL || j->cat_content_type == NULL)
+        return -1;
+    catalog_markets(title, j->cat_markets, sizeof(j->cat_markets));
+    j->cat_status = "live";
+    return 0;
 }
 
 /* Everything fetched: normalize, filter by type, render, push. */
@@ -364,13 +415,26 @@ static void job_render(struct job *j)
         return;
     }
     json_t *doc = job_render_doc(j, title, err, sizeof(err));
-    json_decref(title);
     if (doc == NULL) {
+        json_decref(title);
         worker_job_finish(j, DLV_FAILED, 0, "validation_failed", err[0] ? err : "missing fields",
                           0);
         return;
     }
-    job_push(j, doc);
+    if (!j->unpublish && job_catalog_live(j, title, doc) != 0) {
+        json_decref(title);
+        json_decref(doc);
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "out of memory", 0);
+        return;
+    }
+    json_decref(title);
+    if (j->unpublish)
+        j->cat_status = "removed";
+    if (j->t->delivery == DELIVERY_FEED)
+        /* a feed target's delivery is storing the document: complete.lua writes it */
+        worker_job_finish(j, DLV_DELIVERED, 0, "", "", 0);
+    else
+        job_push(j, doc);
     json_decref(doc);
 }
 
@@ -450,16 +514,121 @@ static void job_fetch_next(struct job *j)
         worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not start the source fetch", 0);
 }
 
+/* ---- tombstones from the catalog ------------------------------------------------------------ */
+
+/* A push target's removal document is its catalog's document (what the partner last got) with
+ * the availability emptied; gwi_json_1.1 pushes it wrapped in its feed document. */
+static json_t *tombstone_push_doc(const struct target *t, const char *doc, size_t len)
+{
+    json_t *item = catalog_removal_doc(t->format, doc, len);
+    if (item == NULL || t->format != FORMAT_GWI_JSON_1_1)
+        return item;
+    static const char *const types[][2] = {
+        {"movie", "movies"}, {"show", "shows"}, {"season", "seasons"}, {"episode", "episodes"}};
+    const char *type = json_string_value(json_object_get(item, "type"));
+    const char *provider = t->catalog_provider ? t->catalog_provider : t->name;
+    json_t *ct = json_array();
+    for (size_t i = 0; type && i < 4; i++)
+        if (strcmp(type, types[i][0]) == 0)
+            json_array_append_new(ct, json_string(types[i][1]));
+    return json_pack("{s:s,s:s,s:o,s:s,s:s,s:[o]}", "catalog_provider", provider, "catalog_name",
+                     t->catalog_name ? t->catalog_name : provider, "catalog_types", ct,
+                     "catalog_period", "incremental", "_schema_version", "gwi_json_1.1", "items",
+                     item);
+}
+
+static void job_fetch_or_tombstone(struct job *j);
+
+static void on_catalog_doc(struct redisReply *reply, void *arg)
+{
+    struct cat_lookup *lk = arg;
+    struct job *j = lk->job;
+    free(lk);
+    if (j == NULL)
+        return;
+    j->lookup = NULL;
+    if (j->state != JOB_FETCH || j->w->closing)
+        return; /* handed back meanwhile */
+    const char *text = NULL;
+    size_t len = 0;
+    enum catalog_doc_state st = catalog_doc_decode(reply, &text, &len);
+    if (st == CATALOG_DOC_ERROR) {
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not read the catalog", 0);
+        return;
+    }
+    if (st == CATALOG_DOC_ABSENT) {
+        /* not in the catalog: a title delivered before the catalog existed, or never; the
+         * removal is rendered as before (ends not_in_catalog when the CMS has no title) */
+        job_fetch_or_tombstone(j);
+        return;
+    }
+    if (st == CATALOG_DOC_REMOVED) {
+        worker_job_finish(j, DLV_SUPERSEDED, 0, "not_in_catalog",
+                          "the target's catalog holds the title as removed already", 0);
+        return;
+    }
+    json_t *doc = tombstone_push_doc(j->t, text, len);
+    if (doc == NULL) {
+        worker_job_finish(j, DLV_FAILED, 0, "validation_failed", "catalog document unreadable", 0);
+        return;
+    }
+    j->cat_status = "removed";
+    job_push(j, doc);
+    json_decref(doc);
+}
+
+/* Reads the title's document from the target's catalog, then pushes its removal. */
+static void job_catalog_tombstone(struct job *j)
+{
+    char key[512];
+    struct cat_lookup *lk = malloc(sizeof(*lk));
+    if (lk == NULL) {
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "out of memory", 0);
+        return;
+    }
+    lk->job = j;
+    if (catalog_doc_key(j->w->cfg->redis_prefix, j->t->name, j->source, j->content_id, key,
+                        sizeof(key)) != 0) {
+        free(lk);
+        worker_job_finish(j, DLV_FAILED, 0, "internal_error", "content id too long", 0);
+        return;
+    }
+    const char *argv[] = {"GET", key};
+    j->state = JOB_FETCH;
+    j->lookup = lk;
+    if (rconn_command(j->w->rc, on_catalog_doc, lk, 2, argv, NULL) != 0) {
+        j->lookup = NULL;
+        free(lk);
+        worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not read the catalog", 0);
+    }
+}
+
 static void job_begin(struct job *j)
 {
     if (j->src == NULL) {
         worker_job_finish(j, DLV_FAILED, 0, "config_error", "source no longer configured", 0);
         return;
     }
+    if (j->unpublish && j->t->delivery == DELIVERY_FEED) {
+        /* the removal document is rendered from the catalog when a partner polls */
+        j->cat_status = "removed";
+        worker_job_finish(j, DLV_DELIVERED, 0, "", "", 0);
+        return;
+    }
+    if (j->unpublish && j->t->unpublish == UNPUBLISH_TOMBSTONE) {
+        job_catalog_tombstone(j);
+        return;
+    }
+    job_fetch_or_tombstone(j);
+}
+
+static void job_fetch_or_tombstone(struct job *j)
+{
     if (!j->unpublish || removal_needs_title(j->t)) {
         job_fetch_next(j);
         return;
     }
+    j->cat_status = "removed";
     if (j->t->unpublish == UNPUBLISH_DELETE) {
         job_push(j, NULL);
         return;

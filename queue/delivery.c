@@ -526,7 +526,7 @@ int dlv_complete_begin(struct dlv_cmd *c, const struct config *cfg)
     return done(c);
 }
 
-/* complete.lua's 11 arguments per outcome, in its order. */
+/* complete.lua's 17 arguments per outcome, in its order. */
 int dlv_complete_add(struct dlv_cmd *c, const struct dlv_outcome *o)
 {
     if (c->groups >= DLV_COMPLETE_MAX)
@@ -548,6 +548,15 @@ int dlv_complete_add(struct dlv_cmd *c, const struct dlv_outcome *o)
         str(c, "");
     num(c, o->duration_ms);
     str(c, o->count_attempt ? "1" : "0");
+    str(c, o->cat_status);
+    str(c, o->cat_doc);
+    str(c, o->cat_updated_at);
+    str(c, o->cat_content_type);
+    str(c, o->cat_markets);
+    if (o->cat_status)
+        fmt(c, "%" PRId64 ":%d", o->cat_retention_s, o->cat_store);
+    else
+        str(c, "");
     c->groups++;
     return done(c);
 }

@@ -141,6 +141,13 @@ struct dlv_outcome {
     int64_t push_ms;                      /* -1 = no push was made */
     int64_t duration_ms;                  /* the whole attempt */
     int count_attempt;
+    /* The catalog write that goes with a delivered outcome, in the same script (catalog_lib):
+     * cat_status NULL = none, "live" (cat_doc: the per-title document) or "removed".
+     * cat_store: this delivery is the store of a feed target, so a write the catalog refuses
+     * (an older event, or a removal of a title it never had) ends it superseded. */
+    const char *cat_status, *cat_doc, *cat_updated_at, *cat_content_type, *cat_markets;
+    int64_t cat_retention_s;
+    int cat_store;
 };
 
 /* complete.lua over the outcomes added between begin and end (at most DLV_COMPLETE_MAX). */

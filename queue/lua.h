@@ -15,6 +15,15 @@ extern const char lua_ops_list[];
 extern const char lua_ops_show[];
 extern const char lua_ops_redeliver[];
 extern const char lua_ops_target[];
+/* the sources' registration view (queue/sources) */
+extern const char lua_sources_note[];
+extern const char lua_sources_read[];
+/* catalog and pull feeds (queue/catalog) */
+extern const char lua_catalog_load[];
+extern const char lua_catalog_page[];
+extern const char lua_catalog_list[];
+extern const char lua_catalog_info[];
+extern const char lua_catalog_key[];
 /* catalog sync (queue/sync) */
 extern const char lua_sync_start[];
 extern const char lua_sync_claim[];

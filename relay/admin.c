@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "queue/ops.h"
 #include "queue/rconn.h"
+#include "queue/sources.h"
 #include "relay/admin_sync.h"
 #include "relay/http.h"
 #include "relay/ui.h"
@@ -321,7 +322,59 @@ out:
     json_decref(doc);
 }
 
+/* ---- GET /admin/sources (queue/sources) ----------------------------------------------- */
+
+struct sources_call {
+    struct http_req *req;
+    const struct config *cfg;
+};
+
+static void on_sources(struct redisReply *reply, void *arg)
+{
+    struct sources_call *sc = arg;
+    json_t *doc = sources_decode(sc->cfg, reply);
+    if (doc)
+        http_reply_json(sc->req, 200, doc);
+    else
+        http_reply_error(sc->req, 503, "queue_unavailable", "redis did not answer");
+    free(sc);
+}
+
+static void sources(struct admin *a, struct http_req *req)
+{
+    struct sources_call *sc = calloc(1, sizeof(*sc));
+    struct sources_args *args = sources_read_args(a->cfg, util_now_ms());
+    if (sc == NULL || args == NULL) {
+        free(sc);
+        sources_args_free(args);
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    sc->req = req;
+    sc->cfg = a->cfg;
+    if (rconn_script(a->rc, sources_read_script(), on_sources, sc, 0, sources_args_count(args),
+                     sources_args_argv(args), NULL) != 0) {
+        free(sc);
+        http_reply_error(req, 503, "queue_unavailable", "redis is not reachable");
+    }
+    sources_args_free(args);
+}
+
 /* ---- routing -------------------------------------------------------------------------- */
+
+int admin_authorize(struct admin *a, struct http_req *req)
+{
+    if (a->cfg->admin_token.value == NULL) {
+        http_reply_error(req, 404, "not_found", "no such endpoint");
+        return 0;
+    }
+    if (!authorized(a, req)) {
+        http_add_header(req, "WWW-Authenticate", "Bearer realm=\"relay-admin\"");
+        http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");
+        return 0;
+    }
+    return 1;
+}
 
 void admin_handle(struct admin *a, struct http_req *req)
 {
@@ -337,17 +390,19 @@ void admin_handle(struct admin *a, struct http_req *req)
         ui_handle(req);
         return;
     }
-    if (!authorized(a, req)) {
-        http_add_header(req, "WWW-Authenticate", "Bearer realm=\"relay-admin\"");
-        http_reply_error(req, 401, "unauthorized", "a valid admin bearer token is required");
+    if (!admin_authorize(a, req))
         return;
-    }
 
     if (admin_sync_handle(a->cfg, a->rc, req, path))
         return;
     if (strcmp(path, "/admin/stats") == 0) {
         if (method_is(req, "GET"))
             run(a, req, OPS_STATS, NULL);
+        return;
+    }
+    if (strcmp(path, "/admin/sources") == 0) {
+        if (method_is(req, "GET"))
+            sources(a, req);
         return;
     }
     if (strcmp(path, "/admin/deliveries") == 0) {

@@ -17,5 +17,8 @@ void admin_free(struct admin *a);
 /* Handles a request whose path starts with /admin/ (http_path(req)).
  * 404 when no admin token is configured, 401 without the right bearer token. */
 void admin_handle(struct admin *a, struct http_req *req);
+/* The same check for admin routes served by other modules (relay/feeds): returns 1 when the
+ * request may go on, else 0 with the 404 or 401 answered. */
+int admin_authorize(struct admin *a, struct http_req *req);
 
 #endif

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "queue/rconn.h"
 #include "relay/admin.h"
+#include "relay/feeds.h"
 #include "relay/http.h"
 #include "relay/ingest.h"
 #include "relay/metrics.h"
@@ -23,6 +24,7 @@ struct app {
     struct metrics *metrics;
     struct admin *admin;
     struct ingest *ingest;
+    struct feeds *feeds;
     struct server *server;
     int admin_apart; /* admin.listen is set: operator routes only there */
 };
@@ -98,7 +100,21 @@ static void admin(struct app *a, struct http_req *req)
     admin_handle(a->admin, req);
 }
 
+static void feed(struct app *a, struct http_req *req)
+{
+    feeds_handle(a->feeds, req);
+}
+
+static void admin_feeds(struct app *a, struct http_req *req)
+{
+    if (admin_authorize(a->admin, req))
+        feeds_admin_handle(a->feeds, req);
+}
+
 static const struct route routes[] = {
+    {"/feeds/", 1, ROUTE_PUBLIC, NULL, feed},
+    {"/admin/feeds", 0, ROUTE_OPERATOR, NULL, admin_feeds},
+    {"/admin/catalog/", 1, ROUTE_OPERATOR, NULL, admin_feeds},
     {"/webhooks/", 1, ROUTE_PUBLIC, webhook_headers, webhook},
     {"/healthz", 0, ROUTE_ANY, probe_headers, healthz},
     {"/readyz", 0, ROUTE_ANY, probe_headers, readyz},
@@ -174,9 +190,11 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
         goto fail;
     a->metrics = metrics_new(cfg, a->rc);
     a->admin = admin_new(cfg, a->rc);
-    a->ingest = ingest_new(cfg, a->rc, a->metrics);
-    if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL)
+    a->ingest = ingest_new(base, cfg, a->rc, a->metrics);
+    a->feeds = feeds_new(base, cfg, a->rc);
+    if (a->metrics == NULL || a->admin == NULL || a->ingest == NULL || a->feeds == NULL)
         goto fail;
+    metrics_add_section(a->metrics, feeds_metrics_text, a->feeds);
     struct server_handlers h = {on_headers, on_request, on_error, a};
     a->server = server_new(base, cfg, &h, err, errlen);
     if (a->server == NULL)
@@ -209,11 +227,12 @@ void app_free(struct app *a)
 {
     if (a == NULL)
         return;
-    /* Redis first: its pending callbacks still answer requests the server owns. */
+    /* Redis first: its pending callbacks still answer requests the server owns; then ingest. */
     rconn_free(a->rc);
+    ingest_free(a->ingest); /* answers the events it still collects, on the server's connections */
     server_free(a->server);
-    ingest_free(a->ingest);
     admin_free(a->admin);
+    feeds_free(a->feeds);
     metrics_free(a->metrics);
     free(a);
 }

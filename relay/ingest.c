@@ -1,6 +1,6 @@
 #include "relay/ingest.h"
 
-#include <hiredis/hiredis.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,8 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "queue/lua.h"
+#include "queue/enqueue.h"
+#include "queue/sources.h"
 #include "queue/rconn.h"
 #include "relay/envelope.h"
 #include "relay/http.h"
@@ -18,23 +19,48 @@
 
 #define WEBHOOK_PREFIX "/webhooks/"
 #define RETRY_AFTER_S "5"
+#define TALLY_EVERY_MS 1000
+
+/* Requests verified in one loop pass share one enqueue script call (each with its own
+ * duplicate check, each answered once Redis confirmed its own event): Redis's per-call cost
+ * (script dispatch, AOF write, reply) is most of its CPU per webhook. */
+#ifndef INGEST_BATCH_MAX
+#define INGEST_BATCH_MAX 64
+#endif
+
+/* One event waiting for Redis: its request and a copy of what the stream entry needs (the
+ * envelope is gone by the time the batch is sent). */
+struct pending_event {
+    struct http_req *req;
+    const struct source *src;
+    struct enqueue_event ev; /* strings point into text */
+    char text[];
+};
+
+/* One script call in flight. */
+struct batch {
+    struct ingest *in;
+    size_t n;
+    struct pending_event *pe[INGEST_BATCH_MAX];
+};
 
 struct ingest {
     const struct config *cfg;
     struct rconn *rc;
     struct metrics *m;
+    struct event *flush_ev; /* sends `open` once the current loop pass is over */
+    struct batch *open;     /* events collected for the next call */
+    /* The sources' registration view (queue/sources): tallied here, added to Redis once a
+     * second by one script call, never a round trip per request. */
+    struct sources_tally *tally;
+    struct event *tally_ev;
 };
 
-/* What an enqueue callback needs after Redis answers. */
-struct pending_event {
-    struct ingest *in;
-    struct http_req *req;
-    const struct source *src;
-    char *event_id;
-    char *event_type;
-};
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
+static void tally_cb(evutil_socket_t fd, short what, void *arg);
 
-struct ingest *ingest_new(const struct config *cfg, struct rconn *rc, struct metrics *m)
+struct ingest *ingest_new(struct event_base *base, const struct config *cfg, struct rconn *rc,
+                          struct metrics *m)
 {
     struct ingest *in = calloc(1, sizeof(*in));
     if (in == NULL)
@@ -42,11 +68,52 @@ struct ingest *ingest_new(const struct config *cfg, struct rconn *rc, struct met
     in->cfg = cfg;
     in->rc = rc;
     in->m = m;
+    in->flush_ev = evtimer_new(base, flush_cb, in);
+    in->tally = sources_tally_new(cfg);
+    in->tally_ev = event_new(base, -1, EV_PERSIST, tally_cb, in);
+    if (in->flush_ev == NULL || in->tally == NULL || in->tally_ev == NULL) {
+        ingest_free(in);
+        return NULL;
+    }
+    struct timeval every = {TALLY_EVERY_MS / 1000, (TALLY_EVERY_MS % 1000) * 1000};
+    event_add(in->tally_ev, &every);
     return in;
+}
+
+static void batch_fail(struct batch *b, const char *why);
+
+static void on_tally_noted(struct redisReply *reply, void *arg)
+{
+    /* Best effort: a lost second of counts only makes the 24 h view a little low. */
+    if (reply == NULL)
+        LOG_DEBUG("source tallies not recorded", NULL);
+}
+
+static void tally_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingest *in = arg;
+    if (!sources_tally_dirty(in->tally) || !rconn_ready(in->rc))
+        return; /* kept for the next tick */
+    struct sources_args *a = sources_note_args(in->tally, in->cfg->redis_prefix, util_now_ms());
+    if (a == NULL)
+        return;
+    if (rconn_script(in->rc, sources_note_script(), on_tally_noted, NULL, 0, sources_args_count(a),
+                     sources_args_argv(a), NULL) != 0)
+        LOG_DEBUG("source tallies not recorded", NULL);
+    sources_args_free(a);
 }
 
 void ingest_free(struct ingest *in)
 {
+    if (in == NULL)
+        return;
+    if (in->open)
+        batch_fail(in->open, "shutting down");
+    if (in->flush_ev)
+        event_free(in->flush_ev);
+    if (in->tally_ev)
+        event_free(in->tally_ev);
+    sources_tally_free(in->tally);
     free(in);
 }
 
@@ -60,6 +127,7 @@ static void reject(struct ingest *in, struct http_req *req, const char *source, 
                    const char *code, const char *message)
 {
     metrics_rejection(in->m, source, code);
+    sources_tally_rejected(in->tally, source, code, util_now_ms());
     LOG_INFO("webhook rejected", "request_id", http_request_id(req), "source", source, "code", code,
              NULL);
     http_reply_error(req, status, code, message);
@@ -126,107 +194,145 @@ static void reply_status(struct http_req *req, int status, const char *st, const
     http_reply_json(req, status, o);
 }
 
-static void pending_free(struct pending_event *pe)
-{
-    if (pe == NULL)
-        return;
-    free(pe->event_id);
-    free(pe->event_type);
-    free(pe);
-}
-
 static void queue_unavailable(struct ingest *in, struct http_req *req, const char *source)
 {
     http_add_header(req, "Retry-After", RETRY_AFTER_S);
-    reject(in, req, source, 503, "queue_unavailable",
-           "the queue is unavailable; retry later, nothing was stored");
+    reject(in, req, source, 503, "queue_unavailable", "the queue is unavailable; retry later");
+}
+
+/* Answers every event of b with 503 and frees it. */
+static void batch_fail(struct batch *b, const char *why)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        struct pending_event *pe = b->pe[i];
+        LOG_WARN("enqueue failed", "request_id", http_request_id(pe->req), "source", pe->src->name,
+                 "event_id", pe->ev.event_id, "error", why, NULL);
+        queue_unavailable(b->in, pe->req, pe->src->name);
+        free(pe);
+    }
+    free(b);
 }
 
 static void on_enqueued(struct redisReply *reply, void *arg)
 {
-    struct pending_event *pe = arg;
-    struct ingest *in = pe->in;
-    const char *src = pe->src->name;
+    struct batch *b = arg;
+    struct ingest *in = b->in;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER) {
-        LOG_WARN("enqueue failed", "request_id", http_request_id(pe->req), "source", src,
-                 "event_id", pe->event_id, "error",
-                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer", NULL);
-        queue_unavailable(in, pe->req, src);
-    } else if (reply->element[0]->integer == 0) {
-        metrics_webhook(in->m, src, "duplicate");
-        LOG_INFO("webhook duplicate", "request_id", http_request_id(pe->req), "source", src,
-                 "event_id", pe->event_id, NULL);
-        reply_status(pe->req, 200, "duplicate", pe->event_id);
-    } else {
-        metrics_webhook(in->m, src, "queued");
-        LOG_INFO("webhook accepted", "request_id", http_request_id(pe->req), "source", src,
-                 "event_id", pe->event_id, "event_type", pe->event_type, "stream_id",
-                 reply->element[1]->str, NULL);
-        reply_status(pe->req, 202, "queued", pe->event_id);
+    if (enqueue_reply(reply, b->n, 0, NULL) == ENQUEUE_FAILED) {
+        batch_fail(b, enqueue_reply_error(reply));
+        return;
     }
-    pending_free(pe);
+    for (size_t i = 0; i < b->n; i++) {
+        struct pending_event *pe = b->pe[i];
+        const char *src = pe->src->name, *stream_id = NULL;
+        switch (enqueue_reply(reply, b->n, i, &stream_id)) {
+        case ENQUEUE_DUPLICATE:
+            metrics_webhook(in->m, src, "duplicate");
+            sources_tally_accepted(in->tally, src);
+            LOG_INFO("webhook duplicate", "request_id", http_request_id(pe->req), "source", src,
+                     "event_id", pe->ev.event_id, NULL);
+            reply_status(pe->req, 200, "duplicate", pe->ev.event_id);
+            break;
+        case ENQUEUE_QUEUED:
+            metrics_webhook(in->m, src, "queued");
+            sources_tally_accepted(in->tally, src);
+            LOG_INFO("webhook accepted", "request_id", http_request_id(pe->req), "source", src,
+                     "event_id", pe->ev.event_id, "event_type", pe->ev.type, "stream_id", stream_id,
+                     NULL);
+            reply_status(pe->req, 202, "queued", pe->ev.event_id);
+            break;
+        default:
+            LOG_WARN("enqueue failed", "request_id", http_request_id(pe->req), "source", src,
+                     "event_id", pe->ev.event_id, "error", "malformed answer", NULL);
+            queue_unavailable(in, pe->req, src);
+            break;
+        }
+        free(pe);
+    }
+    free(b);
+}
+
+static void flush(struct ingest *in)
+{
+    struct batch *b = in->open;
+    struct enqueue_event ev[INGEST_BATCH_MAX];
+    in->open = NULL;
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        ev[i] = b->pe[i]->ev;
+    struct enqueue_args *args =
+        enqueue_batch_args(in->cfg->redis_prefix, in->cfg->dedupe_ttl_s, ev, b->n);
+    if (args == NULL) {
+        batch_fail(b, "out of memory");
+        return;
+    }
+    if (rconn_script(in->rc, enqueue_script(), on_enqueued, b, 0, enqueue_args_count(args),
+                     enqueue_args_argv(args), NULL) != 0)
+        batch_fail(b, "redis is not connected");
+    enqueue_args_free(args);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    flush(arg);
+}
+
+/* Appends a copy of s to *p (a string area sized beforehand) and returns it. */
+static const char *put(char **p, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = *p;
+    memcpy(d, s, n);
+    *p += n;
+    return d;
 }
 
 static void enqueue(struct ingest *in, struct http_req *req, const struct source *src,
                     const struct envelope *env)
 {
-    char ttl[24], created[24] = "", received[24], season[16] = "", episode[16] = "";
-    struct pending_event *pe = calloc(1, sizeof(*pe));
+    const char *strs[] = {env->id,         env->type,    env->content_type,
+                          env->content_id, env->show_id, http_request_id(req)};
+    size_t size = 0;
+    for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
+        size += strs[i] ? strlen(strs[i]) + 1 : 0;
+    struct pending_event *pe = malloc(sizeof(*pe) + size);
     if (pe == NULL)
-        goto fail;
-    pe->in = in;
+        goto oom;
+    if (in->open == NULL) {
+        in->open = calloc(1, sizeof(*in->open));
+        if (in->open == NULL)
+            goto oom;
+        in->open->in = in;
+        static const struct timeval now = {0, 0};
+        evtimer_add(in->flush_ev, &now);
+    }
+    char *p = pe->text;
     pe->req = req;
     pe->src = src;
-    pe->event_id = strdup(env->id);
-    pe->event_type = strdup(env->type);
-    if (pe->event_id == NULL || pe->event_type == NULL)
-        goto fail;
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)in->cfg->dedupe_ttl_s);
-    if (env->created_at_ms >= 0)
-        snprintf(created, sizeof(created), "%lld", (long long)env->created_at_ms);
-    snprintf(received, sizeof(received), "%lld", (long long)util_now_ms());
-    if (env->season_number >= 0)
-        snprintf(season, sizeof(season), "%d", env->season_number);
-    if (env->episode_number >= 0)
-        snprintf(episode, sizeof(episode), "%d", env->episode_number);
-    const char *argv[] = {
-        in->cfg->redis_prefix,
-        src->name,
-        env->id,
-        ttl,
-        "source",
-        src->name,
-        "event_id",
-        env->id,
-        "type",
-        env->type,
-        "content_type",
-        env->content_type ? env->content_type : "",
-        "content_id",
-        env->content_id ? env->content_id : "",
-        "show_id",
-        env->show_id ? env->show_id : "",
-        "season_number",
-        season,
-        "episode_number",
-        episode,
-        "created_at",
-        created,
-        "received_at",
-        received,
-        "request_id",
-        http_request_id(req),
+    pe->ev = (struct enqueue_event){
+        .source = src->name,
+        .event_id = put(&p, env->id),
+        .type = put(&p, env->type),
+        .content_type = put(&p, env->content_type),
+        .content_id = put(&p, env->content_id),
+        .show_id = put(&p, env->show_id),
+        .season_number = env->season_number,
+        .episode_number = env->episode_number,
+        .created_at_ms = env->created_at_ms,
+        .received_at_ms = util_now_ms(),
+        .request_id = put(&p, http_request_id(req)),
     };
-    if (rconn_script(in->rc, lua_enqueue, on_enqueued, pe, 0, (int)(sizeof(argv) / sizeof(*argv)),
-                     argv, NULL) != 0) {
-        pending_free(pe);
-        queue_unavailable(in, req, src->name);
+    in->open->pe[in->open->n++] = pe;
+    if (in->open->n == INGEST_BATCH_MAX) {
+        evtimer_del(in->flush_ev);
+        flush(in);
     }
     return;
-fail:
-    pending_free(pe);
+oom:
+    free(pe);
     http_reply_error(req, 500, "internal", "out of memory");
 }
 
@@ -244,8 +350,12 @@ void ingest_handle(struct ingest *in, struct http_req *req)
         return;
     }
     switch (sig_verify(src, header_cb, req, body, len, util_now_ms() / 1000)) {
-    case SIG_OK:
+    case SIG_OK: {
+        int64_t now = util_now_ms();
+        metrics_verified(in->m, src->name, now);
+        sources_tally_verified(in->tally, src->name, now);
         break;
+    }
     case SIG_MISSING:
         reject(in, req, src->name, 401, "signature_missing", "the signature header is missing");
         return;
@@ -271,9 +381,12 @@ void ingest_handle(struct ingest *in, struct http_req *req)
     }
     if (strcmp(env->type, "ping") == 0) {
         metrics_webhook(in->m, src->name, "ignored");
+        sources_tally_ping(in->tally, src->name, util_now_ms());
+        sources_tally_accepted(in->tally, src->name);
         reply_status(req, 200, "pong", NULL);
     } else if (!envelope_is_content(env)) {
         metrics_webhook(in->m, src->name, "ignored");
+        sources_tally_accepted(in->tally, src->name);
         LOG_INFO("webhook ignored", "request_id", http_request_id(req), "source", src->name,
                  "event_id", env->id, "event_type", env->type, NULL);
         reply_status(req, 200, "ignored", env->id);

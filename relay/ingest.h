@@ -6,11 +6,14 @@
 /* POST /webhooks/{source} (CONTRACT §3): verify, validate, deduplicate and enqueue. */
 
 struct ingest;
+struct event_base;
 struct rconn;
 struct metrics;
 struct http_req;
 
-struct ingest *ingest_new(const struct config *cfg, struct rconn *rc, struct metrics *m);
+/* Caller frees with ingest_free(); cfg, rc and m must outlive it. NULL when out of memory. */
+struct ingest *ingest_new(struct event_base *base, const struct config *cfg, struct rconn *rc,
+                          struct metrics *m);
 void ingest_free(struct ingest *in);
 
 /* Rows 1-2 of §3 (unknown source, method), before the body is read. Returns 1 when it

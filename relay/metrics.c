@@ -49,6 +49,7 @@ struct source_counts {
     uint64_t outcome[N_OUTCOMES];
     struct code_count codes[CODES_MAX + 1]; /* +1: OTHER_LABEL */
     size_t n_codes;
+    int64_t last_received_ms; /* last request whose signature verified; 0 = none yet */
 };
 
 struct metrics {
@@ -57,7 +58,15 @@ struct metrics {
     struct source_counts *src;
     size_t n_src, cap_src;
     size_t n_unknown;
+    char *(*section)(void *arg); /* metrics_add_section */
+    void *section_arg;
 };
+
+void metrics_add_section(struct metrics *m, char *(*text)(void *arg), void *arg)
+{
+    m->section = text;
+    m->section_arg = arg;
+}
 
 /* ---- in-process counters --------------------------------------------------------------- */
 
@@ -174,6 +183,15 @@ void metrics_webhook(struct metrics *m, const char *source, const char *outcome)
             s->outcome[i]++;
 }
 
+void metrics_verified(struct metrics *m, const char *source, int64_t now_ms)
+{
+    if (config_source(m->cfg, source) == NULL)
+        return;
+    struct source_counts *s = find_source(m, source);
+    if (s && now_ms > s->last_received_ms)
+        s->last_received_ms = now_ms;
+}
+
 void metrics_rejection(struct metrics *m, const char *source, const char *code)
 {
     char label[LABEL_MAX + 1];
@@ -268,6 +286,16 @@ static void render_ingest(struct metrics *m, struct buf *b)
             blabel(b, m->src[i].codes[k].code);
             bprintf(b, "\"} %llu\n", (unsigned long long)m->src[i].codes[k].n);
         }
+    header(b, "relay_webhook_last_received_timestamp_seconds", "gauge",
+           "Unix time of the last webhook whose signature verified, by source (this process; "
+           "0 = none since start).");
+    for (size_t i = 0; i < m->n_src; i++) {
+        if (config_source(m->cfg, m->src[i].name) == NULL)
+            continue;
+        bprintf(b, "relay_webhook_last_received_timestamp_seconds{source=\"");
+        blabel(b, m->src[i].name);
+        bprintf(b, "\"} %.3f\n", (double)m->src[i].last_received_ms / 1000.0);
+    }
 }
 
 /* A counter or bucket value from P:metrics: digits only, else 0. */
@@ -427,6 +455,12 @@ static void scrape_finish(struct scrape *s)
     /* Without Redis the Redis-side series are left out rather than shown as 0: a counter
      * dropping to 0 would read as a reset. */
     render_redis(s->m, &b, s->stats, s->hash);
+    if (s->m->section) {
+        char *extra = s->m->section(s->m->section_arg);
+        if (extra)
+            bprintf(&b, "%s", extra);
+        free(extra);
+    }
     if (b.toobig) {
         http_reply_error(s->req, 500, "internal", "metrics page too large");
     } else {

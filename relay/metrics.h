@@ -1,6 +1,8 @@
 #ifndef RELAY_METRICS_H
 #define RELAY_METRICS_H
 
+#include <stdint.h>
+
 #include "core/config.h"
 
 /* Uses relay/http.h (struct http_req: the relay's own HTTP server, not evhttp).
@@ -20,6 +22,12 @@ void metrics_webhook(struct metrics *m, const char *source, const char *outcome)
 /* A rejected webhook: also counts relay_webhooks_total{outcome="rejected"}. code is the
  * error code (signature_invalid, ...). source may be an unknown name: it is escaped. */
 void metrics_rejection(struct metrics *m, const char *source, const char *code);
+
+/* A request of a configured source whose signature verified (the last-received gauge). */
+void metrics_verified(struct metrics *m, const char *source, int64_t now_ms);
+/* Adds a section another module renders (Prometheus text, malloc'd, NULL = none) at the end
+ * of every scrape. arg must outlive m. */
+void metrics_add_section(struct metrics *m, char *(*text)(void *arg), void *arg);
 
 /* Serves GET /metrics (text/plain; version=0.0.4); answers asynchronously. */
 void metrics_handle(struct metrics *m, struct http_req *req);

@@ -27,7 +27,28 @@ DEMO_SECRETS = {
     "GWI_API_KEY": "demo-gwi-key",
     "TITANOS_PASSWORD": "demo-titanos-password",
     "TITANOS_SIGNING_SECRET": "demo-titanos-signing-secret",
+    "TITANOS_FEED_PASSWORD": "demo-titanos-feed-password",
 }
+FEED_AUTH = "Basic " + __import__("base64").b64encode(
+    b"titanos:" + DEMO_SECRETS["TITANOS_FEED_PASSWORD"].encode()).decode()
+
+
+def poll_feed(port, cursor, changed_from=None):
+    """Polls the pull feed as a partner would (waiting until the worker has stored the change)
+    and prints what it gets; returns the next cursor."""
+    path = "/feeds/titanos-feed" + ("?cursor=" + cursor if cursor else "")
+    print("  $ curl -u titanos:$TITANOS_FEED_PASSWORD 'http://127.0.0.1:%d%s'" % (port, path))
+    deadline = time.time() + 20
+    while True:
+        body = h.request(port, "GET", path, headers={"Authorization": FEED_AUTH}).json()
+        if body["data"] or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    for d in body["data"]:
+        print("    %s  %-9s %s" % (d.get("id"), d.get("status"), d.get("title") or ""))
+    print("    next_cursor %s, has_more %s" % (body["meta"]["next_cursor"],
+                                               str(body["meta"]["has_more"]).lower()))
+    return body["meta"]["next_cursor"]
 
 
 def say(msg):
@@ -51,6 +72,10 @@ def show_received(partner, since):
                 print("    " + line)
             if len(lines) > 18:
                 print("    … (%d more lines)" % (len(lines) - 18))
+            doc = json.loads(r["body"])
+            item = (doc.get("items") or [doc])[0] if isinstance(doc, dict) else {}
+            if isinstance(item, dict) and item.get("url"):
+                print("    deep link (url): %s" % item["url"])
 
 
 def wait_for(partner, n, since, timeout=20):
@@ -99,6 +124,11 @@ def main():
     cfg["sources"]["movida"]["api"]["base_url"] = movida.url("/api")
     for t in cfg["targets"].values():
         t["url"] = t["url"].replace("http://127.0.0.1:8093", partner.url())
+    # a partner that pulls instead: the catalog served as a feed (README, "Pull feeds")
+    cfg["targets"]["titanos-feed"] = {
+        "format": "titanos", "delivery": "feed",
+        "feed": {"auth": {"type": "basic", "username": "titanos",
+                          "password": "env:TITANOS_FEED_PASSWORD"}}}
     cfg_path = os.path.join(work, "relay.json")
     with open(cfg_path, "w") as f:
         json.dump(cfg, f, indent=2)
@@ -117,11 +147,17 @@ def main():
              h.encora_event("evt_demo_pub", created_at="2026-11-20T10:00:00Z"), 3),
             ("EncoraStream unpublishes it", "encora",
              h.encora_event("evt_demo_unpub", "content.unpublished", created_at="2026-11-20T12:30:00Z"), 3),
+            ("EncoraStream publishes an episode (no slug of its own: its deep link is built from "
+             "the show's, web_url.episode)", "encora",
+             h.encora_event("evt_demo_ep", content_type="episode",
+                            content_id="a7a26ff2-e851-45b6-9634-d595f45458b7", show_id=SHOW,
+                            season_number=1, episode_number=2, created_at="2026-11-20T10:05:00Z"), 3),
             ("Movida publishes an episode (Standard Webhooks signature, Digest-auth API)", "movida",
              json.dumps({"id": "evt-demo-7781", "type": "content.published",
                          "created_at": "2026-11-20T10:00:00Z", "data": {"title_id": 73}}).encode(), 3),
         ]
-        for title, source, body, n in steps:
+        cursor = None
+        for k, (title, source, body, n) in enumerate(steps):
             say(title)
             sig = h.sign_encora(body) if source == "encora" else h.sign_standard(body, "msg_" + str(time.time_ns()))
             since = time.time()
@@ -130,9 +166,19 @@ def main():
             wait_for(partner, n, since)
             time.sleep(0.3)
             show_received(partner, since)
+            if k == 0:
+                say("the TitanOS feed partner polls: a full snapshot")
+                cursor = poll_feed(port, None)
+            elif k == 1:
+                say("the feed partner polls from its cursor: the removal, as TitanOS's document")
+                cursor = poll_feed(port, cursor)
 
         say("delivery log (relayctl deliveries)")
         out = h.run_tool("relayctl", cfg_path, "deliveries", "--limit", "10")
+        print(out.stdout or out.stderr)
+        say("sources as a CMS registration shows them (relayctl sources)")
+        time.sleep(1.2)  # each relay adds its tallies to Redis once a second
+        out = h.run_tool("relayctl", cfg_path, "sources")
         print(out.stdout or out.stderr)
 
         # A partner added after those events has nothing yet: a catalog sync backfills it.
@@ -161,7 +207,7 @@ def main():
                 f.write("%s=%s\n" % (k, v))
         print("  set -a; . %s; set +a" % env_path)
         print("  RELAY_CONFIG=%s scripts/sign-webhook encora %s --send" % (cfg_path, sample))
-        print("  relayctl:  RELAY_CONFIG=%s build/relayctl stats" % cfg_path)
+        print("  relayctl:  RELAY_CONFIG=%s build/relayctl stats   (or sources, deliveries)" % cfg_path)
         if args.once:
             return 0
         say("running; Ctrl-C stops everything")

@@ -1,11 +1,16 @@
 -- complete: record the outcomes of attempts (docs/redis.md, step 4), many per call.
--- KEYS: none. ARGV: prefix, max_attempts, retention_s, n, then n groups of 11: id, lease
+-- KEYS: none. ARGV: prefix, max_attempts, retention_s, n, then n groups of 17: id, lease
 -- token, outcome (delivered|retry|failed|superseded|release), http_status, error_code,
 -- error_message, response_snippet, retry delay ms, push duration ms ('' = no push made),
--- attempt duration ms, count_attempt ('1' = this was an attempt). Returns one entry per
+-- attempt duration ms, count_attempt ('1' = this was an attempt), then the catalog write of a
+-- delivered outcome (catalog_lib; status '' = none): catalog status (live|removed), document,
+-- updated_at, content_type, markets, '<tombstone_retention_s>:<store>' (store '1': the
+-- delivery is a feed target's store, and a write the catalog refuses ends it superseded with
+-- error not_in_catalog or newer_in_catalog). Returns one entry per
 -- group, in order: {status, attempt_count}, or {'stale'} when the lease moved on (reclaimed
 -- by another worker, or Redis lost the record). Counter increments (P:stats, P:metrics) are
 -- summed over the batch and written once per field.
+--#include catalog_lib
 local P, max_attempts, retention, n = ARGV[1], tonumber(ARGV[2]) or 1, tonumber(ARGV[3]),
   tonumber(ARGV[4])
 local now = now_ms()
@@ -56,7 +61,7 @@ end
 local unleased = {} -- ids to take out of P:lease, in one ZREM at the end
 
 local function complete_one(id, token, outcome, http_status, code, message, snippet, delay,
-                            push_ms, attempt_ms, count)
+                            push_ms, attempt_ms, count, cat)
   local key = P .. ':d:' .. id
   local r = redis.call('HMGET', key, 'lease', 'status', 'target', 'source', 'content_id',
                        'attempt_count', 'superseded_by', 'order_ts', 'order_seq', 'received_at')
@@ -94,6 +99,25 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     final = 'failed'
   else
     final = 'superseded'
+  end
+
+  if final == 'delivered' and cat.status ~= '' then
+    -- the catalog changes with the delivery, in this one script: a crash never leaves a
+    -- catalog that disagrees with the delivery log
+    local ret_s, store = string.match(cat.opts, '^(%d+):(%d)$')
+    local res = catalog_put(P, target, {source = r[4], content_id = r[5], status = cat.status,
+                                        doc = cat.doc, order_ts = r[8], order_seq = r[9],
+                                        updated_at = cat.updated_at,
+                                        content_type = cat.content_type, markets = cat.markets,
+                                        delivery_id = id}, now, (tonumber(ret_s) or 0) * 1000)
+    if store == '1' and (res == 'older' or res == 'not_in_catalog') then
+      final = 'superseded'
+      if res == 'older' then
+        code, message = 'newer_in_catalog', 'the catalog holds a newer event of this title'
+      else
+        code, message = 'not_in_catalog', 'the target never had this title: nothing to remove'
+      end
+    end
   end
 
   local attempt_fields = {'attempt_count', attempts, 'http_status', http_status, 'error_code',
@@ -153,10 +177,13 @@ end
 
 local out = {}
 for i = 0, n - 1 do
-  local b = 4 + 11 * i
+  local b = 4 + 17 * i
   out[i + 1] = complete_one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5],
                             ARGV[b + 6], ARGV[b + 7], tonumber(ARGV[b + 8]) or 0, ARGV[b + 9],
-                            ARGV[b + 10], ARGV[b + 11])
+                            ARGV[b + 10], ARGV[b + 11],
+                            {status = ARGV[b + 12], doc = ARGV[b + 13],
+                             updated_at = ARGV[b + 14], content_type = ARGV[b + 15],
+                             markets = ARGV[b + 16], opts = ARGV[b + 17]})
 end
 if #unleased > 0 then redis.call('ZREM', P .. ':lease', unpack(unleased)) end
 flush_histograms()

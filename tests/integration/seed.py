@@ -1,13 +1,10 @@
 """Writes delivery records straight into Redis, following docs/redis.md's layout, so the
 operator tests (relayctl, admin API, metrics) do not depend on the worker's timing."""
-import hashlib
 import json
 import time
 
-
-def delivery_id(source, event_id, target):
-    h = hashlib.sha256(("%s\0%s\0%s" % (source, event_id, target)).encode()).hexdigest()
-    return "dlv_" + h[:24]
+from layout import (attempts_key, delivery_id, due_key, key, record_key,  # noqa: F401
+                    stats_key)
 
 
 def now_ms():
@@ -45,31 +42,31 @@ def seed_delivery(redis, event_id, target="canon", source="encora", status="fail
     args = []
     for k, v in rec.items():
         args += [k, v]
-    redis.cmd("HSET", "%s:d:%s" % (P, did), *args)
-    redis.cmd("EXPIRE", "%s:d:%s" % (P, did), retention_s)
+    redis.cmd("HSET", record_key(did, P), *args)
+    redis.cmd("EXPIRE", record_key(did, P), retention_s)
     for i, (hs, code, dur) in enumerate(attempts):
         a = {"at": created + 1000 * i, "attempt": i + 1,
              "http_status": hs, "error": {"code": code, "message": "attempt %d failed" % (i + 1)}
              if code else None, "duration_ms": dur}
-        redis.cmd("RPUSH", "%s:d:%s:attempts" % (P, did), json.dumps(a))
-    redis.cmd("ZADD", "%s:log" % P, created, did)
+        redis.cmd("RPUSH", attempts_key(did, P), json.dumps(a))
+    redis.cmd("ZADD", key("log", P), created, did)
     if status in ("pending", "retrying"):
-        redis.cmd("ZADD", "%s:due:%s" % (P, target), int(rec["next_retry_at"]), did)
+        redis.cmd("ZADD", due_key(target, P), int(rec["next_retry_at"]), did)
     if status == "failed":
-        redis.cmd("ZADD", "%s:failed" % P, int(rec["updated_at"]), did)
+        redis.cmd("ZADD", key("failed", P), int(rec["updated_at"]), did)
     if leased:
-        redis.cmd("ZREM", "%s:due:%s" % (P, target), did)
-        redis.cmd("ZADD", "%s:lease" % P, now_ms() + 30000, did)
-        redis.cmd("HSET", "%s:d:%s" % (P, did), "lease", "tok")
-    redis.cmd("HINCRBY", "%s:stats:%s" % (P, target), status, 1)
+        redis.cmd("ZREM", due_key(target, P), did)
+        redis.cmd("ZADD", key("lease", P), now_ms() + 30000, did)
+        redis.cmd("HSET", record_key(did, P), "lease", "tok")
+    redis.cmd("HINCRBY", stats_key(target, P), status, 1)
     return did
 
 
 def record(redis, did, prefix="relay"):
-    flat = redis.cmd("HGETALL", "%s:d:%s" % (prefix, did))
+    flat = redis.cmd("HGETALL", record_key(did, prefix))
     return dict(zip(flat[::2], flat[1::2]))
 
 
 def stats_hash(redis, target, prefix="relay"):
-    flat = redis.cmd("HGETALL", "%s:stats:%s" % (prefix, target))
+    flat = redis.cmd("HGETALL", stats_key(target, prefix))
     return {k: int(v) for k, v in zip(flat[::2], flat[1::2])}

@@ -121,6 +121,55 @@ class IngestTest(h.RelayTestCase):
         groups = self.redis.cmd("XINFO", "GROUPS", "relay:events")
         self.assertEqual(groups[0][1], "workers")
 
+    def test_09b_concurrent_batch_each_checked(self):
+        # Requests verified in one loop pass share one enqueue call; each still gets its own
+        # duplicate check and its own answer.
+        import threading
+        before = self.redis.cmd("XLEN", "relay:events")
+        reqs = []
+        for i in range(20):
+            body = h.encora_event("evt_batch_dup")
+            reqs.append(("dup", body))
+            body = h.encora_event("evt_batch_%d" % i, content_id="c-%d" % i)
+            reqs.append(("uniq", body))
+        socks = []
+        for _, body in reqs:
+            sig = h.sign_encora(body)["X-Encora-Signature-256"]
+            raw = (b"POST /webhooks/encora HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"X-Encora-Signature-256: %s\r\nContent-Length: %d\r\n\r\n%s"
+                   % (sig.encode(), len(body), body))
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            socks.append((s, raw))
+        results = [None] * len(socks)
+        gate = threading.Barrier(len(socks))
+
+        def go(k):
+            s, raw = socks[k]
+            gate.wait()
+            s.sendall(raw)
+            data = b""
+            while not data.endswith(b"}"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            results[k] = data
+        threads = [threading.Thread(target=go, args=(k,)) for k in range(len(socks))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for s, _ in socks:
+            s.close()
+        dup = [r for (kind, _), r in zip(reqs, results) if kind == "dup"]
+        uniq = [r for (kind, _), r in zip(reqs, results) if kind == "uniq"]
+        self.assertEqual(sum(r.startswith(b"HTTP/1.1 202") for r in dup), 1, dup)
+        self.assertEqual(sum(b'"status":"duplicate"' in r for r in dup), 19, dup)
+        self.assertTrue(all(r.startswith(b"HTTP/1.1 202") for r in uniq), uniq)
+        for i, r in enumerate(uniq):
+            self.assertIn(b'"event_id":"evt_batch_%d"' % i, r)
+        self.assertEqual(self.redis.cmd("XLEN", "relay:events"), before + 21)
+
     def test_10_health_and_request_ids(self):
         r1 = h.request(self.port, "GET", "/healthz")
         r2 = h.request(self.port, "GET", "/readyz")

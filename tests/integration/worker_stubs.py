@@ -10,6 +10,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import schemacheck
 from harness import SRC, free_port
 
 _here = os.path.dirname(os.path.abspath(__file__))
@@ -146,6 +147,10 @@ class StubPartner(_Stub):
     def __init__(self):
         super().__init__()
         self.plans = []  # [prefix, list]
+        # Every document received is checked against its partner's schema (tests/schemas/):
+        # path prefix -> target format, from WorkerEnv; violations collect in invalid.
+        self.formats = {}
+        self.invalid = []
 
     def plan(self, prefix, responses):
         with self.lock:
@@ -153,6 +158,11 @@ class StubPartner(_Stub):
 
     def _handle(self, h, body):
         self._record(h, body)
+        fmt = next((f for p, f in self.formats.items() if h.path.startswith(p)), None)
+        errs = schemacheck.check_document(fmt, body) if fmt and h.command != "DELETE" else []
+        if errs:
+            with self.lock:
+                self.invalid.append("%s %s (%s): %s" % (h.command, h.path, fmt, "; ".join(errs[:5])))
         answer = (200, {}, b'{"ok":true}', 0)
         with self.lock:
             for prefix, queue in self.plans:
@@ -181,9 +191,7 @@ MOVIDA_USER, MOVIDA_PASSWORD = "robot_user", "movida-pw-DO-NOT-LOG"
 SIGNING_SECRET = "partner-signing-secret-DO-NOT-LOG"
 
 
-def delivery_id(source, event_id, target):
-    h = hashlib.sha256(("%s\0%s\0%s" % (source, event_id, target)).encode()).hexdigest()
-    return "dlv_" + h[:24]
+from layout import attempts_key, delivery_id, events_key, record_key, stream_entry  # noqa: E402,F401
 
 
 class WorkerEnv:
@@ -208,6 +216,8 @@ class WorkerEnv:
                                                     "password": "env:MOVIDA_PASSWORD"}}
         for t in targets.values():
             t["url"] = t["url"].replace("PARTNER", self.partner.url())
+            path = "/" + t["url"].split("/", 3)[3] if t["url"].count("/") >= 3 else "/"
+            self.partner.formats[path.split("{")[0]] = t.get("format")
         cfg["targets"] = targets
         cfg["retry"] = retry or {"max_attempts": 4, "base_delay_ms": 50, "max_delay_ms": 400}
         cfg["worker"] = worker or {"concurrency": 8, "visibility_timeout_ms": 2000}
@@ -230,28 +240,26 @@ class WorkerEnv:
             s.stop()
         self.redis.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.partner.invalid:
+            raise AssertionError("the partner received documents its schema rejects:\n" +
+                                 "\n".join(self.partner.invalid))
 
     def xadd(self, source, event_id, etype="content.published", content_type="movie",
              content_id=MOVIE_ID, created_at=None, **extra):
         """Enqueues an event exactly as the relay's enqueue.lua would (docs/redis.md)."""
-        now = int(time.time() * 1000)
-        fields = {"source": source, "event_id": event_id, "type": etype,
-                  "content_type": content_type, "content_id": content_id, "show_id": "",
-                  "season_number": "", "episode_number": "",
-                  "created_at": "" if created_at is None else str(created_at),
-                  "received_at": str(now), "request_id": "req-" + event_id}
-        fields.update(extra)
-        args = ["XADD", "relay:events", "*"]
+        fields = stream_entry(source, event_id, etype, content_type, content_id,
+                              created_at=created_at, **extra)
+        args = ["XADD", events_key(), "*"]
         for k, v in fields.items():
             args += [k, v]
         return self.redis.cmd(*args)
 
     def record(self, did):
-        flat = self.redis.cmd("HGETALL", "relay:d:" + did) or []
+        flat = self.redis.cmd("HGETALL", record_key(did)) or []
         return dict(zip(flat[::2], flat[1::2]))
 
     def attempts(self, did):
-        return [json.loads(a) for a in self.redis.cmd("LRANGE", "relay:d:%s:attempts" % did, 0, -1)]
+        return [json.loads(a) for a in self.redis.cmd("LRANGE", attempts_key(did), 0, -1)]
 
     def wait_status(self, did, status, timeout=10.0):
         def check():

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "handlers/cms.h"
+#include "handlers/cms_internal.h"
 #include "handlers/fmt.h"
 
 static struct source encora = {
@@ -97,6 +98,63 @@ static void assert_pair(const json_t *arr, size_t i, const char *k1, const char 
 }
 
 /* ---- URLs ---- */
+
+static void test_web_url(void **state)
+{
+    struct source src = {.name = "encora", .kind = SOURCE_ENCORASTREAM};
+    struct cms_link ep = {.id = "e/1",
+                          .type = "episode",
+                          .show_id = "503c",
+                          .show_slug = "köln 75",
+                          .season_number = 1,
+                          .episode_number = 12};
+
+    src.web_url = "https://w.example/{type}s/{slug}";
+    /* No slug of its own: the show's, percent-encoded like every value. */
+    assert_url(cms_web_url(&src, &ep), "https://w.example/episodes/k%C3%B6ln%2075");
+    src.web_url = "https://w.example/shows/{show_slug}/s{season_number}/e{episode_number}?i={id}";
+    assert_url(cms_web_url(&src, &ep), "https://w.example/shows/k%C3%B6ln%2075/s1/e12?i=e%2F1");
+    src.web_url = "https://w.example/{show_id}/{season_number}x{episode_number}";
+    assert_url(cms_web_url(&src, &ep), "https://w.example/503c/1x12");
+    /* Its own slug wins over the show's. */
+    ep.slug = "the-rehearsal";
+    src.web_url = "https://w.example/{type}s/{slug}";
+    assert_url(cms_web_url(&src, &ep), "https://w.example/episodes/the-rehearsal");
+    /* A placeholder without a value: no url, never a link with a hole. */
+    ep.episode_number = -1;
+    src.web_url = "https://w.example/{show_slug}/{episode_number}";
+    assert_url(cms_web_url(&src, &ep), NULL);
+    ep.episode_number = 0; /* episode 0 (a pilot) is a number */
+    assert_url(cms_web_url(&src, &ep), "https://w.example/k%C3%B6ln%2075/0");
+
+    /* A show is its own show; a movie has no show and no slug fallback. */
+    struct cms_link show = {
+        .id = "503c", .slug = "koln-75", .type = "show", .season_number = -1, .episode_number = -1};
+    src.web_url = "https://w.example/{show_slug}/{show_id}";
+    assert_url(cms_web_url(&src, &show), "https://w.example/koln-75/503c");
+    struct cms_link movie = {
+        .id = "m1", .type = "movie", .show_slug = "x", .season_number = -1, .episode_number = -1};
+    src.web_url = "https://w.example/{type}s/{slug}";
+    assert_url(cms_web_url(&src, &movie), NULL);
+    src.web_url = "https://w.example/{type}s/{id}";
+    assert_url(cms_web_url(&src, &movie), "https://w.example/movies/m1");
+    /* An unknown {word} is left as written (config load rejects it). */
+    src.web_url = "https://w.example/{nope}/{id}";
+    assert_url(cms_web_url(&src, &movie), "https://w.example/{nope}/m1");
+    src.web_url = NULL;
+    assert_url(cms_web_url(&src, &movie), NULL);
+
+    /* The per-type form: each type its own template; a type without one has no url. */
+    char ep_tpl[] = "https://w.example/shows/{show_slug}/season-{season_number}/"
+                    "episode-{episode_number}";
+    char show_tpl[] = "https://w.example/shows/{slug}";
+    src.web_urls[CONTENT_EPISODE] = ep_tpl;
+    src.web_urls[CONTENT_SHOW] = show_tpl;
+    ep.episode_number = 2;
+    assert_url(cms_web_url(&src, &ep), "https://w.example/shows/k%C3%B6ln%2075/season-1/episode-2");
+    assert_url(cms_web_url(&src, &show), "https://w.example/shows/koln-75");
+    assert_url(cms_web_url(&src, &movie), NULL);
+}
 
 static void test_encora_movie_urls(void **state)
 {
@@ -202,10 +260,10 @@ static void test_movida_urls(void **state)
 /* ---- normalization ---- */
 
 static const char *const KEYS_MOVIE[] = {
-    "id",           "source",      "type",    "status",     "title",        "original_title",
-    "slug",         "description", "tagline", "runtime_s",  "rating",       "genres",
-    "cast",         "crew",        "artwork", "updated_at", "release_year", "languages",
-    "availability", "url"};
+    "id",         "source",       "type",    "status",     "title",        "original_title",
+    "slug",       "description",  "tagline", "runtime_s",  "rating",       "genres",
+    "cast",       "crew",         "artwork", "updated_at", "release_year", "languages",
+    "created_at", "availability", "url"};
 
 static void assert_keys(const json_t *obj, const char *const *keys, size_t n)
 {
@@ -412,16 +470,19 @@ static void test_encora_episode(void **state)
     assert_str(av, "start", "2026-03-13T00:00:00Z");
     assert_absent(av, "end"); /* available_until: null = indefinite */
     assert_absent(av, "territories");
-    /* The template needs {slug} and an episode has none: no url rather than a wrong one. */
-    assert_absent(t, "url");
+    /* An episode has no slug: {slug} is its show's (the show was fetched anyway). */
+    assert_str(t, "url", "https://watch.example.com/episodes/koln-75");
     assert_str(t, "updated_at", "2026-11-20T10:05:30Z");
+    assert_str(t, "created_at", "2026-02-01T11:00:00Z");
     json_decref(t);
 
-    /* Without the parent show the episode still normalizes, from the event's numbers. */
+    /* Without the parent show the episode still normalizes, from the event's numbers, but
+     * has no slug to link with: no url rather than a wrong one. */
     t = cms_normalize(&encora, &ref, bodies, 1, err, sizeof(err));
     assert_non_null(t);
     assert_absent(json_object_get(t, "series"), "show_title");
     assert_absent(t, "network");
+    assert_absent(t, "url");
     json_decref(t);
     json_decref(bodies[0]);
     json_decref(bodies[1]);
@@ -703,12 +764,19 @@ static void test_wrong_types_do_not_crash(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encora_movie_urls),   cmocka_unit_test(test_encora_show_urls),
-        cmocka_unit_test(test_encora_episode_urls), cmocka_unit_test(test_movida_urls),
-        cmocka_unit_test(test_encora_movie),        cmocka_unit_test(test_encora_show),
-        cmocka_unit_test(test_encora_episode),      cmocka_unit_test(test_movida_feature),
-        cmocka_unit_test(test_movida_episode),      cmocka_unit_test(test_tombstone),
-        cmocka_unit_test(test_not_an_object),       cmocka_unit_test(test_wrong_types_do_not_crash),
+        cmocka_unit_test(test_web_url),
+        cmocka_unit_test(test_encora_movie_urls),
+        cmocka_unit_test(test_encora_show_urls),
+        cmocka_unit_test(test_encora_episode_urls),
+        cmocka_unit_test(test_movida_urls),
+        cmocka_unit_test(test_encora_movie),
+        cmocka_unit_test(test_encora_show),
+        cmocka_unit_test(test_encora_episode),
+        cmocka_unit_test(test_movida_feature),
+        cmocka_unit_test(test_movida_episode),
+        cmocka_unit_test(test_tombstone),
+        cmocka_unit_test(test_not_an_object),
+        cmocka_unit_test(test_wrong_types_do_not_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

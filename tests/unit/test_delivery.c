@@ -281,6 +281,12 @@ static void test_complete(void **state)
                           "12",
                           "30",
                           "1",
+                          "", /* no catalog write: status, doc, updated_at, type, markets, opts */
+                          "",
+                          "",
+                          "",
+                          "",
+                          "",
                           "dlv_b",
                           "t2",
                           "release",
@@ -291,8 +297,52 @@ static void test_complete(void **state)
                           "0",
                           "",
                           "0",
-                          "0"};
-    expect_args(c, lua_complete, want, 26);
+                          "0",
+                          "",
+                          "",
+                          "",
+                          "",
+                          "",
+                          ""};
+    expect_args(c, lua_complete, want, 38);
+    /* a delivered outcome with its catalog write (a feed target's store) */
+    struct dlv_outcome d = {.id = "dlv_d",
+                            .lease = "t4",
+                            .result = DLV_DELIVERED,
+                            .push_ms = -1,
+                            .count_attempt = 1,
+                            .cat_status = "live",
+                            .cat_doc = "{\"id\":\"m\"}",
+                            .cat_updated_at = "2026-11-20T10:00:00Z",
+                            .cat_content_type = "movie",
+                            .cat_markets = "+US",
+                            .cat_retention_s = 60,
+                            .cat_store = 1};
+    assert_int_equal(dlv_complete_begin(c, cfg), 0);
+    assert_int_equal(dlv_complete_add(c, &d), 0);
+    assert_int_equal(dlv_complete_end(c), 0);
+    const char *want_d[] = {"rp",
+                            "7",
+                            "3600",
+                            "1",
+                            "dlv_d",
+                            "t4",
+                            "delivered",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "0",
+                            "",
+                            "0",
+                            "1",
+                            "live",
+                            "{\"id\":\"m\"}",
+                            "2026-11-20T10:00:00Z",
+                            "movie",
+                            "+US",
+                            "60:1"};
+    expect_args(c, lua_complete, want_d, 21);
     /* the builder is reused: begin starts afresh */
     assert_int_equal(dlv_complete_begin(c, cfg), 0);
     assert_int_equal(dlv_complete_end(c), 0);

@@ -44,6 +44,34 @@ static struct target gwi = {
 static struct target titanos = {.name = "titanos", .format = FORMAT_TITANOS};
 static struct target canonical = {.name = "archive", .format = FORMAT_CANONICAL};
 
+#define STR(obj, key) json_string_value(json_object_get((obj), (key)))
+
+/* Every render of this file goes through these: with RELAY_RENDER_DIR set (the schema
+ * test, tests/integration/test_schemas.py, runs this binary so) each document rendered is also
+ * written there as <format>-<n>.json, to be validated against tests/schemas/. */
+static json_t *render_ctx(const struct target *t, const json_t *title, const struct fmt_ctx *ctx,
+                          char *err, size_t errlen)
+{
+    static const char *const names[] = {"canonical", "gwi_json_1.1", "titanos"};
+    static int seq;
+    json_t *doc = fmt_render_ctx(t, title, ctx, err, errlen);
+    const char *dir = getenv("RELAY_RENDER_DIR");
+    if (doc != NULL && dir != NULL && (unsigned)t->format < 3) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s-%03d.json", dir, names[t->format], seq++);
+        if (json_dump_file(doc, path, JSON_INDENT(1)) != 0)
+            fail_msg("cannot write %s", path);
+    }
+    return doc;
+}
+
+static json_t *render(const struct target *t, const json_t *title, int unpublish, char *err,
+                      size_t errlen)
+{
+    const struct fmt_ctx ctx = {.unpublish = unpublish};
+    return render_ctx(t, title, &ctx, err, errlen);
+}
+
 static json_t *load(const char *rel)
 {
     char path[512];
@@ -125,7 +153,7 @@ static void test_gwi_movie(void **state)
 {
     json_t *t = encora_movie();
     char err[256] = "";
-    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
 
@@ -194,12 +222,12 @@ static void test_gwi_movie(void **state)
         assert_str(c, "name", want_contrib[i][1]);
     }
 
-    /* poster, backdrop → _scene, thumbnail; the logo has no GoWatchIt art type. */
+    /* poster, backdrop → scene, thumbnail; the logo has no GoWatchIt art type. */
     const json_t *art = json_object_get(item, "artwork");
     static const char *const art_keys[] = {"type", "url", NULL};
     static const char *const want_art[][2] = {
         {"poster", "https://cdn.encorastream.example/img/497f6eca/poster-2x3.jpg"},
-        {"_scene", "https://cdn.encorastream.example/img/497f6eca/backdrop-16x9.jpg"},
+        {"scene", "https://cdn.encorastream.example/img/497f6eca/backdrop-16x9.jpg"},
         {"thumbnail", "https://cdn.encorastream.example/img/497f6eca/thumb-16x9.jpg"}};
     assert_int_equal(json_array_size(art), 3);
     for (size_t i = 0; i < 3; i++) {
@@ -251,7 +279,7 @@ static void test_gwi_movida_offers(void **state)
 {
     json_t *t = movida_feature();
     char err[256] = "";
-    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
     const json_t *item = gwi_item(doc);
@@ -293,7 +321,7 @@ static void test_gwi_episode_and_show(void **state)
 {
     json_t *t = encora_episode();
     char err[256] = "";
-    json_t *doc = fmt_render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
     assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
@@ -323,7 +351,7 @@ static void test_gwi_episode_and_show(void **state)
 
     json_t *show = title_of(&encora, (struct cms_ref){"show", "503c9125", NULL, -1, -1},
                             "encorastream/show.json", "encorastream/seasons.json");
-    doc = fmt_render(&gwi, show, 0, err, sizeof(err));
+    doc = render(&gwi, show, 0, err, sizeof(err));
     if (doc == NULL)
         fail_msg("%s", err);
     assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
@@ -343,23 +371,23 @@ static void test_gwi_validation_failed(void **state)
     /* Nothing but the keys every title has. */
     json_t *bare = json_pack("{s:s, s:s, s:s, s:s}", "id", "m1", "source", "encora", "type",
                              "movie", "status", "published");
-    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_null(render(&gwi, bare, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: title, release_year, contributions.director, url");
 
     /* An episode needs a premiere; a director is a movie's requirement only. */
     json_object_set_new(bare, "type", json_string("episode"));
     json_object_set_new(bare, "title", json_string("E1"));
-    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_null(render(&gwi, bare, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: release_year, premiere, url");
     json_object_set_new(bare, "type", json_string("season"));
-    assert_null(fmt_render(&gwi, bare, 0, err, sizeof(err)));
+    assert_null(render(&gwi, bare, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: release_year, premiere, url");
     json_decref(bare);
 
-    /* The Encora episode under a {slug} template has no deep link. */
+    /* An Encora episode without its show (no slug to link with) has no deep link. */
     json_t *ep = title_of(&encora, (struct cms_ref){"episode", "a7a26ff2", "503c9125", 1, 2},
-                          "encorastream/episode.json", "encorastream/show.json");
-    assert_null(fmt_render(&gwi, ep, 0, err, sizeof(err)));
+                          "encorastream/episode.json", NULL);
+    assert_null(render(&gwi, ep, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: url");
     json_decref(ep);
 
@@ -367,62 +395,84 @@ static void test_gwi_validation_failed(void **state)
     json_t *m = encora_movie();
     json_object_del(m, "crew");
     json_object_del(m, "release_year");
-    assert_null(fmt_render(&gwi, m, 0, err, sizeof(err)));
+    assert_null(render(&gwi, m, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: release_year, contributions.director");
     json_decref(m);
 
     /* The url may instead be on every available format: the spec's product_url. */
     m = encora_movie();
     json_object_del(m, "url");
-    assert_null(fmt_render(&gwi, m, 0, err, sizeof(err)));
+    assert_null(render(&gwi, m, 0, err, sizeof(err)));
     assert_string_equal(err, "missing: url");
     json_decref(m);
 
-    assert_null(fmt_render(&gwi, NULL, 0, err, sizeof(err)));
+    assert_null(render(&gwi, NULL, 0, err, sizeof(err)));
     assert_non_null(strstr(err, "missing: id"));
 }
 
 static void test_gwi_tombstone(void **state)
 {
     char err[256] = "";
-    struct cms_ref ref = {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1};
-    json_t *t = cms_tombstone(&encora, &ref);
-    json_t *doc = fmt_render(&gwi, t, 1, err, sizeof(err));
-    if (doc == NULL)
-        fail_msg("tombstone refused: %s", err);
+
+    /* The removal is the complete item as last delivered, with "available_formats": []. */
+    json_t *t = encora_movie();
+    json_t *pub = render(&gwi, t, 0, err, sizeof(err));
+    json_t *doc = render(&gwi, t, 1, err, sizeof(err));
+    if (pub == NULL || doc == NULL)
+        fail_msg("render refused: %s", err);
     assert_str(doc, "_schema_version", "gwi_json_1.1");
     assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "catalog_types"), 0)),
                         "movies");
-    const json_t *item = gwi_item(doc);
-    static const char *const keys[] = {"id", "locale", "type", "available_formats", NULL};
-    assert_keys(item, keys);
-    assert_str(item, "id", "497f6eca-6276-4993-bfeb-53cbbbba6f08");
-    assert_str(item, "type", "movie");
+    json_t *item = json_copy(gwi_item(doc)), *was = json_copy(gwi_item(pub));
     const json_t *af = json_object_get(item, "available_formats");
     assert_true(json_is_array(af));
     assert_int_equal(json_array_size(af), 0);
+    assert_true(json_array_size(json_object_get(was, "available_formats")) > 0);
+    json_object_del(item, "available_formats");
+    json_object_del(was, "available_formats");
+    assert_true(json_equal(item, was));
+    assert_str(item, "title", "La Casa de las Flores: La Película");
+    json_decref(item);
+    json_decref(was);
+    json_decref(doc);
+    json_decref(pub);
+    json_decref(t);
+
+    /* An episode's removal too (its url from the show's slug). */
+    t = title_of(&encora,
+                 (struct cms_ref){"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
+                                  "503c9125-a11a-4f69-b904-e679735399e2", 1, 2},
+                 "encorastream/episode.json", "encorastream/show.json");
+    doc = render(&gwi, t, 1, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("episode removal refused: %s", err);
+    assert_str(gwi_item(doc), "url", "https://watch.example.com/episodes/koln-75");
+    assert_str(gwi_item(doc), "premiere", "2026-03-13");
+    assert_int_equal(json_array_size(json_object_get(gwi_item(doc), "available_formats")), 0);
     json_decref(doc);
     json_decref(t);
 
-    /* Movida's unpublish carries no type: still a valid removal. */
+    /* A bare tombstone is no valid item: GoWatchIt needs title, release_year, a director and
+     * a url on every item, removals included. The worker renders removals from the title. */
+    struct cms_ref ref = {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1};
+    t = cms_tombstone(&encora, &ref);
+    assert_null(render(&gwi, t, 1, err, sizeof(err)));
+    assert_string_equal(err, "missing: title, release_year, contributions.director, url");
+    json_decref(t);
     struct cms_ref mref = {NULL, "73", NULL, -1, -1};
     t = cms_tombstone(&movida, &mref);
-    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
-    assert_non_null(doc);
-    item = gwi_item(doc);
-    assert_str(item, "id", "73");
-    assert_int_equal(json_array_size(json_object_get(item, "available_formats")), 0);
-    json_decref(doc);
+    assert_null(render(&gwi, t, 1, err, sizeof(err)));
+    assert_string_equal(err, "missing: title, type, release_year, url");
     json_decref(t);
 
-    /* A full title sent as removal keeps its metadata, with no formats. */
-    t = encora_movie();
-    doc = fmt_render(&gwi, t, 1, err, sizeof(err));
-    item = gwi_item(doc);
-    assert_str(item, "title", "La Casa de las Flores: La Película");
-    assert_int_equal(json_array_size(json_object_get(item, "available_formats")), 0);
-    json_decref(doc);
-    json_decref(t);
+    /* Which targets need the full title for an unpublish. */
+    struct target del = gwi;
+    del.unpublish = UNPUBLISH_DELETE;
+    assert_true(fmt_removal_needs_title(&gwi));
+    assert_true(fmt_removal_needs_title(&titanos));
+    assert_false(fmt_removal_needs_title(&canonical));
+    assert_false(fmt_removal_needs_title(&del));
+    assert_false(fmt_removal_needs_title(NULL));
 }
 
 /* ---- titanos ---- */
@@ -469,7 +519,8 @@ static const char *const TITANOS_KEYS[] = {"id",          "status",
                                            "languages",   "availability",
                                            "series",      "seasons",
                                            "url",         "updated_at",
-                                           NULL};
+                                           "created_at",  "titles",
+                                           "synopses",    NULL};
 
 static void test_titanos_shape(void **state)
 {
@@ -480,11 +531,14 @@ static void test_titanos_shape(void **state)
     struct cms_ref ref = {"movie", "497f6eca", NULL, -1, -1};
     json_t *tomb = cms_tombstone(&encora, &ref);
 
-    json_t *r_movie = fmt_render(&titanos, movie, 0, err, sizeof(err));
-    json_t *r_ep = fmt_render(&titanos, ep, 0, err, sizeof(err));
-    json_t *r_mov = fmt_render(&titanos, mov, 0, err, sizeof(err));
-    json_t *r_mep = fmt_render(&titanos, movida_ep, 0, err, sizeof(err));
-    json_t *r_tomb = fmt_render(&titanos, tomb, 1, err, sizeof(err));
+    json_t *r_movie = render(&titanos, movie, 0, err, sizeof(err));
+    json_t *r_ep = render(&titanos, ep, 0, err, sizeof(err));
+    json_t *r_mov = render(&titanos, mov, 0, err, sizeof(err));
+    json_t *r_mep = render(&titanos, movida_ep, 0, err, sizeof(err));
+    /* A bare tombstone has no type or title: no valid removal (rendered from the title). */
+    assert_null(render(&titanos, tomb, 1, err, sizeof(err)));
+    assert_string_equal(err, "missing: title");
+    json_t *r_tomb = render(&titanos, mov, 1, err, sizeof(err));
     assert_non_null(r_movie);
     assert_non_null(r_ep);
     assert_non_null(r_mov);
@@ -529,12 +583,14 @@ static void test_titanos_shape(void **state)
         json_array_get(json_object_get(json_object_get(r_ep, "availability"), "offers"), 0),
         "end")));
 
-    assert_str(r_tomb, "id", "497f6eca");
+    assert_str(r_tomb, "id", "30391");
     assert_str(r_tomb, "status", "removed");
-    assert_true(json_is_null(json_object_get(r_tomb, "title")));
-    assert_int_equal(json_array_size(json_object_get(r_tomb, "genres")), 0);
+    assert_true(json_is_null(json_object_get(json_object_get(r_tomb, "availability"), "start")));
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(r_tomb, "availability"), "territories")),
+        0);
     /* A full title sent as removal offers nothing any more. */
-    json_t *r_gone = fmt_render(&titanos, movie, 1, err, sizeof(err));
+    json_t *r_gone = render(&titanos, movie, 1, err, sizeof(err));
     assert_str(r_gone, "status", "removed");
     assert_str(r_gone, "title", "La Casa de las Flores: La Película");
     assert_int_equal(
@@ -542,8 +598,8 @@ static void test_titanos_shape(void **state)
     assert_same_shape(r_gone, r_movie, "$");
 
     json_t *decoded = json_pack("{s:i}", "id", 5);
-    assert_null(fmt_render(&titanos, decoded, 0, err, sizeof(err)));
-    assert_string_equal(err, "missing: id");
+    assert_null(render(&titanos, decoded, 0, err, sizeof(err)));
+    assert_string_equal(err, "missing: id, type, title");
     json_decref(decoded);
 
     json_t *objs[] = {movie, ep, mov, movida_ep, tomb, r_movie, r_ep, r_mov, r_mep, r_tomb, r_gone};
@@ -557,13 +613,13 @@ static void test_canonical(void **state)
 {
     char err[256] = "";
     json_t *t = movida_feature();
-    json_t *out = fmt_render(&canonical, t, 0, err, sizeof(err));
+    json_t *out = render(&canonical, t, 0, err, sizeof(err));
     assert_non_null(out);
     assert_true(out != t);
     assert_true(json_equal(out, t));
     json_decref(out);
 
-    out = fmt_render(&canonical, t, 1, err, sizeof(err));
+    out = render(&canonical, t, 1, err, sizeof(err));
     assert_str(out, "status", "unpublished");
     assert_str(t, "status", "published"); /* the shared title is untouched */
     json_decref(out);
@@ -571,11 +627,184 @@ static void test_canonical(void **state)
 
     struct cms_ref ref = {"episode", "e1", "s1", 1, 2};
     t = cms_tombstone(&encora, &ref);
-    out = fmt_render(&canonical, t, 1, err, sizeof(err));
+    out = render(&canonical, t, 1, err, sizeof(err));
     assert_true(json_equal(out, t));
     assert_str(out, "status", "unpublished");
     json_decref(out);
     json_decref(t);
+}
+
+/* The Standard Schema rows: created_at, updated_at, type, original_title, titles, synopses. */
+static void test_titanos_schema_rows(void **state)
+{
+    char err[256] = "";
+    json_t *movie = encora_movie(), *mov = movida_feature();
+    json_t *show = title_of(&encora, (struct cms_ref){"show", "503c", NULL, -1, -1},
+                            "encorastream/show.json", "encorastream/seasons.json");
+
+    /* EncoraStream gives both times: the CMS's win over the event's. */
+    struct fmt_ctx ctx = {.event_at = "2030-01-01T00:00:00Z", .first_seen = "2029-01-01T00:00:00Z"};
+    json_t *r = render_ctx(&titanos, movie, &ctx, err, sizeof(err));
+    assert_non_null(r);
+    assert_str(r, "type", "movie");
+    assert_str(r, "created_at", "2026-10-02T09:12:44Z");
+    assert_str(r, "updated_at", "2026-11-20T09:58:01Z");
+    /* No catalog.locale and no original language: the first audio language, the texts as
+     * the CMS has them. */
+    const json_t *tt = json_object_get(r, "titles");
+    assert_int_equal(json_array_size(tt), 1);
+    assert_str(json_array_get(tt, 0), "locale", "es-MX");
+    assert_str(json_array_get(tt, 0), "title", "La Casa de las Flores: La Película");
+    const json_t *sy = json_object_get(r, "synopses");
+    assert_int_equal(json_array_size(sy), 1);
+    assert_str(json_array_get(sy, 0), "locale", "es-MX");
+    assert_str(json_array_get(sy, 0), "synopsis", STR(movie, "description"));
+    json_decref(r);
+
+    /* Shows are tv_show; catalog.locale, when set, is the texts' locale. */
+    struct target de = titanos;
+    de.catalog_locale = "de_DE";
+    r = render_ctx(&de, show, &ctx, err, sizeof(err));
+    assert_non_null(r);
+    assert_str(r, "type", "tv_show");
+    assert_str(json_array_get(json_object_get(r, "titles"), 0), "locale", "de_DE");
+    assert_str(json_array_get(json_object_get(r, "synopses"), 0), "locale", "de_DE");
+    json_decref(r);
+
+    /* Movida has neither time: updated_at is the event's, created_at the first sighting, and
+     * a later update or the removal keeps that created_at. No original title: the title. */
+    r = render_ctx(&titanos, mov, &ctx, err, sizeof(err));
+    assert_non_null(r);
+    assert_str(r, "created_at", "2029-01-01T00:00:00Z");
+    assert_str(r, "updated_at", "2030-01-01T00:00:00Z");
+    json_decref(r);
+    struct fmt_ctx later = {.event_at = "2031-05-05T00:00:00Z",
+                            .first_seen = "2029-01-01T00:00:00Z"};
+    r = render_ctx(&titanos, mov, &later, err, sizeof(err));
+    assert_str(r, "created_at", "2029-01-01T00:00:00Z");
+    assert_str(r, "updated_at", "2031-05-05T00:00:00Z");
+    json_decref(r);
+    later.unpublish = 1;
+    r = render_ctx(&titanos, mov, &later, err, sizeof(err));
+    assert_str(r, "status", "removed");
+    assert_str(r, "created_at", "2029-01-01T00:00:00Z");
+    json_decref(r);
+    /* The caller's title is not changed by the context. */
+    assert_null(json_object_get(mov, "created_at"));
+    assert_null(json_object_get(mov, "updated_at"));
+    /* Context times are written the relay's one way, whatever spelling the worker passed. */
+    struct fmt_ctx spelled = {.event_at = "2031-05-05T02:00:00.250+02:00",
+                              .first_seen = "2029-01-01t00:00:00z"};
+    r = render_ctx(&titanos, mov, &spelled, err, sizeof(err));
+    assert_str(r, "updated_at", "2031-05-05T00:00:00Z");
+    json_decref(r);
+    /* A malformed context time is ignored, never copied. */
+    struct fmt_ctx bad = {.event_at = "yesterday", .first_seen = "2029-13-45T00:00:00Z"};
+    r = render_ctx(&titanos, mov, &bad, err, sizeof(err));
+    assert_string_not_equal(STR(r, "updated_at"), "yesterday");
+    assert_string_equal(STR(r, "created_at"), STR(r, "updated_at"));
+    json_decref(r);
+
+    /* original_title: the title when the CMS names none; titles add the original in its
+     * own language when it differs. */
+    json_t *m2 = json_deep_copy(mov);
+    json_object_del(m2, "original_title");
+    r = render(&titanos, m2, 0, err, sizeof(err));
+    assert_str(r, "original_title", STR(m2, "title"));
+    json_decref(r);
+    json_object_set_new(m2, "original_title", json_string("El Original"));
+    json_object_set_new(m2, "languages", json_pack("{s:s}", "original", "es"));
+    r = render(&de, m2, 0, err, sizeof(err));
+    assert_str(r, "original_title", "El Original");
+    tt = json_object_get(r, "titles");
+    assert_int_equal(json_array_size(tt), 2);
+    assert_str(json_array_get(tt, 1), "locale", "es");
+    assert_str(json_array_get(tt, 1), "title", "El Original");
+    json_decref(r);
+    /* Nothing known about the language: "und". */
+    json_object_del(m2, "languages");
+    r = render(&titanos, m2, 0, err, sizeof(err));
+    assert_str(json_array_get(json_object_get(r, "titles"), 0), "locale", "und");
+    json_decref(r);
+    json_decref(m2);
+
+    json_decref(show);
+    json_decref(mov);
+    json_decref(movie);
+}
+
+/* Values outside the table's lists never go out; catalog.locale becomes ll_CC. */
+static void test_gwi_values(void **state)
+{
+    char err[256] = "";
+    json_t *t = encora_movie();
+    json_t *offers = json_object_get(json_object_get(t, "availability"), "offers");
+    json_array_append_new(
+        offers, json_pack("{s:s, s:s}", "offer", "svod", "delivery_method", "_theatrical"));
+    json_array_append_new(offers,
+                          json_pack("{s:s, s:s}", "offer", "free", "delivery_method", "satellite"));
+    struct target tg = gwi;
+    tg.catalog_locale = "EN-gb";
+    json_t *doc = render(&tg, t, 0, err, sizeof(err));
+    if (doc == NULL)
+        fail_msg("render refused: %s", err);
+    const json_t *item = gwi_item(doc);
+    assert_str(item, "locale", "en_GB");
+    const json_t *af = json_object_get(item, "available_formats");
+    assert_int_equal(json_array_size(af), 3);
+    assert_str(json_array_get(af, 0), "delivery_method", "stream");
+    assert_str(json_array_get(af, 1), "delivery_method", "theatrical");
+    assert_str(json_array_get(af, 1), "locale", "en_GB");
+    const json_t *av = json_array_get(json_object_get(json_array_get(af, 1), "availabilities"), 0);
+    assert_str(av, "offer", "subscription");
+    /* Neither value is GoWatchIt's: both left out, the availability kept. */
+    assert_null(json_object_get(json_array_get(af, 2), "delivery_method"));
+    av = json_array_get(json_object_get(json_array_get(af, 2), "availabilities"), 0);
+    assert_null(json_object_get(av, "offer"));
+    json_decref(doc);
+
+    tg.catalog_locale = "english";
+    assert_null(render(&tg, t, 0, err, sizeof(err)));
+    assert_string_equal(err, "invalid: catalog.locale is not ll_CC (en_US)");
+    tg.catalog_locale = "e1_US";
+    assert_null(render(&tg, t, 0, err, sizeof(err)));
+    json_decref(t);
+}
+
+/* Every fixture title renders in every format, published and removed (the schema test
+ * validates what this writes). */
+static void test_every_fixture_every_format(void **state)
+{
+    char err[256] = "";
+    json_t *titles[] = {
+        encora_movie(),
+        encora_episode(),
+        movida_feature(),
+        title_of(&encora,
+                 (struct cms_ref){"show", "503c9125-a11a-4f69-b904-e679735399e2", NULL, -1, -1},
+                 "encorastream/show.json", "encorastream/seasons.json"),
+        title_of(&encora,
+                 (struct cms_ref){"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
+                                  "503c9125-a11a-4f69-b904-e679735399e2", 1, 2},
+                 "encorastream/episode.json", "encorastream/show.json"),
+        title_of(&movida, (struct cms_ref){NULL, "73", NULL, -1, -1}, "movida/title-episode.json",
+                 "movida/title-group-series.json"),
+    };
+    const struct target *targets[] = {&gwi, &titanos, &canonical};
+    for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+        for (size_t k = 0; k < 3; k++)
+            for (int unpublish = 0; unpublish < 2; unpublish++) {
+                const struct fmt_ctx ctx = {.unpublish = unpublish,
+                                            .event_at = "2026-11-20T10:00:00Z",
+                                            .first_seen = "2026-11-01T08:00:00Z"};
+                json_t *doc = render_ctx(targets[k], titles[i], &ctx, err, sizeof(err));
+                if (doc == NULL)
+                    fail_msg("title %zu, %s, unpublish %d: %s", i, targets[k]->name, unpublish,
+                             err);
+                json_decref(doc);
+            }
+    for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+        json_decref(titles[i]);
 }
 
 int main(void)
@@ -586,8 +815,11 @@ int main(void)
         cmocka_unit_test(test_gwi_episode_and_show),
         cmocka_unit_test(test_gwi_validation_failed),
         cmocka_unit_test(test_gwi_tombstone),
+        cmocka_unit_test(test_gwi_values),
         cmocka_unit_test(test_titanos_shape),
+        cmocka_unit_test(test_titanos_schema_rows),
         cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_every_fixture_every_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,103 @@
+-- catalog_lib: the catalog write (docs/redis.md, "Catalog"), shared by catalog_load.lua (bulk
+-- load) and the worker's completion script. Not run on its own: a script that needs it has a
+-- line "--#include catalog_lib" that queue/embed_lua.cmake (and the Python bulk loader)
+-- replace with this file's text, so the one write is the same code on every path.
+--
+-- Keys, C = P:cat:{target}:
+--   C:e:{source}:{content_id}  hash: status (live|removed), seq, order_ts, order_seq,
+--                              updated_at, delivered_at, delivery_id, content_type, markets
+--                              (short values only: Redis keeps it as a compact listpack)
+--   C:d:{source}:{content_id}  string: 'L' (live) or 'R' (removed), then the document: kept
+--                              out of the hash (whose every field would then cost a hashtable
+--                              entry: 1.2 KB per title), and with its status in front so that
+--                              a feed page reads a whole batch with one MGET
+--   C:seq                      zset member "{source}:{content_id}" -> seq (every entry)
+--   C:rm                       zset member -> ms it was removed (retention)
+--   C:meta                     hash: seq (last given), dropped (highest seq of a removal
+--                              dropped by retention), live, removed
+
+-- -1 / 0 / 1: event order (ts, 'ms-seq') a against b; a missing b is older than anything.
+local function cat_order_cmp(ats, aseq, bts, bseq)
+  local x, y = tonumber(ats) or 0, tonumber(bts)
+  if y == nil then return 1 end
+  if x ~= y then return x < y and -1 or 1 end
+  local a1, a2 = string.match(aseq or '', '^(%d+)-(%d+)$')
+  local b1, b2 = string.match(bseq or '', '^(%d+)-(%d+)$')
+  a1, a2, b1, b2 = tonumber(a1) or 0, tonumber(a2) or 0, tonumber(b1) or 0, tonumber(b2) or 0
+  if a1 ~= b1 then return a1 < b1 and -1 or 1 end
+  if a2 ~= b2 then return a2 < b2 and -1 or 1 end
+  return 0
+end
+
+-- Drops up to max removals older than retention_ms. Returns how many.
+local function catalog_prune(P, T, now, retention_ms, max)
+  local C = P .. ':cat:' .. T
+  local old = redis.call('ZRANGEBYSCORE', C .. ':rm', '-inf', now - retention_ms, 'LIMIT', 0, max)
+  if #old == 0 then return 0 end
+  local dropped = tonumber(redis.call('HGET', C .. ':meta', 'dropped')) or 0
+  for _, m in ipairs(old) do
+    local s = tonumber(redis.call('ZSCORE', C .. ':seq', m)) or 0
+    if s > dropped then dropped = s end
+    redis.call('DEL', C .. ':e:' .. m, C .. ':d:' .. m)
+    redis.call('ZREM', C .. ':seq', m)
+  end
+  redis.call('ZREM', C .. ':rm', unpack(old))
+  redis.call('HSET', C .. ':meta', 'dropped', dropped)
+  redis.call('HINCRBY', C .. ':meta', 'removed', -#old)
+  return #old
+end
+
+-- Writes one title into target T's catalog. e: source, content_id, status ('live' or
+-- 'removed'), doc (the per-title document, JSON text; ignored for a removal, which keeps the
+-- last live one), order_ts, order_seq, updated_at, content_type, markets, delivery_id.
+-- Returns 'changed' (new seq), 'unchanged' (same document: bookkeeping only), 'older' (the
+-- catalog holds a newer event: nothing written) or 'not_in_catalog' (a removal of a title the
+-- target never had: nothing written).
+local function catalog_put(P, T, e, now, retention_ms)
+  local C = P .. ':cat:' .. T
+  local m = e.source .. ':' .. e.content_id
+  local ek = C .. ':e:' .. m
+  local cur = redis.call('HMGET', ek, 'status', 'order_ts', 'order_seq')
+  if cur[1] and cat_order_cmp(e.order_ts, e.order_seq, cur[2], cur[3]) < 0 then return 'older' end
+  local book = {'order_ts', e.order_ts or '', 'order_seq', e.order_seq or '', 'delivered_at', now,
+                'delivery_id', e.delivery_id or ''}
+  if e.status == 'removed' then
+    if not cur[1] then return 'not_in_catalog' end
+    if cur[1] == 'removed' then
+      redis.call('HSET', ek, unpack(book))
+      return 'unchanged'
+    end
+  elseif cur[1] == 'live' and redis.call('GET', C .. ':d:' .. m) == 'L' .. (e.doc or '') then
+    table.insert(book, 'updated_at')
+    table.insert(book, e.updated_at or '')
+    redis.call('HSET', ek, unpack(book))
+    return 'unchanged'
+  end
+  local seq = redis.call('HINCRBY', C .. ':meta', 'seq', 1)
+  table.insert(book, 'status'); table.insert(book, e.status)
+  table.insert(book, 'seq'); table.insert(book, seq)
+  if e.status == 'live' then
+    -- a removal keeps what the partner last had: its removal document is rendered from it
+    for _, f in ipairs({'updated_at', 'content_type', 'markets'}) do
+      table.insert(book, f); table.insert(book, e[f] or '')
+    end
+    redis.call('SET', C .. ':d:' .. m, 'L' .. (e.doc or ''))
+  else
+    redis.call('SETRANGE', C .. ':d:' .. m, 0, 'R')
+  end
+  redis.call('HSET', ek, unpack(book))
+  redis.call('ZADD', C .. ':seq', seq, m)
+  if e.status == 'removed' then
+    redis.call('ZADD', C .. ':rm', now, m)
+    redis.call('HINCRBY', C .. ':meta', 'live', -1)
+    redis.call('HINCRBY', C .. ':meta', 'removed', 1)
+  elseif cur[1] == 'removed' then
+    redis.call('ZREM', C .. ':rm', m)
+    redis.call('HINCRBY', C .. ':meta', 'removed', -1)
+    redis.call('HINCRBY', C .. ':meta', 'live', 1)
+  elseif not cur[1] then
+    redis.call('HINCRBY', C .. ':meta', 'live', 1)
+  end
+  if retention_ms and retention_ms > 0 then catalog_prune(P, T, now, retention_ms, 4) end
+  return 'changed'
+end

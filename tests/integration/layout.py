@@ -1,0 +1,58 @@
+"""The Redis layout of docs/redis.md, once for every Python test and bench that reads or writes
+it directly (the C side's single definition is queue/delivery.c, queue/ops.c and queue/lua):
+key names, the delivery id, and the stream entry the relay's enqueue.lua writes."""
+import hashlib
+import time
+
+PREFIX = "relay"
+
+
+def delivery_id(source, event_id, target):
+    """"dlv_" + the first 24 hex digits of SHA-256(source NUL event_id NUL target); pinned in
+    tests/unit/test_delivery.c: delivery_id("encora", "evt_1", "canon") ==
+    "dlv_6c055ebd01ef68cc88fd4b9f"."""
+    h = hashlib.sha256(("%s\0%s\0%s" % (source, event_id, target)).encode()).hexdigest()
+    return "dlv_" + h[:24]
+
+
+def events_key(prefix=PREFIX):
+    return "%s:events" % prefix
+
+
+def record_key(did, prefix=PREFIX):
+    return "%s:d:%s" % (prefix, did)
+
+
+def attempts_key(did, prefix=PREFIX):
+    return "%s:d:%s:attempts" % (prefix, did)
+
+
+def due_key(target, prefix=PREFIX):
+    return "%s:due:%s" % (prefix, target)
+
+
+def title_key(target, source, content_id, prefix=PREFIX):
+    return "%s:title:%s:%s:%s" % (prefix, target, source, content_id)
+
+
+def stats_key(target, prefix=PREFIX):
+    return "%s:stats:%s" % (prefix, target)
+
+
+def key(name, prefix=PREFIX):
+    """The single keys: lease, failed, log, paused, metrics."""
+    return "%s:%s" % (prefix, name)
+
+
+def stream_entry(source, event_id, etype, content_type, content_id, created_at=None,
+                 received_at=None, **extra):
+    """The fields of one P:events entry, as enqueue.lua writes them (all strings)."""
+    now = int(time.time() * 1000)
+    fields = {"source": source, "event_id": event_id, "type": etype,
+              "content_type": content_type, "content_id": content_id, "show_id": "",
+              "season_number": "", "episode_number": "",
+              "created_at": "" if created_at is None else str(created_at),
+              "received_at": str(now if received_at is None else received_at),
+              "request_id": "req-" + event_id}
+    fields.update({k: str(v) for k, v in extra.items()})
+    return fields

@@ -1,0 +1,135 @@
+/* queue/enqueue: the argument layout of enqueue.lua for a batch and the decoding of its
+ * reply. The layout is pinned here because the script reads it by position. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+#include <string.h>
+
+#include "queue/enqueue.h"
+#include "queue/lua.h"
+
+static void test_batch_layout(void **state)
+{
+    struct enqueue_event ev[2] = {
+        {.source = "encora",
+         .event_id = "evt_1",
+         .type = "content.published",
+         .content_type = "episode",
+         .content_id = "c1",
+         .show_id = "s1",
+         .season_number = 2,
+         .episode_number = 3,
+         .created_at_ms = 1700000000000LL,
+         .received_at_ms = 42,
+         .request_id = "req_1"},
+        {.source = "movida",
+         .event_id = "evt-2",
+         .type = "content.unpublished",
+         .season_number = -1,
+         .episode_number = -1,
+         .created_at_ms = -1,
+         .received_at_ms = 43},
+    };
+    struct enqueue_args *a = enqueue_batch_args("relay", 86400, ev, 2);
+    assert_non_null(a);
+    const char **v = enqueue_args_argv(a);
+    assert_int_equal(enqueue_args_count(a), 2 + 2 * 25);
+    assert_string_equal(v[0], "relay");
+    assert_string_equal(v[1], "86400");
+    static const char *const first[] = {"encora",
+                                        "evt_1",
+                                        "11",
+                                        "source",
+                                        "encora",
+                                        "event_id",
+                                        "evt_1",
+                                        "type",
+                                        "content.published",
+                                        "content_type",
+                                        "episode",
+                                        "content_id",
+                                        "c1",
+                                        "show_id",
+                                        "s1",
+                                        "season_number",
+                                        "2",
+                                        "episode_number",
+                                        "3",
+                                        "created_at",
+                                        "1700000000000",
+                                        "received_at",
+                                        "42",
+                                        "request_id",
+                                        "req_1"};
+    for (size_t i = 0; i < 25; i++)
+        assert_string_equal(v[2 + i], first[i]);
+    static const char *const second[] = {"movida",
+                                         "evt-2",
+                                         "11",
+                                         "source",
+                                         "movida",
+                                         "event_id",
+                                         "evt-2",
+                                         "type",
+                                         "content.unpublished",
+                                         "content_type",
+                                         "",
+                                         "content_id",
+                                         "",
+                                         "show_id",
+                                         "",
+                                         "season_number",
+                                         "",
+                                         "episode_number",
+                                         "",
+                                         "created_at",
+                                         "",
+                                         "received_at",
+                                         "43",
+                                         "request_id",
+                                         ""};
+    for (size_t i = 0; i < 25; i++)
+        assert_string_equal(v[27 + i], second[i]);
+    enqueue_args_free(a);
+    enqueue_args_free(NULL);
+    assert_ptr_equal(enqueue_script(), lua_enqueue);
+}
+
+static void test_reply(void **state)
+{
+    redisReply one = {.type = REDIS_REPLY_INTEGER, .integer = 1};
+    redisReply zero = {.type = REDIS_REPLY_INTEGER, .integer = 0};
+    redisReply id = {.type = REDIS_REPLY_STRING, .str = "1-0", .len = 3};
+    redisReply empty = {.type = REDIS_REPLY_STRING, .str = "", .len = 0};
+    redisReply *el[] = {&one, &id, &zero, &empty};
+    redisReply arr = {.type = REDIS_REPLY_ARRAY, .elements = 4, .element = el};
+    const char *sid = "x";
+    assert_int_equal(enqueue_reply(&arr, 2, 0, &sid), ENQUEUE_QUEUED);
+    assert_string_equal(sid, "1-0");
+    assert_int_equal(enqueue_reply(&arr, 2, 1, &sid), ENQUEUE_DUPLICATE);
+    assert_null(sid);
+    /* a reply for another batch size, no reply, an error: failed */
+    assert_int_equal(enqueue_reply(&arr, 1, 0, NULL), ENQUEUE_FAILED);
+    assert_int_equal(enqueue_reply(&arr, 2, 2, NULL), ENQUEUE_FAILED);
+    assert_int_equal(enqueue_reply(NULL, 1, 0, NULL), ENQUEUE_FAILED);
+    redisReply err = {.type = REDIS_REPLY_ERROR, .str = "OOM command not allowed"};
+    assert_int_equal(enqueue_reply(&err, 1, 0, NULL), ENQUEUE_FAILED);
+    assert_string_equal(enqueue_reply_error(&err), "OOM command not allowed");
+    assert_string_equal(enqueue_reply_error(NULL), "no answer");
+    redisReply *bad_el[] = {&id, &id};
+    redisReply bad = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = bad_el};
+    assert_int_equal(enqueue_reply(&bad, 1, 0, NULL), ENQUEUE_FAILED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_layout),
+        cmocka_unit_test(test_reply),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
