@@ -174,13 +174,40 @@ static void parse_web_url(struct jconf *c, const json_t *src, const char *path, 
         jconf_url(c, v, p, ctype_names[i], 0, type_ph[i], &s->web_urls[i]);
 }
 
+/* sources.*.sync (catalog sync, handlers/sync_run.c). */
+static void parse_sync(struct jconf *c, const json_t *src, const char *path, struct source *s)
+{
+    static const char *const keys[] = {"every_s", "remove_missing", "max_remove_fraction", NULL};
+    char p[JCONF_PATH_MAX], kp[JCONF_PATH_MAX];
+    const json_t *sy = jconf_object(c, src, path, "sync", 0);
+    if (!sy)
+        return;
+    jconf_path(p, sizeof(p), path, "sync");
+    jconf_keys(c, sy, p, keys);
+    jconf_int(c, sy, p, "every_s", 0, &s->sync.every_s);
+    const json_t *rm = json_object_get(sy, "remove_missing");
+    jconf_path(kp, sizeof(kp), p, "remove_missing");
+    if (rm && !json_is_boolean(rm))
+        jconf_err(c, kp, "must be true or false");
+    else if (rm)
+        s->sync.remove_missing = json_is_true(rm);
+    const json_t *fr = json_object_get(sy, "max_remove_fraction");
+    jconf_path(kp, sizeof(kp), p, "max_remove_fraction");
+    if (fr && (!json_is_number(fr) || json_number_value(fr) < 0 || json_number_value(fr) > 1))
+        jconf_err(c, kp, "must be a number between 0 and 1");
+    else if (fr)
+        s->sync.max_remove_fraction = json_number_value(fr);
+}
+
 static void parse_source(struct jconf *c, const char *name, const json_t *src, struct source *s)
 {
-    static const char *const keys[] = {"kind", "web_url",       "signature",
-                                       "api",  "alert_after_s", NULL};
+    static const char *const keys[] = {"kind", "web_url",       "signature", "api",
+                                       "sync", "alert_after_s", NULL};
     char p[JCONF_PATH_MAX];
     s->tolerance_s = 300;
     s->api_timeout_ms = 10000;
+    s->sync.remove_missing = 1;
+    s->sync.max_remove_fraction = 0.2;
     if (entry_begin(c, "sources", name, src, keys, "kind", p, &s->name) != 0)
         return;
     int k = jconf_enum(c, src, p, "kind", kind_names, SOURCE_ENCORASTREAM);
@@ -192,6 +219,7 @@ static void parse_source(struct jconf *c, const char *name, const json_t *src, s
     jconf_int(c, src, p, "alert_after_s", 1, &s->alert_after_s);
     parse_signature(c, src, p, s);
     parse_api(c, src, p, s);
+    parse_sync(c, src, p, s);
 }
 
 static void source_clear(struct source *s)

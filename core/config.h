@@ -19,6 +19,13 @@ enum source_kind { SOURCE_ENCORASTREAM = 0, SOURCE_MOVIDA };
 enum content_type { CONTENT_MOVIE = 0, CONTENT_SHOW, CONTENT_SEASON, CONTENT_EPISODE };
 #define CONTENT_TYPE_COUNT 4
 
+/* sources.*.sync: the catalog sync (handlers/sync_run.c). */
+struct source_sync {
+    int64_t every_s;            /* 0 = no schedule */
+    int remove_missing;         /* default 1 */
+    double max_remove_fraction; /* default 0.2 */
+};
+
 struct source {
     char *name;
     enum source_kind kind;
@@ -40,6 +47,7 @@ struct source {
     char *api_base_url; /* without trailing slash */
     struct auth api_auth;
     int64_t api_timeout_ms;
+    struct source_sync sync;
 };
 
 enum unpublish_mode { UNPUBLISH_TOMBSTONE = 0, UNPUBLISH_DELETE };

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "ctl/relayctl_sync.h"
 #include "ctl/reltime.h"
 #include "ctl/table.h"
 #include "queue/catalog.h"
@@ -50,6 +51,11 @@ static const char usage[] =
     "                                         poll and its status, the partner's lag\n"
     "  catalog TARGET [--status live|removed] [--source S] [--limit N] [--cursor C] [--json]\n"
     "                                         the target's catalog, newest change first\n"
+    "  sync SOURCE [--target T]... [--full] [--dry-run] [--detach] [--json]\n"
+    "                                         list the CMS's catalog and bring the targets'\n"
+    "                                         catalogs up to it; follows the run (exit 0 when\n"
+    "                                         it ends done), --detach prints its id\n"
+    "  syncs [--source S] [--limit N] [--json] the sync runs, newest first\n"
     "\n"
     "Options:\n"
     "  --config PATH   config file (else $RELAY_CONFIG, else ./relay.json)\n"
@@ -756,6 +762,9 @@ int main(int argc, char **argv)
         return usage_error("no command given");
 
     const char *name = argv[cli.first_arg];
+    /* sync and syncs take repeatable and flag options of their own (ctl/relayctl_sync.c) */
+    if (strcmp(name, "sync") == 0 || strcmp(name, "syncs") == 0)
+        return relayctl_sync_main(&cli, argc, argv, cli.first_arg);
     if (strcmp(name, "help") == 0) {
         fputs(usage, stdout);
         return 0;

@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "handlers/fetches.h"
 #include "handlers/hclient.h"
+#include "handlers/sync_run.h"
 #include "handlers/worker_internal.h"
 #include "queue/rconn.h"
 
@@ -213,6 +214,8 @@ static void on_tick(evutil_socket_t fd, short kind, void *arg)
 
     flush_outcomes(w);
     worker_intake_poll(w);
+    if (!w->stopping)
+        sync_run_tick(w->sync);
     int64_t now = util_mono_ms();
     /* the replies set found_at when they bring work (worker_found) */
     if (w->n_jobs > 0 || w->redis_down || w->stopping)
@@ -294,8 +297,10 @@ struct worker *worker_new(const struct config *cfg)
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
     w->hard_stop = evtimer_new(w->base, on_hard_stop, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
-    if (w->rc == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL || w->sigterm == NULL ||
-        w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL || w->flush == NULL)
+    w->sync = sync_run_new(cfg, w->base);
+    if (w->sync == NULL || w->rc == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL ||
+        w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL ||
+        w->flush == NULL)
         goto fail;
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof(host) - 1);
@@ -326,6 +331,7 @@ void worker_free(struct worker *w)
         worker_job_unlink(j);
         worker_job_free(j);
     }
+    sync_run_free(w->sync);
     fetches_free(w->fx);
     hclient_free(w->hc);
     struct event *evs[] = {w->tick, w->sigterm, w->sigint, w->drain, w->hard_stop, w->flush};

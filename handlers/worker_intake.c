@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "handlers/sync_run.h"
 #include "handlers/worker_internal.h"
 #include "queue/rconn.h"
 
@@ -101,7 +102,8 @@ static int fanout(struct worker *w, const struct dlv_stream *s)
             continue;
         if (!e.deleted && config_source(cfg, e.source) && e.event_id[0]) {
             for (size_t k = 0; k < cfg->n_targets; k++)
-                if (config_target_matches(&cfg->targets[k], e.source, e.content_type))
+                if (config_target_matches(&cfg->targets[k], e.source, e.content_type) &&
+                    sync_run_entry_wants(e.targets, cfg->targets[k].name))
                     targets[nt++] = k;
         } else if (!e.deleted) {
             LOG_WARN("dropping stream entry of unknown source", "stream_id", e.sid, "source",

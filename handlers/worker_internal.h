@@ -78,6 +78,7 @@ struct worker {
     struct event_base *base;
     struct hclient *hc;
     struct fetches *fx;
+    struct sync_run *sync; /* catalog sync runs (handlers/sync_run.c) */
     struct rconn *rc;
     struct event *tick, *sigterm, *sigint, *drain, *hard_stop;
     struct event *flush; /* made active when an outcome is ready: one complete.lua per loop */

@@ -330,7 +330,7 @@ int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e)
         x->element[0]->type != REDIS_REPLY_STRING)
         return -1;
     e->sid = x->element[0]->str;
-    e->source = e->event_id = e->content_type = "";
+    e->source = e->event_id = e->content_type = e->targets = "";
     if (x->elements < 2 || x->element[1]->type != REDIS_REPLY_ARRAY) {
         e->deleted = 1; /* [id, nil]: deleted while pending */
         return 0;
@@ -339,6 +339,7 @@ int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e)
     e->source = field(e->fields_, "source");
     e->event_id = field(e->fields_, "event_id");
     e->content_type = field(e->fields_, "content_type");
+    e->targets = field(e->fields_, "targets");
     return 0;
 }
 

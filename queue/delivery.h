@@ -72,7 +72,8 @@ void dlv_stream_decode(const struct redisReply *reply, int autoclaim, char *curs
 struct dlv_entry {
     const char *sid;
     const char *source, *event_id, *content_type;
-    int deleted; /* the entry was deleted while pending: only acknowledge it */
+    const char *targets; /* a sync's publish: the targets it goes to (comma-separated), "" = all */
+    int deleted;         /* the entry was deleted while pending: only acknowledge it */
     const struct redisReply *fields_;
 };
 /* Entry i of s. Returns 0, or -1 when the element is not an entry at all (skip it). */

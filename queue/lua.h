@@ -24,6 +24,14 @@ extern const char lua_catalog_page[];
 extern const char lua_catalog_list[];
 extern const char lua_catalog_info[];
 extern const char lua_catalog_key[];
+/* catalog sync (queue/sync) */
+extern const char lua_sync_start[];
+extern const char lua_sync_claim[];
+extern const char lua_sync_beat[];
+extern const char lua_sync_page[];
+extern const char lua_sync_finish[];
+extern const char lua_sync_release[];
+extern const char lua_sync_records[];
 
 /* The EVALSHA digest (40 hex digits) of an embedded script, computed at build time, or NULL
  * when script is not one of the lua_* strings. */

@@ -13,6 +13,7 @@
 #include "queue/ops.h"
 #include "queue/rconn.h"
 #include "queue/sources.h"
+#include "relay/admin_sync.h"
 #include "relay/http.h"
 #include "relay/ui.h"
 
@@ -392,6 +393,8 @@ void admin_handle(struct admin *a, struct http_req *req)
     if (!admin_authorize(a, req))
         return;
 
+    if (admin_sync_handle(a->cfg, a->rc, req, path))
+        return;
     if (strcmp(path, "/admin/stats") == 0) {
         if (method_is(req, "GET"))
             run(a, req, OPS_STATS, NULL);

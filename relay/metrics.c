@@ -349,6 +349,42 @@ static void histogram(struct buf *b, const char *name, const json_t *h, const ch
     }
 }
 
+/* Catalog sync (queue/lua/sync_*.lua write these fields of P:metrics). */
+static void render_sync(const struct config *cfg, struct buf *b, const json_t *h)
+{
+    static const char *const states[] = {"done", "failed"};
+    static const char *const sync_outcomes[] = {"queued", "skipped", "removed"};
+    char field[256];
+    header(b, "relay_sync_runs_total", "counter", "Catalog sync runs ended, by source and state.");
+    for (size_t i = 0; i < cfg->n_sources; i++)
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(field, sizeof(field), "sync_runs_total|%s|%s", cfg->sources[i].name,
+                     states[k]);
+            bprintf(b, "relay_sync_runs_total{source=\"");
+            blabel(b, cfg->sources[i].name);
+            bprintf(b, "\",state=\"%s\"} %s\n", states[k], hash_int(h, field));
+        }
+    header(b, "relay_sync_titles_total", "counter",
+           "Titles a catalog sync queued, skipped (unchanged) or removed, by source.");
+    for (size_t i = 0; i < cfg->n_sources; i++)
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(field, sizeof(field), "sync_titles_total|%s|%s", cfg->sources[i].name,
+                     sync_outcomes[k]);
+            bprintf(b, "relay_sync_titles_total{source=\"");
+            blabel(b, cfg->sources[i].name);
+            bprintf(b, "\",outcome=\"%s\"} %s\n", sync_outcomes[k], hash_int(h, field));
+        }
+    header(b, "relay_sync_last_success_timestamp_seconds", "gauge",
+           "When a catalog sync of the source last ended done (0: never).");
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        snprintf(field, sizeof(field), "sync_last_success_timestamp_seconds|%s",
+                 cfg->sources[i].name);
+        bprintf(b, "relay_sync_last_success_timestamp_seconds{source=\"");
+        blabel(b, cfg->sources[i].name);
+        bprintf(b, "\"} %s\n", hash_int(h, field));
+    }
+}
+
 static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, const json_t *h)
 {
     const struct config *cfg = m->cfg;
@@ -392,6 +428,7 @@ static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, 
         header(b, "relay_event_to_delivery_seconds", "histogram",
                "Time from webhook accepted to delivered.");
         histogram(b, "relay_event_to_delivery_seconds", h, NULL);
+        render_sync(cfg, b, h);
     }
 }
 

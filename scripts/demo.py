@@ -98,6 +98,15 @@ def main():
         "/v2/admin/shows/%s" % SHOW: fixture("encorastream/show.json"),
         "/v2/admin/shows/%s/seasons" % SHOW: fixture("encorastream/seasons.json"),
         "/v2/admin/shows/%s/seasons/1/episodes/2" % SHOW: fixture("encorastream/episode.json"),
+        # the catalog listing a sync reads (the movie is unpublished by the demo: not listed)
+        "/v2/admin/movies?status=published&limit=100": json.dumps(
+            {"data": [], "meta": {"next_cursor": None, "total": 0}}).encode(),
+        "/v2/admin/shows?status=published&limit=100": json.dumps(
+            {"data": [{"id": SHOW, "status": "published", "updated_at": "2026-11-20T10:04:12Z"}],
+             "meta": {"next_cursor": None, "total": 1}}).encode(),
+        "/v2/admin/shows/%s/seasons/1/episodes?limit=100" % SHOW: json.dumps(
+            {"data": [json.loads(fixture("encorastream/episode.json"))],
+             "meta": {"next_cursor": None}}).encode(),
     }, ("bearer", DEMO_SECRETS["ENCORA_API_TOKEN"])).start()
     movida = StubCMS({
         "/api/titles/73?expand=metadata,images,availability_windows": fixture("movida/title-episode.json"),
@@ -171,6 +180,23 @@ def main():
         time.sleep(1.2)  # each relay adds its tallies to Redis once a second
         out = h.run_tool("relayctl", cfg_path, "sources")
         print(out.stdout or out.stderr)
+
+        # A partner added after those events has nothing yet: a catalog sync backfills it.
+        say("a new partner 'late-partner' is added; relayctl sync encora --target late-partner")
+        cfg["targets"]["late-partner"] = {"format": "canonical", "method": "PUT",
+                                          "url": partner.url("/late/{type}/{id}")}
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        worker.stop()
+        procs.remove(worker)
+        worker = h.Proc(work, "relay-worker", cfg_path)
+        procs.insert(0, worker)
+        since = time.time()
+        out = h.run_tool("relayctl", cfg_path, "sync", "encora", "--target", "late-partner", timeout=120)
+        print(out.stdout or out.stderr)
+        wait_for(partner, 2, since)
+        time.sleep(0.3)
+        show_received(partner, since)
         sample = os.path.join(ROOT, "tests", "fixtures", "encorastream", "webhook-published.json")
         say("send your own signed webhook:")
         # The secrets go to a 0600 file, not to the terminal: secrets never reach output.

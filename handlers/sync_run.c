@@ -1,0 +1,595 @@
+#include "handlers/sync_run.h"
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "handlers/backoff.h"
+#include "handlers/hclient.h"
+#include "handlers/sync_list.h"
+#include "queue/lua.h"
+#include "queue/rconn.h"
+#include "queue/rsync.h"
+#include "queue/sync.h"
+
+#define SCAN_EVERY_MS 500 /* how often an idle runner looks for runs to take or start */
+#define LIST_MAX_BODY (32u << 20)
+#define REDIS_RETRY_MS 1000 /* Redis refused a page: the same page again after this */
+#define PAGES_MAX 1000000   /* a CMS whose cursors never end is a loop, not a catalog */
+/* The runner speaks to Redis asynchronously on the worker's loop (its own connection), so a
+ * stalled Redis never holds up deliveries; only the hand-back at exit blocks, bounded. */
+#define REDIS_TIMEOUT_MS 2000
+#define RELEASE_TIMEOUT_MS 500
+
+struct sync_run {
+    const struct config *cfg;
+    struct event_base *base;
+    struct hclient *hc;
+    struct rconn *rc;
+    struct event *timer; /* the next page (now, or after a retry's delay) */
+    char token[112];
+    int64_t next_scan;
+    int busy;     /* a claim, page or finish script is out: one at a time */
+    int closing;  /* being freed: callbacks do nothing */
+    unsigned gen; /* bumped when the run held changes: late answers about another are ignored */
+    char **cands; /* run ids still to try after a scan */
+    size_t n_cands, i_cand;
+    int64_t next_beat;
+    /* the run held, when id[0] */
+    char id[32];
+    const struct source *src;
+    int64_t started_ms;
+    char *phase, *cursor, *head;
+    char *next_phase, *next_cursor; /* the position after the page being written */
+    int attempts;                   /* failed attempts at the current page */
+    long pages;
+    struct hclient_call *call;
+};
+
+int sync_run_entry_wants(const char *targets, const char *name)
+{
+    if (targets == NULL || targets[0] == '\0')
+        return 1;
+    size_t n = strlen(name);
+    for (const char *p = targets; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static int64_t lease_ms(const struct sync_run *sr)
+{
+    return sr->cfg->worker_visibility_timeout_ms;
+}
+
+static const char *el_str(const redisReply *r, size_t i)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return "";
+    const redisReply *e = r->element[i];
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? e->str : "";
+}
+
+static int set_str(char **dst, const char *s)
+{
+    char *c = strdup(s ? s : "");
+    if (c == NULL)
+        return -1;
+    free(*dst);
+    *dst = c;
+    return 0;
+}
+
+/* ---- Redis, asynchronously ------------------------------------------------------------------ */
+
+/* One script out: the runner, and which run it was about (gen), checked when it answers. */
+struct call {
+    struct sync_run *sr;
+    unsigned gen;
+    void (*done)(struct sync_run *sr, redisReply *r);
+    const char *what;
+};
+
+static void on_reply(redisReply *r, void *arg)
+{
+    struct call *c = arg;
+    struct sync_run *sr = c->sr;
+    if (!sr->closing) {
+        if (r == NULL)
+            LOG_WARN("sync: redis unavailable", "op", c->what, NULL);
+        else if (r->type == REDIS_REPLY_ERROR)
+            LOG_ERROR("sync: redis script failed", "op", c->what, "error", r->str, NULL);
+        if (c->done)
+            c->done(sr, c->gen == sr->gen && r && r->type != REDIS_REPLY_ERROR ? r : NULL);
+    }
+    free(c);
+}
+
+/* Sends a script; done(sr, reply) runs once with the reply, or with NULL when Redis failed
+ * or the run held changed meanwhile. Returns 0, or -1 when nothing was sent (done not called). */
+static int send_script(struct sync_run *sr, const char *lua, const char *what,
+                       const struct sync_args *a, void (*done)(struct sync_run *, redisReply *))
+{
+    if (a->oom) {
+        LOG_ERROR("sync: out of memory", "op", what, NULL);
+        return -1;
+    }
+    struct call *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return -1;
+    *c = (struct call){.sr = sr, .gen = sr->gen, .done = done, .what = what};
+    if (rconn_script(sr->rc, lua, on_reply, c, 0, a->argc, (const char **)a->argv, a->lens) != 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void drop_run(struct sync_run *sr)
+{
+    if (sr->call)
+        hclient_cancel(sr->hc, sr->call);
+    sr->call = NULL;
+    if (sr->timer)
+        evtimer_del(sr->timer);
+    sr->id[0] = '\0';
+    sr->src = NULL;
+    free(sr->phase);
+    free(sr->cursor);
+    free(sr->head);
+    sr->phase = sr->cursor = sr->head = NULL;
+    sr->attempts = 0;
+    sr->gen++;
+}
+
+static void arm(struct sync_run *sr, int64_t delay_ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(delay_ms / 1000),
+                         .tv_usec = (suseconds_t)((delay_ms % 1000) * 1000)};
+    evtimer_add(sr->timer, &tv);
+}
+
+/* ---- ending a run --------------------------------------------------------------------------- */
+
+static void on_finished(struct sync_run *sr, redisReply *r)
+{
+    sr->busy = 0;
+    if (r == NULL) {
+        /* Redis will be back: the run stays running at the listing's end, and the timer ends
+         * it again (or, once the lease expires, another worker does). */
+        if (sr->id[0])
+            arm(sr, REDIS_RETRY_MS);
+        return;
+    }
+    if (strcmp(el_str(r, 0), "ok") == 0) {
+        long long removed = r->elements > 3 && r->element[3]->type == REDIS_REPLY_INTEGER
+                                ? r->element[3]->integer
+                                : 0;
+        if (strcmp(el_str(r, 1), "done") == 0)
+            LOG_INFO("sync done", "sync_id", sr->id, "source", sr->src->name,
+                     LOG_INT("removed", removed), NULL);
+        else
+            LOG_WARN("sync failed", "sync_id", sr->id, "source", sr->src->name, "error",
+                     el_str(r, 2), NULL);
+    } else {
+        LOG_WARN("sync: lease lost before the end", "sync_id", sr->id, NULL);
+    }
+    drop_run(sr);
+}
+
+/* Ends the run; with outcome "done" sync_finish.lua applies remove_missing and its guard. */
+static void finish(struct sync_run *sr, const char *outcome, const char *code, const char *msg)
+{
+    struct sync_args a;
+    if (strcmp(outcome, "done") != 0)
+        LOG_WARN("sync: ending the run", "sync_id", sr->id, "error", code, "message", msg, NULL);
+    sync_args_init(&a);
+    sync_args_finish(&a, sr->cfg, sr->src, sr->id, sr->token, outcome, code, msg);
+    if (send_script(sr, lua_sync_finish, "sync_finish", &a, on_finished) == 0)
+        sr->busy = 1;
+    else if (sr->id[0])
+        arm(sr, REDIS_RETRY_MS);
+    sync_args_clear(&a);
+}
+
+/* ---- listing -------------------------------------------------------------------------------- */
+
+static void on_beat(struct sync_run *sr, redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && sr->id[0] && !sr->busy) {
+        LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
+        drop_run(sr);
+    }
+}
+
+static void beat(struct sync_run *sr, int errors, const char *msg)
+{
+    struct sync_args a;
+    sync_args_init(&a);
+    sync_args_beat(&a, sr->cfg, sr->id, sr->token, lease_ms(sr), errors, msg);
+    (void)send_script(sr, lua_sync_beat, "sync_beat", &a, on_beat);
+    sync_args_clear(&a);
+    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+}
+
+/* One failed attempt at the current page: counted, retried with the delivery backoff (a
+ * Retry-After on 429/503 as a minimum), the run failed after retry.max_attempts. */
+static void page_failed(struct sync_run *sr, long status, const char *retry_after, const char *why)
+{
+    const struct config *cfg = sr->cfg;
+    char msg[300];
+
+    sr->attempts++;
+    if (status > 0)
+        snprintf(msg, sizeof(msg), "listing page answered HTTP %ld%s%s", status, why ? ": " : "",
+                 why ? why : "");
+    else
+        snprintf(msg, sizeof(msg), "listing page failed: %s", why ? why : "error");
+    LOG_WARN("sync: listing page failed", "sync_id", sr->id, "source", sr->src->name,
+             LOG_INT("attempt", sr->attempts), "error", msg, NULL);
+    beat(sr, 1, msg);
+    if (sr->attempts >= cfg->retry_max_attempts) {
+        finish(sr, "failed", "source_unavailable", msg);
+        return;
+    }
+    int64_t min_ms = 0, ra;
+    if (retry_after && backoff_honours_retry_after(status) &&
+        backoff_parse_retry_after(retry_after, util_now_ms(), &ra) == 0)
+        min_ms = ra;
+    uint32_t rnd = 0;
+    (void)RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+    arm(sr, backoff_delay_ms(cfg->retry_base_delay_ms, cfg->retry_max_delay_ms, sr->attempts,
+                             min_ms, rnd));
+}
+
+static void on_page_applied(struct sync_run *sr, redisReply *r)
+{
+    sr->busy = 0;
+    if (r == NULL) {
+        if (sr->id[0])
+            arm(sr, REDIS_RETRY_MS); /* the same page again: nothing of it was written */
+        return;
+    }
+    if (strcmp(el_str(r, 0), "ok") != 0) {
+        LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
+        drop_run(sr);
+        return;
+    }
+    free(sr->phase);
+    free(sr->cursor);
+    sr->phase = sr->next_phase;
+    sr->cursor = sr->next_cursor;
+    sr->next_phase = sr->next_cursor = NULL;
+    if (sr->phase == NULL || sr->cursor == NULL || set_str(&sr->head, el_str(r, 1)) != 0) {
+        drop_run(sr); /* out of memory: the lease expires and a worker continues */
+        return;
+    }
+    sr->attempts = 0;
+    sr->pages++;
+    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
+    if (sync_list_done(sr->src, &pos))
+        finish(sr, "done", "", "");
+    else if (sr->pages >= PAGES_MAX)
+        finish(sr, "failed", "source_invalid", "the listing did not end");
+    else
+        arm(sr, 0);
+}
+
+/* A page's titles and position go to Redis in one script, with the checkpoint. */
+static void page_apply(struct sync_run *sr, const struct sync_page *pg)
+{
+    struct sync_args a;
+    const char *listed =
+        sr->phase[0] ? sr->phase : (sr->src->kind == SOURCE_MOVIDA ? "titles" : "movies");
+    sync_args_init(&a);
+    sync_args_page(&a, sr->cfg, sr->id, sr->token, sync_list_mode(sr->src), listed, pg->phase,
+                   pg->cursor, pg->pop, pg->total, pg->todo, pg->n_todo, pg->items, pg->n_items);
+    free(sr->next_phase);
+    free(sr->next_cursor);
+    sr->next_phase = strdup(pg->phase);
+    sr->next_cursor = strdup(pg->cursor);
+    if (send_script(sr, lua_sync_page, "sync_page", &a, on_page_applied) == 0)
+        sr->busy = 1;
+    else
+        arm(sr, REDIS_RETRY_MS);
+    sync_args_clear(&a);
+}
+
+static void on_page(const struct hclient_response *res, void *arg)
+{
+    struct sync_run *sr = arg;
+    struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
+    struct sync_page pg;
+    char err[200];
+
+    sr->call = NULL;
+    enum backoff_class cls = backoff_classify(res->status);
+    if (res->error != HCLIENT_OK) {
+        page_failed(sr, 0, NULL, hclient_error_code(res->error));
+        return;
+    }
+    if (cls == BACKOFF_RETRY) {
+        page_failed(sr, res->status, res->retry_after, NULL);
+        return;
+    }
+    if (cls == BACKOFF_FAIL) {
+        /* A show or season that went away between its listing and this request: nothing of
+         * it is listed (so, with remove_missing, it is removed), the rest goes on. */
+        if (strcmp(pos.phase, "todo") == 0 && (res->status == 404 || res->status == 410)) {
+            struct sync_page view = {
+                .phase = (char *)"todo", .cursor = (char *)"", .pop = 1, .total = -1};
+            page_apply(sr, &view);
+            return;
+        }
+        char msg[120];
+        snprintf(msg, sizeof(msg), "listing page answered HTTP %ld", res->status);
+        finish(sr, "failed", "source_rejected", msg);
+        return;
+    }
+    if (res->truncated) {
+        page_failed(sr, res->status, NULL, "listing page too large");
+        return;
+    }
+    if (sync_list_parse(sr->src, &pos, res->body, res->body_len, sr->started_ms, &pg, err,
+                        sizeof(err)) != 0) {
+        page_failed(sr, res->status, NULL, err);
+        return;
+    }
+    page_apply(sr, &pg);
+    sync_page_clear(&pg);
+}
+
+static void fetch_page(struct sync_run *sr)
+{
+    struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
+    char *url = sync_list_url(sr->src, &pos);
+    if (url == NULL) {
+        finish(sr, "failed", "internal", "cannot build the listing URL from the checkpoint");
+        return;
+    }
+    static const char *const headers[] = {"Accept: application/json", NULL};
+    struct hclient_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .auth = &sr->src->api_auth,
+        .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
+        .max_body = LIST_MAX_BODY,
+    };
+    sr->call = hclient_start(sr->hc, &req, on_page, sr);
+    free(url);
+    if (sr->call == NULL)
+        page_failed(sr, 0, NULL, "cannot start the request");
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sync_run *sr = arg;
+    if (!sr->id[0] || sr->call != NULL || sr->busy)
+        return;
+    struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
+    if (sr->phase[0] && sync_list_done(sr->src, &pos))
+        finish(sr, "done", "", ""); /* again: Redis did not take the end the first time */
+    else
+        fetch_page(sr);
+}
+
+/* ---- taking runs ---------------------------------------------------------------------------- */
+
+static void try_next(struct sync_run *sr);
+
+static void on_claim(struct sync_run *sr, redisReply *r)
+{
+    sr->busy = 0;
+    if (r == NULL || strcmp(el_str(r, 0), "ok") != 0 || r->elements < 11) {
+        sr->id[0] = '\0';
+        try_next(sr);
+        return;
+    }
+    const struct source *src = config_source(sr->cfg, el_str(r, 1));
+    if (src == NULL) {
+        /* The config changed under a running run: end it (removing nothing). */
+        static const struct source gone = {.name = "", .sync = {.remove_missing = 0}};
+        sr->src = &gone;
+        sr->phase = strdup("");
+        sr->cursor = strdup("");
+        sr->head = strdup("");
+        LOG_WARN("sync: run of a source no longer configured", "sync_id", sr->id, NULL);
+        finish(sr, "failed", "config_error", "the source is no longer configured");
+        return;
+    }
+    sr->src = src;
+    sr->started_ms = strtoll(el_str(r, 5), NULL, 10);
+    sr->pages = strtol(el_str(r, 9), NULL, 10);
+    sr->attempts = 0;
+    if (set_str(&sr->phase, el_str(r, 6)) != 0 || set_str(&sr->cursor, el_str(r, 7)) != 0 ||
+        set_str(&sr->head, el_str(r, 8)) != 0) {
+        drop_run(sr);
+        return;
+    }
+    int takeover = r->element[10]->type == REDIS_REPLY_INTEGER && r->element[10]->integer == 1;
+    LOG_INFO(
+        takeover ? "sync: continuing a dead worker's run from its checkpoint" : "sync: listing",
+        "sync_id", sr->id, "source", src->name, "phase", sr->phase[0] ? sr->phase : NULL, NULL);
+    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
+    if (sr->phase[0] && sync_list_done(src, &pos))
+        finish(sr, "done", "", ""); /* listed completely before its worker died */
+    else
+        arm(sr, 0);
+}
+
+static void clear_cands(struct sync_run *sr)
+{
+    for (size_t i = 0; i < sr->n_cands; i++)
+        free(sr->cands[i]);
+    free(sr->cands);
+    sr->cands = NULL;
+    sr->n_cands = sr->i_cand = 0;
+}
+
+/* Tries to take the lease of the next candidate run (one claim out at a time). */
+static void try_next(struct sync_run *sr)
+{
+    while (sr->i_cand < sr->n_cands && !sr->id[0]) {
+        const char *id = sr->cands[sr->i_cand++];
+        struct sync_args a;
+        sync_args_init(&a);
+        sync_args_claim(&a, sr->cfg, id, sr->token, lease_ms(sr));
+        snprintf(sr->id, sizeof(sr->id), "%s", id); /* tentatively: on_claim confirms */
+        sr->gen++;
+        int rc = send_script(sr, lua_sync_claim, "sync_claim", &a, on_claim);
+        sync_args_clear(&a);
+        if (rc == 0) {
+            sr->busy = 1;
+            return;
+        }
+        sr->id[0] = '\0';
+        break;
+    }
+    clear_cands(sr);
+}
+
+static void on_members(redisReply *r, void *arg)
+{
+    struct sync_run *sr = arg;
+    if (sr->closing)
+        return;
+    sr->busy = 0;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || sr->id[0])
+        return;
+    clear_cands(sr);
+    sr->cands = calloc(r->elements + 1, sizeof(*sr->cands));
+    if (sr->cands == NULL)
+        return;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len < 32) {
+            sr->cands[sr->n_cands] = strdup(r->element[i]->str);
+            if (sr->cands[sr->n_cands])
+                sr->n_cands++;
+        }
+    try_next(sr);
+}
+
+static void on_started(struct sync_run *sr, redisReply *r)
+{
+    (void)sr;
+    if (r && sync_start_result(r, NULL, 0) == 1)
+        LOG_INFO("sync scheduled", "sync_id", el_str(r, 1), NULL);
+}
+
+/* Starts the runs the schedule asks for; sync_start.lua decides (across workers) whether one
+ * is due, so only one worker starts each. */
+static void schedule(struct sync_run *sr)
+{
+    const struct config *cfg = sr->cfg;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        const struct source *src = &cfg->sources[i];
+        if (src->sync.every_s <= 0)
+            continue;
+        struct sync_request req = {.source = src->name};
+        struct sync_error err;
+        char *targets = sync_request_targets(cfg, &req, &err);
+        if (targets == NULL)
+            continue;
+        char id[25];
+        struct sync_args a;
+        sync_new_id(id);
+        sync_args_init(&a);
+        sync_args_start(&a, cfg, id, src->name, targets, 0, 0, src->sync.every_s * 1000);
+        (void)send_script(sr, lua_sync_start, "sync_start", &a, on_started);
+        sync_args_clear(&a);
+        free(targets);
+    }
+}
+
+void sync_run_tick(struct sync_run *sr)
+{
+    if (sr == NULL || sr->busy || !rconn_ready(sr->rc))
+        return;
+    int64_t now = util_mono_ms();
+    if (sr->id[0]) {
+        /* Waiting out a retry delay: keep the lease. A page in flight renews it when done. */
+        if (sr->call == NULL && now >= sr->next_beat && sr->src)
+            beat(sr, 0, "");
+        return;
+    }
+    if (now < sr->next_scan)
+        return;
+    sr->next_scan = now + SCAN_EVERY_MS;
+    schedule(sr);
+    char key[160];
+    snprintf(key, sizeof(key), "%s:sync:active", sr->cfg->redis_prefix);
+    const char *argv[] = {"SMEMBERS", key};
+    if (rconn_command(sr->rc, on_members, sr, 2, argv, NULL) == 0)
+        sr->busy = 1;
+}
+
+struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
+{
+    struct sync_run *sr = calloc(1, sizeof(*sr));
+    if (sr == NULL)
+        return NULL;
+    sr->cfg = cfg;
+    sr->base = base;
+    sr->hc = hclient_new(base);
+    sr->rc = rconn_new(base, cfg, REDIS_TIMEOUT_MS);
+    sr->timer = evtimer_new(base, on_timer, sr);
+    if (sr->hc == NULL || sr->rc == NULL || sr->timer == NULL) {
+        sync_run_free(sr);
+        return NULL;
+    }
+    char host[64] = "host", rnd[9];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    util_random_hex(rnd, 4);
+    snprintf(sr->token, sizeof(sr->token), "%s-%d-%s", host, (int)getpid(), rnd);
+    return sr;
+}
+
+void sync_run_free(struct sync_run *sr)
+{
+    if (sr == NULL)
+        return;
+    sr->closing = 1;
+    rconn_free(sr->rc); /* answers still out run now, with nothing, and do nothing */
+    if (sr->id[0] && sr->src) {
+        /* The worker is exiting: a short blocking call hands the lease back at once, so
+         * another worker continues now rather than after the lease's expiry. */
+        struct rsync *rs = rsync_new(sr->cfg, RELEASE_TIMEOUT_MS);
+        struct sync_args a;
+        sync_args_init(&a);
+        sync_args_release(&a, sr->cfg, sr->id, sr->token);
+        redisReply *r = rs && !a.oom ? rsync_script(rs, lua_sync_release, 0, a.argc,
+                                                    (const char **)a.argv, a.lens)
+                                     : NULL;
+        sync_args_clear(&a);
+        if (r)
+            freeReplyObject(r);
+        rsync_free(rs);
+        LOG_INFO("sync: run handed back", "sync_id", sr->id, NULL);
+    }
+    drop_run(sr);
+    clear_cands(sr);
+    hclient_free(sr->hc);
+    if (sr->timer)
+        event_free(sr->timer);
+    free(sr->next_phase);
+    free(sr->next_cursor);
+    sr->next_phase = sr->next_cursor = NULL;
+    free(sr);
+}

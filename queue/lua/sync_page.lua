@@ -1,0 +1,108 @@
+-- sync_page: applies one listed page of a sync run, atomically with its checkpoint
+-- (docs/redis.md, Sync). Either the whole page (its publishes, counts, the run's seen set and
+-- the listing position) is written or none of it, so a worker that takes a dead one's run over
+-- from the checkpoint neither skips a title nor queues one twice.
+-- KEYS: none. ARGV: prefix, sync id, owner token, lease_ms, dedupe_ttl_s, retention_s,
+-- skip mode ('ts': skip when the target's delivered order >= the title's updated_at; 'doc':
+-- skip when the listed document's fingerprint is the one last queued and delivered), new
+-- phase, new cursor, pop (1: the todo list's head is finished), '<listed phase>=<total>'
+-- (what the CMS says that phase holds; '' = unknown),
+-- n_todo, n_todo items to append, n_items, then per item 7 strings: content_id, content_type,
+-- show_id, season_number, episode_number, order ms, fingerprint.
+-- Returns {'ok', todo head after, seen, queued, skipped} or {'lost'} (not our lease).
+local P, id, me, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local ttl, retention, mode = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local key = P .. ':sync:run:' .. id
+local r = redis.call('HMGET', key, 'state', 'owner', 'source', 'targets', 'full', 'dry_run',
+                     'phase')
+if r[1] ~= 'running' or r[2] ~= me then return {'lost'} end
+local src, full, dry = r[3], r[5] == '1', r[6] == '1'
+local targets = {}
+for name in string.gmatch(r[4] or '', '[^,]+') do table.insert(targets, name) end
+
+local n_todo = tonumber(ARGV[12])
+local a = 13
+local todo = {}
+for i = 1, n_todo do todo[i] = ARGV[a]; a = a + 1 end
+local n_items = tonumber(ARGV[a]); a = a + 1
+local seen_key = key .. ':seen'
+local seen, queued, skipped = 0, 0, 0
+for _ = 1, n_items do
+  local cid, ctype, show, season, episode, order, fp =
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  a = a + 7
+  -- A title listed twice in one run (a CMS page that shifted under the cursor, or a listing
+  -- repeated after a takeover) is handled once.
+  if redis.call('SADD', seen_key, cid) == 1 then
+    seen = seen + 1
+    local want = {}
+    for _, tg in ipairs(targets) do
+      local skip = false
+      if not full then
+        local done = tonumber(redis.call('HGET', P .. ':title:' .. tg .. ':' .. src .. ':' .. cid,
+                                         'done_ts') or '')
+        if mode == 'ts' then
+          skip = done ~= nil and done >= tonumber(order)
+        else
+          local meta = redis.call('HGET', P .. ':sync:live:' .. src .. ':' .. tg, cid)
+          if meta and done then
+            local mfp, mts = string.match(meta, '^[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t(%d*)$')
+            skip = mfp ~= nil and mfp ~= '' and mfp == fp and done >= (tonumber(mts) or 0)
+          end
+        end
+      end
+      if skip then
+        if not dry and mode == 'ts' then
+          redis.call('HSET', P .. ':sync:live:' .. src .. ':' .. tg, cid,
+                     ctype .. '\t' .. show .. '\t' .. season .. '\t' .. episode .. '\t\t' .. order)
+        end
+      else
+        table.insert(want, tg)
+      end
+    end
+    if #want == 0 then
+      skipped = skipped + 1
+    else
+      queued = queued + 1
+      if not dry then
+        local eid = 'sync:' .. id .. ':' .. cid
+        if redis.call('SET', P .. ':dedupe:' .. src .. ':' .. eid, '1', 'NX', 'EX', ttl) then
+          local stream = P .. ':events'
+          local fresh = redis.call('EXISTS', stream) == 0
+          redis.call('XADD', stream, '*', 'source', src, 'event_id', eid,
+                     'type', 'content.published', 'content_type', ctype, 'content_id', cid,
+                     'show_id', show, 'season_number', season, 'episode_number', episode,
+                     'created_at', order, 'received_at', now, 'request_id', id,
+                     'targets', table.concat(want, ','))
+          if fresh then redis.pcall('XGROUP', 'CREATE', stream, 'workers', '0') end
+        end
+        for _, tg in ipairs(want) do
+          redis.call('HSET', P .. ':sync:live:' .. src .. ':' .. tg, cid,
+                     ctype .. '\t' .. show .. '\t' .. season .. '\t' .. episode .. '\t' .. fp ..
+                     '\t' .. order)
+        end
+      end
+    end
+  end
+end
+
+local todo_key = key .. ':todo'
+if ARGV[10] == '1' then redis.call('LPOP', todo_key) end
+if n_todo > 0 then redis.call('RPUSH', todo_key, unpack(todo)) end
+local tphase, total = string.match(ARGV[11], '^([%w_]+)=(%d+)$')
+if total then redis.call('HSET', key, 'total_' .. tphase, total) end
+redis.call('HINCRBY', key, 'pages', 1)
+redis.call('HINCRBY', key, 'seen', seen)
+redis.call('HSET', key, 'phase', ARGV[8], 'cursor', ARGV[9], 'lease_until', now + lease,
+           'updated_at', now)
+redis.call('HINCRBY', key, 'queued', queued)
+redis.call('HINCRBY', key, 'skipped', skipped)
+local m = P .. ':metrics'
+if dry then queued, skipped = 0, 0 end
+if queued > 0 then redis.call('HINCRBY', m, 'sync_titles_total|' .. src .. '|queued', queued) end
+if skipped > 0 then redis.call('HINCRBY', m, 'sync_titles_total|' .. src .. '|skipped', skipped) end
+local head = redis.call('LINDEX', todo_key, 0) or ''
+local c = redis.call('HMGET', key, 'seen', 'queued', 'skipped')
+return {'ok', head, c[1], c[2], c[3]}

@@ -1,0 +1,117 @@
+#ifndef RELAY_SYNC_H
+#define RELAY_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+/* Catalog sync runs in Redis (docs/redis.md, Sync): the argv of the queue/lua/sync_*.lua
+ * scripts and the decoding of their replies. No I/O: the worker (handlers/sync.c), the relay's
+ * admin API and relayctl run the scripts on their own connections. Every builder fills a
+ * struct sync_args, whose strings it owns; nkeys is always 0. */
+
+struct redisReply;
+struct json_t;
+
+struct sync_args {
+    char **argv;
+    size_t *lens;
+    int argc;
+    int cap;
+    int oom; /* an append failed: the call must not be run */
+};
+
+void sync_args_init(struct sync_args *a);
+void sync_args_clear(struct sync_args *a);
+/* Appends one string (copied); on allocation failure sets a->oom. */
+void sync_args_add(struct sync_args *a, const char *s);
+void sync_args_addn(struct sync_args *a, const char *s, size_t n);
+void sync_args_addi(struct sync_args *a, int64_t v);
+
+/* A fresh run id, "syn_" + 20 hex characters (random): out has room for 25 bytes. */
+void sync_new_id(char out[25]);
+
+/* What POST /admin/sources/{name}/sync and relayctl sync ask for. */
+struct sync_request {
+    const char *source;
+    const char *const *targets; /* NULL = every target that takes the source */
+    size_t n_targets;
+    int full;
+    int dry_run;
+    /* owned after sync_request_parse(); freed by sync_request_clear() */
+    struct json_t *doc;
+    const char **names;
+};
+
+/* Why a request is refused: HTTP status (404 unknown_source, 422 invalid_request), a stable
+ * code and an operator message. */
+struct sync_error {
+    int status;
+    char code[32];
+    char message[256];
+};
+
+/* Validates req against cfg and returns the run's targets as a comma-separated list (caller
+ * frees), or NULL with err filled. A named target must exist and take the source. */
+char *sync_request_targets(const struct config *cfg, const struct sync_request *req,
+                           struct sync_error *err);
+
+/* Parses the optional JSON body {"targets": [...], "full": bool, "dry_run": bool} into req
+ * (all but source; body may be empty). Returns 0, or -1 with err filled (400 invalid_json,
+ * 422 invalid_request). Either way the caller ends with sync_request_clear(). */
+int sync_request_parse(const char *body, size_t len, struct sync_request *req,
+                       struct sync_error *err);
+void sync_request_clear(struct sync_request *req);
+
+/* sync_start.lua: due_ms 0 = now (operator), > 0 = only when the last run started that long
+ * ago (the schedule). */
+void sync_args_start(struct sync_args *a, const struct config *cfg, const char *id,
+                     const char *source, const char *targets, int full, int dry_run,
+                     int64_t due_ms);
+/* The reply of sync_start.lua: 1 created, 0 running (*other gets the running id, copied into
+ * other_len bytes), 2 not due, -1 malformed or an error reply. */
+int sync_start_result(const struct redisReply *r, char *other, size_t other_len);
+
+void sync_args_claim(struct sync_args *a, const struct config *cfg, const char *id,
+                     const char *token, int64_t lease_ms);
+void sync_args_beat(struct sync_args *a, const struct config *cfg, const char *id,
+                    const char *token, int64_t lease_ms, int errors, const char *last_error);
+void sync_args_release(struct sync_args *a, const struct config *cfg, const char *id,
+                       const char *token);
+/* sync_finish.lua; outcome "done" or "failed". */
+void sync_args_finish(struct sync_args *a, const struct config *cfg, const struct source *src,
+                      const char *id, const char *token, const char *outcome, const char *code,
+                      const char *message);
+/* sync_records.lua: one run (id) or the newest limit runs (id NULL), of one source or all. */
+void sync_args_records(struct sync_args *a, const struct config *cfg, const char *id,
+                       const char *source, int limit);
+
+/* One listed title, as sync_page.lua takes it. */
+struct sync_item {
+    char *content_id;
+    char *content_type; /* "" when the CMS listing does not say (movida) */
+    char *show_id;      /* "" unless an episode */
+    int season_number;  /* -1 unless an episode */
+    int episode_number; /* -1 unless an episode */
+    int64_t order_ms;   /* the CMS's updated_at, or the run's start */
+    char fp[41];        /* hex SHA-1 of the listed document (movida), else "" */
+};
+
+/* sync_page.lua for one listed page: mode "ts" or "doc"; listed is the phase the page was
+ * listed in, total what the CMS says that phase holds (< 0 = unknown); phase and cursor the
+ * position after the page. */
+void sync_args_page(struct sync_args *a, const struct config *cfg, const char *id,
+                    const char *token, const char *mode, const char *listed, const char *phase,
+                    const char *cursor, int pop, long total, char *const *todo, size_t n_todo,
+                    const struct sync_item *items, size_t n_items);
+
+/* One run record as the admin API and relayctl show it (times RFC 3339, counts as numbers,
+ * error a code or null beside error_message, targets an array), from a flat HGETALL reply. Returns
+ * a new reference, or NULL when r is not a record. */
+struct json_t *sync_record_json(const struct redisReply *r);
+/* The records of a sync_records.lua reply as a JSON array (new reference; NULL on a malformed
+ * reply). */
+struct json_t *sync_records_json(const struct redisReply *r);
+
+#endif
