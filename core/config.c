@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -539,12 +540,65 @@ static void parse_redis_ha(struct jconf *c, const json_t *o, struct config *cfg)
         jconf_err(c, "redis.replica_timeout_ms", "must be between 1 and 1500");
 }
 
+/* alerts: an array of {url, format, min_interval_s, queue_oldest_s}. The URL is resolved like
+ * any secret and never echoed in an error: a Slack webhook URL carries its token in the path. */
+static void parse_alerts(struct jconf *c, const json_t *root, struct config *cfg)
+{
+    static const char *const keys[] = {"url", "format", "min_interval_s", "queue_oldest_s", NULL};
+    const json_t *arr = json_object_get(root, "alerts");
+    if (!arr || json_is_null(arr))
+        return;
+    if (!json_is_array(arr)) {
+        jconf_err(c, "alerts", "must be an array");
+        return;
+    }
+    if (json_array_size(arr) == 0)
+        return;
+    cfg->alerts = calloc(json_array_size(arr), sizeof(*cfg->alerts));
+    if (!cfg->alerts) {
+        jconf_err(c, "alerts", "out of memory");
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach((json_t *)arr, i, v)
+    {
+        char p[JCONF_PATH_MAX];
+        jconf_path_index(p, sizeof(p), "alerts", i);
+        struct alert_sink *a = &cfg->alerts[cfg->n_alerts++];
+        a->format = ALERT_FORMAT_JSON;
+        a->min_interval_s = 300;
+        a->queue_oldest_s = 600;
+        if (!json_is_object(v)) {
+            jconf_err(c, p, "must be an object");
+            continue;
+        }
+        jconf_keys(c, v, p, keys);
+        secret_get(c, v, p, "url", 1, &a->url);
+        if (a->url.value && strncasecmp(a->url.value, "http://", 7) != 0 &&
+            strncasecmp(a->url.value, "https://", 8) != 0)
+            jconf_err_at(c, p, "url", "must be an http or https URL");
+        else if (a->url.value && (strlen(a->url.value) <= 8 || strchr(a->url.value, ' ')))
+            jconf_err_at(c, p, "url", "must be an http or https URL");
+        const json_t *f = json_object_get(v, "format");
+        if (f && !json_is_null(f)) {
+            const char *s = json_is_string(f) ? json_string_value(f) : NULL;
+            if (s && strcmp(s, "slack") == 0)
+                a->format = ALERT_FORMAT_SLACK;
+            else if (!s || strcmp(s, "json") != 0)
+                jconf_err_at(c, p, "format", "must be slack or json");
+        }
+        jconf_int(c, v, p, "min_interval_s", 1, &a->min_interval_s);
+        jconf_int(c, v, p, "queue_oldest_s", 1, &a->queue_oldest_s);
+    }
+}
+
 static void parse_root(struct jconf *c, const json_t *root, struct config *cfg,
                        enum config_role role)
 {
-    static const char *const keys[] = {"listen",      "tls",    "redis", "limits",  "dedupe_ttl_s",
-                                       "retention_s", "admin",  "log",   "sources", "targets",
-                                       "retry",       "worker", NULL};
+    static const char *const keys[] = {"listen",      "tls",    "redis",  "limits",  "dedupe_ttl_s",
+                                       "retention_s", "admin",  "log",    "sources", "targets",
+                                       "retry",       "worker", "alerts", NULL};
     static const char *const redis_keys[] = {
         "url", "prefix", "sentinel", "min_replicas", "replica_timeout_ms", NULL};
     static const char *const limit_keys[] = {"max_body_bytes", "request_timeout_ms",
@@ -647,6 +701,8 @@ static void parse_root(struct jconf *c, const json_t *root, struct config *cfg,
         jconf_int(c, o, "worker", "concurrency", 1, &cfg->worker_concurrency);
         jconf_int(c, o, "worker", "visibility_timeout_ms", 1, &cfg->worker_visibility_timeout_ms);
     }
+
+    parse_alerts(c, root, cfg);
 
     o = jconf_object(c, root, "", "sources", 1);
     if (o && json_object_size(o) == 0)
@@ -908,6 +964,9 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_targets; i++)
         target_clear(&cfg->targets[i]);
     free(cfg->targets);
+    for (size_t i = 0; i < cfg->n_alerts; i++)
+        secret_clear(&cfg->alerts[i].url);
+    free(cfg->alerts);
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);

@@ -89,6 +89,15 @@ struct target {
     struct feed feed;
 };
 
+/* alerts[]: a URL the worker's alert evaluator notifies (handlers/alerts.c). */
+enum alert_format { ALERT_FORMAT_JSON = 0, ALERT_FORMAT_SLACK };
+struct alert_sink {
+    struct secret url; /* secret-valued: a Slack webhook URL is its own credential */
+    enum alert_format format;
+    int64_t min_interval_s; /* at most one alert per type and subject this often; default 300 */
+    int64_t queue_oldest_s; /* queue.stalled above this oldest-entry age; default 600 */
+};
+
 struct config {
     char *path;
     char *listen_host;
@@ -125,6 +134,8 @@ struct config {
     size_t n_targets;
     int64_t retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms;
     int64_t worker_concurrency, worker_visibility_timeout_ms;
+    struct alert_sink *alerts;
+    size_t n_alerts;
     char **warnings; /* NULL-terminated; see config_warnings() */
     size_t n_warnings;
 };

@@ -1201,6 +1201,59 @@ static void test_redis_ha(void **state)
 #undef R
 }
 
+static void test_alerts(void **state)
+{
+    char *errors = NULL;
+    setenv("TEST_CFG_ALERT_URL", "https://hooks.slack.test/services/T0/B0/tok", 1);
+    struct config *cfg =
+        parse("{" BASE ", 'alerts': ["
+              " {'url': 'env:TEST_CFG_ALERT_URL', 'format': 'slack', 'min_interval_s': 60,"
+              "  'queue_oldest_s': 120},"
+              " {'url': 'http://a.test/hook'}]}",
+              CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_int_equal(cfg->n_alerts, 2);
+    assert_secret(&cfg->alerts[0].url, "https://hooks.slack.test/services/T0/B0/tok");
+    assert_int_equal(cfg->alerts[0].format, ALERT_FORMAT_SLACK);
+    assert_int_equal(cfg->alerts[0].min_interval_s, 60);
+    assert_int_equal(cfg->alerts[0].queue_oldest_s, 120);
+    assert_secret(&cfg->alerts[1].url, "http://a.test/hook");
+    assert_int_equal(cfg->alerts[1].format, ALERT_FORMAT_JSON);
+    assert_int_equal(cfg->alerts[1].min_interval_s, 300);
+    assert_int_equal(cfg->alerts[1].queue_oldest_s, 600);
+    config_free(cfg);
+
+    cfg = parse("{" BASE "}", CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_int_equal(cfg->n_alerts, 0);
+    config_free(cfg);
+
+    expect_error("{" BASE ", 'alerts': [{'url': 'http://a.test', 'format': 'teams'}]}",
+                 CONFIG_ROLE_RELAY, "alerts[0].format: must be slack or json");
+    expect_error("{" BASE ", 'alerts': [{'format': 'json'}]}", CONFIG_ROLE_RELAY,
+                 "alerts[0].url: missing");
+    expect_error("{" BASE ", 'alerts': [{'url': 'http://a.test'}, {'url': 'ftp://x.test/tok'}]}",
+                 CONFIG_ROLE_RELAY, "alerts[1].url: must be an http or https URL");
+    expect_error("{" BASE ", 'alerts': [{'url': 'http://a.test', 'min_interval_s': 0}]}",
+                 CONFIG_ROLE_RELAY, "alerts[0].min_interval_s: must be between 1 and 2147483647");
+    expect_error("{" BASE ", 'alerts': [{'url': 'http://a.test', 'queue_oldest': 5}]}",
+                 CONFIG_ROLE_RELAY, "alerts[0].queue_oldest: unknown key");
+    expect_error("{" BASE ", 'alerts': {'url': 'http://a.test'}}", CONFIG_ROLE_RELAY,
+                 "alerts: must be an array");
+    expect_error("{" BASE ", 'alerts': ['http://a.test']}", CONFIG_ROLE_RELAY,
+                 "alerts[0]: must be an object");
+
+    /* The URL may hold a token: no error line may echo it. */
+    struct config *bad =
+        parse("{" BASE ", 'alerts': [{'url': 'ftp://h/SECRETTOKEN'}]}", CONFIG_ROLE_RELAY, &errors);
+    assert_null(bad);
+    assert_non_null(errors);
+    assert_null(strstr(errors, "SECRETTOKEN"));
+    free(errors);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1225,6 +1278,7 @@ int main(void)
         cmocka_unit_test(test_redis_url_parse),
         cmocka_unit_test(test_addr_parse),
         cmocka_unit_test(test_redis_ha),
+        cmocka_unit_test(test_alerts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
