@@ -33,6 +33,8 @@ int main(int argc, char **argv)
     if (cfg == NULL)
         return 2;
     log_capture_libevent();
+    for (const char *const *warning = config_warnings(cfg); *warning; warning++)
+        LOG_WARN("configuration warning", "warning", *warning, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     rc = 1;
