@@ -612,12 +612,17 @@ static enum ops_status feed_stats(struct ops_call *c, json_t *raw)
         json_decref(tout);
         return call_fail(c, 500, "internal", "unexpected stats reply");
     }
-    json_object_set_new(out, "queues",
-                        json_pack("{s:I,s:I,s:I,s:I}", "ready",
-                                  (json_int_t)raw_int(json_object_get(q, "ready")), "inflight",
-                                  (json_int_t)raw_int(json_object_get(q, "inflight")), "scheduled",
-                                  (json_int_t)raw_int(json_object_get(q, "scheduled")), "failed",
-                                  (json_int_t)raw_int(json_object_get(q, "failed"))));
+    json_t *queues =
+        json_pack("{s:I,s:I,s:I,s:I}", "ready", (json_int_t)raw_int(json_object_get(q, "ready")),
+                  "inflight", (json_int_t)raw_int(json_object_get(q, "inflight")), "scheduled",
+                  (json_int_t)raw_int(json_object_get(q, "scheduled")), "failed",
+                  (json_int_t)raw_int(json_object_get(q, "failed")));
+    /* set_new steals even on failure; a missing part must fail the call, not vanish. */
+    if (json_object_set_new(out, "queues", queues) != 0) {
+        json_decref(out);
+        json_decref(tout);
+        return call_fail(c, 500, "internal", "out of memory");
+    }
     int64_t oldest = raw_int(json_object_get(raw, "oldest_ms"));
     json_object_set_new(out, "oldest_seconds", json_real(oldest > 0 ? (double)oldest / 1000 : 0));
     /* Configuration order, so that tables and dashboards are stable. */
@@ -625,6 +630,11 @@ static enum ops_status feed_stats(struct ops_call *c, json_t *raw)
         const char *name = c->cfg->targets[i].name;
         json_t *t = json_object_get(targets, name);
         json_t *e = json_object();
+        if (e == NULL) {
+            json_decref(out);
+            json_decref(tout);
+            return call_fail(c, 500, "internal", "out of memory");
+        }
         for (size_t k = 0; k < sizeof(statuses) / sizeof(statuses[0]); k++) {
             int64_t n = raw_int(json_object_get(t, statuses[k]));
             json_object_set_new(e, statuses[k], json_integer(n > 0 ? n : 0));
