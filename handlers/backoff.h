@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-/* Retry policy for pushes and source fetches (CONTRACT §5): which outcomes are retried and
+/* Retry policy for pushes and source fetches (README, "Delivery"): which outcomes are retried and
  * how long the n-th retry waits. Pure functions, no I/O. */
 
 enum backoff_class {

@@ -5,7 +5,7 @@
 
 #include "core/config.h"
 
-/* What a push to a target looks like on the wire (CONTRACT §5): its URL and headers. The
+/* What a push to a target looks like on the wire (README, "Delivery"): its URL and headers. The
  * target's auth is applied by hclient from target->auth. */
 
 /* t->url with {id}, {type} and {source} replaced, percent-encoded. Returns a malloc'd string

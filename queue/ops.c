@@ -455,7 +455,7 @@ void ops_call_script(const struct ops_call *c, const char **script, int *argc, c
     *argvlen = c->argvlen;
 }
 
-/* ---- turning raw records into CONTRACT §5 documents ----------------------------------- */
+/* ---- turning raw records into delivery records (README, "Delivery") ----------------------------------- */
 
 /* Reads an integer from a JSON string or number; -1 when absent, empty or not a number. */
 static int64_t raw_int(const json_t *v)
@@ -507,7 +507,7 @@ static json_t *error_obj(const char *code, const char *message)
     return json_pack("{s:s,s:s}", "code", code, "message", message ? message : "");
 }
 
-/* The CONTRACT §5 shape of a record read from P:d:{id} (all fields strings). */
+/* The delivery record shape (README, "Delivery") of a record read from P:d:{id} (all fields strings). */
 static json_t *record_json(const json_t *raw)
 {
     const char *status = json_string_value(json_object_get(raw, "status"));

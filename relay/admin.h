@@ -4,7 +4,7 @@
 #include "core/config.h"
 
 /* Uses relay/http.h (struct http_req: the relay's own HTTP server, not evhttp).
- * The admin API (CONTRACT §7) under /admin/. Every operation is implemented once in
+ * The admin API (README, "Operating it") under /admin/. Every operation is implemented once in
  * queue/ops (shared with relayctl); this module only does HTTP, auth and JSON. */
 
 struct admin;

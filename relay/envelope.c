@@ -164,7 +164,7 @@ static int take_int(json_t *data, const char *key, int min, int *out, char *err,
 }
 
 /*
- * EncoraStream: data.content_type is movie, show or episode (CONTRACT §4; the CMS has no
+ * EncoraStream: data.content_type is movie, show or episode (README, "Endpoints"; the CMS has no
  * season-level event). Episodes also carry show_id, season_number (>= 1) and episode_number
  * (>= 0: the CMS's own "Get Episode" route allows episode 0, e.g. a pilot or special).
  */

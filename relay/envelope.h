@@ -6,7 +6,7 @@
 
 #include "core/config.h"
 
-/* Webhook envelopes of the two source kinds (CONTRACT §4), validated into one shape. */
+/* Webhook envelopes of the two source kinds (README, "Endpoints"), validated into one shape. */
 
 struct envelope {
     char *id;              /* envelope "id", or the fallback id (standard-webhooks webhook-id) */

@@ -3,7 +3,7 @@
 
 #include "core/config.h"
 
-/* POST /webhooks/{source} (CONTRACT §3): verify, validate, deduplicate and enqueue. */
+/* POST /webhooks/{source} (README, "Endpoints"): verify, validate, deduplicate and enqueue. */
 
 struct ingest;
 struct event_base;

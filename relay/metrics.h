@@ -6,7 +6,7 @@
 #include "core/config.h"
 
 /* Uses relay/http.h (struct http_req: the relay's own HTTP server, not evhttp).
- * Prometheus metrics (CONTRACT §7): ingest counters kept in this process, queue depth and
+ * Prometheus metrics (README, "Operating it"): ingest counters kept in this process, queue depth and
  * worker-side delivery metrics read from Redis at scrape time. */
 
 struct metrics;

@@ -6,7 +6,7 @@
 
 #include "core/config.h"
 
-/* Webhook signature verification over the raw body (CONTRACT §3.5); the HMAC itself is
+/* Webhook signature verification over the raw body (README, "Endpoints"); the HMAC itself is
  * core/hmac. */
 
 enum sig_result {

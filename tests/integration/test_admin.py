@@ -1,4 +1,4 @@
-"""The admin API (CONTRACT §7) of a real relay, against Redis seeded per docs/redis.md."""
+"""The admin API (README, "Operating it") of a real relay, against Redis seeded per docs/redis.md."""
 import datetime
 import json
 import os

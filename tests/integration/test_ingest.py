@@ -1,4 +1,4 @@
-"""CONTRACT §3 row by row, against the real relay and a real redis-server."""
+"""The README's "Endpoints" webhook rules row by row, against the real relay and a real redis-server."""
 import datetime
 import json
 import os

@@ -1,4 +1,4 @@
-"""GET /metrics (CONTRACT §7), checked with a strict Prometheus text format 0.0.4 parser."""
+"""GET /metrics (README, "Operating it"), checked with a strict Prometheus text format 0.0.4 parser."""
 import math
 import os
 import re

@@ -1,4 +1,4 @@
-"""relayctl (CONTRACT §8) against a real Redis seeded with delivery records (docs/redis.md)."""
+"""relayctl (README, "Operating it") against a real Redis seeded with delivery records (docs/redis.md)."""
 import json
 import os
 import re

@@ -1,4 +1,4 @@
-"""relay-worker end to end: real redis-server, stub source CMSs, stub partner (CONTRACT §5)."""
+"""relay-worker end to end: real redis-server, stub source CMSs, stub partner (README, "Delivery")."""
 import base64
 import hashlib
 import hmac

@@ -1,5 +1,5 @@
 """relay-worker under failure: SIGKILL mid-delivery, SIGTERM with work in flight, Redis
-restarting empty (CONTRACT §1, §5)."""
+restarting empty (README, "Guarantees")."""
 import signal
 import time
 import unittest

@@ -1,4 +1,4 @@
-/* handlers/fmt*.c: the three output formats (CONTRACT §6), rendered from titles that
+/* handlers/fmt*.c: the three output formats (README, "Formats"), rendered from titles that
  * cms_normalize() built from the fixtures. */
 
 #include <setjmp.h>
