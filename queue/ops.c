@@ -507,7 +507,7 @@ static json_t *error_obj(const char *code, const char *message)
     return json_pack("{s:s,s:s}", "code", code, "message", message ? message : "");
 }
 
-/* The delivery record shape (README, "Delivery") of a record read from P:d:{id} (all fields strings). */
+/* The delivery record (README, "Delivery") from P:d:{id}, whose fields are all strings. */
 static json_t *record_json(const json_t *raw)
 {
     const char *status = json_string_value(json_object_get(raw, "status"));
