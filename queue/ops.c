@@ -455,7 +455,7 @@ void ops_call_script(const struct ops_call *c, const char **script, int *argc, c
     *argvlen = c->argvlen;
 }
 
-/* ---- turning raw records into delivery records (README, "Delivery") ----------------------------------- */
+/* ---- raw records into delivery records (README, "Delivery") ------------------------------ */
 
 /* Reads an integer from a JSON string or number; -1 when absent, empty or not a number. */
 static int64_t raw_int(const json_t *v)
