@@ -3,8 +3,8 @@
 
 #include "core/config.h"
 
-/* Operator operations (README, "Operating it": admin API and relayctl), implemented once: each is a Lua
- * script in queue/lua (stats.lua, ops_*.lua) that returns JSON, plus this transport-agnostic C
+/* Operator operations (README, "Operating it": admin API and relayctl), implemented once: each is a
+ * Lua script in queue/lua (stats.lua, ops_*.lua) that returns JSON, plus this transport-agnostic C
  * layer that validates the parameters, builds the script's argv and turns the replies into the
  * documents both front ends print. The caller runs each script with rsync_script() or
  * rconn_script() and feeds the reply back:

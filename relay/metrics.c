@@ -27,7 +27,8 @@
 static const char *const outcomes[] = {"queued", "duplicate", "ignored", "rejected"};
 #define N_OUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
 
-/* Rejection codes a configured source can get (README, "Endpoints"), shown at zero from the start. */
+/* Rejection codes a configured source can get (README, "Endpoints"), shown at zero from the start.
+ */
 static const char *const known_codes[] = {
     "method_not_allowed", "payload_too_large",          "unsupported_media_type",
     "signature_missing",  "timestamp_out_of_tolerance", "signature_invalid",

@@ -6,8 +6,8 @@
 #include "core/config.h"
 
 /* Uses relay/http.h (struct http_req: the relay's own HTTP server, not evhttp).
- * Prometheus metrics (README, "Operating it"): ingest counters kept in this process, queue depth and
- * worker-side delivery metrics read from Redis at scrape time. */
+ * Prometheus metrics (README, "Operating it"): ingest counters kept in this process, queue depth
+ * and worker-side delivery metrics read from Redis at scrape time. */
 
 struct metrics;
 struct rconn;
