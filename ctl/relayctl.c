@@ -15,13 +15,12 @@
 #include "core/util.h"
 #include "ctl/relayctl_sync.h"
 #include "ctl/reltime.h"
+#include "ctl/session.h"
 #include "ctl/table.h"
 #include "queue/catalog.h"
 #include "queue/ops.h"
 #include "queue/sources.h"
 #include "queue/rsync.h"
-
-#define REDIS_TIMEOUT_MS 5000
 
 static const char usage[] =
     "Usage: relayctl [--config PATH] COMMAND [OPTIONS]\n"
@@ -777,24 +776,11 @@ int main(int argc, char **argv)
     rc = parse_opts(argc, argv, cli.first_arg + 1, cmd->name, cmd->opts, &o);
     if (rc >= 0)
         return rc;
-    if (o.config_path)
-        cli.config_path = o.config_path;
-
-    /* Logs would only clutter the operator's terminal; errors are printed by hand. */
-    log_set_level(LOG_LEVEL_ERROR);
-    struct config *cfg = cli_load_config(&cli, CONFIG_ROLE_CTL);
-    if (cfg == NULL)
-        return 2;
-    log_set_level(LOG_LEVEL_ERROR);
-    struct rsync *rs = rsync_new(cfg, REDIS_TIMEOUT_MS);
-    if (rs == NULL) {
-        fputs("relayctl: out of memory\n", stderr);
-        config_free(cfg);
-        return 1;
-    }
-    rc = cmd->run(rs, cfg, &o);
-    fflush(stdout);
-    rsync_free(rs);
-    config_free(cfg);
+    struct session ses;
+    rc = session_open(&cli, o.config_path, &ses);
+    if (rc != 0)
+        return rc;
+    rc = cmd->run(ses.rs, ses.cfg, &o);
+    session_close(&ses);
     return rc;
 }

@@ -2,6 +2,7 @@
  * started in Redis exactly as POST /admin/sources/{name}/sync does (queue/sync); a
  * relay-worker lists them. */
 #include "ctl/relayctl_sync.h"
+#include "ctl/session.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -18,7 +19,6 @@
 #include "queue/rsync.h"
 #include "queue/sync.h"
 
-#define REDIS_TIMEOUT_MS 5000
 #define POLL_MS 200
 #define MAX_TARGETS 64
 #define BAR_WIDTH 24
@@ -345,26 +345,15 @@ static int cmd_syncs(struct rsync *rs, const struct config *cfg, const struct so
 int relayctl_sync_main(const struct cli_opts *cli_in, int argc, char **argv, int first)
 {
     struct sopts o = {0};
-    struct cli_opts cli = *cli_in;
     int is_sync = strcmp(argv[first], "sync") == 0;
     int rc = parse(argc, argv, first, is_sync, &o);
     if (rc >= 0)
         return rc;
-    if (o.config_path)
-        cli.config_path = o.config_path;
-    log_set_level(LOG_LEVEL_ERROR);
-    struct config *cfg = cli_load_config(&cli, CONFIG_ROLE_CTL);
-    if (cfg == NULL)
-        return 2;
-    log_set_level(LOG_LEVEL_ERROR);
-    struct rsync *rs = rsync_new(cfg, REDIS_TIMEOUT_MS);
-    if (rs == NULL) {
-        config_free(cfg);
-        return 1;
-    }
-    rc = is_sync ? cmd_sync(rs, cfg, &o) : cmd_syncs(rs, cfg, &o);
-    fflush(stdout);
-    rsync_free(rs);
-    config_free(cfg);
+    struct session ses;
+    rc = session_open(cli_in, o.config_path, &ses);
+    if (rc != 0)
+        return rc;
+    rc = is_sync ? cmd_sync(ses.rs, ses.cfg, &o) : cmd_syncs(ses.rs, ses.cfg, &o);
+    session_close(&ses);
     return rc;
 }
