@@ -504,7 +504,14 @@ static json_t *error_obj(const char *code, const char *message)
 {
     if (!given(code))
         return json_null();
-    return json_pack("{s:s,s:s}", "code", code, "message", message ? message : "");
+    json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message ? message : "");
+    /* json_pack refuses text that is not UTF-8 (a peer's error text may not be): keep the error
+     * visible rather than let its key vanish from the record. */
+    if (e == NULL)
+        e = json_pack("{s:s,s:s}", "code", code, "message", "(not valid UTF-8)");
+    if (e == NULL)
+        e = json_pack("{s:s,s:s}", "code", "(not valid UTF-8)", "message", "(not valid UTF-8)");
+    return e;
 }
 
 /* The delivery record (README, "Delivery") from P:d:{id}, whose fields are all strings. */
