@@ -47,6 +47,7 @@ struct source {
     char *api_base_url; /* without trailing slash */
     struct auth api_auth;
     int64_t api_timeout_ms;
+    int api_limits_set; /* api.max_in_flight or api.rate_per_s given (not applied yet) */
     struct source_sync sync;
 };
 

@@ -1201,6 +1201,27 @@ static void test_redis_ha(void **state)
 #undef R
 }
 
+/* sources.*.api.max_in_flight / rate_per_s: accepted and checked, and a warning says they are
+ * not applied yet. */
+static void test_api_limits(void **state)
+{
+    char *errors = NULL;
+    struct config *cfg =
+        parse("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': "
+              "{'kind': 'encorastream', 'signature': {'secrets': ['x']}, 'api': "
+              "{'base_url': 'http://c.test', 'max_in_flight': 4, 'rate_per_s': 2.5}}}}",
+              CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_non_null(strstr(config_warnings(cfg)[0], "s.api.max_in_flight/rate_per_s"));
+    config_free(cfg);
+    expect_error("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {'kind': "
+                 "'encorastream', 'signature': {'secrets': ['x']}, 'api': {'base_url': "
+                 "'http://c.test', 'rate_per_s': -1}}}}",
+                 CONFIG_ROLE_RELAY,
+                 "sources.s.api.rate_per_s: must be a number between 0 (no limit) and 1000000");
+}
+
 static void test_alerts(void **state)
 {
     char *errors = NULL;
@@ -1279,6 +1300,7 @@ int main(void)
         cmocka_unit_test(test_addr_parse),
         cmocka_unit_test(test_redis_ha),
         cmocka_unit_test(test_alerts),
+        cmocka_unit_test(test_api_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
