@@ -2,8 +2,10 @@
 
 #include <event2/event.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,6 +19,17 @@ const char log_tag_int[] = "<int>", log_tag_double[] = "<double>", log_tag_bool[
            log_tag_str[] = "<str>", log_tag_strn[] = "<strn>";
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+#if defined(PIPE_BUF) && PIPE_BUF < LOG_BUFFER_BYTES
+#error "LOG_BUFFER_BYTES must not pass PIPE_BUF: a larger write to a pipe may interleave"
+#endif
+
+/* Buffered mode (log_set_buffered): whole lines waiting for log_flush(). */
+static int log_buffered;
+static char log_held[LOG_BUFFER_BYTES];
+static size_t log_held_len;
+static void (*log_on_held)(void *);
+static void *log_on_held_arg;
 
 /* What the closing of a line needs: ',"truncated":true}' + "\n" + NUL. */
 #define LINE_TAIL 24
@@ -44,7 +57,51 @@ void log_set_program(const char *program)
 
 void log_set_stream(FILE *stream)
 {
+    log_flush();
     log_stream = stream;
+}
+
+static void emit(const char *buf, size_t len)
+{
+    FILE *f = log_stream ? log_stream : stderr;
+    fwrite(buf, 1, len, f);
+    fflush(f);
+}
+
+void log_flush(void)
+{
+    if (log_held_len == 0)
+        return;
+    emit(log_held, log_held_len);
+    log_held_len = 0;
+}
+
+void log_set_buffered(int on, void (*on_held)(void *arg), void *arg)
+{
+    static int registered;
+    if (on && !registered && atexit(log_flush) == 0)
+        registered = 1;
+    if (!on || !registered)
+        log_flush();
+    log_buffered = on && registered;
+    log_on_held = log_buffered ? on_held : NULL;
+    log_on_held_arg = log_buffered ? arg : NULL;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS." of the current second, formatted once per second rather than once
+ * per line. */
+static const char *second_prefix(time_t sec)
+{
+    static time_t cached = (time_t)-1;
+    static char text[64];
+    if (sec != cached) {
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached = sec;
+    }
+    return text;
 }
 
 /* A line under construction. Writes past cap set full instead; the caller then rolls the
@@ -144,7 +201,6 @@ void log_write(enum log_level level, const char *msg, ...)
 {
     struct line l;
     struct timespec ts;
-    struct tm tm;
     char num[64];
     int truncated = 0;
 
@@ -152,12 +208,13 @@ void log_write(enum log_level level, const char *msg, ...)
     l.cap = sizeof(l.buf) - LINE_TAIL;
     l.full = 0;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(num, sizeof(num), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    long ms = ts.tv_nsec / 1000000;
+    char msz[5] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z',
+                   '\0'};
 
     put_s(&l, "{\"ts\":\"");
-    put_s(&l, num);
+    put_s(&l, second_prefix(ts.tv_sec));
+    put_s(&l, msz);
     put_s(&l, "\",\"level\":\"");
     put_s(&l, level_names[level]);
     put_s(&l, "\",\"program\":");
@@ -222,10 +279,18 @@ void log_write(enum log_level level, const char *msg, ...)
     if (truncated)
         put_s(&l, ",\"truncated\":true");
     put(&l, "}\n", 2);
-    /* One write per line so lines from concurrent processes never interleave. */
-    FILE *f = log_stream ? log_stream : stderr;
-    fwrite(l.buf, 1, l.pos, f);
-    fflush(f);
+    /* Whole lines per write, so lines from concurrent processes never interleave. */
+    if (log_buffered && level < LOG_LEVEL_WARN && l.pos <= sizeof(log_held)) {
+        if (log_held_len + l.pos > sizeof(log_held))
+            log_flush();
+        memcpy(log_held + log_held_len, l.buf, l.pos);
+        log_held_len += l.pos;
+        if (log_held_len == l.pos && log_on_held)
+            log_on_held(log_on_held_arg);
+        return;
+    }
+    log_flush();
+    emit(l.buf, l.pos);
 }
 
 static void libevent_log(int severity, const char *msg)

@@ -52,6 +52,19 @@ void log_set_stream(FILE *stream);
 /* Routes libevent's internal messages into this logger. */
 void log_capture_libevent(void);
 
+/* Buffered mode, for a daemon that logs a line per unit of work: lines below warn are held
+ * (up to LOG_BUFFER_BYTES of whole lines) and written together by log_flush(), or first when
+ * the next line would not fit; a warn or error line is written at once, after what is held.
+ * Every write is of whole lines and at most PIPE_BUF bytes, so the lines of processes sharing
+ * a pipe or an O_APPEND file never interleave. on_held (may be NULL) is called when a line is
+ * held in an empty buffer: an event loop makes it activate an event that calls log_flush(),
+ * so what one pass of the loop logged goes out in one write at the end of that pass. Lines
+ * still held at exit are written by an atexit handler; a crash loses what is held (info lines
+ * of the current pass only). log_set_buffered(0, NULL, NULL) writes what is held and ends it. */
+#define LOG_BUFFER_BYTES 4096
+void log_set_buffered(int on, void (*on_held)(void *arg), void *arg);
+void log_flush(void);
+
 void log_write(enum log_level level, const char *msg, ...) __attribute__((sentinel));
 
 #define LOG_AT(lvl, ...)                                                                           \

@@ -62,4 +62,14 @@ struct json_t *fmt_gwi_render(const struct target *t, const struct json_t *title
 struct json_t *fmt_titanos_render(const struct target *t, const struct json_t *title,
                                   const struct fmt_ctx *ctx, char *err, size_t errlen);
 
+/* doc as the text json_dumps(doc, JSON_COMPACT) gives, byte for byte, written faster
+ * (fmt_dump.c). Returns a malloc'd string the caller frees (its length in *len when len is
+ * not NULL), or NULL out of memory, for a string that is not UTF-8 or past 64 MiB. */
+char *fmt_dump(const struct json_t *doc, size_t *len);
+/* The push body of doc, t's rendered document, when item is the text of its per-title part
+ * (catalog_title_doc(), already written for the catalog): the same text as fmt_dump(doc), with
+ * item reused instead of written again. item NULL: fmt_dump(doc). doc is left as it was.
+ * Caller frees; NULL as fmt_dump(). */
+char *fmt_body(const struct target *t, struct json_t *doc, const char *item, size_t *len);
+
 #endif

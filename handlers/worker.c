@@ -228,6 +228,19 @@ static void on_tick(evutil_socket_t fd, short kind, void *arg)
     event_add(w->tick, &tv);
 }
 
+/* The log lines of one loop pass (a line per delivery) go out in one write once the pass's
+ * callbacks have run: log_set_buffered() activates this when a line is held. */
+static void on_log_flush(evutil_socket_t fd, short kind, void *arg)
+{
+    log_flush();
+}
+
+static void log_held(void *arg)
+{
+    struct worker *w = arg;
+    event_active(w->log_flush, EV_TIMEOUT, 1);
+}
+
 /* ---- shutdown ------------------------------------------------------------------------------- */
 
 static void on_hard_stop(evutil_socket_t fd, short kind, void *arg)
@@ -297,10 +310,11 @@ struct worker *worker_new(const struct config *cfg)
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
     w->hard_stop = evtimer_new(w->base, on_hard_stop, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
+    w->log_flush = event_new(w->base, -1, 0, on_log_flush, w);
     w->sync = sync_run_new(cfg, w->base);
     if (w->sync == NULL || w->rc == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL ||
         w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL ||
-        w->flush == NULL)
+        w->flush == NULL || w->log_flush == NULL)
         goto fail;
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof(host) - 1);
@@ -334,7 +348,10 @@ void worker_free(struct worker *w)
     sync_run_free(w->sync);
     fetches_free(w->fx);
     hclient_free(w->hc);
-    struct event *evs[] = {w->tick, w->sigterm, w->sigint, w->drain, w->hard_stop, w->flush};
+    if (w->log_flush)
+        log_set_buffered(0, NULL, NULL); /* writes what is held; no more events to activate */
+    struct event *evs[] = {w->tick,      w->sigterm, w->sigint,   w->drain,
+                           w->hard_stop, w->flush,   w->log_flush};
     for (size_t i = 0; i < sizeof(evs) / sizeof(*evs); i++)
         if (evs[i])
             event_free(evs[i]);
@@ -358,6 +375,7 @@ int worker_run(struct worker *w, long drain_ms)
     if (event_add(w->tick, &tick) != 0 || event_add(w->sigterm, NULL) != 0 ||
         event_add(w->sigint, NULL) != 0)
         return -1;
+    log_set_buffered(1, log_held, w);
     LOG_INFO("worker started", "consumer", w->consumer, NULL);
     /* A push that outlives its lease is reclaimed and sent again by another worker, and the
      * next event's push for the title stops waiting for it: say so while it is a config. */
@@ -369,12 +387,15 @@ int worker_run(struct worker *w, long drain_ms)
                      "push may be sent twice and overlap the next one",
                      "target", t->name, NULL);
     }
-    if (event_base_dispatch(w->base) < 0)
+    if (event_base_dispatch(w->base) < 0) {
+        log_flush();
         return -1;
+    }
     size_t started = 0, joined = 0;
     fetches_counts(w->fx, &started, &joined);
     /* source_fetches_shared: deliveries that used another delivery's fetch of the same event */
     LOG_INFO("worker stopped", LOG_INT("source_fetches", started),
              LOG_INT("source_fetches_shared", joined), NULL);
+    log_flush();
     return 0;
 }

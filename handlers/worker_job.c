@@ -264,16 +264,19 @@ static void on_push_done(const struct hclient_response *res, void *arg)
     finish_verdict(j, res, &v);
 }
 
-/* Sends doc (NULL: no body, DELETE) to the target. Takes nothing from doc. */
-static void job_push(struct job *j, const json_t *doc)
+/* Sends doc (NULL: no body, DELETE) to the target. Takes nothing from doc, and leaves it as it
+ * was. */
+static void job_push(struct job *j, json_t *doc)
 {
     const struct target *t = j->t;
     char *body = NULL, *url = NULL;
     struct push_headers h;
     int have_headers = 0;
 
+    size_t body_len = 0;
     if (doc) {
-        body = json_dumps(doc, JSON_COMPACT);
+        /* the catalog's copy of the title, when there is one, is part of the body */
+        body = fmt_body(t, doc, j->cat_doc, &body_len);
         if (body == NULL)
             goto internal;
     }
@@ -285,7 +288,7 @@ static void job_push(struct job *j, const json_t *doc)
                              .event_id = j->event_id,
                              .event_type = j->event_type,
                              .attempt = j->attempt};
-    if (push_headers_build(&h, t, &meta, body, body ? strlen(body) : 0) != 0)
+    if (push_headers_build(&h, t, &meta, body, body_len) != 0)
         goto internal;
     have_headers = 1;
     struct hclient_request req = {
@@ -293,7 +296,7 @@ static void job_push(struct job *j, const json_t *doc)
         .url = url,
         .headers = h.list,
         .body = body,
-        .body_len = body ? strlen(body) : 0,
+        .body_len = body_len,
         .auth = &t->auth,
         .timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_PUSH_TIMEOUT_MS,
         .max_body = SNIPPET_BYTES * 2,
@@ -384,7 +387,7 @@ static int job_catalog_live(struct job *j, const json_t *title, const json_t *do
     const json_t *item = catalog_title_doc(j->t->format, doc);
     const char *upd = json_string_value(json_object_get(title, "updated_at"));
     const char *type = json_string_value(json_object_get(title, "type"));
-    j->cat_doc = item ? json_dumps(item, JSON_COMPACT) : NULL;
+    j->cat_doc = item ? fmt_dump(item, NULL) : NULL;
     j->cat_updated_at = strdup(upd ? upd : "");
     j->cat_content_type = strdup(type ? type : j->content_type);
     if (j->cat_doc == NULL || j->cat_updated_at == NULL || j->cat_content_type == NULL)

@@ -15,6 +15,7 @@
 
 #include "handlers/cms.h"
 #include "handlers/fmt.h"
+#include "queue/catalog.h"
 
 static struct source encora = {
     .name = "encora",
@@ -771,8 +772,58 @@ static void test_gwi_values(void **state)
     json_decref(t);
 }
 
+/* fmt_dump() and fmt_body() write what json_dumps(JSON_COMPACT) writes, byte for byte. */
+static void assert_same_text(json_t *doc, const struct target *t)
+{
+    char *want = json_dumps(doc, JSON_COMPACT);
+    size_t len = 0;
+    char *got = fmt_dump(doc, &len);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_int_equal(len, strlen(want));
+    if (t != NULL) {
+        char *item = fmt_dump(catalog_title_doc(t->format, doc), NULL);
+        assert_non_null(item);
+        char *body = fmt_body(t, doc, item, &len);
+        assert_non_null(body);
+        assert_string_equal(body, want);
+        assert_int_equal(len, strlen(want));
+        /* doc is left as it was */
+        char *again = json_dumps(doc, JSON_COMPACT);
+        assert_string_equal(again, want);
+        free(again);
+        free(body);
+        free(item);
+    }
+    free(got);
+    free(want);
+}
+
+static void test_dump_matches_jansson(void **state)
+{
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:b,s:b,s:n,s:{},s:[],s:[{}]}",
+                            "plain", "abc", "escapes", "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f", "utf8",
+                            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac", "zero", (json_int_t)0,
+                            "min", (json_int_t)INT64_MIN, "max", (json_int_t)INT64_MAX, "real", 1.5,
+                            "big", 1e300, "small", -2.5e-7, "t", 1, "f", 0, "null", "o", "a", "ao");
+    assert_non_null(doc);
+    json_object_set_new(doc, "nul", json_stringn("a\0b", 3));
+    json_object_set_new(doc, "", json_string("empty key"));
+    json_object_set_new(doc, "k\"ey\n", json_string(""));
+    assert_same_text(doc, NULL);
+    assert_same_text(json_object_get(doc, "o"), NULL);
+    json_decref(doc);
+
+    /* text that is not UTF-8 fails, as in Jansson */
+    json_t *bad = json_stringn_nocheck("\xc3\x28", 2);
+    assert_null(fmt_dump(bad, NULL));
+    assert_null(json_dumps(bad, JSON_COMPACT | JSON_ENCODE_ANY));
+    json_decref(bad);
+}
+
 /* Every fixture title renders in every format, published and removed (the schema test
- * validates what this writes). */
+ * validates what this writes), and the worker's writer gives the same text as Jansson's. */
 static void test_every_fixture_every_format(void **state)
 {
     char err[256] = "";
@@ -801,6 +852,7 @@ static void test_every_fixture_every_format(void **state)
                 if (doc == NULL)
                     fail_msg("title %zu, %s, unpublish %d: %s", i, targets[k]->name, unpublish,
                              err);
+                assert_same_text(doc, targets[k]);
                 json_decref(doc);
             }
     for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
@@ -820,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_titanos_schema_rows),
         cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_every_fixture_every_format),
+        cmocka_unit_test(test_dump_matches_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

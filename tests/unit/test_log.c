@@ -209,12 +209,72 @@ static void test_control_characters(void **state)
         assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
 }
 
+static void count_held(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/* Buffered mode: info lines wait for log_flush() or a warn line, in order, whole lines. */
+static void test_buffered(void **state)
+{
+    json_t *d;
+    fflush(capture);
+    size_t before = captured_len;
+    int held = 0;
+    log_set_buffered(1, count_held, &held);
+    LOG_INFO("held one", NULL);
+    LOG_INFO("held two", NULL);
+    fflush(capture);
+    assert_int_equal(captured_len, before);
+    assert_int_equal(held, 1); /* once per filling of an empty buffer */
+    log_flush();
+    fflush(capture);
+    assert_true(captured_len > before);
+    assert_non_null(strstr(captured + before, "held one"));
+    assert_true(strstr(captured + before, "held one") < strstr(captured + before, "held two"));
+    before = captured_len;
+    LOG_INFO("held three", NULL);
+    LOG_WARN("at once", NULL);
+    fflush(capture);
+    assert_true(strstr(captured + before, "held three") < strstr(captured + before, "at once"));
+    /* more than the buffer holds: written as it fills, nothing lost or cut */
+    before = captured_len;
+    char v[600];
+    memset(v, 'x', sizeof(v) - 1);
+    v[sizeof(v) - 1] = '\0';
+    for (int i = 0; i < 40; i++)
+        LOG_INFO("many", LOG_INT("i", i), "v", v, NULL);
+    fflush(capture);
+    assert_true(captured_len > before);
+    log_set_buffered(0, NULL, NULL);
+    fflush(capture);
+    int lines = 0;
+    for (const char *p = captured + before; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 40);
+    /* every line parses: whole lines only, in order */
+    const char *p = captured + before;
+    for (int i = 0; i < 40; i++) {
+        const char *nl = strchr(p, '\n');
+        json_error_t je;
+        d = json_loadb(p, (size_t)(nl - p), 0, &je);
+        assert_non_null(d);
+        assert_int_equal(json_integer_value(json_object_get(d, "i")), i);
+        json_decref(d);
+        p = nl + 1;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields_and_types),     cmocka_unit_test(test_level_checked_first),
-        cmocka_unit_test(test_long_value_truncated), cmocka_unit_test(test_line_limit),
-        cmocka_unit_test(test_invalid_utf8_escaped), cmocka_unit_test(test_control_characters),
+        cmocka_unit_test(test_fields_and_types),
+        cmocka_unit_test(test_level_checked_first),
+        cmocka_unit_test(test_long_value_truncated),
+        cmocka_unit_test(test_line_limit),
+        cmocka_unit_test(test_invalid_utf8_escaped),
+        cmocka_unit_test(test_control_characters),
+        cmocka_unit_test(test_buffered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
