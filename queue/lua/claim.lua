@@ -18,6 +18,7 @@ local NF = #FIELDS
 local READ = {unpack(FIELDS)}
 for _, f in ipairs({'order_ts', 'order_seq', 'superseded_by', 'after'}) do table.insert(READ, f) end
 local now = now_ms()
+local nows, lease_until = itoa(now), itoa(now + vt)
 local C = counters()
 local leased = {}
 
@@ -64,11 +65,11 @@ local function claim_target(target, n, rate)
         supersede(C, P, id, {target = target, source = r[5], content_id = r[7], status = status,
                              superseded_by = sup}, nil, now, retention)
       else
-        local token = consumer .. ':' .. now .. ':' .. (r[12] or '0')
-        redis.call('HSET', key, 'lease', token, 'updated_at', now)
+        local token = consumer .. ':' .. nows .. ':' .. (r[12] or '0')
+        redis.call('HSET', key, 'lease', token, 'updated_at', nows)
         r[9] = token
-        table.insert(leased, now + vt)
-        table.insert(leased, id)
+        leased[#leased + 1] = lease_until
+        leased[#leased + 1] = id
         taken = taken + 1
       end
       local rec = {}

@@ -14,6 +14,7 @@
 local P, max_attempts, retention, n = ARGV[1], tonumber(ARGV[2]) or 1, tonumber(ARGV[3]),
   tonumber(ARGV[4])
 local now = now_ms()
+local nows = itoa(now)
 local M = P .. ':metrics'
 local BOUNDS = {'0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10',
                 '30', '60', '300'}
@@ -22,6 +23,10 @@ for i, b in ipairs(BOUNDS) do BOUNDN[i] = tonumber(b) end
 -- A failed record outlives retention_s by this much so that reclaim.lua, which trims P:failed
 -- at retention_s, still finds its target to take it off the counts (then deletes it).
 local FAILED_GRACE_S = 86400
+-- A delivery done within this share of retention_s after its fan-out keeps the expiry that
+-- fanout.lua gave its record and title (retention_s from then) instead of two more EXPIREs:
+-- they go at most 1/64 of retention_s (2.6 h of the default 7 days) early.
+local RECENT_MS = retention * 1000 / 64
 
 local C = counters()
 local add, addf = C.add, C.addf
@@ -64,28 +69,32 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
                             push_ms, attempt_ms, count, cat)
   local key = P .. ':d:' .. id
   local r = redis.call('HMGET', key, 'lease', 'status', 'target', 'source', 'content_id',
-                       'attempt_count', 'superseded_by', 'order_ts', 'order_seq', 'received_at')
+                       'attempt_count', 'superseded_by', 'order_ts', 'order_seq', 'received_at',
+                       'created_at', 'attempt_at', 'http_status', 'error_code', 'error_message',
+                       'attempt_ms')
   if token == '' or r[1] ~= token then return {'stale'} end
   local prev, target = r[2], r[3]
-  table.insert(unleased, id)
+  unleased[#unleased + 1] = id
 
   if outcome == 'release' then
     -- handed back on shutdown: no attempt spent
-    redis.call('HSET', key, 'lease', '', 'updated_at', now)
-    redis.call('ZADD', P .. ':due:' .. target, now, id)
+    redis.call('HSET', key, 'lease', '', 'updated_at', nows)
+    redis.call('ZADD', P .. ':due:' .. target, nows, id)
     return {prev, tonumber(r[6]) or 0}
   end
 
-  local attempts = tonumber(r[6]) or 0
-  if count == '1' then
-    attempts = attempts + 1
-    local err = cjson.null
-    if code ~= '' then err = {code = code, message = message} end
-    local a = {at = now, attempt = attempts, http_status = tonumber(http_status) or cjson.null,
-               error = err, duration_ms = tonumber(attempt_ms) or 0}
-    redis.call('RPUSH', key .. ':attempts', cjson.encode(a))
-    redis.call('EXPIRE', key .. ':attempts', retention)
+  -- The fields below are written over: the attempt they hold (prelude, attempt_json) moves to
+  -- the list first.
+  local listed = false
+  if r[12] and r[12] ~= '' then
+    redis.call('RPUSH', key .. ':attempts',
+               attempt_json({attempt_at = r[12], attempt_count = r[6], http_status = r[13],
+                             error_code = r[14], error_message = r[15], attempt_ms = r[16]}))
+    listed = true
   end
+  local attempts = tonumber(r[6]) or 0
+  local acode, amessage = code, message -- this attempt's own error, before the catalog's
+  if count == '1' then attempts = attempts + 1 end
 
   local sup = r[7] and r[7] ~= ''
   local final
@@ -120,8 +129,22 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     end
   end
 
-  local attempt_fields = {'attempt_count', attempts, 'http_status', http_status, 'error_code',
-                          code, 'error_message', message, 'response_snippet', snippet}
+  local attempt_fields = {'attempt_count', itoa(attempts), 'http_status', http_status,
+                          'error_code', code, 'error_message', message, 'response_snippet',
+                          snippet, 'attempt_at', '', 'attempt_ms', ''}
+  if count == '1' and acode == code then
+    -- held in the record (the common case: no list written at all)
+    attempt_fields[12] = nows
+    attempt_fields[14] = attempt_ms
+  elseif count == '1' then
+    -- the catalog changed the outcome's error: the attempt, as it was, goes to the list
+    redis.call('RPUSH', key .. ':attempts',
+               attempt_json({attempt_at = nows, attempt_count = attempts,
+                             http_status = http_status, error_code = acode,
+                             error_message = amessage, attempt_ms = attempt_ms}))
+    listed = true
+  end
+  if listed then redis.call('EXPIRE', key .. ':attempts', retention) end
   if push_ms ~= '' then observe('delivery_duration_seconds', target, (tonumber(push_ms) or 0) / 1000) end
   if final == 'superseded' then
     supersede(C, P, id, {target = target, source = r[4], content_id = r[5], status = prev,
@@ -129,11 +152,11 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     return {final, attempts}
   end
 
-  local fields = {'status', final, 'lease', '', 'updated_at', now, 'next_retry_at', ''}
-  for _, v in ipairs(attempt_fields) do table.insert(fields, v) end
-  local ttl = retention
+  local fields = {'status', final, 'lease', '', 'updated_at', nows, 'next_retry_at', ''}
+  for _, v in ipairs(attempt_fields) do fields[#fields + 1] = v end
+  local ttl, recent = retention, false
   if final == 'retrying' then
-    local at = now + delay
+    local at = itoa(now + delay)
     fields[8] = at
     redis.call('ZADD', P .. ':due:' .. target, at, id)
   else
@@ -142,8 +165,8 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     local tfields = {}
     if ti[1] == id then tfields = {'live', ''} end
     if final == 'delivered' then
-      table.insert(fields, 'delivered_at')
-      table.insert(fields, now)
+      fields[#fields + 1] = 'delivered_at'
+      fields[#fields + 1] = nows
       if not ti[2] or older(ti[2], ti[3], r[8], r[9]) then
         table.insert(tfields, 'done_ts')
         table.insert(tfields, r[8])
@@ -151,20 +174,24 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
         table.insert(tfields, r[9])
       end
     else -- failed
-      redis.call('ZADD', P .. ':failed', now, id)
+      redis.call('ZADD', P .. ':failed', nows, id)
       ttl = retention + FAILED_GRACE_S
       redis.call('EXPIRE', key .. ':attempts', ttl)
     end
     if #tfields > 0 then redis.call('HSET', tkey, unpack(tfields)) end
-    if final == 'delivered' then redis.call('EXPIRE', tkey, retention) end
+    if final == 'delivered' then
+      -- recent: fanout.lua's expiries stand (RECENT_MS)
+      recent = now - (tonumber(r[11]) or 0) < RECENT_MS
+      if not recent then redis.call('EXPIRE', tkey, retention) end
+    end
   end
   redis.call('HSET', key, unpack(fields))
-  redis.call('EXPIRE', key, ttl)
+  if not recent then redis.call('EXPIRE', key, ttl) end
 
   if sup then
     -- delivered after all; the newer delivery of this title waited for this attempt's answer
     -- (fanout.lua): it is due now
-    redis.call('ZADD', P .. ':due:' .. target, 'XX', 'LT', now, r[7])
+    redis.call('ZADD', P .. ':due:' .. target, 'XX', 'LT', nows, r[7])
   end
   stat_move(C, P, target, prev, final)
   count_outcome(C, P, target, final == 'retrying' and 'retried' or final)

@@ -4,7 +4,9 @@
 -- entry: creates missing deliveries, applies newest-wins, schedules them, then XACK + XDEL the
 -- entry. Returns the number of deliveries created per entry, in order.
 local P, retention, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local retention_s = ARGV[2]
 local now = now_ms()
+local nows = itoa(now)
 local function s(v) return v or '' end
 -- appends name, v to the field list rec unless v is empty
 local function opt(rec, name, v)
@@ -32,6 +34,7 @@ local function fanout_one(base, sid, nt, nf)
   local f = {}
   for i = base + 2 * nt + 1, base + 2 * nt + nf - 1, 2 do f[ARGV[i]] = ARGV[i + 1] end
   local order_ts = tonumber(f.created_at) or tonumber(f.received_at) or now
+  local order_tss = itoa(order_ts)
 
   local created = 0
   for i = 0, nt - 1 do
@@ -60,7 +63,7 @@ local function fanout_one(base, sid, nt, nf)
               -- The new one waits for that attempt's answer (complete.lua schedules it then;
               -- at the latest when the lease expires): pushed side by side, the older push
               -- could land last and leave the partner with the older state.
-              redis.call('HSET', lkey, 'superseded_by', id, 'updated_at', now)
+              redis.call('HSET', lkey, 'superseded_by', id, 'updated_at', nows)
               at, after = math.max(now, tonumber(leased)), live
             else
               -- the pending one may itself be waiting for an older push: this one inherits
@@ -84,31 +87,33 @@ local function fanout_one(base, sid, nt, nf)
       -- hash is cheaper to write, to keep and to log to the AOF.
       local rec = {'id', id, 'event_id', s(f.event_id), 'source', s(f.source), 'target', target,
                    'event_type', s(f.type), 'content_type', s(f.content_type),
-                   'content_id', s(f.content_id), 'status', status, 'attempt_count', 0,
-                   'created_at', now, 'updated_at', now, 'order_ts', order_ts, 'order_seq', sid,
+                   'content_id', s(f.content_id), 'status', status, 'attempt_count', '0',
+                   'created_at', nows, 'updated_at', nows, 'order_ts', order_tss,
+                   'order_seq', sid,
                    'received_at', s(f.received_at), 'request_id', s(f.request_id)}
       opt(rec, 'show_id', f.show_id)
       opt(rec, 'season_number', f.season_number)
       opt(rec, 'episode_number', f.episode_number)
       opt(rec, 'superseded_by', sup_by)
       opt(rec, 'after', after)
-      if status == 'pending' then opt(rec, 'next_retry_at', at) end
+      local ats = at == now and nows or itoa(at)
+      if status == 'pending' then opt(rec, 'next_retry_at', ats) end
       redis.call('HSET', key, unpack(rec))
-      redis.call('EXPIRE', key, retention)
+      redis.call('EXPIRE', key, retention_s)
       if status == 'pending' then
-        schedule(target, id, at)
+        schedule(target, id, ats)
         -- first_seen: when the relay first fanned this title out to this target (a format
         -- that needs a stable creation time gets it with the claim)
-        local tf = {'live', id, 'live_ts', order_ts, 'live_seq', sid}
-        if not ti[6] then table.insert(tf, 'first_seen'); table.insert(tf, now) end
+        local tf = {'live', id, 'live_ts', order_tss, 'live_seq', sid}
+        if not ti[6] then tf[7] = 'first_seen'; tf[8] = nows end
         redis.call('HSET', tkey, unpack(tf))
       else
         count_outcome(C, P, target, 'superseded')
       end
-      redis.call('EXPIRE', tkey, retention)
+      redis.call('EXPIRE', tkey, retention_s)
       stat_move(C, P, target, nil, status)
-      table.insert(logged, now)
-      table.insert(logged, id)
+      logged[#logged + 1] = nows
+      logged[#logged + 1] = id
       created = created + 1
     end
   end

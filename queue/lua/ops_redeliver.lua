@@ -34,9 +34,18 @@ local function redeliver(id)
     end
     redis.call('HINCRBY', stats, 'pending', 1)
 
+    -- the last attempt, if the record still holds it, joins the history first
+    local held = redis.call('HMGET', key, 'attempt_at', 'attempt_count', 'http_status',
+        'error_code', 'error_message', 'attempt_ms')
+    if held[1] and held[1] ~= '' then
+        redis.call('RPUSH', key .. ':attempts', attempt_json({attempt_at = held[1],
+            attempt_count = held[2], http_status = held[3], error_code = held[4],
+            error_message = held[5], attempt_ms = held[6]}))
+    end
     redis.call('HSET', key, 'status', 'pending', 'attempt_count', '0', 'next_retry_at', now,
         'updated_at', now, 'error_code', '', 'error_message', '', 'http_status', '',
-        'response_snippet', '', 'delivered_at', '', 'lease', '', 'superseded_by', '')
+        'response_snippet', '', 'delivered_at', '', 'lease', '', 'superseded_by', '',
+        'attempt_at', '', 'attempt_ms', '')
     if retention and retention > 0 then
         redis.call('EXPIRE', key, retention)
         redis.call('EXPIRE', key .. ':attempts', retention)

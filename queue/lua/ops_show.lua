@@ -10,6 +10,12 @@ local r = {}
 for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
 local attempts = redis.call('LRANGE', key .. ':attempts', -max, -1)
 local total = redis.call('LLEN', key .. ':attempts')
+-- the latest attempt may still be held in the record's own fields (prelude, attempt_json)
+if r.attempt_at and r.attempt_at ~= '' then
+  if #attempts >= max and #attempts > 0 then table.remove(attempts, 1) end
+  if max > 0 then attempts[#attempts + 1] = attempt_json(r) end
+  total = total + 1
+end
 return cjson.encode({
     record = r,
     attempts = attempts,

@@ -2,6 +2,7 @@
 it directly (the C side's single definition is queue/delivery.c, queue/ops.c and queue/lua):
 key names, the delivery id, and the stream entry the relay's enqueue.lua writes."""
 import hashlib
+import json
 import time
 
 PREFIX = "relay"
@@ -25,6 +26,21 @@ def record_key(did, prefix=PREFIX):
 
 def attempts_key(did, prefix=PREFIX):
     return "%s:d:%s:attempts" % (prefix, did)
+
+
+def attempts(redis, did, prefix=PREFIX):
+    """Every attempt of a delivery, oldest first, as dicts: P:d:{id}:attempts, then the latest
+    one when the record still holds it in its own fields (attempt_at set; queue/lua/prelude.lua,
+    attempt_json)."""
+    out = [json.loads(a) for a in redis.cmd("LRANGE", attempts_key(did, prefix), 0, -1) or []]
+    r = redis.cmd("HMGET", record_key(did, prefix), "attempt_at", "attempt_count", "http_status",
+                  "error_code", "error_message", "attempt_ms")
+    if r and r[0]:
+        out.append({"at": int(r[0]), "attempt": int(r[1] or 0),
+                    "http_status": int(r[2]) if r[2] else None,
+                    "error": {"code": r[3], "message": r[4] or ""} if r[3] else None,
+                    "duration_ms": int(r[5] or 0)})
+    return out
 
 
 def due_key(target, prefix=PREFIX):

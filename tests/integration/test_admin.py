@@ -192,6 +192,22 @@ class AdminTest(RelayTestCase):
                    "not_found")
         self.error(self.call("GET", "/admin/deliveries/..%2F..%2Fetc", status=404), "not_found")
 
+    def test_show_attempt_held_in_record(self):
+        # complete.lua keeps the latest attempt in the record's fields until a later attempt or
+        # a redelivery moves it to the list: it is shown all the same, after the listed ones
+        did = seed_delivery(self.redis, "e1", attempts=[(500, "http_5xx", 30)], status="failed",
+                            http_status=503, error=("partner_unavailable", "partner answered 503"),
+                            attempt_count=2, attempt_at=now_ms(), attempt_ms=45)
+        doc = self.call("GET", "/admin/deliveries/" + did).json()
+        self.assertEqual([a["http_status"] for a in doc["attempts"]], [500, 503])
+        self.assertEqual([a["duration_ms"] for a in doc["attempts"]], [30, 45])
+        self.assertEqual(doc["attempts"][1]["error"]["code"], "partner_unavailable")
+        self.call("POST", "/admin/deliveries/%s/redeliver" % did, status=202)
+        self.assertEqual(self.redis.cmd("LLEN", "relay:d:%s:attempts" % did), 2)
+        self.assertEqual(record(self.redis, did)["attempt_at"], "")
+        doc = self.call("GET", "/admin/deliveries/" + did).json()
+        self.assertEqual([a["http_status"] for a in doc["attempts"]], [500, 503])
+
     # ---- redelivery -----------------------------------------------------------------------
 
     def test_redeliver_one(self):

@@ -192,6 +192,7 @@ SIGNING_SECRET = "partner-signing-secret-DO-NOT-LOG"
 
 
 from layout import attempts_key, delivery_id, events_key, record_key, stream_entry  # noqa: E402,F401
+import layout  # noqa: E402
 
 
 class WorkerEnv:
@@ -259,7 +260,7 @@ class WorkerEnv:
         return dict(zip(flat[::2], flat[1::2]))
 
     def attempts(self, did):
-        return [json.loads(a) for a in self.redis.cmd("LRANGE", attempts_key(did), 0, -1)]
+        return layout.attempts(self.redis, did)
 
     def wait_status(self, did, status, timeout=10.0):
         def check():
