@@ -21,8 +21,62 @@ int64_t util_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* y-m-d of the day z days after 1970-01-01 (Howard Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static char *put2(char *o, int v)
+{
+    o[0] = (char)('0' + v / 10);
+    o[1] = (char)('0' + v % 10);
+    return o + 2;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" of sec >= 0 before the year 10000, without gmtime_r/strftime (a
+ * worker writes several per delivery); returns the end of what it wrote, NULL out of range. */
+static char *put_datetime(char *o, int64_t sec)
+{
+    if (sec < 0 || sec >= INT64_C(253402300800))
+        return NULL;
+    int64_t y;
+    int m, d, s = (int)(sec % 86400);
+    civil_from_days(sec / 86400, &y, &m, &d);
+    o = put2(o, (int)(y / 100));
+    o = put2(o, (int)(y % 100));
+    *o++ = '-';
+    o = put2(o, m);
+    *o++ = '-';
+    o = put2(o, d);
+    *o++ = 'T';
+    o = put2(o, s / 3600);
+    *o++ = ':';
+    o = put2(o, s / 60 % 60);
+    *o++ = ':';
+    return put2(o, s % 60);
+}
+
 void util_rfc3339(int64_t ms, char out[32])
 {
+    char *o = ms >= 0 ? put_datetime(out, ms / 1000) : NULL;
+    if (o != NULL) {
+        int f = (int)(ms % 1000);
+        o[0] = '.';
+        o[1] = (char)('0' + f / 100);
+        put2(o + 2, f % 100);
+        o[4] = 'Z';
+        o[5] = '\0';
+        return;
+    }
     time_t sec = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&sec, &tm);
@@ -35,6 +89,12 @@ int util_rfc3339_secs(int64_t ms, char out[32])
 {
     struct tm tm;
     time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    char *o = put_datetime(out, (int64_t)sec);
+    if (o != NULL) {
+        o[0] = 'Z';
+        o[1] = '\0';
+        return 0;
+    }
     /* Partners' RFC 3339 needs exactly four year digits, which %Y does not promise. */
     if (gmtime_r(&sec, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
         return -1;

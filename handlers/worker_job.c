@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jread.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "handlers/backoff.h"
@@ -471,8 +472,7 @@ static void on_fetch_done(const struct hclient_response *res, void *arg)
                           0);
         return;
     }
-    json_error_t jerr;
-    json_t *doc = json_loadb(res->body, res->body_len, 0, &jerr);
+    json_t *doc = jread_parse(res->body, res->body_len);
     if (doc == NULL) {
         /* A cut-off or garbled answer is more likely a hiccup than the CMS's real state. */
         worker_job_finish(j, DLV_RETRY, res->status, "source_invalid",

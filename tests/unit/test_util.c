@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -24,6 +26,52 @@ static void test_rfc3339_roundtrip(void **state)
     assert_int_equal(ms, 1795132800000LL);
     assert_int_equal(util_parse_rfc3339("1970-01-01T00:00:00Z", &ms), 0);
     assert_int_equal(ms, 0);
+}
+
+/* The formatted forms agree with gmtime_r/strftime over the whole range they write. */
+static void test_rfc3339_matches_gmtime(void **state)
+{
+    const int64_t fixed[] = {0,
+                             999,
+                             86399999,
+                             951782400000LL,    /* 2000-02-29 */
+                             4107542399999LL,   /* 2100-02-28T23:59:59.999 */
+                             253402300799999LL, /* 9999-12-31T23:59:59.999 */
+                             253402300800000LL, /* year 10000 */
+                             -1,
+                             -86400000,
+                             -62167219200000LL}; /* 0000-01-01 */
+    uint64_t seed = 42;
+    for (int i = 0; i < 200000; i++) {
+        int64_t ms;
+        if (i < (int)(sizeof(fixed) / sizeof(fixed[0]))) {
+            ms = fixed[i];
+        } else {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            ms = (int64_t)(seed >> 16) % 253402300800000LL;
+        }
+        char want[64], got[32];
+        time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        assert_non_null(gmtime_r(&sec, &tm));
+        int year = tm.tm_year + 1900;
+        if (ms >= 0) {
+            char date[40];
+            strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(want, sizeof(want), "%s.%03dZ", date, (int)(ms % 1000));
+            util_rfc3339(ms, got);
+            assert_string_equal(got, want);
+        }
+        if (year < 0 || year > 9999) {
+            assert_int_equal(util_rfc3339_secs(ms, got), -1);
+            continue;
+        }
+        char rest[40];
+        strftime(rest, sizeof(rest), "%m-%dT%H:%M:%SZ", &tm);
+        snprintf(want, sizeof(want), "%04d-%s", year, rest);
+        assert_int_equal(util_rfc3339_secs(ms, got), 0);
+        assert_string_equal(got, want);
+    }
 }
 
 static void test_rfc3339_rejects(void **state)
@@ -104,6 +152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc3339_roundtrip),
         cmocka_unit_test(test_rfc3339_rejects),
+        cmocka_unit_test(test_rfc3339_matches_gmtime),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_hex_and_pct),
         cmocka_unit_test(test_utf8),
