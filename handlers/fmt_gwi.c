@@ -17,10 +17,19 @@ static const char *str_of(const json_t *obj, const char *key)
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
+/* key is a literal and val a string of the title (valid UTF-8 already, as Jansson keeps only
+ * such) or a literal: neither is checked again (a visible share of a render). */
 static void put_str(json_t *dst, const char *key, const char *val)
 {
     if (val != NULL && val[0] != '\0')
-        json_object_set_new(dst, key, json_string(val));
+        json_object_set_new_nocheck(dst, key, json_stringn_nocheck(val, strlen(val)));
+}
+
+/* For text made here from parts of the title, which a cut may have left invalid. */
+static void put_str_checked(json_t *dst, const char *key, const char *val)
+{
+    if (val != NULL && val[0] != '\0')
+        json_object_set_new_nocheck(dst, key, json_string(val));
 }
 
 static void put_arr(json_t *dst, const char *key, json_t *arr)
@@ -214,9 +223,9 @@ static void language_formats_add(json_t *out, const char *kind, const json_t *ta
                 snprintf(label, sizeof(label), "%s (%.16s)", name, tag + len + 1);
             else
                 snprintf(label, sizeof(label), "%s", name);
-            put_str(e, "label", label);
+            put_str_checked(e, "label", label);
         }
-        put_str(e, "code", code);
+        put_str_checked(e, "code", code);
         json_array_append_new(out, e);
     }
 }

@@ -413,8 +413,8 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
         for (const char *const *h = req->headers; *h; h++)
             if (add_header(&c->headers, *h) != 0)
                 goto fail;
-    /* No "Expect: 100-continue" stall on larger bodies. */
-    if (add_header(&c->headers, "Expect:") != 0)
+    /* No "Expect: 100-continue" stall on larger bodies (a GET sends none). */
+    if (req->body != NULL && add_header(&c->headers, "Expect:") != 0)
         goto fail;
     if (apply_auth(c, req->auth) != 0)
         goto fail;
