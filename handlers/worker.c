@@ -28,6 +28,11 @@
 #define HARD_STOP_MS (REDIS_TIMEOUT_MS + 1000) /* after the drain: the last writes' bound */
 #define DEFAULT_CONCURRENCY 32
 #define DEFAULT_PUSH_TIMEOUT_MS 10000
+/* An outcome waits at most GATHER_MS for others to share its complete.lua call, or until
+ * GATHER_MAX are ready: a call's fixed cost (the script's setup, its counter and histogram
+ * writes, a round trip) was paid by one outcome in a quarter of the calls at full speed. */
+#define GATHER_MS 2
+#define GATHER_MAX 32
 
 /* ---- Redis health --------------------------------------------------------------------------- */
 
@@ -141,6 +146,7 @@ static void flush_outcomes(struct worker *w)
 {
     struct write_batch *b = NULL;
 
+    w->ready = 0;
     for (;;) {
         const char *script;
         int argc;
@@ -191,9 +197,16 @@ fail:
 
 void worker_outcome_ready(struct worker *w)
 {
-    /* Written by on_flush once the loop has run every callback that is ready now, together
-     * with the other outcomes of this round. */
-    event_active(w->flush, EV_TIMEOUT, 1);
+    /* Written by on_flush together with the others ready by then (GATHER_MS). */
+    w->ready++;
+    if (w->ready >= GATHER_MAX || w->stopping) {
+        event_active(w->flush, EV_TIMEOUT, 1);
+        return;
+    }
+    if (!evtimer_pending(w->flush, NULL)) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = GATHER_MS * 1000};
+        evtimer_add(w->flush, &tv);
+    }
 }
 
 static void on_flush(evutil_socket_t fd, short kind, void *arg)

@@ -81,7 +81,8 @@ struct worker {
     struct sync_run *sync; /* catalog sync runs (handlers/sync_run.c) */
     struct rconn *rc;
     struct event *tick, *sigterm, *sigint, *drain, *hard_stop;
-    struct event *flush;     /* made active when an outcome is ready: one complete.lua per loop */
+    struct event *flush; /* outcomes ready: one complete.lua for those of a few ms (GATHER_MS) */
+    size_t ready;        /* outcomes ready since the last flush */
     struct event *log_flush; /* made active when a log line is held (core/log buffered mode) */
     char consumer[96];
     struct job *jobs;
