@@ -243,6 +243,8 @@ class BrowserTest(RelayTestCase):
         self.assertEqual(rows["titanos"][6], "3")  # delivered
         self.assertEqual(rows["gowatchit"][1], "push")
         self.assertEqual(rows["gowatchit"][3], "active")
+        # 12 retryable failures in all, fewer than breaker.failures (20): still closed
+        self.assertEqual(rows["gowatchit"][2], "closed")
         # last delivered / last error come from the log
         b.wait("document.querySelector('#targets-table tr[data-target=gowatchit]')"
                ".cells[10].textContent.includes('partner answered 500')", what="gowatchit's last error")
