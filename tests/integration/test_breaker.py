@@ -203,12 +203,13 @@ class BreakerTest(RelayTestCase):
         time.sleep(window)
         hits = self.partner.got("/down/", since=t0)
         spent = self.attempts("down") - spent0
-        self.assertLessEqual(len(hits), window // PROBE_S + 1, hits)
-        self.assertGreaterEqual(len(hits), window // PROBE_S - 1, hits)
+        self.assertLessEqual(len(hits), window // PROBE_S + 1, hits[:12])
+        self.assertGreaterEqual(len(hits), 2, "a probe goes out every probe_s: %r" % hits)
         gaps = [b[0] - a[0] for a, b in zip(hits, hits[1:])]
         self.assertTrue(all(g >= PROBE_S - 0.3 for g in gaps), "probes closer than probe_s: %r"
                         % gaps)
-        self.assertEqual(spent, len(hits), "only probes spend attempts")
+        # a probe answered at either end of the window may be counted on one side only
+        self.assertLessEqual(abs(spent - len(hits)), 1, "only probes spend attempts")
         self.assertTrue(all(d["status"] in ("pending", "retrying")
                             for d in self.deliveries("down")),
                         "nothing fails while the circuit is open")
@@ -251,6 +252,8 @@ class BreakerTest(RelayTestCase):
         self.assertEqual(len(closed), 1, closed)
         self.assertEqual([x["type"] for x in self.alerts("down")],
                          ["target.circuit_opened", "target.circuit_closed"])
+        # every attempt recorded is one request the partner saw, and the other way round
+        self.assertEqual(self.attempts("down"), len(self.partner.got("/down/")))
         t = self.targets_json("down")
         self.assertEqual(t["consecutive_failures"], 0)
         self.assertIsNone(t["circuit_opened_at"])
@@ -297,9 +300,13 @@ class BreakerTest(RelayTestCase):
         r = run_tool("relayctl", self.config_path, "resume", "resume")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("its open circuit is closed", r.stdout)
-        # closed at once; the partner is still down, so it opens again after breaker.failures
-        # more failures
-        self.assertEqual(self.stats("resume")["circuit"], "closed")
+        # the partner is still down: the waiting deliveries go out at once, fail, and open it
+        # again after breaker.failures more failures
+        wait_until(lambda: len(self.alerts("resume")) >= 3, timeout=30,
+                   what="the circuit to close and open again")
+        self.assertEqual([(a["type"], a["details"].get("by")) for a in self.alerts("resume")],
+                         [("target.circuit_opened", None), ("target.circuit_closed", "operator"),
+                          ("target.circuit_opened", None)])
         self.wait_circuit("resume", "open")
         doc = self.admin("POST", "/admin/targets/resume/resume")
         self.assertTrue(doc["circuit_closed"])
@@ -309,8 +316,7 @@ class BreakerTest(RelayTestCase):
         self.wait_delivered("resume", 3)
         self.assertEqual(self.stats("resume")["circuit"], "closed")
         types = [(a["type"], a["details"].get("by")) for a in self.alerts("resume")]
-        self.assertIn(("target.circuit_closed", "operator"), types)
-        self.assertEqual(types[0][0], "target.circuit_opened")
+        self.assertEqual(types[3], ("target.circuit_closed", "operator"))
         # resuming a closed circuit changes nothing
         self.assertFalse(self.admin("POST", "/admin/targets/resume/resume")["circuit_closed"])
 
