@@ -4,63 +4,35 @@ is open the target's deliveries wait without spending attempts, one probe goes o
 across both workers, and the first success closes it; the waiting deliveries then go out in
 order. Each scenario has its own source and target, so that they do not disturb each other."""
 import copy
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SECRETS, Proc, RelayTestCase, base_config, encora_event,  # noqa: E402
                      free_port, main, post_webhook, request, run_tool, sign_encora, wait_until)
+from worker_stubs import StubPartner  # noqa: E402
 
 AUTH = {"Authorization": "Bearer " + SECRETS["RELAY_ADMIN_TOKEN"]}
 PROBE_S = 2
 
 
-class Partner:
-    """Answers per path prefix the status in self.status (200 otherwise) and records each
-    request as (time, path, status)."""
+class Partner(StubPartner):
+    """The stub partner (worker_stubs), answering self.status per path prefix, started."""
 
-    def __init__(self, port=0):
-        outer = self
-        self.status = {}
-        self.hits = []
-        self.lock = threading.Lock()
+    def __init__(self, port=None):
+        super().__init__(port)
+        self.start()
 
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_DELETE(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(n)
-                code = 200
-                with outer.lock:
-                    for prefix, st in outer.status.items():
-                        if self.path.startswith(prefix):
-                            code = st
-                    outer.hits.append((time.time(), self.path, code))
-                self.send_response(code)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            do_POST = do_PUT = do_DELETE
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def got(self, prefix, since=0.0):
-        with self.lock:
-            return [h for h in self.hits if h[1].startswith(prefix) and h[0] >= since]
+    def hits(self, prefix, since=0.0):
+        """(time, path, status) of each request whose path starts with prefix, from since."""
+        return [(r["at"], r["path"], r.get("status")) for r in
+                self.got(lambda r: r["path"].startswith(prefix) and r["at"] >= since)]
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop()
 
 
 def uuid_of(n):
@@ -201,7 +173,7 @@ class BreakerTest(RelayTestCase):
         spent0 = self.attempts("down")
         window = 4 * PROBE_S
         time.sleep(window)
-        hits = self.partner.got("/down/", since=t0)
+        hits = self.partner.hits("/down/", since=t0)
         spent = self.attempts("down") - spent0
         self.assertLessEqual(len(hits), window // PROBE_S + 1, hits[:12])
         self.assertGreaterEqual(len(hits), 2, "a probe goes out every probe_s: %r" % hits)
@@ -253,7 +225,7 @@ class BreakerTest(RelayTestCase):
         self.assertEqual([x["type"] for x in self.alerts("down")],
                          ["target.circuit_opened", "target.circuit_closed"])
         # every attempt recorded is one request the partner saw, and the other way round
-        self.assertEqual(self.attempts("down"), len(self.partner.got("/down/")))
+        self.assertEqual(self.attempts("down"), len(self.partner.hits("/down/")))
         t = self.targets_json("down")
         self.assertEqual(t["consecutive_failures"], 0)
         self.assertIsNone(t["circuit_opened_at"])
@@ -269,7 +241,7 @@ class BreakerTest(RelayTestCase):
         waiting = self.post("s_order", 6, gap=0.05)  # due in this order, behind the first two
         self.wait_circuit("order", "closed", timeout=PROBE_S * 3 + 10)
         self.wait_delivered("order", 8)
-        got = [p.rsplit("/", 1)[1] for _, p, st in self.partner.got("/order/", since=t0)]
+        got = [p.rsplit("/", 1)[1] for _, p, st in self.partner.hits("/order/", since=t0)]
         self.assertEqual(sorted(got[:2]), sorted(first), got)
         self.assertEqual(got[2:], waiting, "waiting deliveries out of order")
         self.assertEqual(len(got), 8, "each went out once")
@@ -289,7 +261,7 @@ class BreakerTest(RelayTestCase):
         try:
             self.wait_circuit("refused", "closed", timeout=PROBE_S * 3 + 10)
             self.wait_delivered("refused", 4)
-            self.assertEqual(len(partner.got("/refused/")), 4)
+            self.assertEqual(len(partner.hits("/refused/")), 4)
         finally:
             partner.close()
 
@@ -337,7 +309,7 @@ class BreakerTest(RelayTestCase):
         t0 = time.time()
         self.post("s_nob", 2)
         # many more consecutive failures than a breaker would allow, and still closed
-        wait_until(lambda: len(self.partner.got("/nob/", since=t0)) >= 20, timeout=30,
+        wait_until(lambda: len(self.partner.hits("/nob/", since=t0)) >= 20, timeout=30,
                    what="attempts to the breaker-less target")
         self.assertEqual(self.stats("nob")["circuit"], "closed")
         self.assertIsNone(self.circuit_metric("nob"), "no breaker, no circuit metric")
