@@ -658,7 +658,9 @@ static int cmd_targets(struct rsync *rs, const struct config *cfg, const struct 
             char since[32], probe[32];
             reltime_rfc3339(jstr(e, "circuit_opened_at"), now, since, sizeof(since));
             reltime_rfc3339(jstr(e, "next_probe_at"), now, probe, sizeof(probe));
-            snprintf(circuit, sizeof(circuit), "open (since %s, probe %s)", since, probe);
+            /* a time past: the probe is in flight, or goes with the next claim */
+            snprintf(circuit, sizeof(circuit), "open (since %s, probe %s)", since,
+                     strncmp(probe, "in ", 3) == 0 ? probe : "due");
         } else if (!json_is_null(json_object_get(e, "breaker"))) {
             snprintf(circuit, sizeof(circuit), "closed");
         }
