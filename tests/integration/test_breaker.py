@@ -63,7 +63,7 @@ class BreakerTest(RelayTestCase):
                 "down": target("down", "s_down"),
                 "healthy": target("healthy", "s_down"),
                 "order": target("order", "s_order", max_in_flight=1,
-                                breaker={"failures": 2, "probe_s": PROBE_S}),
+                                breaker={"failures": 2, "probe_s": 3}),
                 "refused": target("refused", "s_refused",
                                   url="http://127.0.0.1:%d/refused/{id}" % cls.refused_port),
                 "resume": target("resume", "s_resume"),
@@ -238,8 +238,10 @@ class BreakerTest(RelayTestCase):
         self.partner.status["/order/"] = 200
         t0 = time.time()
         time.sleep(0.3)  # the first two's retries are due (50-100 ms after they failed)
-        waiting = self.post("s_order", 6, gap=0.05)  # due in this order, behind the first two
-        self.wait_circuit("order", "closed", timeout=PROBE_S * 3 + 10)
+        # due in this order, behind the first two (0.25 s apart: longer than an idle worker's
+        # 100 ms between looks, so no worker fans out an event before the previous one)
+        waiting = self.post("s_order", 6, gap=0.25)
+        self.wait_circuit("order", "closed", timeout=20)
         self.wait_delivered("order", 8)
         got = [p.rsplit("/", 1)[1] for _, p, st in self.partner.hits("/order/", since=t0)]
         self.assertEqual(sorted(got[:2]), sorted(first), got)
