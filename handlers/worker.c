@@ -101,6 +101,22 @@ struct write_batch {
 
 static void flush_outcomes(struct worker *w);
 
+/* complete.lua decided the circuit breaker's transitions; the worker whose outcome caused one
+ * says so, once across all workers. */
+static void log_circuit(const struct job *j, const struct dlv_written *wr)
+{
+    char hs[16];
+    if (wr->circuit == DLV_CIRCUIT_SAME)
+        return;
+    snprintf(hs, sizeof(hs), "%ld", wr->last_http);
+    LOG_AT(wr->circuit == DLV_CIRCUIT_OPENED ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+           wr->circuit == DLV_CIRCUIT_OPENED ? "circuit opened" : "circuit closed", "target",
+           j->t->name, LOG_INT("failures", wr->failures), "delivery_id", j->id, "error_code",
+           wr->last_code[0] ? wr->last_code : NULL, "error",
+           wr->last_message[0] ? wr->last_message : NULL, "http_status", wr->last_http ? hs : NULL,
+           NULL);
+}
+
 static void on_written(struct redisReply *r, void *arg)
 {
     struct write_batch *b = arg;
@@ -130,8 +146,10 @@ static void on_written(struct redisReply *r, void *arg)
     for (size_t i = 0; i < b->n; i++) {
         struct job *j = b->jobs[i];
         struct dlv_written wr;
-        if (!err && dlv_complete_result(r, i, &wr) == 0)
+        if (!err && dlv_complete_result(r, i, &wr) == 0) {
             worker_job_written(j, &wr);
+            log_circuit(j, &wr);
+        }
         worker_job_unlink(j);
         worker_job_free(j);
     }

@@ -409,6 +409,19 @@ static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, 
             blabel(b, cfg->targets[i].name);
             bprintf(b, "\"} %d\n", json_is_true(json_object_get(t, "paused")) ? 1 : 0);
         }
+        header(b, "relay_target_circuit_open", "gauge",
+               "1 while a push target's circuit breaker is open (its deliveries wait; one probe "
+               "per breaker.probe_s).");
+        for (size_t i = 0; i < cfg->n_targets; i++) {
+            const struct target *tg = &cfg->targets[i];
+            if (tg->delivery != DELIVERY_PUSH || tg->breaker_failures <= 0)
+                continue;
+            const json_t *t = json_object_get(json_object_get(stats, "targets"), tg->name);
+            const char *state = json_string_value(json_object_get(t, "circuit"));
+            bprintf(b, "relay_target_circuit_open{target=\"");
+            blabel(b, tg->name);
+            bprintf(b, "\"} %d\n", state && strcmp(state, "open") == 0 ? 1 : 0);
+        }
     }
     if (h) {
         char field[256];
