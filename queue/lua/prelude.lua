@@ -91,3 +91,12 @@ local function supersede(C, P, id, d, by, now, retention, extra)
     redis.call('ZADD', P .. ':due:' .. d.target, 'XX', 'LT', now, waiter)
   end
 end
+
+-- P:alerts: the alert outbox, a stream the workers' alert sender reads (handlers/alert.c).
+-- atype: e.g. 'target.circuit_opened'; subject: the target, source or feed it is about;
+-- details: a table of extra fields (never a secret).
+local function alert_emit(P, atype, subject, now, summary, details)
+  redis.call('XADD', P .. ':alerts', 'MAXLEN', '~', 10000, '*', 'type', atype,
+    'subject', subject, 'at', tostring(now), 'summary', summary,
+    'details', cjson.encode(details or {}))
+end
