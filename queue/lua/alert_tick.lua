@@ -115,7 +115,10 @@ local function last_or_seen(v, what)
 end
 
 -- One condition of one receiver: firing (true/false), and the message texts.
-local function condition(s, atype, subject, firing, summary, details, resolved)
+local function condition(s, atype, subject, firing, summary, shared, resolved)
+  -- a copy per receiver: firing_for_s differs between them
+  local details = {}
+  for k, v in pairs(shared) do details[k] = v end
   local key = P .. ':alerts:cond:' .. s.id
   local field = atype .. '|' .. subject
   local st = redis.call('HGET', key, field)
@@ -132,8 +135,11 @@ local function condition(s, atype, subject, firing, summary, details, resolved)
     end
   elseif st then
     local since = tonumber(string.match(st, '^(%d+)|')) or now
-    resolved.firing_for_s = secs(now - since)
-    queue_msg(s.id, atype, subject, now, resolved.summary, resolved, 1, 0, 'resolved')
+    local r = {}
+    for k, v in pairs(resolved) do r[k] = v end
+    r.summary = nil
+    r.firing_for_s = secs(now - since)
+    queue_msg(s.id, atype, subject, now, resolved.summary, r, 1, 0, 'resolved')
     redis.call('HDEL', key, field)
   end
 end

@@ -136,11 +136,15 @@ class AlertsCase(unittest.TestCase):
             json.dump(cfg, f)
 
     def fail_one(self, n, target="push"):
-        """One event whose push to target ends failed (the partner answers 400)."""
-        self.env.partner.plan("/%s/" % target, [(400, {}, b'{"error":"bad"}', 0)])
+        """One event whose push to target ends failed (the partner answers 400, with an error
+        text that echoes credentials: it must not reach an alert)."""
+        echo = json.dumps({"error": "bad", "echo": "Bearer %s %s" % (API_TOKEN, SIGNING_SECRET)})
+        self.env.partner.plan("/%s/" % target, [(400, {}, echo.encode(), 0)])
         eid = "evt-fail-%d-%s" % (n, target)
         self.env.xadd("encora", eid)
-        self.env.wait_status(delivery_id("encora", eid, target), "failed", timeout=20)
+        did = delivery_id("encora", eid, target)
+        self.env.wait_status(did, "failed", timeout=20)
+        return did
 
     def logs(self):
         return "\n".join(w.output() for w in self.env.workers)
@@ -151,8 +155,9 @@ class AlertsCase(unittest.TestCase):
         rcv = self.receiver().start()
         self.configure([{"url": rcv.url(), "format": "json", "min_interval_s": 4}])
         self.env.start_worker()
-        for i in range(5):
-            self.fail_one(i)
+        dids = [self.fail_one(i) for i in range(5)]
+        # the partner's echo is in the delivery log, where an operator may read it ...
+        self.assertIn(API_TOKEN, self.env.record(dids[0]).get("response_snippet", ""))
         first = wait_until(lambda: rcv.messages(lambda m: m["type"] == "delivery.failed"),
                            timeout=10, what="the first delivery.failed")
         self.assertEqual(len(first), 1)
