@@ -24,10 +24,13 @@
 #define POST_TIMEOUT_MS 5000
 #define BACKOFF_BASE_MS 1000 /* 1 s, 2 s, 4 s (with jitter) between attempts */
 #define BACKOFF_MAX_MS 8000
+#define RETRY_AFTER_MAX_MS 20000 /* a receiver's Retry-After is honoured up to this */
 /* Longer than a held message can take (it waits for at most one round of IN_FLIGHT_MAX others,
  * each ATTEMPTS * POST_TIMEOUT_MS plus the backoff): a lease that ends while its worker still
- * holds the message would let another worker send it too. */
-#define LEASE_MS 120000
+ * holds the message would let another worker send it too; a Retry-After adds at most
+ * RETRY_AFTER_MAX_MS per attempt. */
+#define LEASE_MS 180000
+#define LEASE_MARGIN_MS 15000
 #define MAX_RESPONSE 1024
 
 struct held {
@@ -37,7 +40,8 @@ struct held {
     struct alerts_msg m;
     char *body;
     int attempts;
-    int64_t next_at; /* monotonic ms: not before */
+    int64_t next_at;  /* monotonic ms: not before */
+    int64_t taken_at; /* monotonic ms: when its lease began */
     struct hclient_call *call;
 };
 
@@ -128,14 +132,21 @@ static void finish(struct held *h)
     held_free(h);
 }
 
-static void attempt_failed(struct held *h, long status, const char *error)
+static void attempt_failed(struct held *h, long status, const char *retry_after, const char *error)
 {
     struct sink *sk = h->sk;
     int retry = status == 0 || backoff_classify(status) == BACKOFF_RETRY;
     if (retry && h->attempts < ATTEMPTS) {
         uint32_t rnd = 0;
+        int64_t min_ms = 0;
+        /* Slack answers 429 with a Retry-After: honoured up to a bound that keeps the whole
+         * life of a message well inside its lease */
+        if (retry_after && backoff_honours_retry_after(status) &&
+            backoff_parse_retry_after(retry_after, util_now_ms(), &min_ms) == 0 &&
+            min_ms > RETRY_AFTER_MAX_MS)
+            min_ms = RETRY_AFTER_MAX_MS;
         (void)RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
-        int64_t delay = backoff_delay_ms(BACKOFF_BASE_MS, BACKOFF_MAX_MS, h->attempts, 0, rnd);
+        int64_t delay = backoff_delay_ms(BACKOFF_BASE_MS, BACKOFF_MAX_MS, h->attempts, min_ms, rnd);
         h->next_at = util_mono_ms() + delay;
         LOG_WARN("alert not taken, retrying", "alert_type", h->m.type, "subject", h->m.subject,
                  "receiver", sk->host, LOG_INT("attempt", h->attempts),
@@ -165,7 +176,7 @@ static void on_posted(const struct hclient_response *res, void *arg)
                  "sent", NULL);
         finish(h);
     } else {
-        attempt_failed(h, res->status,
+        attempt_failed(h, res->status, res->retry_after,
                        res->error != HCLIENT_OK ? hclient_error_code(res->error) : NULL);
     }
     pump(a, sk);
@@ -182,6 +193,15 @@ static void pump(struct alert *a, struct sink *sk)
         next = h->next;
         if (h->call || h->next_at > now)
             continue;
+        if (now - h->taken_at > LEASE_MS - LEASE_MARGIN_MS) {
+            /* its lease is (nearly) over: another worker takes it, this one lets go unacked
+             * rather than risk sending it twice */
+            LOG_WARN("alert lease ending, left to another worker", "alert_type", h->m.type,
+                     "subject", h->m.subject, "receiver", sk->host, NULL);
+            unlink_held(h);
+            held_free(h);
+            continue;
+        }
         struct hclient_request req = {.method = "POST",
                                       .url = sk->cfg->url.value,
                                       .headers = headers,
@@ -192,7 +212,7 @@ static void pump(struct alert *a, struct sink *sk)
         h->attempts++;
         h->call = hclient_start(a->hc, &req, on_posted, h);
         if (h->call == NULL) {
-            attempt_failed(h, 0, "request not started");
+            attempt_failed(h, 0, NULL, "request not started");
             continue;
         }
         sk->n_flight++;
@@ -225,6 +245,7 @@ static void take(struct alert *a, struct alerts_msg *m)
         return; /* its lease ends and a worker takes it again */
     h->a = a;
     h->sk = sk;
+    h->taken_at = util_mono_ms();
     h->m = *m;
     memset(m, 0, sizeof(*m));
     h->body = alert_msg_body(sk->cfg->format, &h->m, a->redact);
