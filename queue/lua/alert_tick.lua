@@ -216,7 +216,8 @@ local function flush(s, field)
   if not st then return end
   if (st.n or 0) > 0 then
     local atype, subject = string.match(field, '^([^|]*)|(.*)$')
-    local d = cjson.decode(st.d or '{}')
+    local ok, d = pcall(cjson.decode, st.d or '{}')
+    if not ok or type(d) ~= 'table' then d = {} end
     queue_msg(s.id, atype, subject, st.a or now, st.s or '', d, st.n, now - st.w, 'grouped')
     set_state(s, field, {w = now, n = 0})
   else
@@ -261,7 +262,7 @@ if #sinks > 0 then
           set_state(s, field, {w = now, n = 0})
         else
           st.n = (st.n or 0) + 1
-          st.s, st.d, st.a = f.summary or '', f.details or '{}', at
+          st.s, st.d, st.a = f.summary or '', cjson.encode(d), at
           redis.call('HSET', P .. ':alerts:ev:' .. s.id, field, cjson.encode(st))
         end
       end
