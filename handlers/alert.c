@@ -54,7 +54,8 @@ struct sink {
 };
 
 struct ack {
-    const char *sink; /* a struct sink's id */
+    const char *sink;    /* a struct sink's id */
+    const char *outcome; /* static: "sent" or "failed" */
     char *id;
 };
 
@@ -77,7 +78,7 @@ struct alert {
 
 /* ---- acks ----------------------------------------------------------------------------------- */
 
-static void ack(struct alert *a, const struct sink *sk, const char *id)
+static void ack(struct alert *a, const struct sink *sk, const char *id, const char *outcome)
 {
     if (a->n_acks == a->cap_acks) {
         size_t cap = a->cap_acks ? a->cap_acks * 2 : 16;
@@ -90,7 +91,7 @@ static void ack(struct alert *a, const struct sink *sk, const char *id)
     char *c = strdup(id);
     if (c == NULL)
         return;
-    a->acks[a->n_acks++] = (struct ack){sk->id, c};
+    a->acks[a->n_acks++] = (struct ack){sk->id, outcome, c};
 }
 
 static void free_acks(struct ack *v, size_t n)
@@ -125,9 +126,9 @@ static void unlink_held(struct held *h)
 static void pump(struct alert *a, struct sink *sk);
 
 /* The message is done with (sent, or given up): Redis forgets it with the next tick. */
-static void finish(struct held *h)
+static void finish(struct held *h, const char *outcome)
 {
-    ack(h->a, h->sk, h->m.id);
+    ack(h->a, h->sk, h->m.id, outcome);
     unlink_held(h);
     held_free(h);
 }
@@ -158,7 +159,7 @@ static void attempt_failed(struct held *h, long status, const char *retry_after,
     LOG_ERROR("alert dropped", "alert_type", h->m.type, "subject", h->m.subject, "receiver",
               sk->host, LOG_INT("attempts", h->attempts), LOG_INT("http_status", status), "error",
               error, "outcome", "failed", NULL);
-    finish(h);
+    finish(h, "failed");
 }
 
 static void on_posted(const struct hclient_response *res, void *arg)
@@ -174,7 +175,7 @@ static void on_posted(const struct hclient_response *res, void *arg)
                  h->m.state, LOG_INT("count", h->m.count), "receiver", sk->host,
                  LOG_INT("attempt", h->attempts), LOG_INT("http_status", res->status), "outcome",
                  "sent", NULL);
-        finish(h);
+        finish(h, "sent");
     } else {
         attempt_failed(h, res->status, res->retry_after,
                        res->error != HCLIENT_OK ? hclient_error_code(res->error) : NULL);
@@ -237,7 +238,7 @@ static void take(struct alert *a, struct alerts_msg *m)
         return; /* never: the script gives only messages of the receivers this worker named */
     if (!m->ok) {
         LOG_ERROR("alert malformed in redis, dropped", "receiver", sk->host, NULL);
-        ack(a, sk, m->id);
+        ack(a, sk, m->id, "failed");
         return;
     }
     struct held *h = calloc(1, sizeof(*h));
@@ -267,7 +268,7 @@ static void restore_acks(struct alert *a)
         struct ack *x = &a->sent_acks[i];
         struct sink *sk = find_sink(a, x->sink);
         if (sk)
-            ack(a, sk, x->id);
+            ack(a, sk, x->id, x->outcome);
     }
     free_acks(a->sent_acks, a->n_sent_acks);
     a->sent_acks = NULL;
@@ -321,7 +322,7 @@ static void tick(struct alert *a)
     if (a->busy || !rconn_ready(a->rc))
         return;
     for (size_t i = 0; i < a->n_acks; i++)
-        acks[i] = (struct alerts_ack){a->acks[i].sink, a->acks[i].id};
+        acks[i] = (struct alerts_ack){a->acks[i].sink, a->acks[i].id, a->acks[i].outcome};
     struct alerts_args *args = alerts_tick_args(a->cfg, ids, room, LEASE_MS, acks, a->n_acks);
     if (args == NULL)
         return;

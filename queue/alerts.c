@@ -72,6 +72,7 @@ struct alerts_args *alerts_tick_args(const struct config *cfg, const char *const
     for (size_t i = 0; i < n_acks; i++) {
         add(a, acks[i].sink);
         add(a, acks[i].id);
+        add(a, acks[i].outcome ? acks[i].outcome : "");
     }
     add_int(a, (int64_t)cfg->n_alerts);
     for (size_t i = 0; i < cfg->n_alerts; i++) {

@@ -25,8 +25,9 @@ void alerts_sink_id(const struct alert_sink *s, char out[ALERTS_SINK_ID_LEN + 1]
 /* What one tick asks of Redis: per receiver (in cfg->alerts order) its id and how many
  * messages it may take now, and the messages finished since the last tick. */
 struct alerts_ack {
-    const char *sink; /* sink id */
-    const char *id;   /* message id */
+    const char *sink;    /* sink id */
+    const char *id;      /* message id */
+    const char *outcome; /* "sent" or "failed" (relay_alerts_total) */
 };
 
 struct alerts_args;

@@ -9,7 +9,7 @@
 --     and sent as one grouped message when the interval ends;
 --  4. claim: up to `room` ready messages of each receiver are leased to this worker for
 --     lease_ms (a worker that dies holding one: another takes it when the lease ends).
--- ARGV: prefix, lease_ms, n_acks, (sink id, message id)..., n_sinks, (sink id,
+-- ARGV: prefix, lease_ms, n_acks, (sink id, message id, outcome sent|failed)..., n_sinks, (sink id,
 -- min_interval_ms, queue_oldest_ms, room)..., n_feeds, (target, after_ms)..., n_sources,
 -- (source, after_ms)..., n_targets, target names... (every configured target, for the
 -- queue's oldest age).
@@ -29,11 +29,25 @@ local STALE_MS = 3600000      -- outbox entries older than this are not alerted 
 local READ_MAX = 200          -- outbox entries taken per call
 
 local n = tonumber(ARGV[i]); i = i + 1
-for k = 0, n - 1 do
-  redis.call('ZREM', OUT(ARGV[i + 2 * k]), ARGV[i + 2 * k + 1])
-  redis.call('HDEL', MSG, ARGV[i + 2 * k + 1])
+local M = P .. ':metrics'
+-- relay_alerts_total{type,outcome}: sent, failed (given up, or dropped for room) and
+-- suppressed (counted into a grouped message instead of sent on its own)
+local function count(atype, outcome)
+  redis.call('HINCRBY', M, 'alerts_total|' .. atype .. '|' .. outcome, 1)
 end
-i = i + 2 * n
+local function msg_type(id)
+  local ok, m = pcall(cjson.decode, redis.call('HGET', MSG, id) or '')
+  if ok and type(m) == 'table' and type(m.type) == 'string' then return m.type end
+  return nil
+end
+for k = 0, n - 1 do
+  local sid, id, outcome = ARGV[i + 3 * k], ARGV[i + 3 * k + 1], ARGV[i + 3 * k + 2]
+  local atype = msg_type(id)
+  if atype and (outcome == 'sent' or outcome == 'failed') then count(atype, outcome) end
+  redis.call('ZREM', OUT(sid), id)
+  redis.call('HDEL', MSG, id)
+end
+i = i + 3 * n
 
 local sinks = {}
 n = tonumber(ARGV[i]); i = i + 1
@@ -262,6 +276,7 @@ if #sinks > 0 then
           set_state(s, field, {w = now, n = 0})
         else
           st.n = (st.n or 0) + 1
+          count(f.type, 'suppressed')
           st.s, st.d, st.a = f.summary or '', cjson.encode(d), at
           redis.call('HSET', P .. ':alerts:ev:' .. s.id, field, cjson.encode(st))
         end
@@ -286,6 +301,8 @@ for _, s in ipairs(sinks) do
     local ids = redis.call('ZRANGE', key, 0, -1)
     table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
     for k = 1, over do
+      local atype = msg_type(ids[k])
+      if atype then count(atype, 'failed') end
       redis.call('ZREM', key, ids[k])
       redis.call('HDEL', MSG, ids[k])
       dropped = dropped + 1

@@ -182,6 +182,30 @@ class AlertsCase(unittest.TestCase):
         self.fail_one(9)
         wait_until(lambda: len(rcv.messages(lambda x: x["type"] == "delivery.failed")) == 3,
                    timeout=10, what="a new interval's first failure")
+        # counted: 3 sent, 4 suppressed (grouped)
+        port = self.start_relay()
+        wait_until(lambda: 'relay_alerts_total{type="delivery.failed",outcome="sent"} 3' in
+                   self.metrics(port), timeout=10, what="relay_alerts_total sent")
+        self.assertIn('relay_alerts_total{type="delivery.failed",outcome="suppressed"} 4',
+                      self.metrics(port))
+        self.assertIn('relay_alerts_total{type="queue.stalled",outcome="sent"} 0', self.metrics(port))
+
+    def metrics(self, port):
+        r = request(port, "GET", "/metrics")
+        self.assertEqual(r.status, 200)
+        return r.body.decode()
+
+    def test_receiver_refusing_is_not_retried(self):
+        rcv = self.receiver(mode=[404]).start()  # a revoked Slack hook answers 404
+        self.configure([{"url": rcv.url(), "format": "slack", "min_interval_s": 60}])
+        self.env.start_worker()
+        self.fail_one(1)
+        wait_until(lambda: "alert dropped" in self.logs(), timeout=10, what="the alert dropped")
+        time.sleep(3)
+        self.assertEqual(len(rcv.bodies), 1)  # one attempt, no retry
+        port = self.start_relay()
+        wait_until(lambda: 'relay_alerts_total{type="delivery.failed",outcome="failed"} 1' in
+                   self.metrics(port), timeout=10, what="relay_alerts_total failed")
 
     def test_two_workers_two_receivers_each_alert_once(self):
         slack, plain = self.receiver().start(), self.receiver().start()

@@ -257,14 +257,14 @@ static void test_tick_args(void **state)
     const struct config *cfg = *state;
     const char *ids[] = {"aaa", "bbb"};
     size_t room[] = {4, 0};
-    struct alerts_ack acks[] = {{"aaa", "12"}};
+    struct alerts_ack acks[] = {{"aaa", "12", "sent"}};
     struct alerts_args *a = alerts_tick_args(cfg, ids, room, 120000, acks, 1);
     assert_non_null(a);
     const char **v = alerts_args_argv(a);
     static const char *const want[] = {
-        "relay", "120000", "1",      "aaa",   "12", "2", "aaa",   "30000",  "600000",
-        "4",     "bbb",    "300000", "90000", "0",  "1", "tfeed", "120000", /* feeds with
-                                                                               alert_after_s */
+        "relay", "120000", "1",      "aaa",   "12", "sent", "2",     "aaa",    "30000", "600000",
+        "4",     "bbb",    "300000", "90000", "0",  "1",    "tfeed", "120000", /* feeds with
+                                                                                  alert_after_s */
         "1",     "encora", "60000", /* sources with alert_after_s */
         "2",     "canon",  "tfeed"};
     assert_int_equal(alerts_args_count(a), (int)(sizeof(want) / sizeof(*want)));
