@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "handlers/alert.h"
 #include "handlers/fetches.h"
 #include "handlers/hclient.h"
 #include "handlers/sync_run.h"
@@ -343,6 +344,9 @@ struct worker *worker_new(const struct config *cfg)
     w->flush = event_new(w->base, -1, 0, on_flush, w);
     w->log_flush = event_new(w->base, -1, 0, on_log_flush, w);
     w->sync = sync_run_new(cfg, w->base);
+    w->alert = alert_new(cfg, w->base); /* inert without alerts */
+    if (w->alert == NULL)
+        goto fail;
     if (w->sync == NULL || w->rc == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL ||
         w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL ||
         w->flush == NULL || w->log_flush == NULL)
@@ -377,6 +381,7 @@ void worker_free(struct worker *w)
         worker_job_free(j);
     }
     sync_run_free(w->sync);
+    alert_free(w->alert);
     fetches_free(w->fx);
     hclient_free(w->hc);
     if (w->log_flush)
@@ -404,7 +409,7 @@ int worker_run(struct worker *w, long drain_ms)
     struct timeval tick = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
     w->drain_ms = drain_ms;
     if (event_add(w->tick, &tick) != 0 || event_add(w->sigterm, NULL) != 0 ||
-        event_add(w->sigint, NULL) != 0)
+        event_add(w->sigint, NULL) != 0 || alert_start(w->alert) != 0)
         return -1;
     log_set_buffered(1, log_held, w);
     LOG_INFO("worker started", "consumer", w->consumer, NULL);

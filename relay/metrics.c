@@ -386,6 +386,26 @@ static void render_sync(const struct config *cfg, struct buf *b, const json_t *h
     }
 }
 
+/* Alerts (relay-worker's handlers/alert.c; queue/lua/alert_tick.lua writes these fields). */
+static void render_alerts(const struct config *cfg, struct buf *b, const json_t *h)
+{
+    static const char *const types[] = {
+        "delivery.failed", "sync.failed",     "target.circuit_opened", "target.circuit_closed",
+        "queue.stalled",   "feed.not_polled", "source.silent"};
+    static const char *const alert_outcomes[] = {"sent", "failed", "suppressed"};
+    char field[128];
+    if (cfg->n_alerts == 0)
+        return;
+    header(b, "relay_alerts_total", "counter",
+           "Alert messages by type and outcome: sent, failed (given up), suppressed (grouped).");
+    for (size_t i = 0; i < sizeof(types) / sizeof(*types); i++)
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(field, sizeof(field), "alerts_total|%s|%s", types[i], alert_outcomes[k]);
+            bprintf(b, "relay_alerts_total{type=\"%s\",outcome=\"%s\"} %s\n", types[i],
+                    alert_outcomes[k], hash_int(h, field));
+        }
+}
+
 static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, const json_t *h)
 {
     const struct config *cfg = m->cfg;
@@ -443,6 +463,7 @@ static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, 
                "Time from webhook accepted to delivered.");
         histogram(b, "relay_event_to_delivery_seconds", h, NULL);
         render_sync(cfg, b, h);
+        render_alerts(cfg, b, h);
     }
 }
 

@@ -308,6 +308,14 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
       redis.call('ZADD', P .. ':failed', nows, id)
       ttl = retention + FAILED_GRACE_S
       redis.call('EXPIRE', key .. ':attempts', ttl)
+      -- the alert outbox (handlers/alert.c groups these per target): codes only, never the
+      -- partner's error text, which may echo a credential
+      alert_emit(P, 'delivery.failed', target, now,
+                 string.format('delivery %s to %s failed after %d attempt(s)%s', id, target,
+                               attempts, code ~= '' and (': ' .. code) or ''),
+                 {delivery_id = id, target = target, source = r[4], content_id = r[5],
+                  attempts = attempts, http_status = tonumber(http_status),
+                  error_code = code ~= '' and code or nil})
     end
     if #tfields > 0 then redis.call('HSET', tkey, unpack(tfields)) end
     if final == 'delivered' then
