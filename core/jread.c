@@ -77,27 +77,14 @@ static long unescape(const unsigned char *s, size_t n, char *out)
             return -1;
         unsigned char c = s[i + 1];
         i += 2;
+        /* the one-letter escapes and what they stand for */
+        static const char named[128] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                                        ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+        if (c < sizeof(named) && named[c] != 0) {
+            out[o++] = named[c];
+            continue;
+        }
         switch (c) {
-        case '"':
-        case '\\':
-        case '/':
-            out[o++] = (char)c;
-            break;
-        case 'b':
-            out[o++] = '\b';
-            break;
-        case 'f':
-            out[o++] = '\f';
-            break;
-        case 'n':
-            out[o++] = '\n';
-            break;
-        case 'r':
-            out[o++] = '\r';
-            break;
-        case 't':
-            out[o++] = '\t';
-            break;
         case 'u': {
             int32_t cp, lo;
             if (i + 4 > n || hexval4(s + i, &cp) != 0)
@@ -193,17 +180,41 @@ static void skip_nul_after_token(struct reader *r)
         r->p++;
 }
 
+/* After the opening bracket: 1 (and past it) when closer follows at once, an empty container. */
+static int opened_empty(struct reader *r, char closer)
+{
+    r->p++;
+    skip_ws(r);
+    if (r->p < r->end && *r->p == closer) {
+        r->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member: 1 when closer ends the container (and past it), 0 after a ',' (and the
+ * white space after it), -1 for anything else. */
+static int next_member(struct reader *r, char closer)
+{
+    skip_ws(r);
+    if (r->p >= r->end)
+        return -1;
+    if (*r->p == closer) {
+        r->p++;
+        return 1;
+    }
+    if (*r->p != ',')
+        return -1;
+    r->p++;
+    skip_ws(r);
+    return 0;
+}
+
 static json_t *read_object(struct reader *r, int depth)
 {
     json_t *obj = json_object();
-    if (obj == NULL)
-        return NULL;
-    r->p++;
-    skip_ws(r);
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
+    if (obj == NULL || opened_empty(r, '}'))
         return obj;
-    }
     for (;;) {
         char scratch[64], *heap = NULL;
         const char *key;
@@ -224,17 +235,11 @@ static json_t *read_object(struct reader *r, int depth)
         free(heap);
         if (rc != 0)
             goto fail;
-        skip_ws(r);
-        if (r->p >= r->end)
+        rc = next_member(r, '}');
+        if (rc < 0)
             goto fail;
-        if (*r->p == '}') {
-            r->p++;
+        if (rc > 0)
             return obj;
-        }
-        if (*r->p != ',')
-            goto fail;
-        r->p++;
-        skip_ws(r);
     }
 fail:
     json_decref(obj);
@@ -244,38 +249,33 @@ fail:
 static json_t *read_array(struct reader *r, int depth)
 {
     json_t *arr = json_array();
-    if (arr == NULL)
-        return NULL;
-    r->p++;
-    skip_ws(r);
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
+    if (arr == NULL || opened_empty(r, ']'))
         return arr;
-    }
-    for (;;) {
+    for (int rc = 0; rc == 0;) {
         json_t *v = read_value(r, depth + 1);
-        if (v == NULL || json_array_append_new(arr, v) != 0)
-            goto fail;
-        skip_ws(r);
-        if (r->p >= r->end)
-            goto fail;
-        if (*r->p == ']') {
-            r->p++;
-            return arr;
+        /* the element is stolen even when it cannot be appended */
+        rc = v == NULL || json_array_append_new(arr, v) != 0 ? -1 : next_member(r, ']');
+        if (rc < 0) {
+            json_decref(arr);
+            return NULL;
         }
-        if (*r->p != ',')
-            goto fail;
-        r->p++;
-        skip_ws(r);
     }
-fail:
-    json_decref(arr);
-    return NULL;
+    return arr;
 }
 
 static int is_digit(const unsigned char *p, const unsigned char *end)
 {
     return p < end && *p >= '0' && *p <= '9';
+}
+
+/* The end of the run of digits at p, NULL when there is none. */
+static const unsigned char *digit_run(const unsigned char *p, const unsigned char *end)
+{
+    if (!is_digit(p, end))
+        return NULL;
+    while (is_digit(p, end))
+        p++;
+    return p;
 }
 
 /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?: an integer when it has neither fraction nor
@@ -301,23 +301,18 @@ static json_t *read_number(struct reader *r)
     }
     size_t ndigits = (size_t)(p - digits);
     if (p < end && *p == '.') {
-        p++;
-        if (!is_digit(p, end))
-            return NULL;
-        while (is_digit(p, end))
-            p++;
+        p = digit_run(p + 1, end);
         real = 1;
     }
-    if (p < end && (*p == 'e' || *p == 'E')) {
+    if (p != NULL && p < end && (*p == 'e' || *p == 'E')) {
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
-        if (!is_digit(p, end))
-            return NULL;
-        while (is_digit(p, end))
-            p++;
+        p = digit_run(p, end);
         real = 1;
     }
+    if (p == NULL)
+        return NULL;
     r->p = p;
     skip_nul_after_token(r);
     if (!real && ndigits <= 18) {
