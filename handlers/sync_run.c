@@ -27,6 +27,9 @@
  * stalled Redis never holds up deliveries; only the hand-back at exit blocks, bounded. */
 #define REDIS_TIMEOUT_MS 2000
 #define RELEASE_TIMEOUT_MS 500
+/* While a page is slow (or a retry waits), a beat at least this often renews the lease and
+ * notices an operator's cancel; a run that lists briskly notices it at its next page. */
+#define CANCEL_CHECK_MS 1000
 
 struct sync_run {
     const struct config *cfg;
@@ -73,6 +76,13 @@ int sync_run_entry_wants(const char *targets, const char *name)
 static int64_t lease_ms(const struct sync_run *sr)
 {
     return sr->cfg->worker_visibility_timeout_ms;
+}
+
+/* When the next beat is due: a third of the lease, and CANCEL_CHECK_MS at most. */
+static int64_t next_beat_at(const struct sync_run *sr)
+{
+    int64_t every = lease_ms(sr) / 3;
+    return util_mono_ms() + (every < CANCEL_CHECK_MS ? every : CANCEL_CHECK_MS);
 }
 
 static const char *el_str(const redisReply *r, size_t i)
@@ -181,6 +191,9 @@ static void on_finished(struct sync_run *sr, redisReply *r)
         if (strcmp(el_str(r, 1), "done") == 0)
             LOG_INFO("sync done", "sync_id", sr->id, "source", sr->src->name,
                      LOG_INT("removed", removed), NULL);
+        else if (strcmp(el_str(r, 1), "cancelled") == 0)
+            LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src->name,
+                     LOG_INT("pages", sr->pages), NULL);
         else
             LOG_WARN("sync failed", "sync_id", sr->id, "source", sr->src->name, "error",
                      el_str(r, 2), NULL);
@@ -209,7 +222,15 @@ static void finish(struct sync_run *sr, const char *outcome, const char *code, c
 
 static void on_beat(struct sync_run *sr, redisReply *r)
 {
-    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && sr->id[0] && !sr->busy) {
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER || !sr->id[0])
+        return;
+    if (r->integer == 2) {
+        /* sync_beat.lua ended it: the page in flight (if any) is dropped unread, and an
+         * answer of a script still out is ignored (drop_run moves gen on) */
+        LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src ? sr->src->name : NULL,
+                 LOG_INT("pages", sr->pages), NULL);
+        drop_run(sr);
+    } else if (r->integer == 0 && !sr->busy) {
         LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
         drop_run(sr);
     }
@@ -222,7 +243,7 @@ static void beat(struct sync_run *sr, int errors, const char *msg)
     sync_args_beat(&a, sr->cfg, sr->id, sr->token, lease_ms(sr), errors, msg);
     (void)send_script(sr, lua_sync_beat, "sync_beat", &a, on_beat);
     sync_args_clear(&a);
-    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    sr->next_beat = next_beat_at(sr);
 }
 
 /* One failed attempt at the current page: counted, retried with the delivery backoff (a
@@ -263,6 +284,13 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
             arm(sr, REDIS_RETRY_MS); /* the same page again: nothing of it was written */
         return;
     }
+    if (strcmp(el_str(r, 0), "cancelled") == 0) {
+        /* sync_page.lua ended it without this page: listing stops here */
+        LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src->name,
+                 LOG_INT("pages", sr->pages), NULL);
+        drop_run(sr);
+        return;
+    }
     if (strcmp(el_str(r, 0), "ok") != 0) {
         LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
         drop_run(sr);
@@ -279,7 +307,7 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
     }
     sr->attempts = 0;
     sr->pages++;
-    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    sr->next_beat = next_beat_at(sr);
     struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
     if (sync_list_done(sr->src, &pos))
         finish(sr, "done", "", "");
@@ -425,7 +453,7 @@ static void on_claim(struct sync_run *sr, redisReply *r)
     LOG_INFO(
         takeover ? "sync: continuing a dead worker's run from its checkpoint" : "sync: listing",
         "sync_id", sr->id, "source", src->name, "phase", sr->phase[0] ? sr->phase : NULL, NULL);
-    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    sr->next_beat = next_beat_at(sr);
     struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
     if (sr->phase[0] && sync_list_done(src, &pos))
         finish(sr, "done", "", ""); /* listed completely before its worker died */
@@ -523,8 +551,9 @@ void sync_run_tick(struct sync_run *sr)
         return;
     int64_t now = util_mono_ms();
     if (sr->id[0]) {
-        /* Waiting out a retry delay: keep the lease. A page in flight renews it when done. */
-        if (sr->call == NULL && now >= sr->next_beat && sr->src)
+        /* Waiting out a retry delay or a slow page: keep the lease, and see whether an
+         * operator cancelled the run. A page renews it (and sees that) when applied. */
+        if (now >= sr->next_beat && sr->src)
             beat(sr, 0, "");
         return;
     }

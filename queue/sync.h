@@ -73,13 +73,29 @@ void sync_args_start(struct sync_args *a, const struct config *cfg, const char *
  * other_len bytes), 2 not due, -1 malformed or an error reply. */
 int sync_start_result(const struct redisReply *r, char *other, size_t other_len);
 
+/* sync_claim.lua and sync_beat.lua (both also end a run whose cancel was requested, hence
+ * retention_s). */
 void sync_args_claim(struct sync_args *a, const struct config *cfg, const char *id,
                      const char *token, int64_t lease_ms);
 void sync_args_beat(struct sync_args *a, const struct config *cfg, const char *id,
                     const char *token, int64_t lease_ms, int errors, const char *last_error);
 void sync_args_release(struct sync_args *a, const struct config *cfg, const char *id,
                        const char *token);
-/* sync_finish.lua; outcome "done" or "failed". */
+/* sync_cancel.lua: an operator cancels run id. */
+void sync_args_cancel(struct sync_args *a, const struct config *cfg, const char *id);
+enum sync_cancel_verdict {
+    SYNC_CANCEL_ERROR = -1, /* malformed or an error reply */
+    SYNC_CANCELLED,         /* no worker held it: it ended cancelled now */
+    SYNC_CANCELLING,        /* its worker ends it cancelled at its next page or beat */
+    SYNC_CANCEL_ENDED,      /* it had already ended (the record says how): nothing done */
+    SYNC_CANCEL_UNKNOWN,    /* no such run */
+};
+/* Decodes sync_cancel.lua's reply; *record is set to the run's flat record (inside r, for
+ * sync_record_json()) for every verdict but UNKNOWN and ERROR. */
+enum sync_cancel_verdict sync_cancel_result(const struct redisReply *r,
+                                            const struct redisReply **record);
+/* sync_finish.lua; outcome "done" or "failed" (a run whose cancel was requested ends
+ * "cancelled" whatever the outcome, removing nothing). */
 void sync_args_finish(struct sync_args *a, const struct config *cfg, const struct source *src,
                       const char *id, const char *token, const char *outcome, const char *code,
                       const char *message);

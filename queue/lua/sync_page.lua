@@ -9,15 +9,20 @@
 -- (what the CMS says that phase holds; '' = unknown),
 -- n_todo, n_todo items to append, n_items, then per item 7 strings: content_id, content_type,
 -- show_id, season_number, episode_number, order ms, fingerprint.
--- Returns {'ok', todo head after, seen, queued, skipped} or {'lost'} (not our lease).
+-- Returns {'ok', todo head after, seen, queued, skipped}, {'lost'} (not our lease) or
+-- {'cancelled'} (an operator cancelled the run: it ended now, without this page).
+--#include sync_lib
 local P, id, me, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local ttl, retention, mode = ARGV[5], tonumber(ARGV[6]), ARGV[7]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local key = P .. ':sync:run:' .. id
 local r = redis.call('HMGET', key, 'state', 'owner', 'source', 'targets', 'full', 'dry_run',
-                     'phase')
+                     'phase', 'cancel_requested_at')
 if r[1] ~= 'running' or r[2] ~= me then return {'lost'} end
+if (r[8] or '') ~= '' then
+  sync_end_cancelled(P, id, r[3], now, retention)
+  return {'cancelled'}
+end
 local src, full, dry = r[3], r[5] == '1', r[6] == '1'
 local targets = {}
 for name in string.gmatch(r[4] or '', '[^,]+') do table.insert(targets, name) end
