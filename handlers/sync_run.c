@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "handlers/backoff.h"
 #include "handlers/hclient.h"
 #include "handlers/sync_list.h"
+#include "handlers/sync_render.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/rsync.h"
@@ -30,6 +32,8 @@
 /* While a page is slow (or a retry waits), a beat at least this often renews the lease and
  * notices an operator's cancel; a run that lists briskly notices it at its next page. */
 #define CANCEL_CHECK_MS 1000
+#define GROUPS_MAX 1024 /* Movida title groups a run keeps (a series' episodes list together) */
+#define GROUP_MAX_BODY (4u << 20)
 
 struct sync_run {
     const struct config *cfg;
@@ -54,6 +58,16 @@ struct sync_run {
     int attempts;                   /* failed attempts at the current page */
     long pages;
     struct hclient_call *call;
+    /* Movida's skip (handlers/sync_render): a listed page waits here while its title groups
+     * are fetched and its catalog entries read, then is rendered per target */
+    char *targets; /* the run's, comma-separated, in the run's order */
+    int full;
+    struct sync_page pend;
+    int have_pend;
+    size_t i_group;   /* the next item whose title group to look at */
+    char *group_url;  /* the group being fetched */
+    char *group_fail; /* a group that failed on this page: not asked again for it */
+    struct sync_render_groups *groups;
 };
 
 int sync_run_entry_wants(const char *targets, const char *name)
@@ -148,11 +162,26 @@ static int send_script(struct sync_run *sr, const char *lua, const char *what,
     return 0;
 }
 
+static void drop_pending(struct sync_run *sr)
+{
+    if (sr->have_pend)
+        sync_page_clear(&sr->pend);
+    sr->have_pend = 0;
+    free(sr->group_url);
+    free(sr->group_fail);
+    sr->group_url = sr->group_fail = NULL;
+}
+
 static void drop_run(struct sync_run *sr)
 {
     if (sr->call)
         hclient_cancel(sr->hc, sr->call);
     sr->call = NULL;
+    drop_pending(sr);
+    sync_render_groups_free(sr->groups);
+    sr->groups = NULL;
+    free(sr->targets);
+    sr->targets = NULL;
     if (sr->timer)
         evtimer_del(sr->timer);
     sr->id[0] = '\0';
@@ -318,14 +347,15 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
 }
 
 /* A page's titles and position go to Redis in one script, with the checkpoint. */
-static void page_apply(struct sync_run *sr, const struct sync_page *pg)
+static void page_apply(struct sync_run *sr, const struct sync_page *pg, char *const *digests)
 {
     struct sync_args a;
     const char *listed =
         sr->phase[0] ? sr->phase : (sr->src->kind == SOURCE_MOVIDA ? "titles" : "movies");
     sync_args_init(&a);
     sync_args_page(&a, sr->cfg, sr->id, sr->token, sync_list_mode(sr->src), listed, pg->phase,
-                   pg->cursor, pg->pop, pg->total, pg->todo, pg->n_todo, pg->items, pg->n_items);
+                   pg->cursor, pg->pop, pg->total, pg->todo, pg->n_todo, pg->items, pg->n_items,
+                   digests);
     free(sr->next_phase);
     free(sr->next_cursor);
     sr->next_phase = strdup(pg->phase);
@@ -335,6 +365,165 @@ static void page_apply(struct sync_run *sr, const struct sync_page *pg)
     else
         arm(sr, REDIS_RETRY_MS);
     sync_args_clear(&a);
+}
+
+/* ---- Movida: what each target would receive ------------------------------------------------ */
+
+static void next_group(struct sync_run *sr);
+
+/* The digests of the pending page, per item, from sync_peek.lua's reply (r NULL: Redis
+ * failed, every digest unknown), then the page goes to Redis. */
+static void render_pending(struct sync_run *sr, const redisReply *r)
+{
+    const struct config *cfg = sr->cfg;
+    const struct sync_page *pg = &sr->pend;
+    const struct target *tg[64];
+    size_t nt = 0;
+    char **digests = calloc(pg->n_items + 1, sizeof(*digests));
+
+    for (const char *p = sr->targets; p && *p && nt < 64;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), p);
+        tg[nt++] = config_target(cfg, name);
+        p = e ? e + 1 : p + n;
+    }
+    if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != pg->n_items * nt * 2))
+        r = NULL;
+    for (size_t i = 0; digests && i < pg->n_items; i++) {
+        const json_t *group = NULL;
+        char *url = sync_render_group_url(sr->src, pg->docs[i]);
+        if (url)
+            (void)sync_render_groups_get(sr->groups, url, &group);
+        free(url);
+        json_t *title =
+            r ? sync_render_title(sr->src, pg->items[i].content_id, pg->docs[i], group) : NULL;
+        size_t cap = nt * 42 + 1, len = 0;
+        char *list = calloc(1, cap);
+        for (size_t k = 0; list && k < nt; k++) {
+            char d[41] = "";
+            const redisReply *ots = r ? r->element[(i * nt + k) * 2] : NULL;
+            const redisReply *fs = r ? r->element[(i * nt + k) * 2 + 1] : NULL;
+            if (title && tg[k]) {
+                int64_t at =
+                    ots && ots->type == REDIS_REPLY_STRING ? strtoll(ots->str, NULL, 10) : 0;
+                int64_t first =
+                    fs && fs->type == REDIS_REPLY_STRING ? strtoll(fs->str, NULL, 10) : 0;
+                enum sync_render_result res =
+                    sync_render_digest(tg[k], sr->src, title, at, first, d);
+                if (res == SYNC_RENDER_NOT_TAKEN)
+                    snprintf(d, sizeof(d), "-");
+                else if (at <= 0) /* not live in its catalog: nothing to compare with */
+                    d[0] = '\0';
+            }
+            len += (size_t)snprintf(list + len, cap - len, "%s%s", k ? "," : "", d);
+        }
+        json_decref(title);
+        digests[i] = list;
+    }
+    if (digests == NULL)
+        LOG_WARN("sync: out of memory rendering a page: every title queued", "sync_id", sr->id,
+                 NULL);
+    page_apply(sr, pg, digests);
+    for (size_t i = 0; digests && i < pg->n_items; i++)
+        free(digests[i]);
+    free(digests);
+    drop_pending(sr);
+}
+
+static void on_peek(struct sync_run *sr, redisReply *r)
+{
+    sr->busy = 0;
+    if (!sr->have_pend)
+        return;
+    if (r == NULL) { /* the same page again after a while: nothing of it was written */
+        drop_pending(sr);
+        if (sr->id[0])
+            arm(sr, REDIS_RETRY_MS);
+        return;
+    }
+    render_pending(sr, r);
+}
+
+/* Reads what the targets' catalogs hold of the pending page's titles (sync_peek.lua). */
+static void peek(struct sync_run *sr)
+{
+    struct sync_args a;
+    sync_args_init(&a);
+    sync_args_add(&a, sr->cfg->redis_prefix);
+    sync_args_add(&a, sr->src->name);
+    sync_args_add(&a, sr->targets);
+    sync_args_addi(&a, (int64_t)sr->pend.n_items);
+    for (size_t i = 0; i < sr->pend.n_items; i++)
+        sync_args_add(&a, sr->pend.items[i].content_id);
+    if (send_script(sr, lua_sync_peek, "sync_peek", &a, on_peek) == 0)
+        sr->busy = 1;
+    else
+        render_pending(sr, NULL);
+    sync_args_clear(&a);
+}
+
+static void on_group(const struct hclient_response *res, void *arg)
+{
+    struct sync_run *sr = arg;
+    json_error_t je;
+    json_t *doc = NULL;
+
+    sr->call = NULL;
+    if (res->error == HCLIENT_OK && res->status >= 200 && res->status < 300 && !res->truncated)
+        doc = json_loadb(res->body, res->body_len, 0, &je);
+    if (doc != NULL || (res->error == HCLIENT_OK && (res->status == 404 || res->status == 410))) {
+        if (sync_render_groups_put(sr->groups, sr->group_url, doc) != 0)
+            LOG_WARN("sync: out of memory caching a title group", "sync_id", sr->id, NULL);
+    } else {
+        /* Its titles are queued (their deliveries fetch it themselves); asked again on the
+         * next page. */
+        LOG_WARN("sync: title group not fetched", "sync_id", sr->id, "source", sr->src->name,
+                 LOG_INT("status", res->status), NULL);
+        free(sr->group_fail);
+        sr->group_fail = sr->group_url;
+        sr->group_url = NULL;
+    }
+    json_decref(doc);
+    next_group(sr);
+}
+
+/* Fetches the next title group the pending page needs and has not cached, one at a time;
+ * when none is left, reads the catalogs. */
+static void next_group(struct sync_run *sr)
+{
+    const struct sync_page *pg = &sr->pend;
+    if (sr->groups == NULL)
+        sr->groups = sync_render_groups_new(GROUPS_MAX);
+    for (; sr->groups && sr->i_group < pg->n_items; sr->i_group++) {
+        const json_t *cached;
+        char *url = sync_render_group_url(sr->src, pg->docs[sr->i_group]);
+        if (url == NULL || sync_render_groups_get(sr->groups, url, &cached) ||
+            (sr->group_fail && strcmp(url, sr->group_fail) == 0)) {
+            free(url);
+            continue;
+        }
+        free(sr->group_url);
+        sr->group_url = url;
+        sr->i_group++;
+        static const char *const headers[] = {"Accept: application/json", NULL};
+        struct hclient_request req = {
+            .method = "GET",
+            .url = url,
+            .headers = headers,
+            .auth = &sr->src->api_auth,
+            .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
+            .max_body = GROUP_MAX_BODY,
+        };
+        sr->call = hclient_start(sr->hc, &req, on_group, sr);
+        if (sr->call != NULL)
+            return;
+        free(sr->group_fail);
+        sr->group_fail = sr->group_url;
+        sr->group_url = NULL;
+    }
+    peek(sr);
 }
 
 static void on_page(const struct hclient_response *res, void *arg)
@@ -360,7 +549,7 @@ static void on_page(const struct hclient_response *res, void *arg)
         if (strcmp(pos.phase, "todo") == 0 && (res->status == 404 || res->status == 410)) {
             struct sync_page view = {
                 .phase = (char *)"todo", .cursor = (char *)"", .pop = 1, .total = -1};
-            page_apply(sr, &view);
+            page_apply(sr, &view, NULL);
             return;
         }
         char msg[120];
@@ -377,7 +566,15 @@ static void on_page(const struct hclient_response *res, void *arg)
         page_failed(sr, res->status, NULL, err);
         return;
     }
-    page_apply(sr, &pg);
+    if (pg.docs != NULL && !sr->full && pg.n_items > 0) {
+        /* Movida: rendered per target before it is applied (the skip compares documents) */
+        sr->pend = pg;
+        sr->have_pend = 1;
+        sr->i_group = 0;
+        next_group(sr);
+        return;
+    }
+    page_apply(sr, &pg, NULL);
     sync_page_clear(&pg);
 }
 
@@ -441,11 +638,12 @@ static void on_claim(struct sync_run *sr, redisReply *r)
         return;
     }
     sr->src = src;
+    sr->full = strcmp(el_str(r, 3), "1") == 0;
     sr->started_ms = strtoll(el_str(r, 5), NULL, 10);
     sr->pages = strtol(el_str(r, 9), NULL, 10);
     sr->attempts = 0;
     if (set_str(&sr->phase, el_str(r, 6)) != 0 || set_str(&sr->cursor, el_str(r, 7)) != 0 ||
-        set_str(&sr->head, el_str(r, 8)) != 0) {
+        set_str(&sr->head, el_str(r, 8)) != 0 || set_str(&sr->targets, el_str(r, 2)) != 0) {
         drop_run(sr);
         return;
     }

@@ -369,7 +369,7 @@ void sync_args_records(struct sync_args *a, const struct config *cfg, const char
 void sync_args_page(struct sync_args *a, const struct config *cfg, const char *id,
                     const char *token, const char *mode, const char *listed, const char *phase,
                     const char *cursor, int pop, long total, char *const *todo, size_t n_todo,
-                    const struct sync_item *items, size_t n_items)
+                    const struct sync_item *items, size_t n_items, char *const *digests)
 {
     /* The lease outlives a page comfortably: a page is one request plus one script. */
     int64_t lease = cfg->worker_visibility_timeout_ms;
@@ -402,7 +402,7 @@ void sync_args_page(struct sync_args *a, const struct config *cfg, const char *i
         else
             sync_args_add(a, "");
         sync_args_addi(a, it->order_ms);
-        sync_args_add(a, it->fp);
+        sync_args_add(a, digests ? digests[i] : "");
     }
 }
 

@@ -111,16 +111,17 @@ struct sync_item {
     int season_number;  /* -1 unless an episode */
     int episode_number; /* -1 unless an episode */
     int64_t order_ms;   /* the CMS's updated_at, or the run's start */
-    char fp[41];        /* hex SHA-1 of the listed document (movida), else "" */
 };
 
 /* sync_page.lua for one listed page: mode "ts" or "doc"; listed is the phase the page was
  * listed in, total what the CMS says that phase holds (< 0 = unknown); phase and cursor the
- * position after the page. */
+ * position after the page. digests (mode "doc"; NULL = none known): per item, per run target,
+ * comma-separated, the hex SHA-1 of the catalog document the target would get ("" = unknown,
+ * "-" = the target does not take it); an item's NULL = none known. */
 void sync_args_page(struct sync_args *a, const struct config *cfg, const char *id,
                     const char *token, const char *mode, const char *listed, const char *phase,
                     const char *cursor, int pop, long total, char *const *todo, size_t n_todo,
-                    const struct sync_item *items, size_t n_items);
+                    const struct sync_item *items, size_t n_items, char *const *digests);
 
 /* One run record as the admin API and relayctl show it (times RFC 3339, counts as numbers,
  * error a code or null beside error_message, targets an array), from a flat HGETALL reply. Returns

@@ -181,12 +181,12 @@ static void test_args(void **state)
          .show_id = "s1",
          .season_number = 2,
          .episode_number = 5,
-         .order_ms = 43,
-         .fp = "abc"},
+         .order_ms = 43},
     };
     char *todo[] = {"S\ts1"};
+    char *digests[] = {"", "abc,-"};
     sync_args_page(&a, cfg, "syn_1", "tok", "ts", "movies", "movies", "c9", 0, 250, todo, 1, items,
-                   2);
+                   2, digests);
     assert_false(a.oom);
     /* 4 (claim) + dedupe, retention, mode, phase, cursor, pop, total, n_todo, todo, n, 2*7 */
     assert_int_equal(a.argc, 4 + 8 + 1 + 1 + 14);
@@ -199,7 +199,11 @@ static void test_args(void **state)
     assert_string_equal(a.argv[17], "");   /* no season */
     assert_string_equal(a.argv[19], "42"); /* order */
     assert_string_equal(a.argv[24], "2");
-    assert_string_equal(a.argv[27], "abc");
+    assert_string_equal(a.argv[27], "abc,-");
+    sync_args_clear(&a);
+    sync_args_page(&a, cfg, "syn_1", "tok", "ts", "movies", "movies", "c9", 0, 250, todo, 1, items,
+                   2, NULL);
+    assert_string_equal(a.argv[27], ""); /* no digests */
     sync_args_clear(&a);
 
     sync_args_finish(&a, cfg, config_source(cfg, "encora"), "syn_1", "tok", "done", "", "");
