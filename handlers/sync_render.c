@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,13 @@ json_t *sync_render_title(const struct source *src, const char *content_id, cons
     return cms_normalize(src, &ref, bodies, group ? 2 : 1, err, sizeof(err));
 }
 
+/* The target's content_types filter, as a delivery applies it once the title is fetched. */
+static int takes(const struct target *t, const struct source *src, const json_t *title)
+{
+    const char *type = json_string_value(json_object_get(title, "type"));
+    return type == NULL || config_target_matches(t, src->name, type);
+}
+
 enum sync_render_result sync_render_digest(const struct target *t, const struct source *src,
                                            const json_t *title, int64_t event_at_ms,
                                            int64_t first_seen_ms, char digest[41])
@@ -109,8 +117,7 @@ enum sync_render_result sync_render_digest(const struct target *t, const struct 
     enum sync_render_result res = SYNC_RENDER_NONE;
 
     digest[0] = '\0';
-    const char *type = json_string_value(json_object_get(title, "type"));
-    if (type && !config_target_matches(t, src->name, type))
+    if (!takes(t, src, title))
         return SYNC_RENDER_NOT_TAKEN;
     /* The stand-in times as the delivery that filled the catalog had them (job_render_doc):
      * a title whose content did not change renders byte for byte as it did then. */
@@ -137,4 +144,20 @@ enum sync_render_result sync_render_digest(const struct target *t, const struct 
     free(text);
     json_decref(doc);
     return res;
+}
+
+char *sync_render_digests(const struct source *src, const struct target *const *tg, size_t nt,
+                          const json_t *title, const int64_t *at, const int64_t *first)
+{
+    size_t cap = nt * 41 + 1, len = 0;
+    char *list = calloc(1, cap);
+    for (size_t k = 0; list && k < nt; k++) {
+        char d[41] = "";
+        if (title && tg[k] && !takes(tg[k], src, title))
+            snprintf(d, sizeof(d), "-");
+        else if (title && tg[k] && at[k] > 0) /* else not in its catalog: nothing to compare */
+            (void)sync_render_digest(tg[k], src, title, at[k], first[k], d);
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", k ? "," : "", d);
+    }
+    return list;
 }

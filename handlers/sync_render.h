@@ -52,4 +52,11 @@ enum sync_render_result sync_render_digest(const struct target *t, const struct 
                                            const struct json_t *title, int64_t event_at_ms,
                                            int64_t first_seen_ms, char digest[41]);
 
+/* One listed title's entry for sync_page.lua: per target tg[k] (NULL: not configured), comma-
+ * separated, the digest of what it would receive; "-" when it does not take the title; ""
+ * when unknown (title NULL: it did not normalize) or when its catalog holds no live entry to
+ * compare with (at[k] <= 0). Caller frees; NULL when out of memory. */
+char *sync_render_digests(const struct source *src, const struct target *const *tg, size_t nt,
+                          const struct json_t *title, const int64_t *at, const int64_t *first);
+
 #endif

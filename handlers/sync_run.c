@@ -66,7 +66,7 @@ struct sync_run {
     int have_pend;
     size_t i_group;   /* the next item whose title group to look at */
     char *group_url;  /* the group being fetched */
-    char *group_fail; /* a group that failed on this page: not asked again for it */
+    int group_failed; /* one failed on this page: no more asked for it (its titles are queued) */
     struct sync_render_groups *groups;
 };
 
@@ -168,8 +168,8 @@ static void drop_pending(struct sync_run *sr)
         sync_page_clear(&sr->pend);
     sr->have_pend = 0;
     free(sr->group_url);
-    free(sr->group_fail);
-    sr->group_url = sr->group_fail = NULL;
+    sr->group_url = NULL;
+    sr->group_failed = 0;
 }
 
 static void drop_run(struct sync_run *sr)
@@ -377,7 +377,7 @@ static void render_pending(struct sync_run *sr, const redisReply *r)
 {
     const struct config *cfg = sr->cfg;
     const struct sync_page *pg = &sr->pend;
-    const struct target *tg[64];
+    const struct target *tg[64]; /* more: the reply does not match, every title is queued */
     size_t nt = 0;
     char **digests = calloc(pg->n_items + 1, sizeof(*digests));
 
@@ -399,28 +399,15 @@ static void render_pending(struct sync_run *sr, const redisReply *r)
         free(url);
         json_t *title =
             r ? sync_render_title(sr->src, pg->items[i].content_id, pg->docs[i], group) : NULL;
-        size_t cap = nt * 42 + 1, len = 0;
-        char *list = calloc(1, cap);
-        for (size_t k = 0; list && k < nt; k++) {
-            char d[41] = "";
-            const redisReply *ots = r ? r->element[(i * nt + k) * 2] : NULL;
-            const redisReply *fs = r ? r->element[(i * nt + k) * 2 + 1] : NULL;
-            if (title && tg[k]) {
-                int64_t at =
-                    ots && ots->type == REDIS_REPLY_STRING ? strtoll(ots->str, NULL, 10) : 0;
-                int64_t first =
-                    fs && fs->type == REDIS_REPLY_STRING ? strtoll(fs->str, NULL, 10) : 0;
-                enum sync_render_result res =
-                    sync_render_digest(tg[k], sr->src, title, at, first, d);
-                if (res == SYNC_RENDER_NOT_TAKEN)
-                    snprintf(d, sizeof(d), "-");
-                else if (at <= 0) /* not live in its catalog: nothing to compare with */
-                    d[0] = '\0';
-            }
-            len += (size_t)snprintf(list + len, cap - len, "%s%s", k ? "," : "", d);
+        int64_t at[64] = {0}, first[64] = {0};
+        for (size_t k = 0; r && k < nt; k++) {
+            const redisReply *o = r->element[(i * nt + k) * 2],
+                             *f = r->element[(i * nt + k) * 2 + 1];
+            at[k] = o->type == REDIS_REPLY_STRING ? strtoll(o->str, NULL, 10) : 0;
+            first[k] = f->type == REDIS_REPLY_STRING ? strtoll(f->str, NULL, 10) : 0;
         }
+        digests[i] = sync_render_digests(sr->src, tg, nt, title, at, first);
         json_decref(title);
-        digests[i] = list;
     }
     if (digests == NULL)
         LOG_WARN("sync: out of memory rendering a page: every title queued", "sync_id", sr->id,
@@ -451,12 +438,7 @@ static void peek(struct sync_run *sr)
 {
     struct sync_args a;
     sync_args_init(&a);
-    sync_args_add(&a, sr->cfg->redis_prefix);
-    sync_args_add(&a, sr->src->name);
-    sync_args_add(&a, sr->targets);
-    sync_args_addi(&a, (int64_t)sr->pend.n_items);
-    for (size_t i = 0; i < sr->pend.n_items; i++)
-        sync_args_add(&a, sr->pend.items[i].content_id);
+    sync_args_peek(&a, sr->cfg, sr->src->name, sr->targets, sr->pend.items, sr->pend.n_items);
     if (send_script(sr, lua_sync_peek, "sync_peek", &a, on_peek) == 0)
         sr->busy = 1;
     else
@@ -477,13 +459,11 @@ static void on_group(const struct hclient_response *res, void *arg)
         if (sync_render_groups_put(sr->groups, sr->group_url, doc) != 0)
             LOG_WARN("sync: out of memory caching a title group", "sync_id", sr->id, NULL);
     } else {
-        /* Its titles are queued (their deliveries fetch it themselves); asked again on the
-         * next page. */
+        /* The titles whose group is not cached are queued (their deliveries fetch it
+         * themselves): a CMS in trouble gets no more group requests for this page. */
         LOG_WARN("sync: title group not fetched", "sync_id", sr->id, "source", sr->src->name,
                  LOG_INT("status", res->status), NULL);
-        free(sr->group_fail);
-        sr->group_fail = sr->group_url;
-        sr->group_url = NULL;
+        sr->group_failed = 1;
     }
     json_decref(doc);
     next_group(sr);
@@ -496,11 +476,10 @@ static void next_group(struct sync_run *sr)
     const struct sync_page *pg = &sr->pend;
     if (sr->groups == NULL)
         sr->groups = sync_render_groups_new(GROUPS_MAX);
-    for (; sr->groups && sr->i_group < pg->n_items; sr->i_group++) {
+    for (; sr->groups && !sr->group_failed && sr->i_group < pg->n_items; sr->i_group++) {
         const json_t *cached;
         char *url = sync_render_group_url(sr->src, pg->docs[sr->i_group]);
-        if (url == NULL || sync_render_groups_get(sr->groups, url, &cached) ||
-            (sr->group_fail && strcmp(url, sr->group_fail) == 0)) {
+        if (url == NULL || sync_render_groups_get(sr->groups, url, &cached)) {
             free(url);
             continue;
         }
@@ -519,9 +498,7 @@ static void next_group(struct sync_run *sr)
         sr->call = hclient_start(sr->hc, &req, on_group, sr);
         if (sr->call != NULL)
             return;
-        free(sr->group_fail);
-        sr->group_fail = sr->group_url;
-        sr->group_url = NULL;
+        sr->group_failed = 1;
     }
     peek(sr);
 }

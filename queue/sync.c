@@ -406,6 +406,17 @@ void sync_args_page(struct sync_args *a, const struct config *cfg, const char *i
     }
 }
 
+void sync_args_peek(struct sync_args *a, const struct config *cfg, const char *source,
+                    const char *targets, const struct sync_item *items, size_t n_items)
+{
+    sync_args_add(a, cfg->redis_prefix);
+    sync_args_add(a, source);
+    sync_args_add(a, targets);
+    sync_args_addi(a, (int64_t)n_items);
+    for (size_t i = 0; i < n_items; i++)
+        sync_args_add(a, items[i].content_id);
+}
+
 /* ---- records ----------------------------------------------------------------------------- */
 
 static const char *flat_get(const redisReply *r, const char *field)

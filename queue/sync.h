@@ -123,6 +123,12 @@ void sync_args_page(struct sync_args *a, const struct config *cfg, const char *i
                     const char *cursor, int pop, long total, char *const *todo, size_t n_todo,
                     const struct sync_item *items, size_t n_items, char *const *digests);
 
+/* sync_peek.lua: what the run's targets' catalogs hold of a listed page's titles (Movida's
+ * skip); the reply is, per item and per target, two strings: the catalog's order_ts and the
+ * title's first_seen ("" when not live in that catalog). */
+void sync_args_peek(struct sync_args *a, const struct config *cfg, const char *source,
+                    const char *targets, const struct sync_item *items, size_t n_items);
+
 /* One run record as the admin API and relayctl show it (times RFC 3339, counts as numbers,
  * error a code or null beside error_message, targets an array), from a flat HGETALL reply. Returns
  * a new reference, or NULL when r is not a record. */

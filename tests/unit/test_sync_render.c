@@ -132,6 +132,20 @@ static void test_episode_and_filters(void **state)
     assert_string_not_equal(got, want);
     json_decref(title);
 
+    /* the page script's entry: per target, in the run's order */
+    title = sync_render_title(&movida, "73", bodies[0], bodies[1]);
+    const struct target *tg[] = {&canon, &movies, NULL, &canon};
+    int64_t at[] = {T0, T0, T0, 0}, first[] = {T0, T0, T0, 0};
+    char *list = sync_render_digests(&movida, tg, 4, title, at, first);
+    char expect[128];
+    snprintf(expect, sizeof(expect), "%s,-,,", want); /* not taken; unknown target; no entry */
+    assert_string_equal(list, expect);
+    free(list);
+    list = sync_render_digests(&movida, tg, 4, NULL, at, first);
+    assert_string_equal(list, ",,,"); /* did not normalize: every target unknown */
+    free(list);
+    json_decref(title);
+
     /* a trailer does not normalize: unknown, so queued (the delivery reports why) */
     json_object_set_new(bodies[0], "title_type", json_string("trailer"));
     assert_null(sync_render_title(&movida, "73", bodies[0], bodies[1]));
