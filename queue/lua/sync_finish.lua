@@ -95,4 +95,10 @@ end
 
 local state = (outcome == 'done' or outcome == 'cancelled') and outcome or 'failed'
 sync_end(P, id, src, state, code, msg, removed, now, retention)
+-- a cancelled run is no failure: no alert
+if state == 'failed' then
+  alert_emit(P, 'sync.failed', src, now, string.format('sync %s of source %s failed: %s', id, src,
+                                                       code ~= '' and code or 'error'),
+             {sync_id = id, source = src, error_code = code, error_message = msg})
+end
 return {'ok', state, code, removed}

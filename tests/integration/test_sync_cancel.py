@@ -117,6 +117,8 @@ class TestCancelRunning(CancelTest):
         self.assertIn('relay_sync_runs_total{source="encora",state="failed"} 0', m)
         self.assertIn('relay_sync_last_success_timestamp_seconds{source="encora"} 0', m)
 
+        self.assertNotIn("sync.failed", json.dumps(env.redis.cmd("XRANGE", "relay:alerts", "-", "+")))
+
         # cancelling it again: 409, with its state
         r = env.admin("POST", "/admin/syncs/%s/cancel" % sid)
         self.assertEqual((r.status, r.json()["code"], r.json()["state"]),
@@ -301,6 +303,7 @@ class TestScripts(unittest.TestCase):
         fin = self.run_script("sync_finish", "relay", "syn_a", "w1", "done", "", "", "3600", "1",
                               "0.9", "600")
         self.assertEqual(fin, ["ok", "cancelled", "", 0])
+        self.assertEqual(r.cmd("XLEN", "relay:alerts"), 0)  # a cancel is no failure: no sync.failed
         self.assertEqual(r.cmd("XLEN", "relay:events"), 1)  # m-1's publish only
         self.assertEqual(r.cmd("HGET", "relay:sync:run:syn_a", "removed"), "0")
         self.assertIsNone(r.cmd("GET", "relay:sync:lock:encora"))
