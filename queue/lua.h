@@ -33,6 +33,8 @@ extern const char lua_sync_page[];
 extern const char lua_sync_finish[];
 extern const char lua_sync_release[];
 extern const char lua_sync_records[];
+extern const char lua_sync_cancel[];
+extern const char lua_sync_peek[];
 
 /* The EVALSHA digest (40 hex digits) of an embedded script, computed at build time, or NULL
  * when script is not one of the lua_* strings. */
