@@ -345,15 +345,13 @@ int catalog_page_decode(const redisReply *reply, struct catalog_page *out)
         return -1;
     for (size_t i = 0; i < out->n; i++) {
         const redisReply *d = reply->element[7 + i];
-        /* the stored form: 'L' or 'R', then the document */
-        if (d->type != REDIS_REPLY_STRING || d->len < 1 || (d->str[0] != 'L' && d->str[0] != 'R')) {
+        int64_t seq;
+        if (d->type != REDIS_REPLY_STRING ||
+            catalog_stored_parse(d->str, d->len, &out->items[i], &seq) != 0) {
             free(out->items);
             out->items = NULL;
             return -1;
         }
-        out->items[i].removed = d->str[0] == 'R';
-        out->items[i].doc = d->str + 1;
-        out->items[i].len = d->len - 1;
     }
     return 0;
 }
@@ -424,25 +422,46 @@ void catalog_markets(const json_t *title, char *out, size_t cap)
         out[0] = '\0';
 }
 
-int catalog_doc_key(const char *prefix, const char *target, const char *source,
-                    const char *content_id, char *out, size_t cap)
+int catalog_stored_parse(const char *s, size_t len, struct catalog_item *it, int64_t *seq)
 {
-    int n = snprintf(out, cap, "%s:cat:%s:d:%s:%s", prefix, target, source, content_id);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
+    int64_t v = 0;
+    size_t i = 1;
+    if (len < 3 || (s[0] != 'L' && s[0] != 'R'))
+        return -1;
+    for (; i < len && s[i] >= '0' && s[i] <= '9' && i <= NUM_MAX_DIGITS; i++)
+        v = v * 10 + (s[i] - '0');
+    if (i == 1 || i >= len || s[i] != ':')
+        return -1;
+    it->removed = s[0] == 'R';
+    it->doc = s + i + 1;
+    it->len = len - i - 1;
+    *seq = v;
+    return 0;
+}
+
+void catalog_doc_args(const char *prefix, const char *target, const char *source,
+                      const char *content_id, const char *argv[CATALOG_DOC_ARGC])
+{
+    argv[0] = prefix;
+    argv[1] = target;
+    argv[2] = source;
+    argv[3] = content_id;
 }
 
 enum catalog_doc_state catalog_doc_decode(const redisReply *reply, const char **doc, size_t *len)
 {
+    struct catalog_item it;
+    int64_t seq;
     if (reply == NULL)
         return CATALOG_DOC_ERROR;
     if (reply->type == REDIS_REPLY_NIL)
         return CATALOG_DOC_ABSENT;
-    if (reply->type != REDIS_REPLY_STRING || reply->len < 1 ||
-        (reply->str[0] != 'L' && reply->str[0] != 'R'))
+    if (reply->type != REDIS_REPLY_STRING ||
+        catalog_stored_parse(reply->str, reply->len, &it, &seq) != 0)
         return CATALOG_DOC_ERROR;
-    *doc = reply->str + 1;
-    *len = reply->len - 1;
-    return reply->str[0] == 'L' ? CATALOG_DOC_LIVE : CATALOG_DOC_REMOVED;
+    *doc = it.doc;
+    *len = it.len;
+    return it.removed ? CATALOG_DOC_REMOVED : CATALOG_DOC_LIVE;
 }
 
 /* ---- operators -------------------------------------------------------------------------- */

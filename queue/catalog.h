@@ -116,17 +116,22 @@ const struct json_t *catalog_title_doc(enum target_format format, const struct j
  * at most cap bytes; a list that does not fit is cut at a whole code. */
 void catalog_markets(const struct json_t *title, char *out, size_t cap);
 
-/* The key of a title's stored document, P:cat:{target}:d:{source}:{content_id}, into out.
- * Returns 0, or -1 when it does not fit. */
-int catalog_doc_key(const char *prefix, const char *target, const char *source,
-                    const char *content_id, char *out, size_t cap);
+/* The stored form of an entry (what C:docs holds, what catalog_page.lua and catalog_doc.lua
+ * return): 'L' (live) or 'R' (removed), the entry's seq, ':', then the document. Fills it
+ * (doc pointing into s) and seq. Returns 0, or -1 when s is not of that form. */
+int catalog_stored_parse(const char *s, size_t len, struct catalog_item *it, int64_t *seq);
+
+/* catalog_doc.lua's argv (nkeys 0): the stored form of one title's entry, or nil. */
+#define CATALOG_DOC_ARGC 4
+void catalog_doc_args(const char *prefix, const char *target, const char *source,
+                      const char *content_id, const char *argv[CATALOG_DOC_ARGC]);
 enum catalog_doc_state {
     CATALOG_DOC_ERROR = -1,
     CATALOG_DOC_ABSENT,
     CATALOG_DOC_LIVE,
     CATALOG_DOC_REMOVED
 };
-/* Decodes the GET of that key; for LIVE and REMOVED, doc and len give the document (into
+/* Decodes catalog_doc.lua's reply; for LIVE and REMOVED, doc and len give the document (into
  * reply). */
 enum catalog_doc_state catalog_doc_decode(const struct redisReply *reply, const char **doc,
                                           size_t *len);

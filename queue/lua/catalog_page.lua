@@ -5,10 +5,13 @@
 -- scan_max (entries looked at, at most: bounds the work of a filtered page), content types
 -- (comma-separated, '' = all), market ('' = all), tombstone_retention_s (removals past it are
 -- dropped first, a few per call).
--- Returns {'ok', pos, hwm, has_more (0/1), top, dropped, n, then n documents, each with its
--- status in front ('L' live, 'R' removed: the stored form)} where pos is the seq the next
--- page starts after, or {'expired', dropped} when a removal after the
--- cursor was already dropped (the partner must take a new snapshot).
+-- Returns {'ok', pos, hwm, has_more (0/1), top, dropped, n, then n documents in the stored
+-- form ('L' live or 'R' removed, the seq, ':', the document)} where pos is the seq the next
+-- page starts after, or {'expired', dropped} when a removal after the cursor was already
+-- dropped (the partner must take a new snapshot).
+-- A filtered page also carries, as a removal, a title that changed after the cursor and no
+-- longer matches the filter when what it had at the cursor did (its filter history, `was`):
+-- the poller holds it and must drop it. A title that never matched is never sent.
 --#include catalog_lib
 local P, T = ARGV[1], ARGV[2]
 local after, hwm, upto = tonumber(ARGV[3]) or 0, tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -30,33 +33,69 @@ if types_arg ~= '' then
   for ty in string.gmatch(types_arg, '[^,]+') do types[ty] = true end
 end
 local function market_ok(mk)
-  if market == '' or mk == nil or mk == '' then return true end
+  if market == '' or not mk or mk == '' then return true end
   local found = string.find(',' .. string.sub(mk, 2) .. ',', ',' .. market .. ',', 1, true) ~= nil
   if string.sub(mk, 1, 1) == '-' then return not found end
   return found
+end
+
+local function matches(ct, mk)
+  return (types == nil or types[ct or '']) and market_ok(mk)
+end
+-- The filter attributes (status L/R/'*', content_type, markets) a title had at seq `at`: the
+-- oldest epoch of its history that ended after `at`, else the current ones.
+local function attrs_at(was, at, st, ct, mk)
+  for ep in string.gmatch(was or '', '[^;]+') do
+    local e, rest = string.match(ep, '^(%d+)|(.*)$')
+    if not e or tonumber(e) <= at then break end
+    if rest == '*' then
+      st, ct, mk = '*', nil, nil
+    else
+      st, ct, mk = string.match(rest, '^([^|]*)|([^|]*)|(.*)$')
+    end
+  end
+  return st, ct, mk
 end
 
 local upper = upto and tostring(upto) or '+inf'
 local filtered = types ~= nil or market ~= ''
 local out, pos, scanned = {}, after, 0
 while #out < limit and scanned < scan_max do
-  local batch = redis.call('ZRANGEBYSCORE', C .. ':seq', '(' .. pos, upper, 'WITHSCORES', 'LIMIT',
-                           0, math.min(256, scan_max - scanned, 2 * (limit - #out)))
-  if #batch == 0 then break end
-  local keys = {}
-  for i = 1, #batch, 2 do keys[#keys + 1] = C .. ':d:' .. batch[i] end
-  local docs = redis.call('MGET', unpack(keys))
-  for k = 1, #keys do
-    local s, d = tonumber(batch[2 * k]), docs[k]
-    scanned = scanned + 1
-    pos = s
-    if d and not (string.byte(d, 1) == 82 and s <= hwm) then -- 82: 'R', a removal
-      local ok = true
-      if filtered then
-        local e = redis.call('HMGET', C .. ':e:' .. batch[2 * k - 1], 'content_type', 'markets')
-        ok = (types == nil or types[e[1] or '']) and market_ok(e[2])
+  local want = math.min(256, scan_max - scanned, 2 * (limit - #out))
+  if not filtered then
+    -- the documents straight from C:docs, one call per batch
+    local batch = redis.call('ZRANGEBYSCORE', C .. ':docs', '(' .. pos, upper, 'WITHSCORES',
+                             'LIMIT', 0, want)
+    if #batch == 0 then break end
+    for i = 1, #batch, 2 do
+      local d, s = batch[i], tonumber(batch[i + 1])
+      scanned = scanned + 1
+      pos = s
+      if not (string.byte(d, 1) == 82 and s <= hwm) then -- 82: 'R', a removal
+        out[#out + 1] = d
+        if #out >= limit then break end
       end
-      if ok then
+    end
+  else
+    local batch = redis.call('ZRANGEBYSCORE', C .. ':seq', '(' .. pos, upper, 'WITHSCORES',
+                             'LIMIT', 0, want)
+    if #batch == 0 then break end
+    for i = 1, #batch, 2 do
+      local m, s = batch[i], tonumber(batch[i + 1])
+      scanned = scanned + 1
+      pos = s
+      local e = redis.call('HMGET', C .. ':e:' .. m, 'status', 'content_type', 'markets', 'was')
+      local live, send = e[1] == 'live', nil
+      if live and matches(e[2], e[3]) then
+        send = 'L'
+      elseif s > hwm then
+        -- changed after the cursor (removals at or below hwm: titles the snapshot never gave)
+        local ast, act, amk = attrs_at(e[4], after, live and 'L' or 'R', e[2], e[3])
+        if ast == '*' or (ast == 'L' and matches(act, amk)) then send = 'R' end
+      end
+      local d = send and catalog_doc_at(C, s)
+      if d then
+        if send == 'R' and string.byte(d, 1) ~= 82 then d = 'R' .. string.sub(d, 2) end
         out[#out + 1] = d
         if #out >= limit then break end
       end
