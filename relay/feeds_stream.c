@@ -84,8 +84,13 @@ static void on_stream_docs(struct redisReply *reply, void *arg)
      * one call per few titles; a range holding more than a batch is read on below. */
     if (n < STREAM_BATCH / 2 && r->width < ((int64_t)1 << 40))
         r->width *= 2;
+    /* sized for the batch at once: growing it would copy the batch again */
     struct out o = {0};
-    size_t items = 0;
+    size_t items = 0, want = 1;
+    for (size_t i = 0; i < n; i++)
+        want += reply->element[i]->len + 1;
+    o.p = malloc(want);
+    o.cap = o.p ? want : 0;
     for (size_t i = 0; i < n; i++) {
         const redisReply *d = reply->element[i];
         struct catalog_item it;
@@ -116,9 +121,13 @@ static void on_stream_docs(struct redisReply *reply, void *arg)
         stream_cut(r, "redis");
         return;
     }
-    int bad = o.len > 0 && http_stream_write(r->req, o.p, o.len) != 0;
-    r->bytes += o.len;
-    free(o.p);
+    size_t len = o.len;
+    int bad = 0;
+    if (len > 0)
+        bad = http_stream_write_take(r->req, o.p, len) != 0; /* takes o.p */
+    else
+        free(o.p);
+    r->bytes += len;
     if (bad) {
         stream_cut(r, NULL);
         return;
