@@ -42,15 +42,22 @@ static void cursor_mac(const unsigned char key[CATALOG_KEY_BYTES], const char *t
 void catalog_cursor_encode(const unsigned char key[CATALOG_KEY_BYTES], const char *target,
                            const struct catalog_cursor *c, char out[CATALOG_CURSOR_MAX])
 {
-    char nums[52]; /* three numbers of at most 15 digits: always fits CATALOG_CURSOR_MAX */
+    char nums[72]; /* "v." then four numbers of at most 15 digits: always fits */
     unsigned char mac[MAC_BYTES];
     char hex[2 * MAC_BYTES + 1];
-    int n = snprintf(nums, sizeof(nums), "%" PRId64 ".%" PRId64 ".%" PRId64, c->pos, c->hwm,
-                     c->issued_s);
+    int n = c->base >= 0
+                ? snprintf(nums, sizeof(nums), "2.%" PRId64 ".%" PRId64 ".%" PRId64 ".%" PRId64,
+                           c->pos, c->hwm, c->base, c->issued_s)
+                : snprintf(nums, sizeof(nums), "1.%" PRId64 ".%" PRId64 ".%" PRId64, c->pos, c->hwm,
+                           c->issued_s);
 
-    cursor_mac(key, target, nums, (size_t)n, mac);
+    /* version 1's MAC covers the numbers only, as it always did */
+    if (c->base >= 0)
+        cursor_mac(key, target, nums, (size_t)n, mac);
+    else
+        cursor_mac(key, target, nums + 2, (size_t)n - 2, mac);
     util_hex(mac, MAC_BYTES, hex);
-    if (snprintf(out, CATALOG_CURSOR_MAX, "1.%s.%s", nums, hex) >= CATALOG_CURSOR_MAX)
+    if (snprintf(out, CATALOG_CURSOR_MAX, "%s.%s", nums, hex) >= CATALOG_CURSOR_MAX)
         out[0] = '\0'; /* not reached: numbers are below 10^15 */
 }
 
@@ -78,12 +85,16 @@ int catalog_cursor_decode(const unsigned char key[CATALOG_KEY_BYTES], const char
     struct catalog_cursor c;
     unsigned char want[MAC_BYTES], got[MAC_BYTES];
 
-    if (text == NULL || strncmp(text, "1.", 2) != 0)
+    if (text == NULL || (strncmp(text, "1.", 2) != 0 && strncmp(text, "2.", 2) != 0))
         return -1;
-    const char *nums = text + 2, *p = nums;
+    int v2 = text[0] == '2';
+    const char *nums = v2 ? text : text + 2, *p = text + 2;
+    c.base = -1;
     if ((p = parse_num(p, &c.pos)) == NULL || *p++ != '.')
         return -1;
     if ((p = parse_num(p, &c.hwm)) == NULL || *p++ != '.')
+        return -1;
+    if (v2 && ((p = parse_num(p, &c.base)) == NULL || *p++ != '.'))
         return -1;
     if ((p = parse_num(p, &c.issued_s)) == NULL || *p != '.')
         return -1;
@@ -290,6 +301,9 @@ void catalog_page_args(const struct catalog_page_req *r, char buf[CATALOG_PAGE_A
     snprintf(buf[5], 24, "%" PRId64, r->limit);
     snprintf(buf[6], 24, "%" PRId64, r->scan_max);
     snprintf(buf[9], 24, "%" PRId64, r->retention_s);
+    buf[10][0] = '\0';
+    if (r->base >= 0)
+        snprintf(buf[10], 24, "%" PRId64, r->base);
     argv[2] = buf[2];
     argv[3] = buf[3];
     argv[4] = buf[4];
@@ -298,6 +312,7 @@ void catalog_page_args(const struct catalog_page_req *r, char buf[CATALOG_PAGE_A
     argv[7] = r->types ? r->types : "";
     argv[8] = r->market ? r->market : "";
     argv[9] = buf[9];
+    argv[10] = buf[10];
 }
 
 static int reply_int(const redisReply *r, int64_t *out)

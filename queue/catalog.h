@@ -18,17 +18,21 @@ struct json_t;
 
 /* A position in a target's change sequence. pos: the last change the partner has seen. hwm:
  * while a snapshot is being paged, the catalog's last change when it began (removals up to
- * it are left out: the partner never had those titles); 0 once past it. issued_s: when the
- * relay gave the cursor out. */
+ * it are left out: the partner never had those titles); 0 once past it. base: where what the
+ * partner holds was last exactly known: pos after a page that ended with has_more false (it
+ * then holds every title as it was at base), the snapshot's hwm while a snapshot's last pages
+ * run, the base of the cursor it came from otherwise; -1 unknown (a cursor from an older
+ * relay). A filtered feed uses it to tell which titles the partner may hold that have left
+ * the filter. issued_s: when the relay gave the cursor out. */
 struct catalog_cursor {
-    int64_t pos, hwm, issued_s;
+    int64_t pos, hwm, base, issued_s;
 };
 
-#define CATALOG_KEY_BYTES 32  /* the per-deployment cursor key (P:cat:key, hex in Redis) */
-#define CATALOG_CURSOR_MAX 96 /* longest cursor text, NUL included */
+#define CATALOG_KEY_BYTES 32   /* the per-deployment cursor key (P:cat:key, hex in Redis) */
+#define CATALOG_CURSOR_MAX 112 /* longest cursor text, NUL included */
 
-/* Writes the cursor's text ("1.pos.hwm.issued.mac", the MAC an HMAC-SHA256 over target and
- * the numbers) into out. Never fails. */
+/* Writes the cursor's text ("2.pos.hwm.base.issued.mac", or "1.pos.hwm.issued.mac" when base
+ * is unknown; the MAC an HMAC-SHA256 over target and the numbers) into out. Never fails. */
 void catalog_cursor_encode(const unsigned char key[CATALOG_KEY_BYTES], const char *target,
                            const struct catalog_cursor *c, char out[CATALOG_CURSOR_MAX]);
 /* Parses and authenticates a cursor given for target. Returns 0, or -1 when it is malformed,
@@ -70,13 +74,14 @@ struct catalog_page_req {
     int64_t after;    /* cursor pos, 0 = start */
     int64_t hwm;      /* -1 = a new snapshot (the script takes the catalog's last change) */
     int64_t upto;     /* highest seq to return, -1 = no bound */
+    int64_t base;     /* the cursor's base, -1 = unknown or none */
     int64_t limit;    /* 1..1000 */
     int64_t scan_max; /* entries looked at, at most */
     const char *types, *market;
     int64_t retention_s;
 };
 
-#define CATALOG_PAGE_ARGC 10
+#define CATALOG_PAGE_ARGC 11
 
 /* Fills argv with the script's arguments (nkeys 0), formatting numbers into buf. */
 void catalog_page_args(const struct catalog_page_req *r, char buf[CATALOG_PAGE_ARGC][24],

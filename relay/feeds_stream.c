@@ -231,7 +231,7 @@ void feeds_stream_start(struct freq *r, int64_t top)
     r->hwm = full ? top : r->cur.hwm;
     r->first = 1;
     r->width = STREAM_BATCH;
-    feeds_next_cursor(r, top, top, cursor);
+    feeds_next_cursor(r, top, top, top, cursor); /* it then holds all up to top */
     http_add_header(r->req, "X-Relay-Next-Cursor", cursor);
     http_add_header(r->req, "Cache-Control", "no-cache");
     r->streaming = 1;

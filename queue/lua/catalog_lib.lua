@@ -20,12 +20,16 @@
 --                              dropped by retention), live, removed
 --
 -- was: what a filtered feed needs to send a removal of a title that left its filter. The
--- filter attributes (status L/R, content_type, markets) the title had before each change of
--- them, newest first: "end|st|content_type|markets;..." where end is the seq of the change
--- that ended them. At most CAT_WAS_MAX epochs: older ones are folded into "end|*" (anything
--- before end), which makes a poller that old get a removal it may not need, never miss one.
+-- filter attributes the title had before each change of them, newest first, each ended by the
+-- change at seq `end`: "end|L|content_type|markets" (live) or "end|R|content_type|markets"
+-- (removed), separated by ';'. Past CAT_WAS_MAX of them the oldest are folded into one
+-- "end|F|ct~mk/ct~mk..." (the distinct live attributes of everything before end, order lost:
+-- a poller that old gets a removal when any of them matched its filter, never when none
+-- did), or "end|W" (unknown: a removal to any filtered poller that old) past
+-- CAT_FOLD_MAX distinct ones.
 
-local CAT_WAS_MAX = 3
+local CAT_WAS_MAX = 4
+local CAT_FOLD_MAX = 8
 
 -- -1 / 0 / 1: event order (ts, 'ms-seq') a against b; a missing b is older than anything.
 local function cat_order_cmp(ats, aseq, bts, bseq)
@@ -50,10 +54,30 @@ local function catalog_was_push(was, ended, st, ct, mk)
   local eps = {}
   for ep in string.gmatch(was or '', '[^;]+') do eps[#eps + 1] = ep end
   table.insert(eps, 1, ended .. '|' .. st .. '|' .. (ct or '') .. '|' .. (mk or ''))
-  if #eps > CAT_WAS_MAX then
-    local e = string.match(eps[CAT_WAS_MAX], '^(%d+)')
-    for i = #eps, CAT_WAS_MAX + 1, -1 do eps[i] = nil end
-    eps[CAT_WAS_MAX] = e .. '|*'
+  if #eps <= CAT_WAS_MAX then return table.concat(eps, ';') end
+  -- fold the oldest two into one
+  local e = string.match(eps[CAT_WAS_MAX], '^(%d+)')
+  local pairs_, seen, wild = {}, {}, false
+  for i = CAT_WAS_MAX, #eps do
+    local est, rest = string.match(eps[i], '^%d+|(%a)|?(.*)$')
+    local items = {}
+    if est == 'L' then
+      local c, m = string.match(rest, '^([^|]*)|(.*)$')
+      items[1] = (c or '') .. '~' .. (m or '')
+    elseif est == 'F' then
+      for pr in string.gmatch(rest, '[^/]+') do items[#items + 1] = pr end
+    elseif est ~= 'R' then
+      wild = true
+    end
+    for _, pr in ipairs(items) do
+      if not seen[pr] then seen[pr] = true; pairs_[#pairs_ + 1] = pr end
+    end
+  end
+  for i = #eps, CAT_WAS_MAX, -1 do eps[i] = nil end
+  if wild or #pairs_ > CAT_FOLD_MAX then
+    eps[CAT_WAS_MAX] = e .. '|W'
+  else
+    eps[CAT_WAS_MAX] = e .. '|F|' .. table.concat(pairs_, '/')
   end
   return table.concat(eps, ';')
 end

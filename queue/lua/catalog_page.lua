@@ -4,7 +4,8 @@
 -- hwm = the catalog's last seq now), upto (highest seq to return, '' = no bound), limit,
 -- scan_max (entries looked at, at most: bounds the work of a filtered page), content types
 -- (comma-separated, '' = all), market ('' = all), tombstone_retention_s (removals past it are
--- dropped first, a few per call).
+-- dropped first, a few per call), base (the cursor's: where what the partner holds was last
+-- exactly known; '' = unknown).
 -- Returns {'ok', pos, hwm, has_more (0/1), top, dropped, n, then n documents in the stored
 -- form ('L' live or 'R' removed, the seq, ':', the document)} where pos is the seq the next
 -- page starts after, or {'expired', dropped} when a removal after the cursor was already
@@ -17,6 +18,7 @@ local P, T = ARGV[1], ARGV[2]
 local after, hwm, upto = tonumber(ARGV[3]) or 0, tonumber(ARGV[4]), tonumber(ARGV[5])
 local limit, scan_max = tonumber(ARGV[6]) or 500, tonumber(ARGV[7]) or 5000
 local types_arg, market, ret = ARGV[8], ARGV[9], (tonumber(ARGV[10]) or 0) * 1000
+local base = tonumber(ARGV[11])
 local C = P .. ':cat:' .. T
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -26,6 +28,7 @@ local meta = redis.call('HMGET', C .. ':meta', 'seq', 'dropped')
 local top, dropped = tonumber(meta[1]) or 0, tonumber(meta[2]) or 0
 if hwm == nil then hwm = top end
 if dropped > math.max(after, hwm) then return {'expired', dropped} end
+local since = hwm > after and hwm or base
 
 local types = nil
 if types_arg ~= '' then
@@ -42,19 +45,34 @@ end
 local function matches(ct, mk)
   return (types == nil or types[ct or '']) and market_ok(mk)
 end
--- The filter attributes (status L/R/'*', content_type, markets) a title had at seq `at`: the
--- oldest epoch of its history that ended after `at`, else the current ones.
-local function attrs_at(was, at, st, ct, mk)
-  for ep in string.gmatch(was or '', '[^;]+') do
-    local e, rest = string.match(ep, '^(%d+)|(.*)$')
-    if not e or tonumber(e) <= at then break end
-    if rest == '*' then
-      st, ct, mk = '*', nil, nil
-    else
-      st, ct, mk = string.match(rest, '^([^|]*)|([^|]*)|(.*)$')
+-- Whether a poller may hold the title: what it holds was last exactly known at seq `since`
+-- (the cursor's base; where the snapshot began while one is paged; nil = unknown) and it has
+-- read on to `after`, so it holds a version the title had at `since` or took between the
+-- two. A title's filter history `was` (catalog_lib, newest first) tells which attributes it
+-- had when: an epoch counts when it lasted past `since` and began at or before `after`; the
+-- current attributes (st, ct, mk) are left out, as the title is sent live when they match.
+local function may_hold(was, since, after)
+  local eps = {}
+  for ep in string.gmatch(was or '', '[^;]+') do eps[#eps + 1] = ep end
+  for i = 1, #eps do
+    local e, est, rest = string.match(eps[i], '^(%d+)|(%a)|?(.*)$')
+    local began = eps[i + 1] and tonumber(string.match(eps[i + 1], '^(%d+)')) or nil
+    e = tonumber(e)
+    if e and since and e <= since then break end -- older ones ended before since as well
+    if e and (began == nil or began <= after) then
+      if est == 'W' then return true end
+      if est == 'L' then
+        local c, m = string.match(rest, '^([^|]*)|(.*)$')
+        if matches(c, m) then return true end
+      elseif est == 'F' then
+        for pr in string.gmatch(rest, '[^/]+') do
+          local c, m = string.match(pr, '^([^~]*)~(.*)$')
+          if matches(c, m) then return true end
+        end
+      end
     end
   end
-  return st, ct, mk
+  return false
 end
 
 local upper = upto and tostring(upto) or '+inf'
@@ -90,8 +108,7 @@ while #out < limit and scanned < scan_max do
         send = 'L'
       elseif s > hwm then
         -- changed after the cursor (removals at or below hwm: titles the snapshot never gave)
-        local ast, act, amk = attrs_at(e[4], after, live and 'L' or 'R', e[2], e[3])
-        if ast == '*' or (ast == 'L' and matches(act, amk)) then send = 'R' end
+        if may_hold(e[4], since, after) then send = 'R' end
       end
       local d = send and catalog_doc_at(C, s)
       if d then

@@ -12,13 +12,34 @@ static const unsigned char KEY[CATALOG_KEY_BYTES] = "unit-test-cursor-key-012345
 static void test_cursor_roundtrip(void **state)
 {
     (void)state;
-    struct catalog_cursor c = {.pos = 12345, .hwm = 99999, .issued_s = 1796160000}, d;
+    struct catalog_cursor c = {.pos = 12345, .hwm = 99999, .base = 99999, .issued_s = 1796160000},
+                          d;
     char text[CATALOG_CURSOR_MAX];
     catalog_cursor_encode(KEY, "titanos", &c, text);
+    assert_int_equal(strncmp(text, "2.12345.99999.99999.1796160000.", 31), 0);
     assert_int_equal(catalog_cursor_decode(KEY, "titanos", text, &d), 0);
     assert_int_equal(d.pos, 12345);
     assert_int_equal(d.hwm, 99999);
+    assert_int_equal(d.base, 99999);
     assert_int_equal(d.issued_s, 1796160000);
+    /* the largest numbers fit */
+    struct catalog_cursor big = {999999999999999, 999999999999999, 999999999999999,
+                                 999999999999999};
+    char btext[CATALOG_CURSOR_MAX];
+    catalog_cursor_encode(KEY, "titanos", &big, btext);
+    assert_int_equal(catalog_cursor_decode(KEY, "titanos", btext, &d), 0);
+    assert_int_equal(d.base, 999999999999999);
+    /* a base unknown: the version 1 form, which older relays gave out, still read */
+    struct catalog_cursor old = {.pos = 7, .hwm = 0, .base = -1, .issued_s = 1796160000};
+    char otext[CATALOG_CURSOR_MAX];
+    catalog_cursor_encode(KEY, "titanos", &old, otext);
+    assert_int_equal(strncmp(otext, "1.7.0.1796160000.", 17), 0);
+    assert_int_equal(catalog_cursor_decode(KEY, "titanos", otext, &d), 0);
+    assert_int_equal(d.pos, 7);
+    assert_int_equal(d.base, -1);
+    /* one version's numbers under the other's tag do not authenticate */
+    otext[0] = '2';
+    assert_int_equal(catalog_cursor_decode(KEY, "titanos", otext, &d), -1);
     /* another target, another key, any change of a byte, truncation, extension */
     assert_int_equal(catalog_cursor_decode(KEY, "gowatchit", text, &d), -1);
     unsigned char other[CATALOG_KEY_BYTES];
