@@ -35,6 +35,7 @@ struct feeds {
     struct tstat *ts; /* per target index */
     struct event *timer;
     int info_waiting;
+    int migrated, migrating; /* catalog_migrate.lua done / in flight */
 };
 
 /* One feed request, from its headers to its answer. */

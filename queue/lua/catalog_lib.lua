@@ -91,7 +91,7 @@ local function catalog_prune(P, T, now, retention_ms, max)
   for _, m in ipairs(old) do
     local s = tonumber(redis.call('ZSCORE', C .. ':seq', m)) or 0
     if s > dropped then dropped = s end
-    redis.call('DEL', C .. ':e:' .. m)
+    redis.call('DEL', C .. ':e:' .. m, C .. ':d:' .. m) -- :d: from a build before C:docs
     redis.call('ZREMRANGEBYSCORE', C .. ':docs', s, s)
     redis.call('ZREM', C .. ':seq', m)
   end
@@ -117,6 +117,16 @@ local function catalog_put(P, T, e, now, retention_ms)
   local book = {'order_ts', e.order_ts or '', 'order_seq', e.order_seq or '', 'delivered_at', now,
                 'delivery_id', e.delivery_id or ''}
   local old = cur[1] and cur[4] and catalog_doc_at(C, cur[4])
+  if cur[4] and not old then
+    -- written by a build that kept a string per title, not migrated yet: moved here
+    -- (catalog_migrate.lua does the rest)
+    local legacy = redis.call('GET', C .. ':d:' .. m)
+    if legacy then
+      old = string.sub(legacy, 1, 1) .. cur[4] .. ':' .. string.sub(legacy, 2)
+      redis.call('ZADD', C .. ':docs', cur[4], old)
+      redis.call('DEL', C .. ':d:' .. m)
+    end
+  end
   if e.status == 'removed' then
     if not cur[1] then return 'not_in_catalog' end
     if cur[1] == 'removed' then
