@@ -133,7 +133,9 @@ local function catalog_put(P, T, e, now, retention_ms)
       redis.call('HSET', ek, unpack(book))
       return 'unchanged'
     end
-  elseif cur[1] == 'live' and old == 'L' .. cur[4] .. ':' .. (e.doc or '') then
+  elseif cur[1] == 'live' and old == 'L' .. cur[4] .. ':' .. (e.doc or '') and
+         (cur[5] or '') == (e.content_type or '') and (cur[6] or '') == (e.markets or '') then
+    -- (markets or type changed under the same document: a change, for the filtered feeds)
     table.insert(book, 'updated_at')
     table.insert(book, e.updated_at or '')
     redis.call('HSET', ek, unpack(book))

@@ -74,6 +74,13 @@ class TestFilteredRemovals(FeedCase):
         gb, cur_gb = self.poll("market=GB", cur_gb)
         self.assertEqual(gb, {"x": "removed"})
 
+    def test_markets_change_under_the_same_document(self):
+        self.put("x", "+US")
+        _, cur = self.poll("market=US")
+        self.put("x", "+GB")  # the same document (version 1), other markets
+        us, _ = self.poll("market=US", cur)
+        self.assertEqual(us, {"x": "removed"})
+
     def test_removal_document_is_the_formats(self):
         self.put("x", "+US")
         _, cur = self.poll("market=US")
