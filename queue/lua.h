@@ -25,6 +25,8 @@ extern const char lua_catalog_page[];
 extern const char lua_catalog_list[];
 extern const char lua_catalog_info[];
 extern const char lua_catalog_key[];
+extern const char lua_catalog_doc[];
+extern const char lua_catalog_migrate[];
 /* catalog sync (queue/sync) */
 extern const char lua_sync_start[];
 extern const char lua_sync_claim[];
