@@ -71,7 +71,7 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg, str
     in->cfg = cfg;
     in->rc = rc;
     in->m = m;
-    in->flush_ev = evtimer_new(base, flush_cb, in);
+    in->flush_ev = event_new(base, -1, 0, flush_cb, in);
     in->tally = sources_tally_new(cfg);
     in->tally_ev = event_new(base, -1, EV_PERSIST, tally_cb, in);
     if (in->flush_ev == NULL || in->tally == NULL || in->tally_ev == NULL) {
@@ -339,10 +339,13 @@ static void flush(struct ingest *in)
         batch_fail(b, "out of memory");
         return;
     }
-    if (rconn_script(in->rc, enqueue_script(), on_enqueued, b, 0, enqueue_args_count(args),
-                     enqueue_args_argv(args), NULL) != 0)
-        batch_fail(b, "redis is not connected");
+    int rc = rconn_script(in->rc, enqueue_script(), on_enqueued, b, 0, enqueue_args_count(args),
+                          enqueue_args_argv(args), NULL);
     enqueue_args_free(args);
+    if (rc != 0)
+        batch_fail(b, "redis is not connected");
+    else
+        rconn_flush(in->rc); /* may answer b already, if the connection fails */
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -378,8 +381,9 @@ static void enqueue(struct ingest *in, struct http_req *req, const struct source
         if (in->open == NULL)
             goto oom;
         in->open->in = in;
-        static const struct timeval now = {0, 0};
-        evtimer_add(in->flush_ev, &now);
+        /* Run after the callbacks already due in this loop pass (the other connections'
+         * reads): made active, not a zero timer, which would cost one more epoll_wait. */
+        event_active(in->flush_ev, EV_TIMEOUT, 0);
     }
     char *p = pe->text;
     pe->req = req;
@@ -399,7 +403,7 @@ static void enqueue(struct ingest *in, struct http_req *req, const struct source
     };
     in->open->pe[in->open->n++] = pe;
     if (in->open->n == INGEST_BATCH_MAX) {
-        evtimer_del(in->flush_ev);
+        event_del(in->flush_ev);
         flush(in);
     }
     return;
