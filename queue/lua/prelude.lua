@@ -57,6 +57,29 @@ local function counters()
   return C
 end
 
+-- A hash as a table of field -> value (an absent key gives {}).
+local function hash_table(key)
+  local flat = redis.call('HGETALL', key)
+  local r = {}
+  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  return r
+end
+
+-- What the operator views show per target: P:stats:{target}'s counts by status (never
+-- negative) and whether the target is in P:paused.
+local function target_counts(P, name)
+  local fields = {'pending', 'retrying', 'delivered', 'failed', 'superseded'}
+  local counts = redis.call('HMGET', P .. ':stats:' .. name, unpack(fields))
+  local e = {}
+  for j, f in ipairs(fields) do
+    local n = tonumber(counts[j]) or 0
+    if n < 0 then n = 0 end
+    e[f] = n
+  end
+  e.paused = redis.call('SISMEMBER', P .. ':paused', name) == 1
+  return e
+end
+
 -- P:stats:{target} holds pending/retrying/failed as current counts and delivered/superseded
 -- as totals: a record moving from one status to another.
 local function stat_move(C, P, target, from, to)
@@ -90,4 +113,13 @@ local function supersede(C, P, id, d, by, now, retention, extra)
   if waiter and waiter ~= '' then
     redis.call('ZADD', P .. ':due:' .. d.target, 'XX', 'LT', now, waiter)
   end
+end
+
+-- P:alerts: the alert outbox, a stream the workers' alert sender reads (handlers/alert.c).
+-- atype: e.g. 'target.circuit_opened'; subject: the target, source or feed it is about;
+-- details: a table of extra fields (never a secret).
+local function alert_emit(P, atype, subject, now, summary, details)
+  redis.call('XADD', P .. ':alerts', 'MAXLEN', '~', 10000, '*', 'type', atype,
+    'subject', subject, 'at', tostring(now), 'summary', summary,
+    'details', cjson.encode(details or {}))
 end
