@@ -17,6 +17,7 @@
 
 struct reader {
     const unsigned char *p, *end;
+    unsigned flags;
 };
 
 static void skip_ws(struct reader *r)
@@ -230,8 +231,12 @@ static json_t *read_object(struct reader *r, int depth)
             v = read_value(r, depth + 1);
         }
         /* steals v (the key is copied); a repeated key keeps its place and takes the last
-         * value, as in Jansson */
-        int rc = v ? json_object_setn_new_nocheck(obj, key, klen, v) : -1;
+         * value, as in Jansson, or refuses the text with JREAD_REJECT_DUPLICATES */
+        int rc = -1;
+        if (v && (r->flags & JREAD_REJECT_DUPLICATES) && json_object_getn(obj, key, klen))
+            json_decref(v);
+        else if (v)
+            rc = json_object_setn_new_nocheck(obj, key, klen, v);
         free(heap);
         if (rc != 0)
             goto fail;
@@ -396,9 +401,15 @@ static json_t *read_value(struct reader *r, int depth)
 
 json_t *jread_parse(const char *buf, size_t len)
 {
+    return jread_parse_flags(buf, len, 0);
+}
+
+json_t *jread_parse_flags(const char *buf, size_t len, unsigned flags)
+{
     if (buf == NULL)
         return NULL;
-    struct reader r = {.p = (const unsigned char *)buf, .end = (const unsigned char *)buf + len};
+    struct reader r = {
+        .p = (const unsigned char *)buf, .end = (const unsigned char *)buf + len, .flags = flags};
     skip_ws(&r);
     if (r.p >= r.end || (*r.p != '{' && *r.p != '['))
         return NULL;

@@ -16,4 +16,9 @@ struct json_t;
  * memory. tests/unit/test_jread.c compares the two readers. */
 struct json_t *jread_parse(const char *buf, size_t len);
 
+/* jread_parse() with JREAD_REJECT_DUPLICATES: an object with a repeated key is refused, as
+ * json_loadb(..., JSON_REJECT_DUPLICATES, ...) refuses it. */
+#define JREAD_REJECT_DUPLICATES 1u
+struct json_t *jread_parse_flags(const char *buf, size_t len, unsigned flags);
+
 #endif

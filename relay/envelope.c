@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jread.h"
 #include "core/util.h"
-#include "relay/envelope_json.h"
 
 /*
  * Everything taken from an envelope ends up in Redis keys, in URLs the worker fetches and in
@@ -344,8 +344,10 @@ enum envelope_result envelope_parse(const struct source *src, const char *body, 
         goto out;
     }
     /* JSON_DECODE_ANY so that a scalar document is reported as a wrong shape (422), not as
-     * malformed JSON; duplicates are refused because two readers could pick different ones. */
-    root = envelope_json_load(body, len);
+     * malformed JSON; duplicates are refused because two readers could pick different ones.
+     * core/jread builds the same tree faster; what it refuses (a scalar document too) goes to
+     * json_loadb, whose verdict and message stand. */
+    root = jread_parse_flags(body, len, JREAD_REJECT_DUPLICATES);
     if (root == NULL)
         root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
