@@ -85,28 +85,8 @@ end
 -- stats.lua's oldest_ms (relay_queue_oldest_seconds).
 local function queue_oldest()
   local nows = string.format('%.0f', now)
-  local oldest = -1
-  local stream = P .. ':events'
-  if redis.call('EXISTS', stream) == 1 then
-    local pending, unread, last_id = 0, nil, '0-0'
-    for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-      local f = {}
-      for k = 1, #g, 2 do f[g[k]] = g[k + 1] end
-      if f['name'] == 'workers' then
-        pending = tonumber(f['pending']) or 0
-        last_id = f['last-delivered-id'] or '0-0'
-        if f['lag'] then unread = tonumber(f['lag']) end
-      end
-    end
-    if unread == nil then unread = math.max(0, redis.call('XLEN', stream) - pending) end
-    if unread > 0 then
-      local first = redis.call('XRANGE', stream, '(' .. last_id, '+', 'COUNT', 1)
-      if first[1] then
-        local ms = tonumber(string.match(first[1][1], '^(%d+)'))
-        if ms and (oldest < 0 or ms < oldest) then oldest = ms end
-      end
-    end
-  end
+  local _, _, first_ms = events_backlog(P)
+  local oldest = first_ms or -1
   for _, name in ipairs(targets) do
     local first = redis.call('ZRANGEBYSCORE', P .. ':due:' .. name, '-inf', nows, 'WITHSCORES',
                              'LIMIT', 0, 1)

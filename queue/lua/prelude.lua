@@ -144,3 +144,31 @@ local function alert_emit(P, atype, subject, now, summary, details)
     'subject', subject, 'at', tostring(now), 'summary', summary,
     'details', cjson.encode(details or {}))
 end
+
+-- P:events, the ingest stream, as the "workers" group sees it: how many entries it has read
+-- but not acked (pending), how many it has not read yet (unread), and the time in ms of the
+-- oldest unread one (nil when none). stats.lua (relay_queue_oldest_seconds) and
+-- alert_tick.lua (queue.oldest) both reckon from here, so the metric and the alert agree.
+local function events_backlog(P)
+  local stream = P .. ':events'
+  if redis.call('EXISTS', stream) == 0 then return 0, 0, nil end
+  local pending, unread, last_id = 0, nil, '0-0'
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local f = {}
+    for k = 1, #g, 2 do f[g[k]] = g[k + 1] end
+    if f['name'] == 'workers' then
+      pending = tonumber(f['pending']) or 0
+      last_id = f['last-delivered-id'] or '0-0'
+      if f['lag'] then unread = tonumber(f['lag']) end
+    end
+  end
+  -- lag is unknown after XDEL; acked entries are deleted, so what is left in the stream is
+  -- either pending or unread.
+  if unread == nil then unread = math.max(0, redis.call('XLEN', stream) - pending) end
+  local oldest = nil
+  if unread > 0 then
+    local first = redis.call('XRANGE', stream, '(' .. last_id, '+', 'COUNT', 1)
+    if first[1] then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end
+  end
+  return pending, unread, oldest
+end

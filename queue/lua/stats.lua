@@ -10,37 +10,10 @@ local ready, inflight, scheduled = 0, 0, 0
 local oldest = -1 -- smallest "ready since" time in ms, -1 = nothing ready
 
 -- The ingest stream: unread entries are ready, read-but-unacked ones are inflight.
-local stream = P .. ':events'
-if redis.call('EXISTS', stream) == 1 then
-    local pending = 0
-    local unread = nil
-    local last_id = '0-0'
-    local groups = redis.call('XINFO', 'GROUPS', stream)
-    for _, g in ipairs(groups) do
-        local f = {}
-        for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
-        if f['name'] == 'workers' then
-            pending = tonumber(f['pending']) or 0
-            last_id = f['last-delivered-id'] or '0-0'
-            if f['lag'] then unread = tonumber(f['lag']) end
-        end
-    end
-    if unread == nil then
-        -- lag is unknown after XDEL; acked entries are deleted, so what is left in the
-        -- stream is either pending or unread.
-        unread = redis.call('XLEN', stream) - pending
-        if unread < 0 then unread = 0 end
-    end
-    ready = ready + unread
-    inflight = inflight + pending
-    if unread > 0 then
-        local first = redis.call('XRANGE', stream, '(' .. last_id, '+', 'COUNT', 1)
-        if first[1] then
-            local ms = tonumber(string.match(first[1][1], '^(%d+)'))
-            if ms and (oldest < 0 or ms < oldest) then oldest = ms end
-        end
-    end
-end
+local pending, unread, first_ms = events_backlog(P)
+ready = ready + unread
+inflight = inflight + pending
+if first_ms then oldest = first_ms end
 
 inflight = inflight + redis.call('ZCARD', P .. ':lease')
 local failed = redis.call('ZCARD', P .. ':failed')
