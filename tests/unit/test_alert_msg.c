@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "handlers/alert_msg.h"
 #include "queue/alerts.h"
+#include "tests/unit/unit_config.h"
 
 #define HOOK "https://hooks.example.com/services/T000/B000/hook-token-XYZ"
 
@@ -35,20 +36,7 @@ static const char cfg_json[] =
 
 static int setup(void **state)
 {
-    char *errors = NULL;
-    struct config *cfg =
-        config_parse(cfg_json, sizeof(cfg_json) - 1, "test.json", CONFIG_ROLE_WORKER, &errors);
-    if (cfg == NULL)
-        fprintf(stderr, "%s\n", errors ? errors : "config");
-    free(errors);
-    *state = cfg;
-    return cfg ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    config_free(*state);
-    return 0;
+    return unit_config_setup(state, cfg_json, sizeof(cfg_json) - 1, CONFIG_ROLE_WORKER);
 }
 
 /* A message as the tick would hand it over. */
@@ -335,5 +323,5 @@ int main(void)
         cmocka_unit_test(test_sink_id),   cmocka_unit_test(test_tick_args),
         cmocka_unit_test(test_decode),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, unit_config_teardown);
 }

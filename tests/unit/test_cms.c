@@ -16,6 +16,7 @@
 #include "handlers/cms.h"
 #include "handlers/cms_internal.h"
 #include "handlers/fmt.h"
+#include "tests/unit/unit_fixture.h"
 
 static struct source encora = {
     .name = "encora",
@@ -28,17 +29,6 @@ static struct source movida = {
     .kind = SOURCE_MOVIDA,
     .api_base_url = "https://movida.example.com/api",
 };
-
-static json_t *load(const char *rel)
-{
-    char path[512];
-    json_error_t jerr;
-    snprintf(path, sizeof(path), "%s/%s", FIXTURES_DIR, rel);
-    json_t *j = json_load_file(path, 0, &jerr);
-    if (j == NULL)
-        fail_msg("%s: %s", path, jerr.text);
-    return j;
-}
 
 static void assert_url(char *got, const char *want)
 {
@@ -180,7 +170,8 @@ static void test_encora_movie_urls(void **state)
 static void test_encora_show_urls(void **state)
 {
     struct cms_ref ref = {"show", "503c9125-a11a-4f69-b904-e679735399e2", NULL, -1, -1};
-    json_t *bodies[3] = {load("encorastream/show.json"), load("encorastream/seasons.json"), NULL};
+    json_t *bodies[3] = {fixture_load("encorastream/show.json"),
+                         fixture_load("encorastream/seasons.json"), NULL};
     assert_url(cms_next_url(&encora, &ref, bodies, 0),
                "https://cms.example.com/v2/admin/shows/503c9125-a11a-4f69-b904-e679735399e2");
     assert_url(cms_next_url(&encora, &ref, bodies, 1),
@@ -201,7 +192,8 @@ static void test_encora_episode_urls(void **state)
 {
     struct cms_ref ref = {"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
                           "503c9125-a11a-4f69-b904-e679735399e2", 1, 2};
-    json_t *bodies[2] = {load("encorastream/episode.json"), load("encorastream/show.json")};
+    json_t *bodies[2] = {fixture_load("encorastream/episode.json"),
+                         fixture_load("encorastream/show.json")};
     assert_url(cms_next_url(&encora, &ref, bodies, 0),
                "https://cms.example.com/v2/admin/shows/503c9125-a11a-4f69-b904-e679735399e2"
                "/seasons/1/episodes/2");
@@ -223,8 +215,9 @@ static void test_encora_episode_urls(void **state)
 static void test_movida_urls(void **state)
 {
     struct cms_ref ref = {NULL, "73", NULL, -1, -1};
-    json_t *ep = load("movida/title-episode.json"), *feat = load("movida/title-feature.json");
-    json_t *group = load("movida/title-group-series.json");
+    json_t *ep = fixture_load("movida/title-episode.json"),
+           *feat = fixture_load("movida/title-feature.json");
+    json_t *group = fixture_load("movida/title-group-series.json");
     json_t *bodies[2] = {ep, group};
 
     assert_url(cms_next_url(&movida, &ref, NULL, 0),
@@ -279,7 +272,7 @@ static void assert_keys(const json_t *obj, const char *const *keys, size_t n)
 static void test_encora_movie(void **state)
 {
     struct cms_ref ref = {"movie", "497f6eca-6276-4993-bfeb-53cbbbba6f08", NULL, -1, -1};
-    json_t *body = load("encorastream/movie.json");
+    json_t *body = fixture_load("encorastream/movie.json");
     char err[256] = "";
     json_t *t = cms_normalize(&encora, &ref, &body, 1, err, sizeof(err));
     assert_non_null(t);
@@ -364,7 +357,8 @@ static void test_encora_movie(void **state)
 static void test_encora_show(void **state)
 {
     struct cms_ref ref = {"show", "503c9125-a11a-4f69-b904-e679735399e2", NULL, -1, -1};
-    json_t *bodies[2] = {load("encorastream/show.json"), load("encorastream/seasons.json")};
+    json_t *bodies[2] = {fixture_load("encorastream/show.json"),
+                         fixture_load("encorastream/seasons.json")};
     char err[256] = "";
     json_t *t = cms_normalize(&encora, &ref, bodies, 2, err, sizeof(err));
     assert_non_null(t);
@@ -434,7 +428,8 @@ static void test_encora_episode(void **state)
 {
     struct cms_ref ref = {"episode", "a7a26ff2-e851-45b6-9634-d595f45458b7",
                           "503c9125-a11a-4f69-b904-e679735399e2", 1, 2};
-    json_t *bodies[2] = {load("encorastream/episode.json"), load("encorastream/show.json")};
+    json_t *bodies[2] = {fixture_load("encorastream/episode.json"),
+                         fixture_load("encorastream/show.json")};
     char err[256] = "";
     json_t *t = cms_normalize(&encora, &ref, bodies, 2, err, sizeof(err));
     assert_non_null(t);
@@ -491,7 +486,7 @@ static void test_encora_episode(void **state)
 static void test_movida_feature(void **state)
 {
     struct cms_ref ref = {NULL, "30391", NULL, -1, -1};
-    json_t *body = load("movida/title-feature.json");
+    json_t *body = fixture_load("movida/title-feature.json");
     char err[256] = "";
     json_t *t = cms_normalize(&movida, &ref, &body, 1, err, sizeof(err));
     assert_non_null(t);
@@ -566,7 +561,8 @@ static void test_movida_feature(void **state)
 static void test_movida_episode(void **state)
 {
     struct cms_ref ref = {NULL, "73", NULL, -1, -1};
-    json_t *bodies[2] = {load("movida/title-episode.json"), load("movida/title-group-series.json")};
+    json_t *bodies[2] = {fixture_load("movida/title-episode.json"),
+                         fixture_load("movida/title-group-series.json")};
     char err[256] = "";
     json_t *t = cms_normalize(&movida, &ref, bodies, 2, err, sizeof(err));
     assert_non_null(t);
@@ -742,7 +738,7 @@ static void test_wrong_types_do_not_crash(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *bodies[2] = {NULL, NULL};
         for (size_t b = 0; b < cases[i].n; b++)
-            bodies[b] = load(cases[i].files[b]);
+            bodies[b] = fixture_load(cases[i].files[b]);
         for (size_t b = 0; b < cases[i].n; b++) {
             /* Each whole body of the wrong type, then each node inside it. */
             json_t *saved = bodies[b];

@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "queue/delivery.h"
 #include "queue/lua.h"
+#include "tests/unit/unit_config.h"
 
 static const char cfg_json[] =
     "{\"listen\":\"127.0.0.1:1\",\"redis\":{\"url\":\"redis://127.0.0.1:1/0\",\"prefix\":\"rp\"},"
@@ -32,20 +33,7 @@ static const char cfg_json[] =
 
 static int setup(void **state)
 {
-    char *errors = NULL;
-    struct config *cfg =
-        config_parse(cfg_json, sizeof(cfg_json) - 1, "test.json", CONFIG_ROLE_WORKER, &errors);
-    if (cfg == NULL)
-        fprintf(stderr, "%s\n", errors ? errors : "config");
-    free(errors);
-    *state = cfg;
-    return cfg ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    config_free(*state);
-    return 0;
+    return unit_config_setup(state, cfg_json, sizeof(cfg_json) - 1, CONFIG_ROLE_WORKER);
 }
 
 static redisReply *parse(const char *resp)
@@ -441,5 +429,5 @@ int main(void)
         cmocka_unit_test(test_claim),           cmocka_unit_test(test_complete),
         cmocka_unit_test(test_reclaim),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, unit_config_teardown);
 }

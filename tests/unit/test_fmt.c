@@ -16,6 +16,7 @@
 #include "handlers/cms.h"
 #include "handlers/fmt.h"
 #include "queue/catalog.h"
+#include "tests/unit/unit_fixture.h"
 
 static struct source encora = {
     .name = "encora",
@@ -73,21 +74,10 @@ static json_t *render(const struct target *t, const json_t *title, int unpublish
     return render_ctx(t, title, &ctx, err, errlen);
 }
 
-static json_t *load(const char *rel)
-{
-    char path[512];
-    json_error_t jerr;
-    snprintf(path, sizeof(path), "%s/%s", FIXTURES_DIR, rel);
-    json_t *j = json_load_file(path, 0, &jerr);
-    if (j == NULL)
-        fail_msg("%s: %s", path, jerr.text);
-    return j;
-}
-
 static json_t *title_of(const struct source *src, struct cms_ref ref, const char *f1,
                         const char *f2)
 {
-    json_t *bodies[2] = {load(f1), f2 != NULL ? load(f2) : NULL};
+    json_t *bodies[2] = {fixture_load(f1), f2 != NULL ? fixture_load(f2) : NULL};
     char err[256] = "";
     json_t *t = cms_normalize(src, &ref, bodies, f2 != NULL ? 2 : 1, err, sizeof(err));
     if (t == NULL)

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "queue/ops.c" /* reaches the statics */
+#include "tests/unit/unit_config.h"
 
 static const char cfg_json[] =
     "{\"listen\":\"127.0.0.1:1\",\"redis\":{\"url\":\"redis://127.0.0.1:1/0\"},"
@@ -15,20 +16,7 @@ static const char cfg_json[] =
 
 static int setup(void **state)
 {
-    char *errors = NULL;
-    struct config *cfg =
-        config_parse(cfg_json, sizeof(cfg_json) - 1, "test.json", CONFIG_ROLE_CTL, &errors);
-    if (cfg == NULL)
-        fprintf(stderr, "%s\n", errors ? errors : "config");
-    free(errors);
-    *state = cfg;
-    return cfg ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    config_free(*state);
-    return 0;
+    return unit_config_setup(state, cfg_json, sizeof(cfg_json) - 1, CONFIG_ROLE_CTL);
 }
 
 static void expect_invalid(const struct config *cfg, enum ops_op op, struct ops_params p,
@@ -298,5 +286,5 @@ int main(void)
         cmocka_unit_test(test_validation),       cmocka_unit_test(test_argv),
         cmocka_unit_test(test_cursor_roundtrip), cmocka_unit_test(test_record_shape),
         cmocka_unit_test(test_feed_errors),      cmocka_unit_test(test_targets_doc)};
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, unit_config_teardown);
 }

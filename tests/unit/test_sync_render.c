@@ -18,6 +18,7 @@
 #include "handlers/fmt.h"
 #include "handlers/sync_render.h"
 #include "queue/catalog.h"
+#include "tests/unit/unit_fixture.h"
 
 static struct source movida = {
     .name = "movida",
@@ -33,17 +34,6 @@ static struct target movies = {.name = "movies",
                                .n_content_types = 1};
 
 #define T0 1795168800000LL /* 2026-11-20T10:00:00Z */
-
-static json_t *load(const char *rel)
-{
-    char path[512];
-    json_error_t jerr;
-    snprintf(path, sizeof(path), "%s/%s", FIXTURES_DIR, rel);
-    json_t *j = json_load_file(path, 0, &jerr);
-    if (j == NULL)
-        fail_msg("%s: %s", path, jerr.text);
-    return j;
-}
 
 /* The digest a delivery's catalog write would have: render as handlers/worker_job.c does. */
 static void delivered_digest(const struct target *t, json_t *const *bodies, size_t n,
@@ -70,7 +60,7 @@ static void delivered_digest(const struct target *t, json_t *const *bodies, size
 static void test_feature_digest(void **state)
 {
     (void)state;
-    json_t *f = load("movida/title-feature.json");
+    json_t *f = fixture_load("movida/title-feature.json");
     char want[41], got[41], other[41];
 
     assert_null(sync_render_group_url(&movida, f)); /* a feature needs no title group */
@@ -109,7 +99,8 @@ static void test_feature_digest(void **state)
 static void test_episode_and_filters(void **state)
 {
     (void)state;
-    json_t *bodies[2] = {load("movida/title-episode.json"), load("movida/title-group-series.json")};
+    json_t *bodies[2] = {fixture_load("movida/title-episode.json"),
+                         fixture_load("movida/title-group-series.json")};
     char want[41], got[41];
 
     char *url = sync_render_group_url(&movida, bodies[0]);
