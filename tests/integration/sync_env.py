@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 
-from harness import SECRETS, Proc, Redis, base_config, free_port, request, run_tool, wait_ready, wait_until
+from harness import BIN, SECRETS, Proc, Redis, base_config, free_port, request, run_tool, wait_ready, wait_until
 from sync_stub import SyncCMS
 from worker_stubs import API_TOKEN, MOVIDA_PASSWORD, MOVIDA_USER, StubPartner, delivery_id
 
@@ -73,7 +73,27 @@ class SyncEnv:
     def logs(self):
         return "\n".join(w.output()[-4000:] for w in self.workers)
 
+    def close_checked(self, test):
+        """close(), for a test's tearDown: test fails when a worker did not exit 0 or a secret
+        reached a worker's log."""
+        out = self.logs()
+        rcs = self.close()
+        test.assertTrue(all(rc == 0 for rc in rcs), out[-3000:])
+        for secret in SECRETS.values():
+            test.assertNotIn(secret, out)
+
     # -- runs
+    def ctl_argv(self, *args):
+        """relayctl's command line against this environment, for a test that runs it itself
+        (on a terminal, or to signal it); with ctl_environ()."""
+        return [os.path.join(BIN, "relayctl"), "--config", self.config_path] + list(args)
+
+    def ctl_environ(self):
+        e = dict(os.environ)
+        e.update(SECRETS)
+        e["MOVIDA_PASSWORD"] = MOVIDA_PASSWORD
+        return e
+
     def ctl(self, *args, timeout=120):
         return run_tool("relayctl", self.config_path, *args, env={"MOVIDA_PASSWORD": MOVIDA_PASSWORD},
                         timeout=timeout)

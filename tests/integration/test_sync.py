@@ -6,7 +6,7 @@ import time
 import unittest
 
 import layout
-from harness import SECRETS, wait_until
+from harness import wait_until
 from sync_env import SyncEnv, now_ms, sync_delivery_id
 
 
@@ -18,11 +18,7 @@ class SyncTest(unittest.TestCase):
         self.worker = self.env.start_worker()
 
     def tearDown(self):
-        out = self.env.logs()
-        rcs = self.env.close()
-        self.assertTrue(all(rc == 0 for rc in rcs), out[-3000:])
-        for secret in SECRETS.values():
-            self.assertNotIn(secret, out)
+        self.env.close_checked(self)
 
 
 class TestBackfill(SyncTest):

@@ -13,9 +13,8 @@ import time
 import unittest
 
 from catalog_bulk import script
-from harness import BIN, SECRETS, Redis, request, wait_until
+from harness import Redis, request, wait_until
 from sync_env import SyncEnv
-from worker_stubs import MOVIDA_PASSWORD
 
 GONE = "m-99999"  # live in the target's catalog, no longer listed by the CMS
 
@@ -30,20 +29,7 @@ class CancelTest(unittest.TestCase):
         self.env.start_relay()
 
     def tearDown(self):
-        out = self.env.logs()
-        rcs = self.env.close()
-        self.assertTrue(all(rc == 0 for rc in rcs), out[-3000:])
-        for secret in SECRETS.values():
-            self.assertNotIn(secret, out)
-
-    def argv(self, *args):
-        return [os.path.join(BIN, "relayctl"), "--config", self.env.config_path] + list(args)
-
-    def environ(self):
-        e = dict(os.environ)
-        e.update(SECRETS)
-        e["MOVIDA_PASSWORD"] = MOVIDA_PASSWORD
-        return e
+        self.env.close_checked(self)
 
     def plant_live_title(self):
         """A title the target holds (delivered by a webhook long ago) that the CMS no longer
@@ -157,8 +143,8 @@ class TestCancelRunning(CancelTest):
         env = self.env
         env.encora.add_movies(1000)
         env.encora.list_delay = 0.4
-        follower = subprocess.Popen(self.argv("sync", "encora"), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, env=self.environ())
+        follower = subprocess.Popen(self.env.ctl_argv("sync", "encora"), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=self.env.ctl_environ())
         sid = wait_until(lambda: (json.loads(env.ctl("syncs", "--json").stdout)["data"] or [{}])[0].get("id"),
                          timeout=20, step=0.1, what="the run to start")
         wait_until(lambda: (env.record(sid) or {}).get("pages", 0) >= 1, timeout=30, step=0.05,
@@ -187,8 +173,8 @@ class TestCancelRunning(CancelTest):
         env.encora.add_movies(1000)
         env.encora.list_delay = 0.4
         master, slave = pty.openpty()
-        p = subprocess.Popen(self.argv("sync", "encora"), stdin=slave, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=self.environ())
+        p = subprocess.Popen(self.env.ctl_argv("sync", "encora"), stdin=slave, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=self.env.ctl_environ())
         os.close(slave)
         sid = wait_until(lambda: (json.loads(env.ctl("syncs", "--json").stdout)["data"] or [{}])[0].get("id"),
                          timeout=20, step=0.1, what="the run to start")
@@ -204,9 +190,9 @@ class TestCancelRunning(CancelTest):
         self.assertEqual(env.record(sid)["state"], "cancelled")
 
         # without a terminal to ask on, Ctrl-C only stops following: the run goes on
-        p = subprocess.Popen(self.argv("sync", "encora"), stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(self.env.ctl_argv("sync", "encora"), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=self.environ())
+                             env=self.env.ctl_environ())
         sid2 = wait_until(lambda: [x["id"] for x in json.loads(env.ctl("syncs", "--json").stdout)["data"]
                                    if x["id"] != sid][:1], timeout=20, step=0.1, what="a second run")[0]
         wait_until(lambda: (env.record(sid2) or {}).get("pages", 0) >= 1, timeout=30, step=0.05,

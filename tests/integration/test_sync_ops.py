@@ -12,9 +12,8 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, SECRETS, request, wait_until
+from harness import SECRETS, request, wait_until
 from sync_env import SyncEnv, sync_delivery_id
-from worker_stubs import MOVIDA_PASSWORD
 
 
 class OpsTest(unittest.TestCase):
@@ -25,11 +24,7 @@ class OpsTest(unittest.TestCase):
         self.worker = self.env.start_worker()
 
     def tearDown(self):
-        out = self.env.logs()
-        rcs = self.env.close()
-        self.assertTrue(all(rc == 0 for rc in rcs), out[-3000:])
-        for secret in SECRETS.values():
-            self.assertNotIn(secret, out)
+        self.env.close_checked(self)
 
 
 class TestAdmin(OpsTest):
@@ -109,18 +104,9 @@ class TestRelayctl(OpsTest):
         self.env.encora.add_shows(2, seasons=1, episodes=2)
         self.env.encora.list_delay = 0.25
 
-    def argv(self, *args):
-        return [os.path.join(BIN, "relayctl"), "--config", self.env.config_path] + list(args)
-
-    def environ(self):
-        e = dict(os.environ)
-        e.update(SECRETS)
-        e["MOVIDA_PASSWORD"] = MOVIDA_PASSWORD
-        return e
-
     def test_progress_bar_on_a_terminal(self):
         master, slave = pty.openpty()
-        p = subprocess.Popen(self.argv("sync", "encora"), stdout=slave, stderr=slave, env=self.environ())
+        p = subprocess.Popen(self.env.ctl_argv("sync", "encora"), stdout=slave, stderr=slave, env=self.env.ctl_environ())
         os.close(slave)
         out = b""
         deadline = time.time() + 90
@@ -148,8 +134,8 @@ class TestRelayctl(OpsTest):
         self.assertRegex(text, r"sync syn_[0-9a-f]{20} done: pages 10 +seen 456")
 
     def test_plain_lines_json_and_exit_status(self):
-        r = subprocess.run(self.argv("sync", "encora"), capture_output=True, text=True,
-                           env=self.environ(), timeout=90)
+        r = subprocess.run(self.env.ctl_argv("sync", "encora"), capture_output=True, text=True,
+                           env=self.env.ctl_environ(), timeout=90)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("\r", r.stdout)
         lines = r.stdout.strip().splitlines()
@@ -157,8 +143,8 @@ class TestRelayctl(OpsTest):
         self.assertRegex(lines[0], r"^sync syn_\w+ running: pages \d+")
         self.assertRegex(lines[-1], r"^sync syn_\w+ done: pages 10  seen 456  queued 456")
 
-        r = subprocess.run(self.argv("sync", "encora", "--json", "--dry-run"), capture_output=True,
-                           text=True, env=self.environ(), timeout=90)
+        r = subprocess.run(self.env.ctl_argv("sync", "encora", "--json", "--dry-run"), capture_output=True,
+                           text=True, env=self.env.ctl_environ(), timeout=90)
         self.assertEqual(r.returncode, 0, r.stderr)
         rec = json.loads(r.stdout)
         # the target is paused: nothing was delivered yet, so nothing can be skipped
@@ -167,23 +153,23 @@ class TestRelayctl(OpsTest):
         # a failing run exits 1 with its error
         self.env.encora.list_delay = 0
         self.env.encora.faults.append([lambda p, n: p.endswith("/movies"), [(403, {}, b"{}")]])
-        r = subprocess.run(self.argv("sync", "encora"), capture_output=True, text=True,
-                           env=self.environ(), timeout=90)
+        r = subprocess.run(self.env.ctl_argv("sync", "encora"), capture_output=True, text=True,
+                           env=self.env.ctl_environ(), timeout=90)
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("failed", r.stdout)
         self.assertIn("source_rejected", r.stdout)
 
-        r = subprocess.run(self.argv("syncs"), capture_output=True, text=True, env=self.environ())
+        r = subprocess.run(self.env.ctl_argv("syncs"), capture_output=True, text=True, env=self.env.ctl_environ())
         self.assertEqual(r.returncode, 0)
         self.assertEqual(len(r.stdout.strip().splitlines()), 4, r.stdout)  # header + 3 runs
-        r = subprocess.run(self.argv("syncs", "--source", "nope"), capture_output=True, text=True,
-                           env=self.environ())
+        r = subprocess.run(self.env.ctl_argv("syncs", "--source", "nope"), capture_output=True, text=True,
+                           env=self.env.ctl_environ())
         self.assertEqual(r.returncode, 2)
-        r = subprocess.run(self.argv("sync", "encora", "--target", "nope"), capture_output=True,
-                           text=True, env=self.environ())
+        r = subprocess.run(self.env.ctl_argv("sync", "encora", "--target", "nope"), capture_output=True,
+                           text=True, env=self.env.ctl_environ())
         self.assertEqual(r.returncode, 2)
         self.assertIn("no target named nope", r.stderr)
-        r = subprocess.run(self.argv("sync"), capture_output=True, text=True, env=self.environ())
+        r = subprocess.run(self.env.ctl_argv("sync"), capture_output=True, text=True, env=self.env.ctl_environ())
         self.assertEqual(r.returncode, 2)
 
 
