@@ -12,13 +12,12 @@ import json
 import os
 import random
 import sys
-import threading
-import time
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 import catalog_bulk  # noqa: E402
+import feed_race  # noqa: E402
 from harness import RelayTestCase, main, request  # noqa: E402
 
 PASSWORD = "conv-feed-pw-DO-NOT-LOG"
@@ -32,38 +31,16 @@ def doc(cid, version):
                       separators=(",", ":"))
 
 
-class Writer(threading.Thread):
-    """Changes, removes and re-publishes random titles in random batches until stopped; keeps
-    the model of what the catalog must hold."""
+class Writer(feed_race.Writer):
+    """The racing writer of target's catalog, its documents made by make (cid, version)."""
 
     def __init__(self, port, rng, titles, model, clock, target="conv", make=None):
-        super().__init__(daemon=True)
-        self.target, self.make = target, make or doc
-        self.port, self.rng, self.titles, self.model, self.clock = port, rng, titles, model, clock
-        self.stop_flag = threading.Event()
-        self.writes = 0
-        self.error = None
+        super().__init__(port, rng, titles, model, clock, target)
+        self.make = make or doc
 
-    def run(self):
-        try:
-            while not self.stop_flag.is_set():
-                batch = []
-                for _ in range(self.rng.randint(1, 12)):
-                    cid = self.rng.choice(self.titles)
-                    self.clock[0] += 1
-                    if self.rng.random() < 0.3:
-                        batch.append(catalog_bulk.entry("encora", cid, "", status="removed",
-                                                        order_ts=self.clock[0]))
-                        self.model.pop(cid, None)
-                    else:
-                        d = self.make(cid, self.clock[0])
-                        batch.append(catalog_bulk.entry("encora", cid, d, order_ts=self.clock[0]))
-                        self.model[cid] = d
-                catalog_bulk.load(self.port, self.target, batch)
-                self.writes += len(batch)
-                time.sleep(self.rng.random() * 0.004)
-        except Exception as e:  # surfaced by the test
-            self.error = e
+    def publish(self, cid, version):
+        d = self.make(cid, version)
+        return catalog_bulk.entry("encora", cid, d, order_ts=version), d
 
 
 class TestConvergence(RelayTestCase):
@@ -79,18 +56,8 @@ class TestConvergence(RelayTestCase):
     def poll(self, state, cursor, rng, sizes=(1, 2, 5, 17, 64, 200)):
         """One feed request; applies its documents to state. Returns (next_cursor, has_more,
         number of documents)."""
-        q = ["limit=%d" % rng.choice(sizes)]
-        if cursor:
-            q.append("cursor=" + urllib.parse.quote(cursor))
-        r = request(self.port, "GET", "/feeds/conv?" + "&".join(q), headers=AUTH)
-        self.assertEqual(r.status, 200, r.body)
-        body = r.json()
-        for d in body["data"]:
-            if d["status"] == "removed":
-                state.pop(d["id"], None)
-            else:
-                state[d["id"]] = json.dumps(d, separators=(",", ":"))
-        return body["meta"]["next_cursor"], body["meta"]["has_more"], len(body["data"])
+        return feed_race.poll(self, self.port, "conv", AUTH, ["limit=%d" % rng.choice(sizes)],
+                              cursor, state, keep=lambda d: json.dumps(d, separators=(",", ":")))
 
     def run_seed(self, seed):
         rng = random.Random(seed)
@@ -113,31 +80,11 @@ class TestConvergence(RelayTestCase):
             del model[cid]
 
         writer = Writer(self.redis.port, random.Random(seed * 7919), titles, model, clock)
-        writer.start()
-        state, cursor = {}, None
-        pages = 0
-        try:
-            # the full snapshot, paged while the writer runs
-            while True:
-                cursor, more, _ = self.poll(state, cursor, rng, sizes=(1, 3, 8, 20))
-                pages += 1
-                if not more:
-                    break
-                time.sleep(rng.random() * 0.01)
-            # incremental polls, still racing
-            for _ in range(rng.randint(5, 30)):
-                cursor, more, _ = self.poll(state, cursor, rng)
-                time.sleep(rng.random() * 0.01)
-        finally:
-            writer.stop_flag.set()
-            writer.join(30)
-        self.assertIsNone(writer.error)
-        self.assertGreater(writer.writes, 20, "the writer raced the client")
-        # the writer is done: poll until nothing more comes
-        while True:
-            cursor, more, n = self.poll(state, cursor, rng)
-            if not more and n == 0:
-                break
+        state = {}
+        # the full snapshot, paged while the writer runs, then incremental polls, still racing
+        pages = feed_race.race(self, writer, rng,
+                               lambda cursor: self.poll(state, cursor, rng, sizes=(1, 3, 8, 20)),
+                               lambda cursor: self.poll(state, cursor, rng), (5, 30))
         self.assertEqual(sorted(state), sorted(model), "seed %d: titles held" % seed)
         for cid, d in model.items():
             self.assertEqual(json.loads(state[cid]), json.loads(d), "seed %d: %s" % (seed, cid))

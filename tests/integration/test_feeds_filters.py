@@ -6,15 +6,14 @@ import json
 import os
 import random
 import sys
-import threading
-import time
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 import catalog_bulk  # noqa: E402
+import feed_race  # noqa: E402
 from test_feeds import FeedCase, titan_doc  # noqa: E402
-from harness import main, request  # noqa: E402
+from harness import main  # noqa: E402
 from test_feeds import TITAN_AUTH  # noqa: E402
 
 MARKETS = ["+US", "+GB", "+FR,US", "-US", "", "+DE"]
@@ -182,38 +181,20 @@ def held_by(markets, kind, query):
     return True
 
 
-class FilterWriter(threading.Thread):
+class FilterWriter(feed_race.Writer):
     """Moves random titles between markets and types, removes and re-publishes them, until
     stopped; model: cid -> (document, markets, type) of the live titles."""
 
-    def __init__(self, port, rng, titles, model, clock):
-        super().__init__(daemon=True)
-        self.port, self.rng, self.titles, self.model, self.clock = port, rng, titles, model, clock
-        self.stop_flag = threading.Event()
-        self.writes, self.error = 0, None
+    batch_max, p_remove = 10, 0.2
 
-    def run(self):
-        try:
-            while not self.stop_flag.is_set():
-                batch = []
-                for _ in range(self.rng.randint(1, 10)):
-                    cid = self.rng.choice(self.titles)
-                    self.clock[0] += 1
-                    if self.rng.random() < 0.2:
-                        batch.append(catalog_bulk.entry("encora", cid, "", status="removed",
-                                                        order_ts=self.clock[0]))
-                        self.model.pop(cid, None)
-                    else:
-                        mk, kind = self.rng.choice(MARKETS), self.rng.choice(KINDS)
-                        d = titan_doc(cid, self.clock[0], kind)
-                        batch.append(catalog_bulk.entry("encora", cid, d, order_ts=self.clock[0],
-                                                        content_type=kind, markets=mk))
-                        self.model[cid] = (d, mk, kind)
-                catalog_bulk.load(self.port, "titanos-feed", batch)
-                self.writes += len(batch)
-                time.sleep(self.rng.random() * 0.004)
-        except Exception as e:  # surfaced by the test
-            self.error = e
+    def __init__(self, port, rng, titles, model, clock):
+        super().__init__(port, rng, titles, model, clock, "titanos-feed")
+
+    def publish(self, cid, version):
+        mk, kind = self.rng.choice(MARKETS), self.rng.choice(KINDS)
+        d = titan_doc(cid, version, kind)
+        return (catalog_bulk.entry("encora", cid, d, order_ts=version, content_type=kind,
+                                   markets=mk), (d, mk, kind))
 
 
 class TestFilteredConvergence(FeedCase):
@@ -223,18 +204,8 @@ class TestFilteredConvergence(FeedCase):
     seeds and filters."""
 
     def poll(self, state, query, cursor, rng):
-        q = [query, "limit=%d" % rng.choice((1, 2, 5, 17, 64))]
-        if cursor:
-            q.append("cursor=" + urllib.parse.quote(cursor))
-        r = request(self.port, "GET", "/feeds/titanos-feed?" + "&".join(q), headers=TITAN_AUTH)
-        self.assertEqual(r.status, 200, r.body)
-        body = r.json()
-        for d in body["data"]:
-            if d["status"] == "removed":
-                state.pop(d["id"], None)
-            else:
-                state[d["id"]] = d
-        return body["meta"]["next_cursor"], body["meta"]["has_more"], len(body["data"])
+        return feed_race.poll(self, self.port, "titanos-feed", TITAN_AUTH,
+                              [query, "limit=%d" % rng.choice((1, 2, 5, 17, 64))], cursor, state)
 
     def run_seed(self, seed, query):
         rng = random.Random(seed)
@@ -250,26 +221,12 @@ class TestFilteredConvergence(FeedCase):
                                             content_type=kind, markets=mk))
         self.load("titanos-feed", start)
         writer = FilterWriter(self.redis.port, random.Random(seed * 7919), titles, model, clock)
-        writer.start()
-        state, cursor = {}, None
-        try:
-            while True:
-                cursor, more, _ = self.poll(state, query, cursor, rng)
-                if not more:
-                    break
-                time.sleep(rng.random() * 0.01)
-            for _ in range(rng.randint(5, 20)):
-                cursor, more, _ = self.poll(state, query, cursor, rng)
-                time.sleep(rng.random() * 0.01)
-        finally:
-            writer.stop_flag.set()
-            writer.join(30)
-        self.assertIsNone(writer.error)
-        self.assertGreater(writer.writes, 20, "the writer raced the client")
-        while True:
-            cursor, more, n = self.poll(state, query, cursor, rng)
-            if not more and n == 0:
-                break
+        state = {}
+
+        def poll(cursor):
+            return self.poll(state, query, cursor, rng)
+
+        feed_race.race(self, writer, rng, poll, poll, (5, 20))
         want = {cid: json.loads(d) for cid, (d, mk, kind) in model.items()
                 if held_by(mk, kind, query)}
         self.assertEqual(sorted(state), sorted(want), "seed %d %s: titles held" % (seed, query))
