@@ -12,11 +12,13 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "handlers/backoff.h"
+#include "handlers/fetches.h"
 #include "handlers/hclient.h"
 #include "handlers/sync_list.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/rsync.h"
+#include "queue/srclimit.h"
 #include "queue/sync.h"
 
 #define SCAN_EVERY_MS 500 /* how often an idle runner looks for runs to take or start */
@@ -33,6 +35,8 @@ struct sync_run {
     struct event_base *base;
     struct hclient *hc;
     struct rconn *rc;
+    struct srclimit *sl; /* listing pages take the source's request slots, like fetches */
+    struct fetches *fx;
     struct event *timer; /* the next page (now, or after a retry's delay) */
     char token[112];
     int64_t next_scan;
@@ -50,7 +54,7 @@ struct sync_run {
     char *next_phase, *next_cursor; /* the position after the page being written */
     int attempts;                   /* failed attempts at the current page */
     long pages;
-    struct hclient_call *call;
+    struct fetch_wait *call;
 };
 
 int sync_run_entry_wants(const char *targets, const char *name)
@@ -141,7 +145,7 @@ static int send_script(struct sync_run *sr, const char *lua, const char *what,
 static void drop_run(struct sync_run *sr)
 {
     if (sr->call)
-        hclient_cancel(sr->hc, sr->call);
+        fetches_cancel(sr->fx, sr->call);
     sr->call = NULL;
     if (sr->timer)
         evtimer_del(sr->timer);
@@ -370,7 +374,9 @@ static void fetch_page(struct sync_run *sr)
         .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
         .max_body = LIST_MAX_BODY,
     };
-    sr->call = hclient_start(sr->hc, &req, on_page, sr);
+    char key[48];
+    snprintf(key, sizeof(key), "sync\n%u", sr->gen); /* never shared */
+    sr->call = fetches_get(sr->fx, sr->src, 0, key, &req, on_page, sr);
     free(url);
     if (sr->call == NULL)
         page_failed(sr, 0, NULL, "cannot start the request");
@@ -558,6 +564,12 @@ struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
     host[sizeof(host) - 1] = '\0';
     util_random_hex(rnd, 4);
     snprintf(sr->token, sizeof(sr->token), "%s-%d-%s", host, (int)getpid(), rnd);
+    sr->sl = srclimit_new(base, sr->rc, cfg, sr->token);
+    sr->fx = sr->sl ? fetches_new(sr->hc, sr->sl) : NULL;
+    if (sr->fx == NULL) {
+        sync_run_free(sr);
+        return NULL;
+    }
     return sr;
 }
 
@@ -585,6 +597,8 @@ void sync_run_free(struct sync_run *sr)
     }
     drop_run(sr);
     clear_cands(sr);
+    fetches_free(sr->fx);
+    srclimit_free(sr->sl);
     hclient_free(sr->hc);
     if (sr->timer)
         event_free(sr->timer);

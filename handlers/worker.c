@@ -18,6 +18,7 @@
 #include "handlers/sync_run.h"
 #include "handlers/worker_internal.h"
 #include "queue/rconn.h"
+#include "queue/srclimit.h"
 
 #define TICK_MS 10            /* how often a busy loop looks for new events and due deliveries */
 #define IDLE_AFTER_MS 1000    /* a loop that found no work for this long is idle ... */
@@ -288,7 +289,13 @@ struct worker *worker_new(const struct config *cfg)
         goto fail;
     w->rc = rconn_new(w->base, cfg, REDIS_TIMEOUT_MS);
     w->hc = hclient_new(w->base);
-    w->fx = w->hc ? fetches_new(w->hc) : NULL;
+    char host[64] = "host", rnd[9];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    util_random_hex(rnd, 4);
+    snprintf(w->consumer, sizeof(w->consumer), "%s-%d-%s", host, (int)getpid(), rnd);
+    w->sl = w->rc ? srclimit_new(w->base, w->rc, cfg, w->consumer) : NULL;
+    w->fx = w->hc && w->sl ? fetches_new(w->hc, w->sl) : NULL;
     w->tick = evtimer_new(w->base, on_tick, w);
     w->tick_ms = TICK_MS;
     w->found_at = util_mono_ms();
@@ -302,11 +309,6 @@ struct worker *worker_new(const struct config *cfg)
         w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL ||
         w->flush == NULL)
         goto fail;
-    char host[64] = "host", rnd[9];
-    gethostname(host, sizeof(host) - 1);
-    host[sizeof(host) - 1] = '\0';
-    util_random_hex(rnd, 4);
-    snprintf(w->consumer, sizeof(w->consumer), "%s-%d-%s", host, (int)getpid(), rnd);
     snprintf(w->autoclaim_cursor, sizeof(w->autoclaim_cursor), "0-0");
     w->read_own = 1;
     return w;
@@ -333,6 +335,7 @@ void worker_free(struct worker *w)
     }
     sync_run_free(w->sync);
     fetches_free(w->fx);
+    srclimit_free(w->sl); /* after the fetches dropped their slots */
     hclient_free(w->hc);
     struct event *evs[] = {w->tick, w->sigterm, w->sigint, w->drain, w->hard_stop, w->flush};
     for (size_t i = 0; i < sizeof(evs) / sizeof(*evs); i++)

@@ -19,6 +19,7 @@ struct hclient;
 struct hclient_call;
 struct fetches;
 struct fetch_wait;
+struct srclimit;
 struct rconn;
 struct json_t;
 
@@ -78,6 +79,7 @@ struct worker {
     struct event_base *base;
     struct hclient *hc;
     struct fetches *fx;
+    struct srclimit *sl;   /* the sources' request limits (queue/srclimit) */
     struct sync_run *sync; /* catalog sync runs (handlers/sync_run.c) */
     struct rconn *rc;
     struct event *tick, *sigterm, *sigint, *drain, *hard_stop;

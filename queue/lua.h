@@ -32,6 +32,8 @@ extern const char lua_sync_page[];
 extern const char lua_sync_finish[];
 extern const char lua_sync_release[];
 extern const char lua_sync_records[];
+/* CMS request limits per source (queue/srclimit) */
+extern const char lua_srclimit[];
 
 /* The EVALSHA digest (40 hex digits) of an embedded script, computed at build time, or NULL
  * when script is not one of the lua_* strings. */
