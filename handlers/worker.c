@@ -59,10 +59,15 @@ int worker_redis_waiting(const struct worker *w)
     return util_mono_ms() < w->redis_retry_at;
 }
 
+size_t worker_room_max(const struct worker *w)
+{
+    return (size_t)(w->cfg->worker_concurrency > 0 ? w->cfg->worker_concurrency
+                                                   : DEFAULT_CONCURRENCY);
+}
+
 size_t worker_room(const struct worker *w)
 {
-    size_t limit =
-        (size_t)(w->cfg->worker_concurrency > 0 ? w->cfg->worker_concurrency : DEFAULT_CONCURRENCY);
+    size_t limit = worker_room_max(w);
     return w->n_jobs < limit ? limit - w->n_jobs : 0;
 }
 
@@ -278,14 +283,15 @@ struct worker *worker_new(const struct config *cfg)
     w->inflight = calloc(cfg->n_targets + 1, sizeof(*w->inflight));
     w->room = calloc(cfg->n_targets + 1, sizeof(*w->room));
     w->fan_targets = calloc(cfg->n_targets + 1, sizeof(*w->fan_targets));
+    w->claim_asked = calloc(cfg->n_targets + 1, sizeof(*w->claim_asked));
     w->cmd_intake = dlv_cmd_new();
     w->cmd_fanout = dlv_cmd_new();
     w->cmd_claim = dlv_cmd_new();
     w->cmd_reclaim = dlv_cmd_new();
     w->cmd_complete = dlv_cmd_new();
     if (w->base == NULL || w->inflight == NULL || w->room == NULL || w->fan_targets == NULL ||
-        w->cmd_intake == NULL || w->cmd_fanout == NULL || w->cmd_claim == NULL ||
-        w->cmd_reclaim == NULL || w->cmd_complete == NULL)
+        w->claim_asked == NULL || w->cmd_intake == NULL || w->cmd_fanout == NULL ||
+        w->cmd_claim == NULL || w->cmd_reclaim == NULL || w->cmd_complete == NULL)
         goto fail;
     w->rc = rconn_new(w->base, cfg, REDIS_TIMEOUT_MS);
     w->hc = hclient_new(w->base);
@@ -349,6 +355,7 @@ void worker_free(struct worker *w)
     free(w->inflight);
     free(w->room);
     free(w->fan_targets);
+    free(w->claim_asked);
     if (w->base)
         event_base_free(w->base);
     free(w);

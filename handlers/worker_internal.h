@@ -96,7 +96,16 @@ struct worker {
      * any number of outcome writes */
     int intake_busy, claim_busy, reclaim_busy;
     int claim_again; /* something freed room or added deliveries while a claim was out */
-    size_t claim_rr; /* the target claims start with, rotated */
+    /* Deliveries may be due that no fanout leased (a fanout left some in the due lists, a
+     * reclaim put some back): claim when room frees, not only on the tick. */
+    int due_maybe;
+    size_t *claim_asked;      /* per target: the room the claim out asked for */
+    size_t claim_asked_total; /* its max */
+    int fanout_leasing;       /* the fanout out leases (its reply starts jobs) */
+    size_t fanout_m;          /* entries in it */
+    int take_deferred;        /* a read was skipped for want of room: read once room frees */
+    int take_count;           /* entries the last read asked for */
+    size_t claim_rr;          /* the target claims start with, rotated */
     size_t writes;
     struct dlv_cmd *cmd_intake, *cmd_fanout, *cmd_claim, *cmd_reclaim, *cmd_complete;
     int take_round;
@@ -117,6 +126,8 @@ void worker_redis_ok(struct worker *w);
 int worker_redis_waiting(const struct worker *w);
 /* Room for new jobs left under worker.concurrency. */
 size_t worker_room(const struct worker *w);
+/* worker.concurrency (its default when unset). */
+size_t worker_room_max(const struct worker *w);
 /* A reply brought n stream entries or claimed deliveries: the loop is busy. */
 void worker_found(struct worker *w, size_t n);
 /* Exits the loop once stopping and nothing is held or in flight. */

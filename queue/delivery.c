@@ -394,6 +394,33 @@ int dlv_fanout_end(struct dlv_cmd *c)
     return 0;
 }
 
+int dlv_fanout_lease(struct dlv_cmd *c, const char *consumer, const size_t *room, size_t max)
+{
+    const struct config *cfg = c->cfg;
+    str(c, consumer);
+    num(c, cfg->worker_visibility_timeout_ms);
+    num(c, (int64_t)max);
+    num(c, (int64_t)cfg->n_targets);
+    for (size_t i = 0; i < cfg->n_targets; i++) {
+        const struct target *t = &cfg->targets[i];
+        str(c, t->name);
+        num(c, (int64_t)room[i]);
+        if (t->rate_per_s > 0)
+            fmt(c, "%.6f", t->rate_per_s);
+        else
+            str(c, "0");
+    }
+    return done(c);
+}
+
+const struct redisReply *dlv_fanout_leased(const struct redisReply *r, size_t m)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || m >= r->elements ||
+        r->element[m]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    return r->element[m];
+}
+
 long dlv_fanout_created(const struct redisReply *r, size_t k)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || k >= r->elements)

@@ -91,3 +91,17 @@ local function supersede(C, P, id, d, by, now, retention, extra)
     redis.call('ZADD', P .. ':due:' .. d.target, 'XX', 'LT', now, waiter)
   end
 end
+
+-- targets.*.rate_per_s across all workers: a counter per window (P:rate:{target}:{window});
+-- windows longer than 1 s for rates below one per second. Of n wanted, how many may start
+-- now, and the counter and window to charge them to (nil without a rate). Used where
+-- deliveries are leased: fanout.lua (claim.lua keeps its own copy of the same rule).
+local function target_rate_room(P, target, n, rate, now)
+  if not rate or rate <= 0 then return n end
+  local window = math.max(1000, math.ceil(1000 / rate))
+  local limit = math.max(1, math.floor(rate * window / 1000))
+  local rkey = P .. ':rate:' .. target .. ':' .. math.floor(now / window)
+  local used = tonumber(redis.call('GET', rkey) or '0')
+  if used >= limit then return 0, rkey, window end
+  return math.min(n, limit - used), rkey, window
+end
