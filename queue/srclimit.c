@@ -26,6 +26,7 @@ enum slot_state {
     SLOT_ASKING,  /* its token is in the ask in flight */
     SLOT_GRANTED, /* granted, its callback not yet run */
     SLOT_HELD,    /* its request runs */
+    SLOT_EXPIRED, /* its wait ran out, its callback not yet run */
 };
 
 struct srclimit_slot {
@@ -232,6 +233,7 @@ static void expire(struct sl_src *s, int64_t now)
         next = x->next;
         if (x->deadline > 0 && x->deadline <= now) {
             queue_unlink(s, x);
+            x->state = SLOT_EXPIRED;
             x->next = gone;
             gone = x;
         }
@@ -239,7 +241,8 @@ static void expire(struct sl_src *s, int64_t now)
     while (gone) {
         struct srclimit_slot *x = gone;
         gone = x->next;
-        x->cb(NULL, x->arg);
+        if (!x->dropped) /* a callback before may have dropped it */
+            x->cb(NULL, x->arg);
         free(x);
     }
 }
@@ -453,7 +456,8 @@ void srclimit_drop(struct srclimit_slot *x)
         free(x);
         return;
     case SLOT_ASKING:
-        x->dropped = 1;
+    case SLOT_EXPIRED:
+        x->dropped = 1; /* freed by the reply's (or the expiry's) handler */
         return;
     case SLOT_GRANTED:
     case SLOT_HELD:

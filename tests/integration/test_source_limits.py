@@ -8,7 +8,7 @@ import time
 import unittest
 
 from harness import SECRETS, wait_until
-from layout import delivery_id, events_key, stream_entry
+from layout import delivery_id, events_key, key, record_key, stream_entry
 from sync_env import SyncEnv
 
 CANON = {"format": "canonical", "url": "PARTNER/canon/{source}/{type}/{id}", "method": "PUT"}
@@ -66,7 +66,7 @@ class LimitsEnv(SyncEnv):
         self.redis.cmd(*args)
 
     def status(self, did):
-        return self.redis.cmd("HGET", "relay:d:" + did, "status")
+        return self.redis.cmd("HGET", record_key(did), "status")
 
 
 class LimitsTest(unittest.TestCase):
@@ -123,7 +123,7 @@ class TestLimits(LimitsTest):
         self.assertLessEqual((len(starts) - 1) / span, self.RATE * 1.1)
         # nothing was handed back for want of a slot, and no slot is left held
         self.assertNotIn("source busy", env.logs())
-        wait_until(lambda: env.redis.cmd("ZCARD", "relay:srclimit:encora") == 0, timeout=10,
+        wait_until(lambda: env.redis.cmd("ZCARD", key("srclimit:encora")) == 0, timeout=10,
                    what="every slot released")
 
 
@@ -138,7 +138,7 @@ class TestSlotsOfADeadWorkerLapse(LimitsTest):
         t0 = time.monotonic()
         tm = env.redis.cmd("TIME")
         now = int(tm[0]) * 1000 + int(tm[1]) // 1000
-        env.redis.cmd("ZADD", "relay:srclimit:encora", now + 1500, "dead:1", now + 1500, "dead:2")
+        env.redis.cmd("ZADD", key("srclimit:encora"), now + 1500, "dead:1", now + 1500, "dead:2")
         env.encora.add_movies(3)
         env.start_worker()
         for i in range(3):
