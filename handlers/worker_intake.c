@@ -347,9 +347,9 @@ static void on_claim(struct redisReply *r, void *arg)
         if (dlv_reply_error(r))
             LOG_ERROR("redis script failed", "op", "claim", "error", dlv_reply_error(r), NULL);
         /* fewer than asked: the due lists hold nothing more to take now (the tick looks
-         * again, for retries coming due) */
-        else if (start_claimed(w, r) < w->claim_asked_total)
-            w->due_maybe = 0;
+         * again, for retries coming due); as many: there may be more */
+        else
+            w->due_maybe = start_claimed(w, r) >= w->claim_asked_total;
     }
     if (w->claim_again) {
         w->claim_again = 0;
