@@ -56,8 +56,8 @@ static int digits(const char *s, int n, int *out)
     return 0;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's algorithm. */
-static int64_t days_from_civil(int y, int m, int d)
+/* Howard Hinnant's algorithm. */
+int64_t util_days_from_civil(int y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -119,7 +119,7 @@ int util_parse_rfc3339(const char *s, int64_t *ms_out)
         if (*p != '\0')
             return -1;
     }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_s;
+    int64_t secs = util_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_s;
     *ms_out = secs * 1000 + frac_ms;
     return 0;
 }

@@ -21,6 +21,9 @@ int util_rfc3339_secs(int64_t ms, char out[32]);
  * plain date ("2026-11-20", taken as midnight UTC). Returns 0, or -1 on malformed input. */
 int util_parse_rfc3339(const char *s, int64_t *ms_out);
 
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; m 1-12), negative before 1970. */
+int64_t util_days_from_civil(int y, int m, int d);
+
 /* Value of one hex digit (either case), or -1. */
 int util_hexval(int c);
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
+
 enum backoff_class backoff_classify(long status)
 {
     if (status >= 200 && status < 300)
@@ -20,17 +22,6 @@ enum backoff_class backoff_classify(long status)
 int backoff_honours_retry_after(long status)
 {
     return status == 429 || status == 503;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 /* IMF-fixdate (RFC 9110 §5.6.7), the only form senders may generate:
@@ -55,7 +46,7 @@ static int parse_http_date(const char *s, int64_t *ms)
             m = i + 1;
     if (m < 0 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || y < 1970)
         return -1;
-    *ms = ((days_from_civil(y, m, d) * 24 + h) * 60 + mi) * 60000 + (int64_t)se * 1000;
+    *ms = ((util_days_from_civil(y, m, d) * 24 + h) * 60 + mi) * 60000 + (int64_t)se * 1000;
     return 0;
 }
 

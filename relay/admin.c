@@ -164,7 +164,7 @@ static int authorized(const struct admin *a, const struct http_req *req)
     return CRYPTO_memcmp(h, token->value, n) == 0;
 }
 
-static int method_is(struct http_req *req, const char *allowed)
+int admin_method_is(struct http_req *req, const char *allowed)
 {
     if (strcmp(http_method(req), allowed) == 0)
         return 1;
@@ -396,24 +396,24 @@ void admin_handle(struct admin *a, struct http_req *req)
     if (admin_sync_handle(a->cfg, a->rc, req, path))
         return;
     if (strcmp(path, "/admin/stats") == 0) {
-        if (method_is(req, "GET"))
+        if (admin_method_is(req, "GET"))
             run(a, req, OPS_STATS, NULL);
         return;
     }
     if (strcmp(path, "/admin/sources") == 0) {
-        if (method_is(req, "GET"))
+        if (admin_method_is(req, "GET"))
             sources(a, req);
         return;
     }
     if (strcmp(path, "/admin/deliveries") == 0) {
         char vals[LIST_PARAMS][PARAM_MAX];
         struct ops_params p = {0};
-        if (method_is(req, "GET") && list_params(req, vals, &p) == 0)
+        if (admin_method_is(req, "GET") && list_params(req, vals, &p) == 0)
             run(a, req, OPS_LIST, &p);
         return;
     }
     if (strcmp(path, "/admin/redeliver") == 0) {
-        if (method_is(req, "POST"))
+        if (admin_method_is(req, "POST"))
             bulk_redeliver(a, req);
         return;
     }
@@ -428,12 +428,12 @@ void admin_handle(struct admin *a, struct http_req *req)
             goto not_found;
         struct ops_params p = {.id = seg};
         if (slash == NULL) {
-            if (method_is(req, "GET"))
+            if (admin_method_is(req, "GET"))
                 run(a, req, OPS_SHOW, &p);
             return;
         }
         if (strcmp(slash, "/redeliver") == 0) {
-            if (method_is(req, "POST"))
+            if (admin_method_is(req, "POST"))
                 run(a, req, OPS_REDELIVER, &p);
             return;
         }
@@ -447,7 +447,7 @@ void admin_handle(struct admin *a, struct http_req *req)
         int pause = strcmp(slash, "/pause") == 0;
         if (!pause && strcmp(slash, "/resume") != 0)
             goto not_found;
-        if (method_is(req, "POST")) {
+        if (admin_method_is(req, "POST")) {
             struct ops_params p = {.target = seg};
             run(a, req, pause ? OPS_PAUSE : OPS_RESUME, &p);
         }

@@ -20,5 +20,7 @@ void admin_handle(struct admin *a, struct http_req *req);
 /* The same check for admin routes served by other modules (relay/feeds): returns 1 when the
  * request may go on, else 0 with the 404 or 401 answered. */
 int admin_authorize(struct admin *a, struct http_req *req);
+/* Returns 1 when req's method is allowed, else 0 with a 405 (and its Allow header) answered. */
+int admin_method_is(struct http_req *req, const char *allowed);
 
 #endif

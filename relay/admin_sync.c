@@ -12,6 +12,7 @@
 #include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/sync.h"
+#include "relay/admin.h"
 #include "relay/http.h"
 
 #define NAME_MAX_BYTES 128
@@ -91,15 +92,6 @@ static void send_script(struct rconn *rc, struct pending *p, const char *lua,
         unavailable(p->req);
         free(p);
     }
-}
-
-static int method_is(struct http_req *req, const char *allowed)
-{
-    if (strcmp(http_method(req), allowed) == 0)
-        return 1;
-    http_add_header(req, "Allow", allowed);
-    http_reply_error(req, 405, "method_not_allowed", "method not allowed on this endpoint");
-    return 0;
 }
 
 /* A path segment that is a plain name (no percent-encoding needed for source names or ids). */
@@ -205,7 +197,7 @@ int admin_sync_handle(const struct config *cfg, struct rconn *rc, struct http_re
     char seg[NAME_MAX_BYTES];
 
     if (strcmp(path, "/admin/syncs") == 0) {
-        if (method_is(req, "GET"))
+        if (admin_method_is(req, "GET"))
             records(cfg, rc, req, NULL);
         return 1;
     }
@@ -215,7 +207,7 @@ int admin_sync_handle(const struct config *cfg, struct rconn *rc, struct http_re
             http_reply_error(req, 404, "not_found", "no such sync run");
             return 1;
         }
-        if (method_is(req, "GET"))
+        if (admin_method_is(req, "GET"))
             records(cfg, rc, req, seg);
         return 1;
     }
@@ -229,7 +221,7 @@ int admin_sync_handle(const struct config *cfg, struct rconn *rc, struct http_re
             http_reply_error(req, 404, "unknown_source", "no source with that name");
             return 1;
         }
-        if (method_is(req, "POST"))
+        if (admin_method_is(req, "POST"))
             start(cfg, rc, req, seg);
         return 1;
     }
