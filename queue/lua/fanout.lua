@@ -149,7 +149,7 @@ if ARGV[base + 1] then
     pos[t], leased_out[k] = k, {}
     rate_of[t] = tonumber(ARGV[b + 3]) or 0
     room[t] = tonumber(ARGV[b + 2]) or 0
-    if room[t] > 0 and redis.call('SISMEMBER', P .. ':paused', t) == 1 then room[t] = 0 end
+    if room[t] > 0 and not target_leasable(P, t, now) then room[t] = 0 end
   end
   local token = consumer .. ':' .. now .. ':0'
   for _, d in ipairs(fresh) do

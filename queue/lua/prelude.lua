@@ -92,6 +92,14 @@ local function supersede(C, P, id, d, by, now, retention, extra)
   end
 end
 
+-- Whether deliveries of target may be leased now at all (besides room and rate): not while it
+-- is paused. fanout.lua's lease asks this; claim.lua makes the same checks itself, and a
+-- check that gates claims (a circuit breaker's) belongs here too, or the fanout would lease
+-- what claim.lua holds back.
+local function target_leasable(P, target, now)
+  return redis.call('SISMEMBER', P .. ':paused', target) == 0
+end
+
 -- targets.*.rate_per_s across all workers: a counter per window (P:rate:{target}:{window});
 -- windows longer than 1 s for rates below one per second. Of n wanted, how many may start
 -- now, and the counter and window to charge them to (nil without a rate). Used where
