@@ -29,6 +29,7 @@ struct fetch {
 struct fetches {
     struct hclient *hc;
     struct srclimit *sl;
+    int first;              /* fetches_first */
     struct fetch *inflight; /* few at a time (one per event being fetched): a list will do */
     size_t started, joined;
 };
@@ -41,6 +42,11 @@ struct fetches *fetches_new(struct hclient *hc, struct srclimit *sl)
         f->sl = sl;
     }
     return f;
+}
+
+void fetches_first(struct fetches *f)
+{
+    f->first = 1;
 }
 
 static void unlink_fetch(struct fetch *x)
@@ -166,7 +172,7 @@ struct fetch_wait *fetches_get(struct fetches *f, const struct source *src, int6
         if (x->req.url == NULL)
             goto fail;
         if (f->sl) {
-            x->slot = srclimit_acquire(f->sl, src, wait_ms, on_slot, x);
+            x->slot = srclimit_acquire(f->sl, src, wait_ms, f->first, on_slot, x);
             if (x->slot == NULL)
                 goto fail;
         } else if (start(x) != 0) {

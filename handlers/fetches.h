@@ -27,6 +27,9 @@ struct srclimit;
 
 /* sl: the limiter requests go through (not owned), NULL = no limits. */
 struct fetches *fetches_new(struct hclient *hc, struct srclimit *sl);
+/* This table's requests take the next free slot of their source, ahead of other tables'
+ * requests waiting in the same limiter (the sync listing's pages, ahead of the fetches). */
+void fetches_first(struct fetches *f);
 /* Frees the table; requests still in flight are cancelled without calling back. */
 void fetches_free(struct fetches *f);
 

@@ -18,7 +18,6 @@
 #include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/rsync.h"
-#include "queue/srclimit.h"
 #include "queue/sync.h"
 
 #define SCAN_EVERY_MS 500 /* how often an idle runner looks for runs to take or start */
@@ -35,8 +34,7 @@ struct sync_run {
     struct event_base *base;
     struct hclient *hc;
     struct rconn *rc;
-    struct srclimit *sl; /* listing pages take the source's request slots, like fetches */
-    struct fetches *fx;
+    struct fetches *fx;  /* listing pages take the source's request slots, like fetches */
     struct event *timer; /* the next page (now, or after a retry's delay) */
     char token[112];
     int64_t next_scan;
@@ -545,7 +543,8 @@ void sync_run_tick(struct sync_run *sr)
         sr->busy = 1;
 }
 
-struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
+struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base,
+                              struct srclimit *sl)
 {
     struct sync_run *sr = calloc(1, sizeof(*sr));
     if (sr == NULL)
@@ -555,21 +554,17 @@ struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
     sr->hc = hclient_new(base);
     sr->rc = rconn_new(base, cfg, REDIS_TIMEOUT_MS);
     sr->timer = evtimer_new(base, on_timer, sr);
-    if (sr->hc == NULL || sr->rc == NULL || sr->timer == NULL) {
+    sr->fx = sr->hc ? fetches_new(sr->hc, sl) : NULL;
+    if (sr->hc == NULL || sr->rc == NULL || sr->timer == NULL || sr->fx == NULL) {
         sync_run_free(sr);
         return NULL;
     }
+    fetches_first(sr->fx);
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     util_random_hex(rnd, 4);
     snprintf(sr->token, sizeof(sr->token), "%s-%d-%s", host, (int)getpid(), rnd);
-    sr->sl = srclimit_new(base, sr->rc, cfg, sr->token);
-    sr->fx = sr->sl ? fetches_new(sr->hc, sr->sl) : NULL;
-    if (sr->fx == NULL) {
-        sync_run_free(sr);
-        return NULL;
-    }
     return sr;
 }
 
@@ -598,7 +593,6 @@ void sync_run_free(struct sync_run *sr)
     drop_run(sr);
     clear_cands(sr);
     fetches_free(sr->fx);
-    srclimit_free(sr->sl);
     hclient_free(sr->hc);
     if (sr->timer)
         event_free(sr->timer);

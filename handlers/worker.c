@@ -284,14 +284,16 @@ struct worker *worker_new(const struct config *cfg)
     w->room = calloc(cfg->n_targets + 1, sizeof(*w->room));
     w->fan_targets = calloc(cfg->n_targets + 1, sizeof(*w->fan_targets));
     w->claim_asked = calloc(cfg->n_targets + 1, sizeof(*w->claim_asked));
+    w->full_since = calloc(cfg->n_targets + 1, sizeof(*w->full_since));
     w->cmd_intake = dlv_cmd_new();
     w->cmd_fanout = dlv_cmd_new();
     w->cmd_claim = dlv_cmd_new();
     w->cmd_reclaim = dlv_cmd_new();
     w->cmd_complete = dlv_cmd_new();
     if (w->base == NULL || w->inflight == NULL || w->room == NULL || w->fan_targets == NULL ||
-        w->claim_asked == NULL || w->cmd_intake == NULL || w->cmd_fanout == NULL ||
-        w->cmd_claim == NULL || w->cmd_reclaim == NULL || w->cmd_complete == NULL)
+        w->claim_asked == NULL || w->full_since == NULL || w->cmd_intake == NULL ||
+        w->cmd_fanout == NULL || w->cmd_claim == NULL || w->cmd_reclaim == NULL ||
+        w->cmd_complete == NULL)
         goto fail;
     w->rc = rconn_new(w->base, cfg, REDIS_TIMEOUT_MS);
     w->hc = hclient_new(w->base);
@@ -310,7 +312,7 @@ struct worker *worker_new(const struct config *cfg)
     w->drain = evtimer_new(w->base, on_drain_timeout, w);
     w->hard_stop = evtimer_new(w->base, on_hard_stop, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
-    w->sync = sync_run_new(cfg, w->base);
+    w->sync = w->sl ? sync_run_new(cfg, w->base, w->sl) : NULL;
     if (w->sync == NULL || w->rc == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL ||
         w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL ||
         w->flush == NULL)
@@ -356,6 +358,7 @@ void worker_free(struct worker *w)
     free(w->room);
     free(w->fan_targets);
     free(w->claim_asked);
+    free(w->full_since);
     if (w->base)
         event_base_free(w->base);
     free(w);

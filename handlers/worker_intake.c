@@ -25,6 +25,10 @@
 #define RECLAIM_LIMIT 100  /* expired leases (and old P:failed entries) handled per call */
 #define RECLAIM_EVERY_MS 1000
 #define DEFAULT_MAX_IN_FLIGHT 8
+/* A target without room holds the stream reads back this long (its deliveries of the events
+ * read meanwhile could not start with their events' others, and would fetch on their own);
+ * one full for longer (a slow partner) no longer does. */
+#define FULL_WAIT_MS 200
 
 /* Sends cmd; cb gets the reply (NULL when Redis failed). Returns 0, or -1 when it could not be
  * sent (not connected): the caller undoes its busy flag. */
@@ -246,7 +250,27 @@ static void take(struct worker *w)
             return;
         }
         size_t n = room / nt;
-        count = n < 1 ? 1 : n > TAKE_COUNT ? TAKE_COUNT : (int)n;
+        int64_t now = util_mono_ms();
+        for (size_t i = 0; i < w->cfg->n_targets; i++) {
+            const struct target *t = &w->cfg->targets[i];
+            size_t mif = (size_t)(t->max_in_flight > 0 ? t->max_in_flight : DEFAULT_MAX_IN_FLIGHT);
+            size_t r = w->inflight[i] < mif ? mif - w->inflight[i] : 0;
+            if (r > 0) {
+                w->full_since[i] = 0;
+                n = r < n ? r : n;
+            } else if (w->full_since[i] == 0) {
+                w->full_since[i] = now;
+                n = 0;
+            } else if (now - w->full_since[i] < FULL_WAIT_MS) {
+                n = 0;
+            }
+        }
+        if (n == 0) {
+            w->take_deferred = 1; /* a target frees room soon (worker_intake_claim) */
+            intake_done(w);
+            return;
+        }
+        count = n > TAKE_COUNT ? TAKE_COUNT : (int)n;
     }
     w->take_deferred = 0;
     w->take_count = count;

@@ -100,6 +100,7 @@ struct worker {
      * reclaim put some back): claim when room frees, not only on the tick. */
     int due_maybe;
     size_t *claim_asked;      /* per target: the room the claim out asked for */
+    int64_t *full_since;      /* per target: since when it has no room (0 = it has) */
     size_t claim_asked_total; /* its max */
     int fanout_leasing;       /* the fanout out leases (its reply starts jobs) */
     size_t fanout_m;          /* entries in it */

@@ -427,7 +427,7 @@ static struct sl_src *find_src(struct srclimit *sl, const struct source *src)
 }
 
 struct srclimit_slot *srclimit_acquire(struct srclimit *sl, const struct source *src,
-                                       int64_t wait_ms, srclimit_cb cb, void *arg)
+                                       int64_t wait_ms, int first, srclimit_cb cb, void *arg)
 {
     struct sl_src *s = find_src(sl, src);
     if (s == NULL)
@@ -440,7 +440,10 @@ struct srclimit_slot *srclimit_acquire(struct srclimit *sl, const struct source 
     x->arg = arg;
     x->deadline = wait_ms > 0 ? util_mono_ms() + wait_ms : 0;
     snprintf(x->token, sizeof(x->token), "%s:%" PRIx64, sl->owner, ++sl->seq);
-    queue_push(s, x);
+    if (first)
+        queue_push_front(s, x);
+    else
+        queue_push(s, x);
     kick(sl);
     return x;
 }

@@ -37,10 +37,12 @@ struct srclimit *srclimit_new(struct event_base *base, struct rconn *rc, const s
  * (drop them first) are handed back with one short blocking call, else they lapse. */
 void srclimit_free(struct srclimit *sl);
 
-/* Asks for a slot of src's CMS; wait_ms > 0 bounds the wait (0 = until granted). Returns the
- * wait, or NULL on allocation failure (cb is then not called). */
+/* Asks for a slot of src's CMS; wait_ms > 0 bounds the wait (0 = until granted). first: ahead
+ * of the requests already waiting here (a sync's listing page, which the fetches it feeds
+ * would otherwise keep waiting). Returns the wait, or NULL on allocation failure (cb is then
+ * not called). */
 struct srclimit_slot *srclimit_acquire(struct srclimit *sl, const struct source *src,
-                                       int64_t wait_ms, srclimit_cb cb, void *arg);
+                                       int64_t wait_ms, int first, srclimit_cb cb, void *arg);
 /* Stops waiting (cb is not called), or releases the granted slot. */
 void srclimit_drop(struct srclimit_slot *slot);
 
