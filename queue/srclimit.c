@@ -43,6 +43,7 @@ struct srclimit_slot {
 /* One srclimit.lua call in flight: the tokens it released and the slots it asks for. */
 struct sl_ask {
     struct sl_src *s; /* NULL once the limiter is freed: the reply only frees this */
+    struct sl_ask *prev, *next;
     size_t n_ask, n_rel;
     struct srclimit_slot *ask[ASK_MAX];
     char (*rel)[TOKEN_SIZE];
@@ -56,8 +57,11 @@ struct sl_src {
     size_t n_queued, n_held;
     char (*rel)[TOKEN_SIZE];
     size_t n_rel, cap_rel;
-    struct sl_ask *out; /* at most one call in flight per source */
-    int64_t ask_after;  /* mono ms: no ask before this (rate window, poll, Redis down) */
+    /* Calls in flight. An ask goes out at once even while others are out (its request waits
+     * one round trip, not two); releases alone wait to ride on the next call. */
+    struct sl_ask *out;
+    size_t n_out;
+    int64_t ask_after; /* mono ms: no ask before this (rate window, poll, Redis down) */
 };
 
 struct srclimit {
@@ -164,7 +168,13 @@ static void on_reply(redisReply *r, void *arg)
         free(a);
         return;
     }
-    s->out = NULL;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        s->out = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    s->n_out--;
     int64_t now = util_mono_ms();
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER) {
@@ -254,13 +264,11 @@ static void flush(struct sl_src *s)
     int64_t now = util_mono_ms();
 
     expire(s, now);
-    if (s->out)
-        return; /* its reply flushes again */
     size_t n_ask = now >= s->ask_after ? s->n_queued : 0;
     if (n_ask > ASK_MAX)
         n_ask = ASK_MAX;
-    if (n_ask == 0 && s->n_rel == 0)
-        return;
+    if (n_ask == 0 && (s->n_rel == 0 || s->n_out > 0))
+        return; /* releases alone: with the next call (a reply flushes again) */
     struct sl_ask *a = calloc(1, sizeof(*a));
     size_t argc = 6 + s->n_rel + n_ask;
     const char **argv = malloc(argc * sizeof(*argv));
@@ -306,7 +314,11 @@ static void flush(struct sl_src *s)
         y->state = SLOT_ASKING;
         a->ask[a->n_ask++] = y;
     }
+    a->next = s->out;
+    if (s->out)
+        s->out->prev = a;
     s->out = a;
+    s->n_out++;
 }
 
 static void flush_all(struct srclimit *sl)
@@ -398,14 +410,14 @@ void srclimit_free(struct srclimit *sl)
             queue_unlink(s, x);
             free(x);
         }
-        if (s->out) {
+        for (struct sl_ask *a = s->out; a; a = a->next) {
             /* its reply (if any) finds no limiter; what it asked for is handed back */
-            for (size_t k = 0; k < s->out->n_ask; k++) {
-                rel_add(s, s->out->ask[k]->token);
-                free(s->out->ask[k]);
+            for (size_t k = 0; k < a->n_ask; k++) {
+                rel_add(s, a->ask[k]->token);
+                free(a->ask[k]);
             }
-            s->out->n_ask = 0;
-            s->out->s = NULL;
+            a->n_ask = 0;
+            a->s = NULL;
         }
         hand_back(sl, s->src, s->rel, s->n_rel);
         free(s->rel);
@@ -481,7 +493,9 @@ void srclimit_counts(const struct srclimit *sl, size_t *waiting, size_t *held)
 {
     *waiting = *held = 0;
     for (size_t i = 0; i < sl->n_srcs; i++) {
-        *waiting += sl->srcs[i].n_queued + (sl->srcs[i].out ? sl->srcs[i].out->n_ask : 0);
+        *waiting += sl->srcs[i].n_queued;
+        for (const struct sl_ask *a = sl->srcs[i].out; a; a = a->next)
+            *waiting += a->n_ask;
         *held += sl->srcs[i].n_held;
     }
 }
