@@ -43,14 +43,6 @@ int config_collect_warnings(struct config *cfg)
                      (long long)cfg->dedupe_ttl_s, s->name, (long long)s->tolerance_s) != 0)
             return -1;
     }
-    /* Accepted so that a config written for the full feature set loads, but said at every
-     * start: an operator must not believe alerts go out while none do. */
-    if (cfg->n_alerts > 0 &&
-        warn_add(cfg, "alerts",
-                 "%zu alert URL(s) configured, but this version sends no alerts yet: use "
-                 "deploy/prometheus/alerts.yml for the same conditions",
-                 cfg->n_alerts) != 0)
-        return -1;
     return 0;
 }
 

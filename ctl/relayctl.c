@@ -45,7 +45,10 @@ static const char usage[] =
     "                                         of secrets, last verified request and ping,\n"
     "                                         accepted/rejected in 24 h, last rejection\n"
     "  pause TARGET                           keep TARGET's deliveries waiting\n"
-    "  resume TARGET                          let them go out again\n"
+    "  resume TARGET                          let them go out again (and close an open circuit)\n"
+    "  targets [--json]                       per target: delivery mode, paused, circuit (open\n"
+    "                                         since, next probe), counts, last delivered, last\n"
+    "                                         error, a feed's last poll\n"
     "  feeds [--json]                         per feed target: live and removed titles, last\n"
     "                                         poll and its status, the partner's lag\n"
     "  catalog TARGET [--status live|removed] [--source S] [--limit N] [--cursor C] [--json]\n"
@@ -286,9 +289,9 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
         printf("oldest waiting item: none\n");
     }
 
-    static const char *const theads[] = {"TARGET",    "STATE",  "PENDING",   "RETRYING",
-                                         "DELIVERED", "FAILED", "SUPERSEDED"};
-    struct table *tt = table_new(7, theads, "llrrrrr");
+    static const char *const theads[] = {"TARGET",   "STATE",     "CIRCUIT", "PENDING",
+                                         "RETRYING", "DELIVERED", "FAILED",  "SUPERSEDED"};
+    struct table *tt = table_new(8, theads, "lllrrrrr");
     const char *name;
     json_t *t;
     json_object_foreach(json_object_get(doc, "targets"), name, t)
@@ -298,8 +301,8 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
                                            "superseded"};
         for (int i = 0; i < 5; i++)
             snprintf(c[i], sizeof(c[i]), "%lld", jint(t, keys[i]));
-        table_row(tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active", c[0],
-                  c[1], c[2], c[3], c[4]);
+        table_row(tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active",
+                  jstr(t, "circuit"), c[0], c[1], c[2], c[3], c[4]);
     }
     putchar('\n');
     json_decref(doc);
@@ -552,9 +555,11 @@ static int cmd_target(struct rsync *rs, const struct config *cfg, const struct o
     if (doc == NULL)
         return rc;
     char *t = clean(o->args[0]);
-    printf("target %s %s (%lld pending, %lld retrying)\n", t,
-           pause ? "paused: its deliveries wait until resumed" : "resumed", jint(doc, "pending"),
-           jint(doc, "retrying"));
+    printf("target %s %s%s (%lld pending, %lld retrying)\n", t,
+           pause ? "paused: its deliveries wait until resumed" : "resumed",
+           json_is_true(json_object_get(doc, "circuit_closed")) ? "; its open circuit is closed"
+                                                                : "",
+           jint(doc, "pending"), jint(doc, "retrying"));
     free(t);
     json_decref(doc);
     return 0;
@@ -623,6 +628,59 @@ static int cmd_pause(struct rsync *rs, const struct config *cfg, const struct op
 static int cmd_resume(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     return cmd_target(rs, cfg, o, 0);
+}
+
+/* relayctl targets (GET /admin/targets): per target its mode, state, circuit, counts, last
+ * delivery and error, and a feed's last poll. */
+static int cmd_targets(struct rsync *rs, const struct config *cfg, const struct opts *o)
+{
+    int rc;
+    if (o->nargs)
+        return usage_error("targets: unexpected argument %s", o->args[0]);
+    json_t *doc = run_op(rs, cfg, OPS_TARGETS, NULL, o, NULL, &rc);
+    if (doc == NULL)
+        return rc;
+    static const char *const heads[] = {"TARGET",     "MODE",           "STATE",      "CIRCUIT",
+                                        "PENDING",    "RETRYING",       "DELIVERED",  "FAILED",
+                                        "SUPERSEDED", "LAST DELIVERED", "LAST ERROR", "LAST POLL"};
+    struct table *t = table_new(12, heads, "llllrrrrrlll");
+    int64_t now = util_now_ms();
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(doc, "data"), i, e)
+    {
+        static const char *const keys[] = {"pending", "retrying", "delivered", "failed",
+                                           "superseded"};
+        char c[5][32], circuit[96] = "off", last[32], lerr[320] = "-", poll[32] = "-";
+        for (int k = 0; k < 5; k++)
+            snprintf(c[k], sizeof(c[k]), "%lld", jint(e, keys[k]));
+        if (strcmp(jstr(e, "circuit"), "open") == 0) {
+            char since[32], probe[32];
+            reltime_rfc3339(jstr(e, "circuit_opened_at"), now, since, sizeof(since));
+            reltime_rfc3339(jstr(e, "next_probe_at"), now, probe, sizeof(probe));
+            /* a time past: the probe is in flight, or goes with the next claim */
+            snprintf(circuit, sizeof(circuit), "open (since %s, probe %s)", since,
+                     strncmp(probe, "in ", 3) == 0 ? probe : "due");
+        } else if (!json_is_null(json_object_get(e, "breaker"))) {
+            snprintf(circuit, sizeof(circuit), "closed");
+        }
+        reltime_rfc3339(jstr(e, "last_delivered_at"), now, last, sizeof(last));
+        const json_t *le = json_object_get(e, "last_error");
+        if (json_is_object(le)) {
+            char at[32];
+            reltime_rfc3339(jstr(le, "at"), now, at, sizeof(at));
+            snprintf(lerr, sizeof(lerr), "%s %.60s: %.200s", at, jstr(le, "code"),
+                     jstr(le, "message"));
+        }
+        const json_t *f = json_object_get(e, "feed");
+        if (json_is_object(f))
+            reltime_rfc3339(jstr(f, "last_poll_at"), now, poll, sizeof(poll));
+        table_row(t, jstr(e, "name"), jstr(e, "delivery"),
+                  json_is_true(json_object_get(e, "paused")) ? "paused" : "active", circuit, c[0],
+                  c[1], c[2], c[3], c[4], last, lerr, json_is_object(f) ? poll : "-");
+    }
+    json_decref(doc);
+    return table_done(t);
 }
 
 /* ---- catalog and feeds ---------------------------------------------------------------- */
@@ -739,6 +797,7 @@ static const struct command commands[] = {
     {"sources", OPT_JSON, cmd_sources},
     {"pause", OPT_JSON, cmd_pause},
     {"resume", OPT_JSON, cmd_resume},
+    {"targets", OPT_JSON, cmd_targets},
     {"feeds", OPT_JSON, cmd_feeds},
     {"catalog", OPT_JSON | OPT_STATUS | OPT_SOURCE | OPT_LIMIT | OPT_CURSOR, cmd_catalog},
 };

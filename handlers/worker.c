@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "handlers/alert.h"
 #include "handlers/fetches.h"
 #include "handlers/hclient.h"
 #include "handlers/sync_run.h"
@@ -102,6 +103,22 @@ struct write_batch {
 
 static void flush_outcomes(struct worker *w);
 
+/* complete.lua decided the circuit breaker's transitions; the worker whose outcome caused one
+ * says so, once across all workers. */
+static void log_circuit(const struct job *j, const struct dlv_written *wr)
+{
+    char hs[16];
+    if (wr->circuit == DLV_CIRCUIT_SAME)
+        return;
+    snprintf(hs, sizeof(hs), "%ld", wr->last_http);
+    LOG_AT(wr->circuit == DLV_CIRCUIT_OPENED ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+           wr->circuit == DLV_CIRCUIT_OPENED ? "circuit opened" : "circuit closed", "target",
+           j->t->name, LOG_INT("failures", wr->failures), "delivery_id", j->id, "error_code",
+           wr->last_code[0] ? wr->last_code : NULL, "error",
+           wr->last_message[0] ? wr->last_message : NULL, "http_status", wr->last_http ? hs : NULL,
+           NULL);
+}
+
 static void on_written(struct redisReply *r, void *arg)
 {
     struct write_batch *b = arg;
@@ -131,8 +148,10 @@ static void on_written(struct redisReply *r, void *arg)
     for (size_t i = 0; i < b->n; i++) {
         struct job *j = b->jobs[i];
         struct dlv_written wr;
-        if (!err && dlv_complete_result(r, i, &wr) == 0)
+        if (!err && dlv_complete_result(r, i, &wr) == 0) {
             worker_job_written(j, &wr);
+            log_circuit(j, &wr);
+        }
         worker_job_unlink(j);
         worker_job_free(j);
     }
@@ -313,6 +332,9 @@ struct worker *worker_new(const struct config *cfg)
     w->hard_stop = evtimer_new(w->base, on_hard_stop, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
     w->sync = w->sl ? sync_run_new(cfg, w->base, w->sl) : NULL;
+    w->alert = alert_new(cfg, w->base); /* inert without alerts */
+    if (w->alert == NULL)
+        goto fail;
     if (w->sync == NULL || w->rc == NULL || w->hc == NULL || w->fx == NULL || w->tick == NULL ||
         w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL ||
         w->flush == NULL)
@@ -342,6 +364,7 @@ void worker_free(struct worker *w)
         worker_job_free(j);
     }
     sync_run_free(w->sync);
+    alert_free(w->alert);
     fetches_free(w->fx);
     srclimit_free(w->sl); /* after the fetches dropped their slots */
     hclient_free(w->hc);
@@ -369,7 +392,7 @@ int worker_run(struct worker *w, long drain_ms)
     struct timeval tick = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
     w->drain_ms = drain_ms;
     if (event_add(w->tick, &tick) != 0 || event_add(w->sigterm, NULL) != 0 ||
-        event_add(w->sigint, NULL) != 0)
+        event_add(w->sigint, NULL) != 0 || alert_start(w->alert) != 0)
         return -1;
     LOG_INFO("worker started", "consumer", w->consumer, NULL);
     /* A push that outlives its lease is reclaimed and sent again by another worker, and the

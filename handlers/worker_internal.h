@@ -81,6 +81,7 @@ struct worker {
     struct fetches *fx;
     struct srclimit *sl;   /* the sources' request limits (queue/srclimit) */
     struct sync_run *sync; /* catalog sync runs (handlers/sync_run.c) */
+    struct alert *alert;   /* alerting (handlers/alert.c) */
     struct rconn *rc;
     struct event *tick, *sigterm, *sigint, *drain, *hard_stop;
     struct event *flush; /* made active when an outcome is ready: one complete.lua per loop */

@@ -14,6 +14,7 @@
 
 #include "core/util.h"
 #include "queue/lua.h"
+#include "queue/qargv.h"
 
 #define CHUNK_BYTES 4096
 #define NUM_BYTES 24
@@ -29,9 +30,7 @@ struct chunk {
 struct dlv_cmd {
     const struct config *cfg;
     const char *script;
-    const char **argv;
-    size_t *argvlen;
-    int argc, cap;
+    struct qargv av; /* borrowed strings, or bytes in chunks */
     struct chunk *chunks;
     int failed;    /* an allocation failed since the last reset */
     int count_at;  /* argv index of the group count the end call fills in */
@@ -74,8 +73,7 @@ void dlv_cmd_free(struct dlv_cmd *c)
         c->chunks = k->next;
         free(k);
     }
-    free(c->argv);
-    free(c->argvlen);
+    qargv_free(&c->av);
     free(c);
 }
 
@@ -94,7 +92,7 @@ void dlv_cmd_reset(struct dlv_cmd *c)
     }
     c->cfg = NULL;
     c->script = NULL;
-    c->argc = 0;
+    c->av.argc = 0;
     c->failed = 0;
     c->count_at = -1;
     c->groups = 0;
@@ -104,38 +102,16 @@ void dlv_cmd_get(const struct dlv_cmd *c, const char **script, int *argc, const 
                  const size_t **argvlen)
 {
     *script = c->script;
-    *argc = c->argc;
-    *argv = c->argv;
-    *argvlen = c->argvlen;
-}
-
-static int grow(struct dlv_cmd *c)
-{
-    int cap = c->cap ? c->cap * 2 : 64;
-    const char **av = realloc(c->argv, sizeof(*av) * (size_t)cap);
-    if (av == NULL)
-        return -1;
-    c->argv = av;
-    size_t *al = realloc(c->argvlen, sizeof(*al) * (size_t)cap);
-    if (al == NULL)
-        return -1;
-    c->argvlen = al;
-    c->cap = cap;
-    return 0;
+    *argc = c->av.argc;
+    *argv = c->av.argv;
+    *argvlen = c->av.argvlen;
 }
 
 /* Appends a borrowed argument. */
 static void ref(struct dlv_cmd *c, const char *s, size_t len)
 {
-    if (c->failed)
-        return;
-    if (c->argc == c->cap && grow(c) != 0) {
+    if (!c->failed && qargv_push(&c->av, s, len) != 0)
         c->failed = 1;
-        return;
-    }
-    c->argv[c->argc] = s;
-    c->argvlen[c->argc] = len;
-    c->argc++;
 }
 
 static void str(struct dlv_cmd *c, const char *s)
@@ -350,7 +326,7 @@ int dlv_fanout_begin(struct dlv_cmd *c, const struct config *cfg)
     begin(c, cfg, lua_fanout);
     str(c, cfg->redis_prefix);
     num(c, cfg->retention_s);
-    c->count_at = c->argc;
+    c->count_at = c->av.argc;
     ref(c, c->count, 0); /* m, filled in by dlv_fanout_end */
     return done(c);
 }
@@ -390,27 +366,8 @@ int dlv_fanout_end(struct dlv_cmd *c)
     if (c->failed || c->count_at < 0)
         return -1;
     int n = snprintf(c->count, sizeof(c->count), "%zu", c->groups);
-    c->argvlen[c->count_at] = (size_t)n;
+    c->av.argvlen[c->count_at] = (size_t)n;
     return 0;
-}
-
-int dlv_fanout_lease(struct dlv_cmd *c, const char *consumer, const size_t *room, size_t max)
-{
-    const struct config *cfg = c->cfg;
-    str(c, consumer);
-    num(c, cfg->worker_visibility_timeout_ms);
-    num(c, (int64_t)max);
-    num(c, (int64_t)cfg->n_targets);
-    for (size_t i = 0; i < cfg->n_targets; i++) {
-        const struct target *t = &cfg->targets[i];
-        str(c, t->name);
-        num(c, (int64_t)room[i]);
-        if (t->rate_per_s > 0)
-            fmt(c, "%.6f", t->rate_per_s);
-        else
-            str(c, "0");
-    }
-    return done(c);
 }
 
 const struct redisReply *dlv_fanout_leased(const struct redisReply *r, size_t m)
@@ -440,6 +397,15 @@ long dlv_fanout_total(const struct redisReply *r)
 
 /* ---- claim ---------------------------------------------------------------------------------- */
 
+/* targets.*.max_in_flight when the config leaves it 0 (the worker's own default too). */
+#define DLV_MAX_IN_FLIGHT_DEFAULT 8
+
+/* A push target with targets.*.breaker set: claim.lua and complete.lua keep its circuit. */
+static int breaker_on(const struct target *t)
+{
+    return t->delivery == DELIVERY_PUSH && t->breaker_failures > 0 && t->breaker_probe_s > 0;
+}
+
 /* Positions in each record claim.lua returns (its FIELDS list, first_seen, order_ts). */
 enum claim_field {
     CF_ID,
@@ -460,6 +426,24 @@ enum claim_field {
     CF_COUNT
 };
 
+/* nt, then per target what claim.lua (and a fanout's lease) take: name, room, rate_per_s,
+ * probe_ms, max_in_flight. */
+static void target_groups(struct dlv_cmd *c, const struct config *cfg, const size_t *room)
+{
+    num(c, (int64_t)cfg->n_targets);
+    for (size_t i = 0; i < cfg->n_targets; i++) {
+        const struct target *t = &cfg->targets[i];
+        str(c, t->name);
+        num(c, (int64_t)room[i]);
+        if (t->rate_per_s > 0)
+            fmt(c, "%.6f", t->rate_per_s);
+        else
+            str(c, "0");
+        num(c, breaker_on(t) ? t->breaker_probe_s * 1000 : 0);
+        num(c, t->max_in_flight > 0 ? t->max_in_flight : DLV_MAX_IN_FLIGHT_DEFAULT);
+    }
+}
+
 int dlv_claim(struct dlv_cmd *c, const struct config *cfg, const char *consumer, const size_t *room,
               size_t max, size_t first)
 {
@@ -470,16 +454,17 @@ int dlv_claim(struct dlv_cmd *c, const struct config *cfg, const char *consumer,
     str(c, consumer);
     num(c, (int64_t)max);
     num(c, (int64_t)(cfg->n_targets ? first % cfg->n_targets : 0));
-    num(c, (int64_t)cfg->n_targets);
-    for (size_t i = 0; i < cfg->n_targets; i++) {
-        const struct target *t = &cfg->targets[i];
-        str(c, t->name);
-        num(c, (int64_t)room[i]);
-        if (t->rate_per_s > 0)
-            fmt(c, "%.6f", t->rate_per_s);
-        else
-            str(c, "0");
-    }
+    target_groups(c, cfg, room);
+    return done(c);
+}
+
+int dlv_fanout_lease(struct dlv_cmd *c, const char *consumer, const size_t *room, size_t max)
+{
+    const struct config *cfg = c->cfg;
+    str(c, consumer);
+    num(c, cfg->worker_visibility_timeout_ms);
+    num(c, (int64_t)max);
+    target_groups(c, cfg, room);
     return done(c);
 }
 
@@ -558,8 +543,20 @@ int dlv_complete_begin(struct dlv_cmd *c, const struct config *cfg)
     str(c, cfg->redis_prefix);
     num(c, cfg->retry_max_attempts);
     num(c, cfg->retention_s);
-    c->count_at = c->argc;
+    c->count_at = c->av.argc;
     ref(c, c->count, 0); /* n, filled in by dlv_complete_end */
+    size_t nb = 0;
+    for (size_t i = 0; i < cfg->n_targets; i++)
+        nb += (size_t)breaker_on(&cfg->targets[i]);
+    num(c, (int64_t)nb);
+    for (size_t i = 0; i < cfg->n_targets; i++) {
+        const struct target *t = &cfg->targets[i];
+        if (!breaker_on(t))
+            continue;
+        str(c, t->name);
+        num(c, t->breaker_failures);
+        num(c, t->breaker_probe_s * 1000);
+    }
     return done(c);
 }
 
@@ -618,6 +615,17 @@ int dlv_complete_result(const struct redisReply *r, size_t i, struct dlv_written
     }
     w->status = e->element[0]->str;
     w->attempt_count = e->elements >= 2 ? (int)rinteger(e->element[1], 0) : 0;
+    /* the circuit changed with this outcome: 'opened'|'closed', failures, code, message, http */
+    if (e->elements >= 7) {
+        const char *to = rstr(e->element[2]);
+        w->circuit = strcmp(to, "opened") == 0   ? DLV_CIRCUIT_OPENED
+                     : strcmp(to, "closed") == 0 ? DLV_CIRCUIT_CLOSED
+                                                 : DLV_CIRCUIT_SAME;
+        w->failures = (long)rinteger(e->element[3], 0);
+        w->last_code = rstr(e->element[4]);
+        w->last_message = rstr(e->element[5]);
+        w->last_http = (long)rinteger(e->element[6], 0);
+    }
     return 0;
 }
 

@@ -92,8 +92,8 @@ int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *t
     __attribute__((warn_unused_result));
 /* Optional, after the last dlv_fanout_add: the new deliveries that are due now are leased to
  * consumer at once, as dlv_claim would take them (room[i] at most for cfg->targets[i], max in
- * all, rate_per_s and pause honoured), so that the worker which read an event fetches its
- * title once for all its targets. */
+ * all; pause, rate_per_s, max_in_flight across workers and an open circuit honoured), so that
+ * the worker which read an event fetches its title once for all its targets. */
 int dlv_fanout_lease(struct dlv_cmd *c, const char *consumer, const size_t *room, size_t max)
     __attribute__((warn_unused_result));
 int dlv_fanout_end(struct dlv_cmd *c) __attribute__((warn_unused_result));
@@ -108,8 +108,10 @@ long dlv_fanout_total(const struct redisReply *reply);
 /* ---- claim ---------------------------------------------------------------------------------- */
 
 /* claim.lua for every target at once: room[i] deliveries at most for cfg->targets[i] (0 =
- * none) and max in all, honouring rate_per_s and pause. Targets are served from index first
- * on (rotate it between calls so that none starves the others). */
+ * none) and max in all, honouring max_in_flight and rate_per_s across all workers, pause and
+ * the circuit breaker (an open circuit gives one probe per breaker_probe_s, across all
+ * workers). Targets are served from index
+ * first on (rotate it between calls so that none starves the others). */
 int dlv_claim(struct dlv_cmd *c, const struct config *cfg, const char *consumer, const size_t *room,
               size_t max, size_t first) __attribute__((warn_unused_result));
 
@@ -161,7 +163,8 @@ struct dlv_outcome {
     int cat_store;
 };
 
-/* complete.lua over the outcomes added between begin and end (at most DLV_COMPLETE_MAX). */
+/* complete.lua over the outcomes added between begin and end (at most DLV_COMPLETE_MAX). The
+ * same call keeps the circuit breaker of every push target with targets.*.breaker. */
 #define DLV_COMPLETE_MAX 128
 int dlv_complete_begin(struct dlv_cmd *c, const struct config *cfg)
     __attribute__((warn_unused_result));
@@ -172,10 +175,18 @@ int dlv_complete_end(struct dlv_cmd *c) __attribute__((warn_unused_result));
 /* What Redis recorded for the i-th outcome: status is the record's status now (pending,
  * retrying, delivered, failed, superseded), or NULL when the lease had moved on (stale: the
  * delivery was reclaimed, the outcome was dropped) or the reply does not say (malformed). */
+enum dlv_circuit { DLV_CIRCUIT_SAME = 0, DLV_CIRCUIT_OPENED, DLV_CIRCUIT_CLOSED };
 struct dlv_written {
     const char *status;
     int attempt_count;
     int stale;
+    /* This outcome opened or closed its target's circuit (the worker that wrote it logs it):
+     * the consecutive retryable failures counted, and the last error recorded for the target
+     * (strings point into the reply; last_http 0 = none). Unset for DLV_CIRCUIT_SAME. */
+    enum dlv_circuit circuit;
+    long failures;
+    const char *last_code, *last_message;
+    long last_http;
 };
 int dlv_complete_result(const struct redisReply *reply, size_t i, struct dlv_written *w);
 

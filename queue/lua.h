@@ -15,6 +15,7 @@ extern const char lua_ops_list[];
 extern const char lua_ops_show[];
 extern const char lua_ops_redeliver[];
 extern const char lua_ops_target[];
+extern const char lua_ops_targets[];
 /* the sources' registration view (queue/sources) */
 extern const char lua_sources_note[];
 extern const char lua_sources_read[];

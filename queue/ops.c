@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "queue/lua.h"
+#include "queue/ops_doc.h"
+#include "queue/qargv.h"
 #include "queue/rsync.h"
 
 /* Log entries one ops_list.lua call may look at, and how many calls one page may take: a page
@@ -28,10 +30,7 @@ struct ops_call {
     const struct config *cfg;
     enum ops_op op;
     const char *script;
-    /* argv of the next script call; every string is owned */
-    char **argv;
-    size_t *argvlen;
-    int argc, argcap;
+    struct qargv av; /* of the next script call; every string is owned */
     /* parameters, copied and validated */
     char *id, *target, *status, *source;
     char since[24], until[24]; /* ms as text, "" = none */
@@ -44,8 +43,6 @@ struct ops_call {
     long redelivered;
     struct ops_error err;
 };
-
-static const char *const statuses[] = {"pending", "retrying", "delivered", "failed", "superseded"};
 
 static void set_err(struct ops_error *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -74,31 +71,19 @@ static char *dup_or_null(const char *s)
 
 static void args_clear(struct ops_call *c)
 {
-    for (int i = 0; i < c->argc; i++)
-        free(c->argv[i]);
-    c->argc = 0;
+    for (int i = 0; i < c->av.argc; i++)
+        free((char *)c->av.argv[i]);
+    c->av.argc = 0;
 }
 
+/* Appends a copy of s (NULL = ""). */
 static int arg(struct ops_call *c, const char *s)
 {
-    if (c->argc == c->argcap) {
-        int cap = c->argcap ? c->argcap * 2 : 16;
-        char **av = realloc(c->argv, sizeof(*av) * (size_t)cap);
-        if (av == NULL)
-            return -1;
-        c->argv = av;
-        size_t *al = realloc(c->argvlen, sizeof(*al) * (size_t)cap);
-        if (al == NULL)
-            return -1;
-        c->argvlen = al;
-        c->argcap = cap;
-    }
     char *d = strdup(s ? s : "");
-    if (d == NULL)
+    if (d == NULL || qargv_push(&c->av, d, strlen(d)) != 0) {
+        free(d);
         return -1;
-    c->argv[c->argc] = d;
-    c->argvlen[c->argc] = strlen(d);
-    c->argc++;
+    }
     return 0;
 }
 
@@ -113,6 +98,16 @@ static int arg_targets(struct ops_call *c)
 {
     for (size_t i = 0; i < c->cfg->n_targets; i++)
         if (arg(c, c->cfg->targets[i].name) != 0)
+            return -1;
+    return 0;
+}
+
+/* ops_targets.lua's pairs: each target's name and "1" when it serves a feed. */
+static int arg_target_feeds(struct ops_call *c)
+{
+    for (size_t i = 0; i < c->cfg->n_targets; i++)
+        if (arg(c, c->cfg->targets[i].name) != 0 ||
+            arg(c, c->cfg->targets[i].feed.enabled ? "1" : "0") != 0)
             return -1;
     return 0;
 }
@@ -163,6 +158,10 @@ static int build(struct ops_call *c)
         rc |= arg(c, c->since);
         rc |= arg(c, c->until);
         rc |= arg_targets(c);
+        break;
+    case OPS_TARGETS:
+        c->script = lua_ops_targets;
+        rc |= arg_target_feeds(c);
         break;
     case OPS_PAUSE:
     case OPS_RESUME:
@@ -269,8 +268,8 @@ static int cursor_decode(const char *cur, char **score, char **id)
 
 static int valid_status(const char *s)
 {
-    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-        if (strcmp(s, statuses[i]) == 0)
+    for (size_t i = 0; i < OPS_DOC_NSTATUS; i++)
+        if (strcmp(s, ops_doc_statuses[i]) == 0)
             return 1;
     return 0;
 }
@@ -310,6 +309,7 @@ static int validate(struct ops_call *c, const struct ops_params *p, struct ops_e
 {
     switch (c->op) {
     case OPS_STATS:
+    case OPS_TARGETS:
         return 0;
     case OPS_LIST:
         if (given(p->status) && !valid_status(p->status)) {
@@ -434,8 +434,7 @@ void ops_call_free(struct ops_call *c)
     if (c == NULL)
         return;
     args_clear(c);
-    free(c->argv);
-    free(c->argvlen);
+    qargv_free(&c->av);
     free(c->id);
     free(c->target);
     free(c->status);
@@ -450,136 +449,9 @@ void ops_call_script(const struct ops_call *c, const char **script, int *argc, c
                      const size_t **argvlen)
 {
     *script = c->script;
-    *argc = c->argc;
-    *argv = (const char **)c->argv;
-    *argvlen = c->argvlen;
-}
-
-/* ---- raw records into delivery records (README, "Delivery") ------------------------------ */
-
-/* Reads an integer from a JSON string or number; -1 when absent, empty or not a number. */
-static int64_t raw_int(const json_t *v)
-{
-    if (json_is_integer(v))
-        return json_integer_value(v);
-    if (json_is_real(v))
-        return (int64_t)json_real_value(v);
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        if (s[0] == '\0')
-            return -1;
-        errno = 0;
-        long long n = strtoll(s, &end, 10);
-        if (errno || (*end != '\0' && *end != '.'))
-            return -1;
-        return n;
-    }
-    return -1;
-}
-
-static json_t *str_or_null(const json_t *raw, const char *key)
-{
-    const char *s = json_string_value(json_object_get(raw, key));
-    return given(s) ? json_string(s) : json_null();
-}
-
-static json_t *int_or_null(const json_t *v)
-{
-    int64_t n = raw_int(v);
-    return n >= 0 ? json_integer(n) : json_null();
-}
-
-static json_t *time_or_null(const json_t *v)
-{
-    char buf[32];
-    int64_t ms = raw_int(v);
-    if (ms <= 0)
-        return json_null();
-    util_rfc3339(ms, buf);
-    return json_string(buf);
-}
-
-static json_t *error_obj(const char *code, const char *message)
-{
-    if (!given(code))
-        return json_null();
-    json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message ? message : "");
-    /* json_pack refuses text that is not UTF-8 (a peer's error text may not be): keep the error
-     * visible rather than let its key vanish from the record. */
-    if (e == NULL)
-        e = json_pack("{s:s,s:s}", "code", code, "message", "(not valid UTF-8)");
-    if (e == NULL)
-        e = json_pack("{s:s,s:s}", "code", "(not valid UTF-8)", "message", "(not valid UTF-8)");
-    return e;
-}
-
-/* The delivery record (README, "Delivery") from P:d:{id}, whose fields are all strings. */
-static json_t *record_json(const json_t *raw)
-{
-    const char *status = json_string_value(json_object_get(raw, "status"));
-    int waiting = status && (strcmp(status, "pending") == 0 || strcmp(status, "retrying") == 0);
-    int64_t attempts = raw_int(json_object_get(raw, "attempt_count"));
-    json_t *r = json_object();
-    if (r == NULL)
-        return NULL;
-    json_object_set_new(r, "id", str_or_null(raw, "id"));
-    json_object_set_new(r, "event_id", str_or_null(raw, "event_id"));
-    json_object_set_new(r, "source", str_or_null(raw, "source"));
-    json_object_set_new(r, "target", str_or_null(raw, "target"));
-    json_object_set_new(r, "event_type", str_or_null(raw, "event_type"));
-    json_object_set_new(r, "content_type", str_or_null(raw, "content_type"));
-    json_object_set_new(r, "content_id", str_or_null(raw, "content_id"));
-    json_object_set_new(r, "status", str_or_null(raw, "status"));
-    json_object_set_new(r, "attempt_count", json_integer(attempts > 0 ? attempts : 0));
-    json_object_set_new(r, "http_status", int_or_null(json_object_get(raw, "http_status")));
-    json_object_set_new(r, "error",
-                        error_obj(json_string_value(json_object_get(raw, "error_code")),
-                                  json_string_value(json_object_get(raw, "error_message"))));
-    json_object_set_new(r, "response_snippet", str_or_null(raw, "response_snippet"));
-    json_object_set_new(r, "next_retry_at",
-                        waiting ? time_or_null(json_object_get(raw, "next_retry_at"))
-                                : json_null());
-    json_object_set_new(r, "created_at", time_or_null(json_object_get(raw, "created_at")));
-    json_object_set_new(r, "updated_at", time_or_null(json_object_get(raw, "updated_at")));
-    json_object_set_new(r, "delivered_at", time_or_null(json_object_get(raw, "delivered_at")));
-    const char *sup = json_string_value(json_object_get(raw, "superseded_by"));
-    if (given(sup))
-        json_object_set_new(r, "superseded_by", json_string(sup));
-    return r;
-}
-
-/* One attempt as the worker appended it: {"at","attempt","http_status","error","duration_ms"}.
- * error may be {code,message}, a string or null. */
-static json_t *attempt_json(const char *text)
-{
-    json_t *a = json_loads(text, 0, NULL);
-    json_t *out = json_object();
-    if (out == NULL)
-        goto out;
-    if (!json_is_object(a)) {
-        json_object_set_new(out, "raw", json_string(text));
-        goto out;
-    }
-    json_t *e = json_object_get(a, "error");
-    json_t *err;
-    if (json_is_object(e))
-        err = error_obj(json_string_value(json_object_get(e, "code")),
-                        json_string_value(json_object_get(e, "message")));
-    else if (json_is_string(e))
-        err = error_obj(json_string_value(e), "");
-    else
-        err = json_null();
-    int64_t n = raw_int(json_object_get(a, "attempt"));
-    int64_t d = raw_int(json_object_get(a, "duration_ms"));
-    json_object_set_new(out, "attempt", n >= 0 ? json_integer(n) : json_null());
-    json_object_set_new(out, "at", time_or_null(json_object_get(a, "at")));
-    json_object_set_new(out, "http_status", int_or_null(json_object_get(a, "http_status")));
-    json_object_set_new(out, "error", err);
-    json_object_set_new(out, "duration_ms", d >= 0 ? json_integer(d) : json_null());
-out:
-    json_decref(a);
-    return out;
+    *argc = c->av.argc;
+    *argv = c->av.argv;
+    *argvlen = c->av.argvlen;
 }
 
 /* ---- replies ------------------------------------------------------------------------- */
@@ -619,18 +491,18 @@ static enum ops_status feed_stats(struct ops_call *c, json_t *raw)
         json_decref(tout);
         return call_fail(c, 500, "internal", "unexpected stats reply");
     }
-    json_t *queues =
-        json_pack("{s:I,s:I,s:I,s:I}", "ready", (json_int_t)raw_int(json_object_get(q, "ready")),
-                  "inflight", (json_int_t)raw_int(json_object_get(q, "inflight")), "scheduled",
-                  (json_int_t)raw_int(json_object_get(q, "scheduled")), "failed",
-                  (json_int_t)raw_int(json_object_get(q, "failed")));
+    json_t *queues = json_pack("{s:I,s:I,s:I,s:I}", "ready",
+                               (json_int_t)ops_doc_int(json_object_get(q, "ready")), "inflight",
+                               (json_int_t)ops_doc_int(json_object_get(q, "inflight")), "scheduled",
+                               (json_int_t)ops_doc_int(json_object_get(q, "scheduled")), "failed",
+                               (json_int_t)ops_doc_int(json_object_get(q, "failed")));
     /* set_new steals even on failure; a missing part must fail the call, not vanish. */
     if (json_object_set_new(out, "queues", queues) != 0) {
         json_decref(out);
         json_decref(tout);
         return call_fail(c, 500, "internal", "out of memory");
     }
-    int64_t oldest = raw_int(json_object_get(raw, "oldest_ms"));
+    int64_t oldest = ops_doc_int(json_object_get(raw, "oldest_ms"));
     json_object_set_new(out, "oldest_seconds", json_real(oldest > 0 ? (double)oldest / 1000 : 0));
     /* Configuration order, so that tables and dashboards are stable. */
     for (size_t i = 0; i < c->cfg->n_targets; i++) {
@@ -642,11 +514,15 @@ static enum ops_status feed_stats(struct ops_call *c, json_t *raw)
             json_decref(tout);
             return call_fail(c, 500, "internal", "out of memory");
         }
-        for (size_t k = 0; k < sizeof(statuses) / sizeof(statuses[0]); k++) {
-            int64_t n = raw_int(json_object_get(t, statuses[k]));
-            json_object_set_new(e, statuses[k], json_integer(n > 0 ? n : 0));
+        for (size_t k = 0; k < OPS_DOC_NSTATUS; k++) {
+            int64_t n = ops_doc_int(json_object_get(t, ops_doc_statuses[k]));
+            json_object_set_new(e, ops_doc_statuses[k], json_integer(n > 0 ? n : 0));
         }
         json_object_set_new(e, "paused", json_boolean(json_is_true(json_object_get(t, "paused"))));
+        json_object_set_new(
+            e, "circuit",
+            json_string(ops_doc_circuit(&c->cfg->targets[i],
+                                        json_string_value(json_object_get(t, "circuit")))));
         json_object_set_new(tout, name, e);
     }
     json_object_set_new(out, "targets", tout);
@@ -665,7 +541,7 @@ static enum ops_status feed_list(struct ops_call *c, json_t *raw)
     if (json_is_array(items)) {
         json_array_foreach(items, i, it)
         {
-            if (json_array_append_new(data, record_json(it)) != 0)
+            if (json_array_append_new(data, ops_doc_record(it)) != 0)
                 return call_fail(c, 500, "internal", "out of memory");
         }
     }
@@ -698,7 +574,7 @@ static enum ops_status feed_show(struct ops_call *c, json_t *raw)
 {
     if (json_object_get(raw, "error"))
         return call_fail(c, 404, "not_found", "no delivery with that id");
-    json_t *out = record_json(json_object_get(raw, "record"));
+    json_t *out = ops_doc_record(json_object_get(raw, "record"));
     json_t *list = json_array();
     json_t *attempts = json_object_get(raw, "attempts");
     size_t i;
@@ -712,13 +588,13 @@ static enum ops_status feed_show(struct ops_call *c, json_t *raw)
         json_array_foreach(attempts, i, a)
         {
             if (json_is_string(a))
-                json_array_append_new(list, attempt_json(json_string_value(a)));
+                json_array_append_new(list, ops_doc_attempt(json_string_value(a)));
         }
     }
     json_object_set_new(out, "attempts", list);
     json_object_set_new(out, "attempts_total",
-                        json_integer(raw_int(json_object_get(raw, "attempts_total")) > 0
-                                         ? raw_int(json_object_get(raw, "attempts_total"))
+                        json_integer(ops_doc_int(json_object_get(raw, "attempts_total")) > 0
+                                         ? ops_doc_int(json_object_get(raw, "attempts_total"))
                                          : 0));
     json_object_set_new(out, "in_flight",
                         json_boolean(json_is_true(json_object_get(raw, "leased"))));
@@ -739,21 +615,38 @@ static enum ops_status feed_redeliver(struct ops_call *c, json_t *raw)
                          "the delivery's target is no longer configured; it cannot be sent");
     if (e)
         return call_fail(c, 500, "internal", "unexpected redeliver reply");
-    return done(c, record_json(json_object_get(raw, "record")));
+    return done(c, ops_doc_record(json_object_get(raw, "record")));
 }
 
 static enum ops_status feed_bulk(struct ops_call *c, json_t *raw)
 {
-    c->redelivered += (long)raw_int(json_object_get(raw, "redelivered"));
+    c->redelivered += (long)ops_doc_int(json_object_get(raw, "redelivered"));
     json_t *next = json_object_get(raw, "next");
     c->calls++;
     if (json_is_integer(next) || json_is_real(next)) {
-        c->offset = (long)raw_int(next);
+        c->offset = (long)ops_doc_int(next);
         /* A bound in case the set grows as fast as it is walked. */
         if (c->calls < 100000)
             return again(c);
     }
     return done(c, json_pack("{s:I}", "redelivered", (json_int_t)c->redelivered));
+}
+
+static enum ops_status feed_targets(struct ops_call *c, json_t *raw)
+{
+    json_t *targets = json_object_get(raw, "targets");
+    json_t *list = json_array();
+    if (list == NULL)
+        return call_fail(c, 500, "internal", "out of memory");
+    for (size_t i = 0; i < c->cfg->n_targets; i++) {
+        const struct target *t = &c->cfg->targets[i];
+        json_t *e = ops_doc_target(t, json_object_get(targets, t->name));
+        if (e == NULL || json_array_append_new(list, e) != 0) {
+            json_decref(list);
+            return call_fail(c, 500, "internal", "out of memory");
+        }
+    }
+    return done(c, json_pack("{s:o}", "data", list));
 }
 
 static enum ops_status feed_target(struct ops_call *c, json_t *raw)
@@ -763,10 +656,17 @@ static enum ops_status feed_target(struct ops_call *c, json_t *raw)
         return call_fail(c, 500, "internal", "out of memory");
     json_object_set_new(out, "target", json_string(c->target));
     json_object_set_new(out, "paused", json_boolean(json_is_true(json_object_get(raw, "paused"))));
-    for (size_t k = 0; k < sizeof(statuses) / sizeof(statuses[0]); k++) {
-        int64_t n = raw_int(json_object_get(raw, statuses[k]));
-        json_object_set_new(out, statuses[k], json_integer(n > 0 ? n : 0));
+    for (size_t k = 0; k < OPS_DOC_NSTATUS; k++) {
+        int64_t n = ops_doc_int(json_object_get(raw, ops_doc_statuses[k]));
+        json_object_set_new(out, ops_doc_statuses[k], json_integer(n > 0 ? n : 0));
     }
+    /* resuming closes an open circuit (ops_target.lua) */
+    json_object_set_new(
+        out, "circuit",
+        json_string(ops_doc_circuit(config_target(c->cfg, c->target),
+                                    json_string_value(json_object_get(raw, "circuit")))));
+    json_object_set_new(out, "circuit_closed",
+                        json_boolean(json_is_true(json_object_get(raw, "circuit_closed"))));
     return done(c, out);
 }
 
@@ -805,6 +705,9 @@ enum ops_status ops_call_feed(struct ops_call *c, const struct redisReply *reply
     case OPS_PAUSE:
     case OPS_RESUME:
         st = feed_target(c, raw);
+        break;
+    case OPS_TARGETS:
+        st = feed_targets(c, raw);
         break;
     default:
         st = call_fail(c, 500, "internal", "unknown operation");

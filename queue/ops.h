@@ -32,6 +32,7 @@ enum ops_op {
     OPS_REDELIVER_BULK,
     OPS_PAUSE,
     OPS_RESUME,
+    OPS_TARGETS, /* per target: mode, paused, circuit, counts, last delivered, last error */
 };
 
 /* Everything as text, exactly as the operator gave it (query string, JSON body, argv); NULL

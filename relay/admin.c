@@ -80,6 +80,9 @@ static void audit(const struct pending *p, const json_t *result)
     case OPS_RESUME:
         LOG_INFO(p->op == OPS_PAUSE ? "admin: target paused" : "admin: target resumed",
                  "request_id", http_request_id(p->req), "target", p->subject, NULL);
+        if (json_is_true(json_object_get(result, "circuit_closed")))
+            LOG_INFO("circuit closed", "request_id", http_request_id(p->req), "target", p->subject,
+                     "by", "operator", NULL);
         break;
     default:
         break;
@@ -410,6 +413,11 @@ void admin_handle(struct admin *a, struct http_req *req)
         struct ops_params p = {0};
         if (admin_method_is(req, "GET") && list_params(req, vals, &p) == 0)
             run(a, req, OPS_LIST, &p);
+        return;
+    }
+    if (strcmp(path, "/admin/targets") == 0) {
+        if (admin_method_is(req, "GET"))
+            run(a, req, OPS_TARGETS, NULL);
         return;
     }
     if (strcmp(path, "/admin/redeliver") == 0) {

@@ -386,6 +386,26 @@ static void render_sync(const struct config *cfg, struct buf *b, const json_t *h
     }
 }
 
+/* Alerts (relay-worker's handlers/alert.c; queue/lua/alert_tick.lua writes these fields). */
+static void render_alerts(const struct config *cfg, struct buf *b, const json_t *h)
+{
+    static const char *const types[] = {
+        "delivery.failed", "sync.failed",     "target.circuit_opened", "target.circuit_closed",
+        "queue.stalled",   "feed.not_polled", "source.silent"};
+    static const char *const alert_outcomes[] = {"sent", "failed", "suppressed"};
+    char field[128];
+    if (cfg->n_alerts == 0)
+        return;
+    header(b, "relay_alerts_total", "counter",
+           "Alert messages by type and outcome: sent, failed (given up), suppressed (grouped).");
+    for (size_t i = 0; i < sizeof(types) / sizeof(*types); i++)
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(field, sizeof(field), "alerts_total|%s|%s", types[i], alert_outcomes[k]);
+            bprintf(b, "relay_alerts_total{type=\"%s\",outcome=\"%s\"} %s\n", types[i],
+                    alert_outcomes[k], hash_int(h, field));
+        }
+}
+
 static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, const json_t *h)
 {
     const struct config *cfg = m->cfg;
@@ -409,6 +429,19 @@ static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, 
             blabel(b, cfg->targets[i].name);
             bprintf(b, "\"} %d\n", json_is_true(json_object_get(t, "paused")) ? 1 : 0);
         }
+        header(b, "relay_target_circuit_open", "gauge",
+               "1 while a push target's circuit breaker is open (its deliveries wait; one probe "
+               "per breaker.probe_s).");
+        for (size_t i = 0; i < cfg->n_targets; i++) {
+            const struct target *tg = &cfg->targets[i];
+            if (tg->delivery != DELIVERY_PUSH || tg->breaker_failures <= 0)
+                continue;
+            const json_t *t = json_object_get(json_object_get(stats, "targets"), tg->name);
+            const char *state = json_string_value(json_object_get(t, "circuit"));
+            bprintf(b, "relay_target_circuit_open{target=\"");
+            blabel(b, tg->name);
+            bprintf(b, "\"} %d\n", state && strcmp(state, "open") == 0 ? 1 : 0);
+        }
     }
     if (h) {
         char field[256];
@@ -430,6 +463,7 @@ static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, 
                "Time from webhook accepted to delivered.");
         histogram(b, "relay_event_to_delivery_seconds", h, NULL);
         render_sync(cfg, b, h);
+        render_alerts(cfg, b, h);
     }
 }
 

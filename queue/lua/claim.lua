@@ -1,8 +1,10 @@
 -- claim: take due deliveries of every target into P:lease in one call (docs/redis.md, step 3).
 -- KEYS: none. ARGV: prefix, visibility_timeout_ms, retention_s, consumer, max (deliveries
 -- taken at most in all), first (the group to start with, 0-based: the worker rotates it so
--- that no target starves the others), nt, then nt groups of 3: target, n (at most for this
--- target, 0 = none), rate_per_s (0 = no limit). Returns one array per group, in
+-- that no target starves the others), nt, then nt groups of 5: target, n (at most for this
+-- target from this worker, 0 = none), rate_per_s (0 = no limit), probe_ms (the breaker's
+-- probe_s in ms; 0 = no breaker: its circuit is ignored), max_in_flight (leases of this
+-- target across all workers, 0 = no bound). Returns one array per group, in
 -- order, holding one array per delivery taken with the FIELDS below, then the title's
 -- first_seen and the event's order_ts, in that order (decoded by queue/delivery.c, enum
 -- claim_field); a delivery found older than what the title already delivered comes back with
@@ -33,8 +35,39 @@ local function rate_room(target, n, rate)
   return math.min(n, limit - used), rkey, window
 end
 
-local function claim_target(target, n, rate)
+-- The circuit breaker (P:circuit:{target}; complete.lua opens and closes it): while it is
+-- open nothing is taken but one probe, the oldest due delivery, once probe_at has passed and
+-- no earlier probe still holds a lease. Deciding here, in the one claim script every worker
+-- runs, is what makes it one probe across all workers. Returns how many may be taken now,
+-- and the circuit's key when that one is a probe.
+local function circuit_room(target, n, probe_ms)
+  if probe_ms <= 0 then return n end
+  local ckey = P .. ':circuit:' .. target
+  local c = redis.call('HMGET', ckey, 'state', 'probe_at', 'probe')
+  if c[1] ~= 'open' then return n end
+  if now < (tonumber(c[2]) or 0) then return 0 end
+  if c[3] and c[3] ~= '' and redis.call('ZSCORE', P .. ':lease', c[3]) then return 0 end
+  return 1, ckey
+end
+
+-- max_in_flight across all workers: P:inflight:{target} holds the target's leases (id -> lease
+-- expiry; complete.lua takes them out). A lease past its expiry no longer counts: its worker
+-- died or hung, and reclaim.lua puts the delivery back. Returns how many may be taken now and
+-- the set to add them to.
+local function flight_room(target, n, mif)
+  if mif <= 0 then return n end
+  local fkey = P .. ':inflight:' .. target
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+  return math.min(n, mif - redis.call('ZCARD', fkey)), fkey
+end
+
+local function claim_target(target, n, rate, probe_ms, mif)
   if n <= 0 or redis.call('SISMEMBER', P .. ':paused', target) == 1 then return {}, 0 end
+  local ckey, fkey
+  n, ckey = circuit_room(target, n, probe_ms)
+  if n <= 0 then return {}, 0 end
+  n, fkey = flight_room(target, n, mif)
+  if n <= 0 then return {}, 0 end
   local rkey, window
   n, rkey, window = rate_room(target, n, rate)
   if n <= 0 then return {}, 0 end
@@ -42,7 +75,7 @@ local function claim_target(target, n, rate)
   local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, n)
   if #ids == 0 then return {}, 0 end
   redis.call('ZREM', due, unpack(ids))
-  local out, taken = {}, 0
+  local out, taken, probe, flying = {}, 0, nil, {}
   for _, id in ipairs(ids) do
     local key = P .. ':d:' .. id
     -- FIELDS (1-13: what the worker gets) and what the checks below need (14-17), in one read
@@ -69,7 +102,10 @@ local function claim_target(target, n, rate)
         r[9] = token
         table.insert(leased, now + vt)
         table.insert(leased, id)
+        table.insert(flying, now + vt)
+        table.insert(flying, id)
         taken = taken + 1
+        probe = id
       end
       local rec = {}
       for i = 1, NF do rec[i] = r[i] end
@@ -77,6 +113,11 @@ local function claim_target(target, n, rate)
       rec[NF + 2] = r[14] or ''
       table.insert(out, rec)
     end
+  end
+  if fkey and taken > 0 then redis.call('ZADD', fkey, unpack(flying)) end
+  if ckey and probe then
+    -- the next probe waits probe_s from this one even if this one's answer is lost
+    redis.call('HSET', ckey, 'probe', probe, 'probe_at', now + probe_ms)
   end
   if rkey and taken > 0 then
     redis.call('INCRBY', rkey, taken)
@@ -90,10 +131,11 @@ for k = 1, nt do out[k] = {} end
 for j = 0, nt - 1 do
   if left <= 0 then break end
   local k = (first + j) % nt
-  local b = 7 + 3 * k
+  local b = 7 + 5 * k
   local n = math.min(tonumber(ARGV[b + 2]) or 0, left)
   local taken
-  out[k + 1], taken = claim_target(ARGV[b + 1], n, tonumber(ARGV[b + 3]) or 0)
+  out[k + 1], taken = claim_target(ARGV[b + 1], n, tonumber(ARGV[b + 3]) or 0,
+                                   tonumber(ARGV[b + 4]) or 0, tonumber(ARGV[b + 5]) or 0)
   left = left - taken
 end
 if #leased > 0 then redis.call('ZADD', P .. ':lease', unpack(leased)) end

@@ -1,5 +1,6 @@
 -- complete: record the outcomes of attempts (docs/redis.md, step 4), many per call.
--- KEYS: none. ARGV: prefix, max_attempts, retention_s, n, then n groups of 17: id, lease
+-- KEYS: none. ARGV: prefix, max_attempts, retention_s, n, nb, then nb groups of 3 for the
+-- targets with a circuit breaker: target, failures, probe_ms; then n groups of 17: id, lease
 -- token, outcome (delivered|retry|failed|superseded|release), http_status, error_code,
 -- error_message, response_snippet, retry delay ms, push duration ms ('' = no push made),
 -- attempt duration ms, count_attempt ('1' = this was an attempt), then the catalog write of a
@@ -8,7 +9,9 @@
 -- delivery is a feed target's store, and a write the catalog refuses ends it superseded with
 -- error not_in_catalog or newer_in_catalog). Returns one entry per
 -- group, in order: {status, attempt_count}, or {'stale'} when the lease moved on (reclaimed
--- by another worker, or Redis lost the record). Counter increments (P:stats, P:metrics) are
+-- by another worker, or Redis lost the record); when the outcome opened or closed its
+-- target's circuit, five more: 'opened'|'closed', the consecutive failures, and the last
+-- error's code, message and HTTP status. Counter increments (P:stats, P:metrics) are
 -- summed over the batch and written once per field.
 --#include catalog_lib
 local P, max_attempts, retention, n = ARGV[1], tonumber(ARGV[2]) or 1, tonumber(ARGV[3]),
@@ -59,6 +62,134 @@ local function flush_histograms()
 end
 
 local unleased = {} -- ids to take out of P:lease, in one ZREM at the end
+local landed, landed_targets = {}, {} -- per target, ids to take out of P:inflight:{target}
+local function unlease(id, target)
+  table.insert(unleased, id)
+  local l = landed[target]
+  if not l then
+    l = {}
+    landed[target] = l
+    table.insert(landed_targets, target)
+  end
+  table.insert(l, id)
+end
+
+-- ---- the circuit breaker (docs/redis.md, "Circuit breaker") ----------------------------------
+-- P:circuit:{target} of each target this call touches is read once, changed in memory
+-- outcome by outcome, in order (the count is of consecutive attempts), and written once at
+-- the end. It also keeps every target's last delivery and last error for the operator views.
+local BREAKER, nb = {}, tonumber(ARGV[5]) or 0
+for k = 0, nb - 1 do
+  BREAKER[ARGV[6 + 3 * k]] = {failures = tonumber(ARGV[7 + 3 * k]) or 0,
+                              probe_ms = tonumber(ARGV[8 + 3 * k]) or 0}
+end
+local FIRST = 5 + 3 * nb -- the outcome groups start after this argument
+local CFIELDS = {'state', 'fails', 'opened_at', 'probe_at', 'probe', 'closed_at', 'last_ok_at',
+                 'last_err_at', 'last_err_code', 'last_err_msg', 'last_err_http'}
+local circuits, circuit_order = {}, {}
+
+local function circuit(target)
+  local c = circuits[target]
+  if c then return c end
+  local key = P .. ':circuit:' .. target
+  local r = redis.call('HMGET', key, 'state', 'fails', 'probe', 'last_err_code', 'last_err_msg',
+                       'last_err_http')
+  c = {key = key, open = r[1] == 'open', fails = tonumber(r[2]) or 0, probe = r[3] or '',
+       err = {code = r[4] or '', message = r[5] or '', http = r[6] or ''}, set = {}}
+  circuits[target] = c
+  table.insert(circuit_order, target)
+  return c
+end
+
+local function cset(c, ...)
+  local a = {...}
+  for i = 1, #a, 2 do c.set[a[i]] = a[i + 1] end
+end
+
+local function last_error(c)
+  return {code = c.err.code, message = c.err.message, http_status = tonumber(c.err.http)}
+end
+
+-- Opens or closes target's circuit (to: 'opened' or 'closed'), emits the alert, and tells the
+-- worker that wrote this outcome (entry e), which logs it.
+local function circuit_change(e, target, c, to, b)
+  local err, fails = c.err, c.fails
+  local http = err.http ~= '' and (' HTTP ' .. err.http) or ''
+  if to == 'opened' then
+    c.open, c.probe = true, ''
+    cset(c, 'state', 'open', 'opened_at', now, 'probe_at', now + b.probe_ms, 'probe', '')
+    alert_emit(P, 'target.circuit_opened', target, now,
+               string.format('Circuit to %s opened after %d consecutive retryable failures ' ..
+                             '(last: %s%s); its deliveries wait, one probe every %d s', target,
+                             fails, err.code, http, math.floor(b.probe_ms / 1000)),
+               {failures = fails, probe_s = math.floor(b.probe_ms / 1000),
+                last_error = last_error(c)})
+  else
+    c.open, c.probe = false, ''
+    cset(c, 'state', 'closed', 'opened_at', '', 'probe_at', '', 'probe', '', 'closed_at', now)
+    alert_emit(P, 'target.circuit_closed', target, now,
+               string.format('Circuit to %s closed: a delivery succeeded; its waiting ' ..
+                             'deliveries go out again', target),
+               {failures = fails, by = 'delivery', last_error = last_error(c)})
+  end
+  for _, v in ipairs({to, fails, err.code, err.message, err.http}) do table.insert(e, v) end
+end
+
+-- What one recorded outcome (not stale) tells about its target. pushed: a push was made and
+-- answered (or failed in transport), so the outcome is the partner's; a failure at the source
+-- CMS, or nothing sent, says nothing about the partner.
+local function circuit_note(e, id, target, outcome, pushed, http_status, code, message)
+  local c = circuit(target)
+  if outcome == 'delivered' then cset(c, 'last_ok_at', now) end
+  if code ~= '' and (outcome == 'retry' or outcome == 'failed') then
+    c.err = {code = code, message = message, http = http_status}
+    cset(c, 'last_err_at', now, 'last_err_code', code, 'last_err_msg', message,
+         'last_err_http', http_status)
+  end
+  local b = BREAKER[target]
+  if not b then return end
+  local probe = c.probe ~= '' and c.probe == id
+  if probe then
+    c.probe = ''
+    cset(c, 'probe', '')
+  end
+  if outcome == 'release' then
+    if probe and c.open then cset(c, 'probe_at', now) end -- never tried: the next may go now
+    return
+  end
+  if not pushed then return end
+  if outcome == 'delivered' then
+    -- any success closes it, a probe's or one that was in flight when it opened
+    if c.open then circuit_change(e, target, c, 'closed', b) end
+    c.fails = 0
+  elseif outcome == 'retry' then
+    c.fails = c.fails + 1
+    if not c.open and c.fails >= b.failures then
+      circuit_change(e, target, c, 'opened', b)
+    elseif c.open and probe then
+      cset(c, 'probe_at', now + b.probe_ms) -- still down: open for another probe_s
+    end
+  else
+    -- a final answer (4xx): the partner is up but refused this one; it ends the run of
+    -- failures and counts toward nothing. A probe answered so lets the next one go now.
+    c.fails = 0
+    if c.open and probe then cset(c, 'probe_at', now) end
+  end
+  cset(c, 'fails', c.fails)
+end
+
+local function circuit_flush()
+  for _, target in ipairs(circuit_order) do
+    local c, f = circuits[target], {}
+    for _, k in ipairs(CFIELDS) do
+      if c.set[k] ~= nil then
+        table.insert(f, k)
+        table.insert(f, c.set[k])
+      end
+    end
+    if #f > 0 then redis.call('HSET', c.key, unpack(f)) end
+  end
+end
 
 local function complete_one(id, token, outcome, http_status, code, message, snippet, delay,
                             push_ms, attempt_ms, count, cat)
@@ -67,13 +198,13 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
                        'attempt_count', 'superseded_by', 'order_ts', 'order_seq', 'received_at')
   if token == '' or r[1] ~= token then return {'stale'} end
   local prev, target = r[2], r[3]
-  table.insert(unleased, id)
+  unlease(id, target)
 
   if outcome == 'release' then
     -- handed back on shutdown: no attempt spent
     redis.call('HSET', key, 'lease', '', 'updated_at', now)
     redis.call('ZADD', P .. ':due:' .. target, now, id)
-    return {prev, tonumber(r[6]) or 0}
+    return {prev, tonumber(r[6]) or 0}, target
   end
 
   local attempts = tonumber(r[6]) or 0
@@ -126,7 +257,7 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
   if final == 'superseded' then
     supersede(C, P, id, {target = target, source = r[4], content_id = r[5], status = prev,
                          superseded_by = r[7] or ''}, nil, now, retention, attempt_fields)
-    return {final, attempts}
+    return {final, attempts}, target
   end
 
   local fields = {'status', final, 'lease', '', 'updated_at', now, 'next_retry_at', ''}
@@ -154,6 +285,14 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
       redis.call('ZADD', P .. ':failed', now, id)
       ttl = retention + FAILED_GRACE_S
       redis.call('EXPIRE', key .. ':attempts', ttl)
+      -- the alert outbox (handlers/alert.c groups these per target): codes only, never the
+      -- partner's error text, which may echo a credential
+      alert_emit(P, 'delivery.failed', target, now,
+                 string.format('delivery %s to %s failed after %d attempt(s)%s', id, target,
+                               attempts, code ~= '' and (': ' .. code) or ''),
+                 {delivery_id = id, target = target, source = r[4], content_id = r[5],
+                  attempts = attempts, http_status = tonumber(http_status),
+                  error_code = code ~= '' and code or nil})
     end
     if #tfields > 0 then redis.call('HSET', tkey, unpack(tfields)) end
     if final == 'delivered' then redis.call('EXPIRE', tkey, retention) end
@@ -172,20 +311,30 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     local recv = tonumber(r[10])
     if recv then observe('event_to_delivery_seconds', nil, math.max(0, now - recv) / 1000) end
   end
-  return {final, attempts}
+  return {final, attempts}, target
 end
 
 local out = {}
 for i = 0, n - 1 do
-  local b = 4 + 17 * i
-  out[i + 1] = complete_one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5],
-                            ARGV[b + 6], ARGV[b + 7], tonumber(ARGV[b + 8]) or 0, ARGV[b + 9],
-                            ARGV[b + 10], ARGV[b + 11],
-                            {status = ARGV[b + 12], doc = ARGV[b + 13],
-                             updated_at = ARGV[b + 14], content_type = ARGV[b + 15],
-                             markets = ARGV[b + 16], opts = ARGV[b + 17]})
+  local b = FIRST + 17 * i
+  local e, target = complete_one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
+                                 ARGV[b + 5], ARGV[b + 6], ARGV[b + 7],
+                                 tonumber(ARGV[b + 8]) or 0, ARGV[b + 9], ARGV[b + 10],
+                                 ARGV[b + 11],
+                                 {status = ARGV[b + 12], doc = ARGV[b + 13],
+                                  updated_at = ARGV[b + 14], content_type = ARGV[b + 15],
+                                  markets = ARGV[b + 16], opts = ARGV[b + 17]})
+  if target then
+    circuit_note(e, ARGV[b + 1], target, ARGV[b + 3], ARGV[b + 9] ~= '', ARGV[b + 4],
+                 ARGV[b + 5], ARGV[b + 6])
+  end
+  out[i + 1] = e
 end
 if #unleased > 0 then redis.call('ZREM', P .. ':lease', unpack(unleased)) end
+for _, target in ipairs(landed_targets) do
+  redis.call('ZREM', P .. ':inflight:' .. target, unpack(landed[target]))
+end
+circuit_flush()
 flush_histograms()
 C.flush()
 return out

@@ -1,11 +1,12 @@
 -- fanout: stream entries -> one delivery per matching target (docs/redis.md, step 2), many
 -- entries per call. KEYS: none. ARGV: prefix, retention_s, m, then m groups: stream id, nt,
 -- nf, nt pairs (target, delivery id), nf strings (the entry's field/value pairs); then,
--- optionally, the lease: consumer, visibility_timeout_ms, max, nt, nt groups of 3 (target,
--- room, rate_per_s), as claim.lua takes them. For each entry: creates missing deliveries,
+-- optionally, the lease: consumer, visibility_timeout_ms, max, nt, nt groups of 5 (target,
+-- room, rate_per_s, probe_ms, max_in_flight), as claim.lua takes them. For each entry: creates missing deliveries,
 -- applies newest-wins, schedules them, then XACK + XDEL the entry. With the lease, the new
 -- deliveries due now are leased to the caller right away (as claim.lua would, within each
--- target's room and rate, not for a paused target), so that the worker which read an event
+-- target's room, rate and max_in_flight across workers, not for a paused target or one whose
+-- circuit is open: claim.lua sends its probes), so that the worker which read an event
 -- fetches its title once for all its targets. Returns the number of deliveries created per
 -- entry, in order, then (with the lease) one array per lease target holding claim.lua's record
 -- of each delivery leased.
@@ -135,21 +136,26 @@ for k = 1, m do
   base = base + 3 + 2 * nt + nf
 end
 
--- The lease: the same checks as claim.lua's (pause, room, rate_per_s); the deliveries taken
--- leave the due lists they were about to join.
+-- The lease: the same checks as claim.lua's (pause, circuit, room, max_in_flight across
+-- workers, rate_per_s); the deliveries taken leave the due lists they were about to join.
 local leased_out
 if ARGV[base + 1] then
   local consumer, vt, left, lnt = ARGV[base + 1], tonumber(ARGV[base + 2]),
                                   tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
-  local room, pos, leases, rate_of, charged = {}, {}, {}, {}, {}
+  local room, pos, leases, rate_of, charged, flying = {}, {}, {}, {}, {}, {}
   leased_out = {}
   for k = 1, lnt do
-    local b = base + 4 + 3 * (k - 1)
+    local b = base + 4 + 5 * (k - 1)
     local t = ARGV[b + 1]
     pos[t], leased_out[k] = k, {}
     rate_of[t] = tonumber(ARGV[b + 3]) or 0
     room[t] = tonumber(ARGV[b + 2]) or 0
-    if room[t] > 0 and not target_leasable(P, t, now) then room[t] = 0 end
+    if room[t] > 0 and not target_leasable(P, t, tonumber(ARGV[b + 4]) or 0) then room[t] = 0 end
+    if room[t] > 0 then
+      local fkey
+      room[t], fkey = target_flight_room(P, t, room[t], tonumber(ARGV[b + 5]) or 0, now)
+      if fkey then flying[t] = {key = fkey} end
+    end
   end
   local token = consumer .. ':' .. now .. ':0'
   for _, d in ipairs(fresh) do
@@ -169,6 +175,10 @@ if ARGV[base + 1] then
       redis.call('HSET', P .. ':d:' .. d.id, 'lease', token, 'updated_at', now)
       table.insert(leases, now + vt)
       table.insert(leases, d.id)
+      if flying[t] then
+        table.insert(flying[t], now + vt)
+        table.insert(flying[t], d.id)
+      end
       local f = d.f
       table.insert(leased_out[pos[t]], {d.id, s(f.event_id), s(f.request_id), s(f.type),
         s(f.source), s(f.content_type), s(f.content_id), s(f.show_id), token,
@@ -183,6 +193,9 @@ if ARGV[base + 1] then
     end
   end
   if #leases > 0 then redis.call('ZADD', P .. ':lease', unpack(leases)) end
+  for _, f in pairs(flying) do
+    if #f > 0 then redis.call('ZADD', f.key, unpack(f)) end
+  end
 end
 
 C.flush()

@@ -32,13 +32,6 @@ local function matches(id)
     return true
 end
 
-local function record(id)
-    local flat = redis.call('HGETALL', P .. ':d:' .. id)
-    local r = {}
-    for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
-    return r
-end
-
 local done = false
 while not done do
     local page = redis.call('ZREVRANGEBYSCORE', log, max, min, 'WITHSCORES', 'LIMIT', offset, batch)
@@ -56,7 +49,7 @@ while not done do
                     done = true
                     break
                 end
-                items[#items + 1] = record(id)
+                items[#items + 1] = hash_table(P .. ':d:' .. id)
                 last = { score, id }
             end
             if scanned >= budget then

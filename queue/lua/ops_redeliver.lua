@@ -62,18 +62,11 @@ local function redeliver(id)
     return nil
 end
 
-local function record(id)
-    local flat = redis.call('HGETALL', P .. ':d:' .. id)
-    local r = {}
-    for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
-    return r
-end
-
 if mode == 'one' then
     local id = ARGV[4]
     local err = redeliver(id)
     if err then return cjson.encode({ error = err }) end
-    return cjson.encode({ record = record(id) })
+    return cjson.encode({ record = hash_table(P .. ':d:' .. id) })
 end
 
 -- bulk

@@ -4,10 +4,8 @@
 -- {"error": "not_found"}.
 local P, id, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local key = P .. ':d:' .. id
-local flat = redis.call('HGETALL', key)
-if #flat == 0 then return cjson.encode({ error = 'not_found' }) end
-local r = {}
-for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+local r = hash_table(key)
+if next(r) == nil then return cjson.encode({ error = 'not_found' }) end
 local attempts = redis.call('LRANGE', key .. ':attempts', -max, -1)
 local total = redis.call('LLEN', key .. ':attempts')
 return cjson.encode({

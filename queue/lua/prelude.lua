@@ -57,6 +57,29 @@ local function counters()
   return C
 end
 
+-- A hash as a table of field -> value (an absent key gives {}).
+local function hash_table(key)
+  local flat = redis.call('HGETALL', key)
+  local r = {}
+  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  return r
+end
+
+-- What the operator views show per target: P:stats:{target}'s counts by status (never
+-- negative) and whether the target is in P:paused.
+local function target_counts(P, name)
+  local fields = {'pending', 'retrying', 'delivered', 'failed', 'superseded'}
+  local counts = redis.call('HMGET', P .. ':stats:' .. name, unpack(fields))
+  local e = {}
+  for j, f in ipairs(fields) do
+    local n = tonumber(counts[j]) or 0
+    if n < 0 then n = 0 end
+    e[f] = n
+  end
+  e.paused = redis.call('SISMEMBER', P .. ':paused', name) == 1
+  return e
+end
+
 -- P:stats:{target} holds pending/retrying/failed as current counts and delivered/superseded
 -- as totals: a record moving from one status to another.
 local function stat_move(C, P, target, from, to)
@@ -92,12 +115,22 @@ local function supersede(C, P, id, d, by, now, retention, extra)
   end
 end
 
--- Whether deliveries of target may be leased now at all (besides room and rate): not while it
--- is paused. fanout.lua's lease asks this; claim.lua makes the same checks itself, and a
--- check that gates claims (a circuit breaker's) belongs here too, or the fanout would lease
--- what claim.lua holds back.
-local function target_leasable(P, target, now)
-  return redis.call('SISMEMBER', P .. ':paused', target) == 0
+-- Whether fanout.lua may lease deliveries of target at all (besides room and rate): not while
+-- it is paused, nor while its circuit is open (probe_ms > 0: it has a breaker), whose single
+-- probe claim.lua sends. claim.lua makes the same checks itself (pause, circuit_room).
+local function target_leasable(P, target, probe_ms)
+  if redis.call('SISMEMBER', P .. ':paused', target) == 1 then return false end
+  return probe_ms <= 0 or redis.call('HGET', P .. ':circuit:' .. target, 'state') ~= 'open'
+end
+
+-- targets.*.max_in_flight across all workers, as claim.lua's flight_room: P:inflight:{target}
+-- holds the target's leases (id -> lease expiry; complete.lua takes them out, an expired one no
+-- longer counts). Of n wanted, how many may be leased, and the set to add them to.
+local function target_flight_room(P, target, n, mif, now)
+  if mif <= 0 then return n end
+  local fkey = P .. ':inflight:' .. target
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+  return math.max(0, math.min(n, mif - redis.call('ZCARD', fkey))), fkey
 end
 
 -- targets.*.rate_per_s across all workers: a counter per window (P:rate:{target}:{window});
@@ -112,4 +145,13 @@ local function target_rate_room(P, target, n, rate, now)
   local used = tonumber(redis.call('GET', rkey) or '0')
   if used >= limit then return 0, rkey, window end
   return math.min(n, limit - used), rkey, window
+end
+
+-- P:alerts: the alert outbox, a stream the workers' alert sender reads (handlers/alert.c).
+-- atype: e.g. 'target.circuit_opened'; subject: the target, source or feed it is about;
+-- details: a table of extra fields (never a secret).
+local function alert_emit(P, atype, subject, now, summary, details)
+  redis.call('XADD', P .. ':alerts', 'MAXLEN', '~', 10000, '*', 'type', atype,
+    'subject', subject, 'at', tostring(now), 'summary', summary,
+    'details', cjson.encode(details or {}))
 end

@@ -1,7 +1,7 @@
 -- Queue depth and per-target counts, as docs/redis.md "Queue depth" defines them.
 -- KEYS: none. ARGV: prefix, then the configured target names.
 -- Returns a JSON string: {"now", "queues": {ready, inflight, scheduled, failed},
--- "oldest_ms": age of the oldest ready item, "targets": {name: {counts..., paused}}}.
+-- "oldest_ms": age of the oldest ready item, "targets": {name: {counts..., paused, circuit}}}.
 local P = ARGV[1]
 local now = now_ms()
 local nows = string.format('%.0f', now)
@@ -45,7 +45,6 @@ end
 inflight = inflight + redis.call('ZCARD', P .. ':lease')
 local failed = redis.call('ZCARD', P .. ':failed')
 
-local fields = { 'pending', 'retrying', 'delivered', 'failed', 'superseded' }
 local targets = {}
 for i = 2, #ARGV do
     local name = ARGV[i]
@@ -57,14 +56,9 @@ for i = 2, #ARGV do
         local ms = tonumber(first[2])
         if ms <= now and (oldest < 0 or ms < oldest) then oldest = ms end
     end
-    local counts = redis.call('HMGET', P .. ':stats:' .. name, unpack(fields))
-    local entry = {}
-    for j, f in ipairs(fields) do
-        local n = tonumber(counts[j]) or 0
-        if n < 0 then n = 0 end
-        entry[f] = n
-    end
-    entry['paused'] = redis.call('SISMEMBER', P .. ':paused', name) == 1
+    local entry = target_counts(P, name)
+    -- the breaker's state (complete.lua): "open" or "closed" (also when it never opened)
+    entry['circuit'] = redis.call('HGET', P .. ':circuit:' .. name, 'state') or 'closed'
     targets[name] = entry
 end
 

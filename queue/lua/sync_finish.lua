@@ -97,6 +97,11 @@ if redis.call('GET', P .. ':sync:lock:' .. src) == id then redis.call('DEL', P .
 redis.call('SREM', P .. ':sync:active', id)
 redis.call('DEL', seen_key, key .. ':todo')
 redis.call('EXPIRE', key, retention)
+if state == 'failed' then
+  alert_emit(P, 'sync.failed', src, now, string.format('sync %s of source %s failed: %s', id, src,
+                                                       code ~= '' and code or 'error'),
+             {sync_id = id, source = src, error_code = code, error_message = msg})
+end
 local m = P .. ':metrics'
 redis.call('HINCRBY', m, 'sync_runs_total|' .. src .. '|' .. state, 1)
 if state == 'done' then

@@ -89,7 +89,7 @@ class AdminTest(RelayTestCase):
         self.assertEqual(doc["queues"], {"ready": 1, "inflight": 0, "scheduled": 1, "failed": 1})
         self.assertEqual(doc["targets"]["canon"],
                          {"pending": 0, "retrying": 1, "delivered": 0, "failed": 1,
-                          "superseded": 0, "paused": False})
+                          "superseded": 0, "paused": False, "circuit": "closed"})
         self.assertEqual(doc["targets"]["titan"]["pending"], 1)
         self.assertIn("oldest_seconds", doc)
 

@@ -9,9 +9,7 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
 import unittest
-import http.server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -21,6 +19,7 @@ from harness import (BIN, SECRETS, Proc, Redis, RelayTestCase, base_config, enco
                      free_port, main, post_webhook, request, sign_encora, wait_port, wait_ready,
                      wait_until)
 from seed import now_ms, seed_delivery  # noqa: E402
+from worker_stubs import StubPartner  # noqa: E402
 
 TOKEN = SECRETS["RELAY_ADMIN_TOKEN"]
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -90,47 +89,6 @@ class ServingTest(RelayTestCase):
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-class Partner:
-    """A downstream partner answering, per path prefix, the status in self.status."""
-
-    def __init__(self):
-        outer = self
-        self.status = {}
-        self.hits = []
-        self.lock = threading.Lock()
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(n)
-                code = 200
-                with outer.lock:
-                    for prefix, st in outer.status.items():
-                        if self.path.startswith(prefix):
-                            code = st
-                    outer.hits.append((self.path, code))
-                body = b'{"ok":true}' if code < 300 else b'{"error":"partner is down"}'
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_PUT = do_POST
-            do_DELETE = do_POST
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @unittest.skipUnless(cdp.available() or os.environ.get("RELAY_REQUIRE_BROWSER") != "0",
                      "chromium is not installed (scripts/deps.sh installs it)")
 class BrowserTest(RelayTestCase):
@@ -143,7 +101,7 @@ class BrowserTest(RelayTestCase):
         if not cdp.available():
             raise AssertionError("chromium is not installed at %s: run scripts/deps.sh "
                                  "(RELAY_REQUIRE_BROWSER=0 skips this test)" % cdp.CHROMIUM)
-        cls.partner = Partner()
+        cls.partner = StubPartner().start()
         base = "http://127.0.0.1:%d" % cls.partner.port
         cls.config_extra = {
             "targets": {
@@ -167,7 +125,7 @@ class BrowserTest(RelayTestCase):
             cls.worker.stop()
         super().tearDownClass()
         if cls.partner:
-            cls.partner.close()
+            cls.partner.stop()
 
     def api(self, method, path, body=None, status=200):
         h = dict(AUTH)
@@ -243,6 +201,8 @@ class BrowserTest(RelayTestCase):
         self.assertEqual(rows["titanos"][6], "3")  # delivered
         self.assertEqual(rows["gowatchit"][1], "push")
         self.assertEqual(rows["gowatchit"][3], "active")
+        # 12 retryable failures in all, fewer than breaker.failures (20): still closed
+        self.assertEqual(rows["gowatchit"][2], "closed")
         # last delivered / last error come from the log
         b.wait("document.querySelector('#targets-table tr[data-target=gowatchit]')"
                ".cells[10].textContent.includes('partner answered 500')", what="gowatchit's last error")
@@ -315,7 +275,8 @@ class BrowserTest(RelayTestCase):
         self.partner.status["/gwi/"] = 200
         b.click("#d-redeliver")
         b.wait("document.getElementById('confirm').open", what="the confirmation")
-        self.assertEqual(len([h for h in self.partner.hits if h[1] == 200 and h[0].startswith("/gwi/")]), 0,
+        self.assertEqual(self.partner.got(lambda r: r["status"] == 200
+                                          and r["path"].startswith("/gwi/")), [],
                          "nothing is sent before the operator confirms")
         b.click("#c-ok")
         b.wait("document.getElementById('c-status').textContent.includes('HTTP 202')",

@@ -57,7 +57,7 @@ class RelayctlTest(unittest.TestCase):
         self.assertEqual(set(doc["targets"]), {"canon", "titan"})
         for t in doc["targets"].values():
             self.assertEqual(t, {"pending": 0, "retrying": 0, "delivered": 0, "failed": 0,
-                                 "superseded": 0, "paused": False})
+                                 "superseded": 0, "paused": False, "circuit": "closed"})
 
     def test_stats_counts_and_human_table(self):
         now = now_ms()
@@ -85,10 +85,10 @@ class RelayctlTest(unittest.TestCase):
         self.assertRegex(out, r"(?m)^failed\s+1$")
         self.assertRegex(out, r"oldest waiting item: ready since 3m ago")
         head = next(l for l in lines if l.startswith("TARGET"))
-        self.assertEqual(head.split(), ["TARGET", "STATE", "PENDING", "RETRYING", "DELIVERED",
-                                        "FAILED", "SUPERSEDED"])
+        self.assertEqual(head.split(), ["TARGET", "STATE", "CIRCUIT", "PENDING", "RETRYING",
+                                        "DELIVERED", "FAILED", "SUPERSEDED"])
         canon = next(l for l in lines if l.startswith("canon"))
-        self.assertEqual(canon.split(), ["canon", "active", "2", "1", "0", "1", "0"])
+        self.assertEqual(canon.split(), ["canon", "active", "closed", "2", "1", "0", "1", "0"])
         # aligned: numbers end in the same column as their heading
         self.assertEqual(len(canon), len(head))
 

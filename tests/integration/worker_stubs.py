@@ -32,8 +32,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Stub:
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, port=None):
+        self.port = port or free_port()
         self.lock = threading.Lock()
         self.requests = []
         stub = self
@@ -142,11 +142,14 @@ class StubCMS(_Stub):
 class StubPartner(_Stub):
     """Records every request. plan(path_prefix, [responses]) queues answers for requests whose
     path starts with the prefix; each response is (status, headers, body, delay_s). Without a
-    queued answer: 200 {"ok":true}."""
+    queued answer: the status in self.status for the first prefix the path starts with (a
+    partner that is down until the test says otherwise), else 200 {"ok":true}. port: listen
+    on that one (a test may need the address before anything answers there)."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, port=None):
+        super().__init__(port)
         self.plans = []  # [prefix, list]
+        self.status = {}  # path prefix -> status
         # Every document received is checked against its partner's schema (tests/schemas/):
         # path prefix -> target format, from WorkerEnv; violations collect in invalid.
         self.formats = {}
@@ -157,7 +160,7 @@ class StubPartner(_Stub):
             self.plans.append([prefix, list(responses)])
 
     def _handle(self, h, body):
-        self._record(h, body)
+        rec = self._record(h, body)
         fmt = next((f for p, f in self.formats.items() if h.path.startswith(p)), None)
         errs = schemacheck.check_document(fmt, body) if fmt and h.command != "DELETE" else []
         if errs:
@@ -165,11 +168,17 @@ class StubPartner(_Stub):
                 self.invalid.append("%s %s (%s): %s" % (h.command, h.path, fmt, "; ".join(errs[:5])))
         answer = (200, {}, b'{"ok":true}', 0)
         with self.lock:
+            steady = next((st for p, st in self.status.items() if h.path.startswith(p)), None)
+            if steady is not None and steady >= 300:
+                answer = (steady, {}, b'{"error":"partner is down"}', 0)
+            elif steady is not None:
+                answer = (steady, {}, b'{"ok":true}', 0)
             for prefix, queue in self.plans:
                 if h.path.startswith(prefix) and queue:
                     answer = queue.pop(0)
                     break
         status, headers, data, delay = answer
+        rec["status"] = status
         if delay:
             time.sleep(delay)
         try:

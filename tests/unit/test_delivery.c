@@ -23,8 +23,10 @@ static const char cfg_json[] =
     "\"retention_s\":3600,"
     "\"sources\":{\"encora\":{\"kind\":\"encorastream\",\"signature\":{\"scheme\":"
     "\"hmac-sha256-hex\",\"secrets\":[\"s\"]},\"api\":{\"base_url\":\"http://127.0.0.1:9\"}}},"
-    "\"targets\":{\"canon\":{\"format\":\"canonical\",\"url\":\"http://127.0.0.1:9/x\"},"
-    "\"slow\":{\"format\":\"canonical\",\"url\":\"http://127.0.0.1:9/y\",\"rate_per_s\":2.5}},"
+    "\"targets\":{\"canon\":{\"format\":\"canonical\",\"url\":\"http://127.0.0.1:9/x\","
+    "\"max_in_flight\":3,\"breaker\":{\"failures\":5,\"probe_s\":10}},"
+    "\"slow\":{\"format\":\"canonical\",\"url\":\"http://127.0.0.1:9/y\",\"rate_per_s\":2.5,"
+    "\"breaker\":null}},"
     "\"retry\":{\"max_attempts\":7,\"base_delay_ms\":10,\"max_delay_ms\":100},"
     "\"worker\":{\"concurrency\":4,\"visibility_timeout_ms\":9000}}";
 
@@ -206,9 +208,11 @@ static void test_claim(void **state)
     struct dlv_cmd *c = dlv_cmd_new();
     size_t room[] = {3, 0};
     assert_int_equal(dlv_claim(c, cfg, "me", room, 4, 3), 0);
-    const char *want[] = {"rp",    "9000", "3600", "me",   "4", "1",       "2",
-                          "canon", "3",    "0",    "slow", "0", "2.500000"};
-    expect_args(c, lua_claim, want, 13);
+    /* per target: name, room, rate_per_s, the breaker's probe_s in ms (0 = no breaker),
+     * max_in_flight across workers (the default 8 when unset) */
+    const char *want[] = {"rp", "9000",  "3600", "me",   "4", "1",        "2", "canon", "3",
+                          "0",  "10000", "3",    "slow", "0", "2.500000", "0", "8"};
+    expect_args(c, lua_claim, want, 17);
     dlv_cmd_free(c);
 
     /* target 0: one leased delivery (nil show_id) and one ended superseded; target 1: none */
@@ -271,6 +275,10 @@ static void test_complete(void **state)
                           "7",
                           "3600",
                           "2",
+                          "1", /* one target with a breaker: name, failures, probe_s in ms */
+                          "canon",
+                          "5",
+                          "10000",
                           "dlv_a",
                           "t1",
                           "retry",
@@ -305,7 +313,7 @@ static void test_complete(void **state)
                           "",
                           "",
                           ""};
-    expect_args(c, lua_complete, want, 38);
+    expect_args(c, lua_complete, want, 42);
     /* a delivered outcome with its catalog write (a feed target's store) */
     struct dlv_outcome d = {.id = "dlv_d",
                             .lease = "t4",
@@ -326,6 +334,10 @@ static void test_complete(void **state)
                             "7",
                             "3600",
                             "1",
+                            "1",
+                            "canon",
+                            "5",
+                            "10000",
                             "dlv_d",
                             "t4",
                             "delivered",
@@ -343,12 +355,12 @@ static void test_complete(void **state)
                             "movie",
                             "+US",
                             "60:1"};
-    expect_args(c, lua_complete, want_d, 21);
+    expect_args(c, lua_complete, want_d, 25);
     /* the builder is reused: begin starts afresh */
     assert_int_equal(dlv_complete_begin(c, cfg), 0);
     assert_int_equal(dlv_complete_end(c), 0);
-    const char *empty[] = {"rp", "7", "3600", "0"};
-    expect_args(c, lua_complete, empty, 4);
+    const char *empty[] = {"rp", "7", "3600", "0", "1", "canon", "5", "10000"};
+    expect_args(c, lua_complete, empty, 8);
     /* at most DLV_COMPLETE_MAX per call */
     for (int i = 0; i < DLV_COMPLETE_MAX; i++)
         assert_int_equal(dlv_complete_add(c, &b), 0);
@@ -365,6 +377,36 @@ static void test_complete(void **state)
     assert_true(w.stale);
     assert_null(w.status);
     assert_int_equal(dlv_complete_result(r, 2, &w), -1);
+    freeReplyObject(r);
+
+    /* outcomes that opened and closed their target's circuit (nil HTTP status: transport) */
+    r = parse("*3\r\n"
+              "*7\r\n$8\r\nretrying\r\n:2\r\n$6\r\nopened\r\n:5\r\n"
+              "$19\r\npartner_unavailable\r\n$20\r\npartner answered 503\r\n$3\r\n503\r\n"
+              "*7\r\n$9\r\ndelivered\r\n:3\r\n$6\r\nclosed\r\n:9\r\n"
+              "$16\r\nconnection_error\r\n$7\r\nrefused\r\n$0\r\n\r\n"
+              "*7\r\n$9\r\ndelivered\r\n:1\r\n$4\r\nodd?\r\n:1\r\n$0\r\n\r\n$0\r\n\r\n$0\r\n\r\n");
+    assert_int_equal(dlv_complete_result(r, 0, &w), 0);
+    assert_string_equal(w.status, "retrying");
+    assert_int_equal(w.circuit, DLV_CIRCUIT_OPENED);
+    assert_int_equal(w.failures, 5);
+    assert_string_equal(w.last_code, "partner_unavailable");
+    assert_string_equal(w.last_message, "partner answered 503");
+    assert_int_equal(w.last_http, 503);
+    assert_int_equal(dlv_complete_result(r, 1, &w), 0);
+    assert_int_equal(w.circuit, DLV_CIRCUIT_CLOSED);
+    assert_int_equal(w.failures, 9);
+    assert_string_equal(w.last_code, "connection_error");
+    assert_int_equal(w.last_http, 0);
+    /* an unknown transition word is no transition */
+    assert_int_equal(dlv_complete_result(r, 2, &w), 0);
+    assert_int_equal(w.circuit, DLV_CIRCUIT_SAME);
+    freeReplyObject(r);
+    /* a plain two-element entry leaves the circuit fields unset */
+    r = parse("*1\r\n*2\r\n$9\r\ndelivered\r\n:1\r\n");
+    assert_int_equal(dlv_complete_result(r, 0, &w), 0);
+    assert_int_equal(w.circuit, DLV_CIRCUIT_SAME);
+    assert_null(w.last_code);
     freeReplyObject(r);
     assert_string_equal(dlv_result_name(DLV_SUPERSEDED), "superseded");
     assert_string_equal(dlv_result_name(DLV_DELIVERED), "delivered");
