@@ -304,15 +304,19 @@ struct worker *worker_new(const struct config *cfg)
     w->fan_targets = calloc(cfg->n_targets + 1, sizeof(*w->fan_targets));
     w->claim_asked = calloc(cfg->n_targets + 1, sizeof(*w->claim_asked));
     w->full_since = calloc(cfg->n_targets + 1, sizeof(*w->full_since));
+    w->room_hint = calloc(cfg->n_targets + 1, sizeof(*w->room_hint));
+    w->freed = calloc(cfg->n_targets + 1, sizeof(*w->freed));
+    for (size_t i = 0; w->room_hint && i < cfg->n_targets; i++)
+        w->room_hint[i] = -1;
     w->cmd_intake = dlv_cmd_new();
     w->cmd_fanout = dlv_cmd_new();
     w->cmd_claim = dlv_cmd_new();
     w->cmd_reclaim = dlv_cmd_new();
     w->cmd_complete = dlv_cmd_new();
     if (w->base == NULL || w->inflight == NULL || w->room == NULL || w->fan_targets == NULL ||
-        w->claim_asked == NULL || w->full_since == NULL || w->cmd_intake == NULL ||
-        w->cmd_fanout == NULL || w->cmd_claim == NULL || w->cmd_reclaim == NULL ||
-        w->cmd_complete == NULL)
+        w->claim_asked == NULL || w->full_since == NULL || w->room_hint == NULL ||
+        w->freed == NULL || w->cmd_intake == NULL || w->cmd_fanout == NULL ||
+        w->cmd_claim == NULL || w->cmd_reclaim == NULL || w->cmd_complete == NULL)
         goto fail;
     w->rc = rconn_new(w->base, cfg, REDIS_TIMEOUT_MS);
     w->hc = hclient_new(w->base);
@@ -382,6 +386,8 @@ void worker_free(struct worker *w)
     free(w->fan_targets);
     free(w->claim_asked);
     free(w->full_since);
+    free(w->room_hint);
+    free(w->freed);
     if (w->base)
         event_base_free(w->base);
     free(w);

@@ -115,6 +115,10 @@ static void on_fanout(struct redisReply *r, void *arg)
         return;
     }
     long created = dlv_fanout_total(r);
+    for (size_t k = 0; leasing && k < w->cfg->n_targets; k++) {
+        w->room_hint[k] = dlv_fanout_room_left(r, w->fanout_m, k);
+        w->freed[k] = 0;
+    }
     size_t leased = leasing ? start_claimed(w, dlv_fanout_leased(r, w->fanout_m)) : 0;
     if (created > (long)leased)
         w->due_maybe = 1; /* some wait in the due lists */
@@ -255,6 +259,9 @@ static void take(struct worker *w)
             const struct target *t = &w->cfg->targets[i];
             size_t mif = (size_t)(t->max_in_flight > 0 ? t->max_in_flight : DEFAULT_MAX_IN_FLIGHT);
             size_t r = w->inflight[i] < mif ? mif - w->inflight[i] : 0;
+            /* and what the target's max_in_flight across workers left, as last seen */
+            if (w->room_hint[i] >= 0 && (size_t)w->room_hint[i] + w->freed[i] < r)
+                r = (size_t)w->room_hint[i] + w->freed[i];
             if (r > 0) {
                 w->full_since[i] = 0;
                 n = r < n ? r : n;

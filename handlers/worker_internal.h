@@ -100,8 +100,12 @@ struct worker {
     /* Deliveries may be due that no fanout leased (a fanout left some in the due lists, a
      * reclaim put some back): claim when room frees, not only on the tick. */
     int due_maybe;
-    size_t *claim_asked;      /* per target: the room the claim out asked for */
-    int64_t *full_since;      /* per target: since when it has no room (0 = it has) */
+    size_t *claim_asked; /* per target: the room the claim out asked for */
+    int64_t *full_since; /* per target: since when it has no room (0 = it has) */
+    /* per target: the room its max_in_flight across workers had left at the last fanout (-1 =
+     * unknown), and the deliveries of it this worker ended since */
+    long *room_hint;
+    size_t *freed;
     size_t claim_asked_total; /* its max */
     int fanout_leasing;       /* the fanout out leases (its reply starts jobs) */
     size_t fanout_m;          /* entries in it */

@@ -69,6 +69,7 @@ void worker_job_unlink(struct job *j)
         j->next->prev = j->prev;
     w->n_jobs--;
     w->inflight[j->ti]--;
+    w->freed[j->ti]++;
 }
 
 void worker_job_finish(struct job *j, enum dlv_result result, long http_status, const char *code,

@@ -370,6 +370,12 @@ int dlv_fanout_end(struct dlv_cmd *c)
     return 0;
 }
 
+long dlv_fanout_room_left(const struct redisReply *r, size_t m, size_t k)
+{
+    const redisReply *l = dlv_fanout_leased(r, m + 1);
+    return l && k < l->elements ? (long)rinteger(l->element[k], -1) : -1;
+}
+
 const struct redisReply *dlv_fanout_leased(const struct redisReply *r, size_t m)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || m >= r->elements ||

@@ -9,7 +9,8 @@
 -- circuit is open: claim.lua sends its probes), so that the worker which read an event
 -- fetches its title once for all its targets. Returns the number of deliveries created per
 -- entry, in order, then (with the lease) one array per lease target holding claim.lua's record
--- of each delivery leased.
+-- of each delivery leased, then per lease target the room its max_in_flight across workers
+-- left (-1 = not known: no lease was possible there, or no bound).
 local P, retention, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local function s(v) return v or '' end
@@ -138,7 +139,7 @@ end
 
 -- The lease: the same checks as claim.lua's (pause, circuit, room, max_in_flight across
 -- workers, rate_per_s); the deliveries taken leave the due lists they were about to join.
-local leased_out
+local leased_out, room_left
 if ARGV[base + 1] then
   local consumer, vt, left, lnt = ARGV[base + 1], tonumber(ARGV[base + 2]),
                                   tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
@@ -154,7 +155,7 @@ if ARGV[base + 1] then
     if room[t] > 0 then
       local fkey
       room[t], fkey = target_flight_room(P, t, room[t], tonumber(ARGV[b + 5]) or 0, now)
-      if fkey then flying[t] = {key = fkey} end
+      if fkey then flying[t] = {key = fkey, left = room[t]} end
     end
   end
   local token = consumer .. ':' .. now .. ':0'
@@ -178,6 +179,7 @@ if ARGV[base + 1] then
       if flying[t] then
         table.insert(flying[t], now + vt)
         table.insert(flying[t], d.id)
+        flying[t].left = flying[t].left - 1
       end
       local f = d.f
       table.insert(leased_out[pos[t]], {d.id, s(f.event_id), s(f.request_id), s(f.type),
@@ -196,6 +198,13 @@ if ARGV[base + 1] then
   for _, f in pairs(flying) do
     if #f > 0 then redis.call('ZADD', f.key, unpack(f)) end
   end
+  -- what each target's max_in_flight across workers leaves after this lease (-1: not known or
+  -- not bounded): the worker reads no more events than every target can take
+  room_left = {}
+  for k = 1, lnt do
+    local f = flying[ARGV[base + 4 + 5 * (k - 1) + 1]]
+    room_left[k] = f and f.left or -1
+  end
 end
 
 C.flush()
@@ -210,5 +219,8 @@ if #sids > 0 then
   redis.call('XACK', P .. ':events', 'workers', unpack(sids))
   redis.call('XDEL', P .. ':events', unpack(sids))
 end
-if leased_out then table.insert(out, leased_out) end
+if leased_out then
+  table.insert(out, leased_out)
+  table.insert(out, room_left)
+end
 return out

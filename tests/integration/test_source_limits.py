@@ -153,8 +153,10 @@ class TestSlotsOfADeadWorkerLapse(LimitsTest):
 
 class TestOneFetchPerEvent(LimitsTest):
     def setUp(self):
-        self.env = LimitsEnv({"max_in_flight": 8}, workers=2,
-                             targets={"canon": CANON, "canon2": CANON2}, delay=0.01)
+        # targets' max_in_flight (across workers) above what the test needs: a target at its
+        # limit cannot start an event's delivery with the others (it fetches on its own later)
+        targets = {"canon": dict(CANON, max_in_flight=32), "canon2": dict(CANON2, max_in_flight=32)}
+        self.env = LimitsEnv({"max_in_flight": 8}, workers=2, targets=targets, delay=0.01)
 
     def test_one_event_two_targets_one_fetch(self):
         env = self.env
