@@ -1,11 +1,12 @@
-/* relayctl sync / syncs: start a catalog sync run and follow it, list the runs. Runs are
- * started in Redis exactly as POST /admin/sources/{name}/sync does (queue/sync); a
- * relay-worker lists them. */
+/* relayctl sync / syncs: start a catalog sync run and follow it, cancel one, list the runs.
+ * Runs are started and cancelled in Redis exactly as POST /admin/sources/{name}/sync and
+ * POST /admin/syncs/{id}/cancel do (queue/sync); a relay-worker lists them. */
 #include "ctl/relayctl_sync.h"
 #include "ctl/session.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct sopts {
     size_t n_targets;
     const char *source, *limit, *config_path;
     const char *arg;
+    const char *run_id; /* sync cancel RUN_ID */
     int full, dry_run, detach, json;
 };
 
@@ -62,9 +64,14 @@ static int parse(int argc, char **argv, int first, int is_sync, struct sopts *o)
             continue;
         }
         if (a[0] != '-') {
-            if (!is_sync || o->arg)
+            /* "sync SOURCE", or "sync cancel RUN_ID": a source is never followed by another
+             * word, so a source named cancel still syncs with "sync cancel" alone */
+            if (is_sync && o->arg && !o->run_id && strcmp(o->arg, "cancel") == 0)
+                o->run_id = a;
+            else if (!is_sync || o->arg)
                 return usage_error(cmd, "unexpected argument", a);
-            o->arg = a;
+            else
+                o->arg = a;
             continue;
         }
         if (is_sync && strncmp(a, "--target", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
@@ -94,6 +101,8 @@ static int parse(int argc, char **argv, int first, int is_sync, struct sopts *o)
     }
     if (is_sync && o->arg == NULL)
         return usage_error(cmd, "SOURCE is required", NULL);
+    if (o->run_id && (o->n_targets || o->full || o->dry_run))
+        return usage_error("sync cancel", "takes only RUN_ID, --detach, --json and --config", NULL);
     return -1;
 }
 
@@ -207,12 +216,104 @@ static void print_final(const json_t *rec, int json)
            err[0] ? "  error " : "", err, err[0] ? ": " : "", jstr(rec, "error_message"));
 }
 
-static int follow(struct rsync *rs, const struct config *cfg, const char *id, int json)
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
 {
-    int tty = isatty(STDOUT_FILENO) && !json;
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Asks sync_cancel.lua to cancel run id. Returns its verdict (the run's record into *rec,
+ * caller decrefs, when there is one), or SYNC_CANCEL_ERROR (printed). */
+static enum sync_cancel_verdict request_cancel(struct rsync *rs, const struct config *cfg,
+                                               const char *id, json_t **rec)
+{
+    struct sync_args a;
+    const redisReply *flat;
+    *rec = NULL;
+    sync_args_init(&a);
+    sync_args_cancel(&a, cfg, id);
+    redisReply *r = script(rs, lua_sync_cancel, &a);
+    sync_args_clear(&a);
+    if (r == NULL)
+        return SYNC_CANCEL_ERROR;
+    enum sync_cancel_verdict v = sync_cancel_result(r, &flat);
+    *rec = flat ? sync_record_json(flat) : NULL;
+    freeReplyObject(r);
+    if (v == SYNC_CANCEL_ERROR || (v != SYNC_CANCEL_UNKNOWN && *rec == NULL)) {
+        fputs("relayctl: sync cancel: unexpected reply from Redis\n", stderr);
+        json_decref(*rec);
+        *rec = NULL;
+        return SYNC_CANCEL_ERROR;
+    }
+    return v;
+}
+
+/* Ctrl-C while following a run that relayctl started: on a terminal, offer to cancel it;
+ * else (or when declined) stop following and leave it running. Returns 1 to go on following
+ * (cancel requested), 0 to stop. */
+static int offer_cancel(struct rsync *rs, const struct config *cfg, const char *id)
+{
+    char line[16] = "";
+    json_t *rec = NULL;
+    interrupted = 0;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends relayctl at once */
+    if (isatty(STDIN_FILENO)) {
+        fprintf(stderr,
+                "\nCancel sync %s? It stops listing, removes nothing, keeps what it "
+                "queued. [y/N] ",
+                id);
+        fflush(stderr);
+        if (fgets(line, sizeof(line), stdin) != NULL && (line[0] == 'y' || line[0] == 'Y')) {
+            enum sync_cancel_verdict v = request_cancel(rs, cfg, id, &rec);
+            json_decref(rec);
+            if (v == SYNC_CANCELLED || v == SYNC_CANCELLING || v == SYNC_CANCEL_ENDED) {
+                fprintf(stderr, "cancelling sync %s\n", id);
+                return 1;
+            }
+        }
+    }
+    fprintf(stderr,
+            "\nrelayctl: stopped following sync %s; it goes on (relayctl syncs; relayctl sync "
+            "cancel %s)\n",
+            id, id);
+    return 0;
+}
+
+/* The run's record; once its cancel was asked for, by asking again (sync_cancel.lua is
+ * idempotent), so that a run whose worker died ends as soon as its lease has expired. */
+static json_t *poll_record(struct rsync *rs, const struct config *cfg, const char *id, int cancel)
+{
+    json_t *rec = NULL;
+    if (!cancel)
+        return fetch_record(rs, cfg, id);
+    (void)request_cancel(rs, cfg, id, &rec);
+    return rec;
+}
+
+/* Follows run id until it ends. cancel 0: a run relayctl started (exit status 0 when it ends
+ * done; Ctrl-C offers to cancel it); 1: a run whose cancel relayctl asked for (0 when it ends
+ * cancelled). */
+static int follow(struct rsync *rs, const struct config *cfg, const char *id, int json, int cancel)
+{
+    /* relayctl sync cancel waits for the end quietly: the progress is the run starter's */
+    int quiet = json || cancel;
+    int tty = isatty(STDOUT_FILENO) && !quiet;
     int64_t next_line = 0;
+    const char *want = cancel ? "cancelled" : "done";
+    if (!cancel) {
+        struct sigaction sa = {.sa_handler = on_sigint}; /* no SA_RESTART: the sleep wakes */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+    }
     for (;;) {
-        json_t *rec = fetch_record(rs, cfg, id);
+        if (interrupted) {
+            if (!offer_cancel(rs, cfg, id))
+                return 130;
+            cancel = 1;
+        }
+        json_t *rec = poll_record(rs, cfg, id, cancel);
         if (rec == NULL) {
             fprintf(stderr, "relayctl: sync %s: record not found\n", id);
             return 1;
@@ -223,7 +324,7 @@ static int follow(struct rsync *rs, const struct config *cfg, const char *id, in
             draw_bar(rec);
             if (!running)
                 fputc('\n', stdout);
-        } else if (!json && running && util_mono_ms() >= next_line) {
+        } else if (!quiet && running && util_mono_ms() >= next_line) {
             char c[200];
             counts(rec, c, sizeof(c));
             printf("sync %s running: %s\n", id, c);
@@ -231,7 +332,7 @@ static int follow(struct rsync *rs, const struct config *cfg, const char *id, in
             next_line = util_mono_ms() + 1000;
         }
         if (!running) {
-            int ok = strcmp(state, "done") == 0;
+            int ok = strcmp(state, want) == 0;
             print_final(rec, json);
             json_decref(rec);
             return ok ? 0 : 1;
@@ -287,7 +388,46 @@ static int cmd_sync(struct rsync *rs, const struct config *cfg, const struct sop
     }
     if (!o->json)
         fprintf(stderr, "sync %s started for source %s\n", id, o->arg);
-    rc = follow(rs, cfg, id, o->json);
+    rc = follow(rs, cfg, id, o->json, 0);
+    return rc;
+}
+
+/* relayctl sync cancel RUN_ID: exit 0 once the run ended cancelled (at once with --detach
+ * when its worker has yet to notice), 1 when it had ended or ends otherwise, or is unknown. */
+static int cmd_cancel(struct rsync *rs, const struct config *cfg, const struct sopts *o)
+{
+    json_t *rec = NULL;
+    int rc = 1;
+    enum sync_cancel_verdict v = request_cancel(rs, cfg, o->run_id, &rec);
+    switch (v) {
+    case SYNC_CANCEL_ERROR:
+        break;
+    case SYNC_CANCEL_UNKNOWN:
+        fprintf(stderr, "relayctl: sync cancel: no sync run %s\n", o->run_id);
+        break;
+    case SYNC_CANCEL_ENDED:
+        fprintf(stderr, "relayctl: sync cancel: sync %s already ended %s\n", o->run_id,
+                jstr(rec, "state"));
+        break;
+    case SYNC_CANCELLED:
+        print_final(rec, o->json);
+        rc = 0;
+        break;
+    case SYNC_CANCELLING:
+        if (o->detach) {
+            if (o->json)
+                print_final(rec, 1);
+            else
+                printf("sync %s cancelling: its worker stops at its next page\n", o->run_id);
+            rc = 0;
+        } else {
+            if (!o->json)
+                fprintf(stderr, "sync %s cancelling: waiting for its worker\n", o->run_id);
+            rc = follow(rs, cfg, o->run_id, o->json, 1);
+        }
+        break;
+    }
+    json_decref(rec);
     return rc;
 }
 
@@ -326,14 +466,19 @@ static int cmd_syncs(struct rsync *rs, const struct config *cfg, const struct so
         json_decref(doc);
         return 0;
     }
-    printf("%-24s %-10s %-8s %-20s %6s %7s %7s %7s %7s %6s  %s\n", "ID", "SOURCE", "STATE",
+    printf("%-24s %-10s %-10s %-20s %6s %7s %7s %7s %7s %6s  %s\n", "ID", "SOURCE", "STATE",
            "STARTED", "PAGES", "SEEN", "QUEUED", "SKIPPED", "REMOVED", "ERRORS", "ERROR");
     size_t i;
     json_t *rec;
     json_array_foreach(arr, i, rec)
     {
-        printf("%-24s %-10s %-8s %-20.20s %6lld %7lld %7lld %7lld %7lld %6lld  %s\n",
-               jstr(rec, "id"), jstr(rec, "source"), jstr(rec, "state"), jstr(rec, "started_at"),
+        /* a running run whose cancel its worker has yet to see shows as cancelling */
+        const char *state = jstr(rec, "state");
+        if (strcmp(state, "running") == 0 &&
+            json_is_string(json_object_get(rec, "cancel_requested_at")))
+            state = "cancelling";
+        printf("%-24s %-10s %-10s %-20.20s %6lld %7lld %7lld %7lld %7lld %6lld  %s\n",
+               jstr(rec, "id"), jstr(rec, "source"), state, jstr(rec, "started_at"),
                jint(rec, "pages"), jint(rec, "seen"), jint(rec, "queued"), jint(rec, "skipped"),
                jint(rec, "removed"), jint(rec, "errors"),
                jstr(rec, "error")[0] ? jstr(rec, "error") : "-");
@@ -353,7 +498,14 @@ int relayctl_sync_main(const struct cli_opts *cli_in, int argc, char **argv, int
     rc = session_open(cli_in, o.config_path, &ses);
     if (rc != 0)
         return rc;
-    rc = is_sync ? cmd_sync(ses.rs, ses.cfg, &o) : cmd_syncs(ses.rs, ses.cfg, &o);
+    if (!is_sync)
+        rc = cmd_syncs(ses.rs, ses.cfg, &o);
+    else if (o.run_id)
+        rc = cmd_cancel(ses.rs, ses.cfg, &o);
+    else if (strcmp(o.arg, "cancel") == 0 && config_source(ses.cfg, "cancel") == NULL)
+        rc = usage_error("sync cancel", "RUN_ID is required", NULL);
+    else
+        rc = cmd_sync(ses.rs, ses.cfg, &o);
     session_close(&ses);
     return rc;
 }

@@ -1,10 +1,9 @@
 /* The catalog listing of a sync run: EncoraStream's admin lists (movies, shows, each show's
  * seasons, each season's episodes) and Movida's paginated titles with their metadata expanded,
- * so that Movida's skip (same document) needs no request per title. */
+ * so that Movida's skip (the same rendered document) needs no request per title. */
 #include "handlers/sync_list.h"
 
 #include <jansson.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +143,11 @@ void sync_page_clear(struct sync_page *p)
         free(p->items[i].content_id);
         free(p->items[i].content_type);
         free(p->items[i].show_id);
+        if (p->docs)
+            json_decref(p->docs[i]);
     }
     free(p->items);
+    free(p->docs);
     for (size_t i = 0; i < p->n_todo; i++)
         free(p->todo[i]);
     free(p->todo);
@@ -155,7 +157,7 @@ void sync_page_clear(struct sync_page *p)
 }
 
 static int add_item(struct sync_page *p, const char *id, const char *type, const char *show,
-                    int season, int episode, int64_t order, const char *fp)
+                    int season, int episode, int64_t order)
 {
     struct sync_item *it = &p->items[p->n_items];
     memset(it, 0, sizeof(*it));
@@ -165,7 +167,6 @@ static int add_item(struct sync_page *p, const char *id, const char *type, const
     it->season_number = season;
     it->episode_number = episode;
     it->order_ms = order;
-    snprintf(it->fp, sizeof(it->fp), "%s", fp ? fp : "");
     p->n_items++;
     return it->content_id && it->content_type && it->show_id ? 0 : -1;
 }
@@ -246,13 +247,13 @@ static int encora_parse(const struct sync_pos *pos, json_t *doc, int64_t start_m
                 continue;
             if (cms_int(o, "season_number", 0, 100000, &sn) != 0)
                 sn = season;
-            if (add_item(out, id, "episode", show, (int)sn, (int)ep, order, NULL) != 0)
+            if (add_item(out, id, "episode", show, (int)sn, (int)ep, order) != 0)
                 goto oom;
         } else if (strcmp(phase, "movies") == 0) {
-            if (add_item(out, id, "movie", NULL, -1, -1, order, NULL) != 0)
+            if (add_item(out, id, "movie", NULL, -1, -1, order) != 0)
                 goto oom;
         } else {
-            if (add_item(out, id, "show", NULL, -1, -1, order, NULL) != 0 ||
+            if (add_item(out, id, "show", NULL, -1, -1, order) != 0 ||
                 add_todo(out, "S", id, -1) != 0)
                 goto oom;
         }
@@ -320,7 +321,8 @@ static int movida_parse(const struct source *src, const struct sync_pos *pos, js
         return -1;
     }
     out->items = calloc(n + 1, sizeof(*out->items));
-    if (out->items == NULL)
+    out->docs = calloc(n + 1, sizeof(*out->docs));
+    if (out->items == NULL || out->docs == NULL)
         goto oom;
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(entries, i);
@@ -336,17 +338,9 @@ static int movida_parse(const struct source *src, const struct sync_pos *pos, js
             snprintf(id, sizeof(id), "%s", cms_str(o, "id"));
         else
             continue;
-        /* The document the skip compares: the listed title with its expanded metadata, in a
-         * canonical serialisation (sorted keys), so that equal content gives equal bytes. */
-        char *text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-        if (text == NULL)
-            goto oom;
-        unsigned char md[SHA_DIGEST_LENGTH];
-        char fp[41];
-        SHA1((const unsigned char *)text, strlen(text), md);
-        free(text);
-        util_hex(md, sizeof(md), fp);
-        if (add_item(out, id, "", NULL, -1, -1, start_ms, fp) != 0)
+        /* kept for the skip, which renders the title from it as a delivery would */
+        out->docs[out->n_items] = json_incref(o);
+        if (add_item(out, id, "", NULL, -1, -1, start_ms) != 0)
             goto oom;
     }
     out->total = cms_int(doc, "total_entries", 0, 100000000, &total) == 0 ? (long)total : -1;

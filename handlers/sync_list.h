@@ -26,7 +26,9 @@ struct sync_pos {
 struct sync_page {
     struct sync_item *items;
     size_t n_items;
-    char **todo; /* items to append to the todo list */
+    struct json_t **docs; /* Movida: each item's listed entry, for the skip (handlers/sync_render);
+                           * else NULL. Owned (references). */
+    char **todo;          /* items to append to the todo list */
     size_t n_todo;
     char *phase; /* position after this page */
     char *cursor;

@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "handlers/fetches.h"
 #include "handlers/hclient.h"
 #include "handlers/sync_list.h"
+#include "handlers/sync_render.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/rsync.h"
@@ -28,6 +30,11 @@
  * stalled Redis never holds up deliveries; only the hand-back at exit blocks, bounded. */
 #define REDIS_TIMEOUT_MS 2000
 #define RELEASE_TIMEOUT_MS 500
+/* While a page is slow (or a retry waits), a beat at least this often renews the lease and
+ * notices an operator's cancel; a run that lists briskly notices it at its next page. */
+#define CANCEL_CHECK_MS 1000
+#define GROUPS_MAX 1024 /* Movida title groups a run keeps (a series' episodes list together) */
+#define GROUP_MAX_BODY (4u << 20)
 
 struct sync_run {
     const struct config *cfg;
@@ -53,6 +60,16 @@ struct sync_run {
     int attempts;                   /* failed attempts at the current page */
     long pages;
     struct fetch_wait *call;
+    /* Movida's skip (handlers/sync_render): a listed page waits here while its title groups
+     * are fetched and its catalog entries read, then is rendered per target */
+    char *targets; /* the run's, comma-separated, in the run's order */
+    int full;
+    struct sync_page pend;
+    int have_pend;
+    size_t i_group;   /* the next item whose title group to look at */
+    char *group_url;  /* the group being fetched */
+    int group_failed; /* one failed on this page: no more asked for it (its titles are queued) */
+    struct sync_render_groups *groups;
 };
 
 int sync_run_entry_wants(const char *targets, const char *name)
@@ -75,6 +92,13 @@ int sync_run_entry_wants(const char *targets, const char *name)
 static int64_t lease_ms(const struct sync_run *sr)
 {
     return sr->cfg->worker_visibility_timeout_ms;
+}
+
+/* When the next beat is due: a third of the lease, and CANCEL_CHECK_MS at most. */
+static int64_t next_beat_at(const struct sync_run *sr)
+{
+    int64_t every = lease_ms(sr) / 3;
+    return util_mono_ms() + (every < CANCEL_CHECK_MS ? every : CANCEL_CHECK_MS);
 }
 
 static const char *el_str(const redisReply *r, size_t i)
@@ -140,11 +164,26 @@ static int send_script(struct sync_run *sr, const char *lua, const char *what,
     return 0;
 }
 
+static void drop_pending(struct sync_run *sr)
+{
+    if (sr->have_pend)
+        sync_page_clear(&sr->pend);
+    sr->have_pend = 0;
+    free(sr->group_url);
+    sr->group_url = NULL;
+    sr->group_failed = 0;
+}
+
 static void drop_run(struct sync_run *sr)
 {
     if (sr->call)
         fetches_cancel(sr->fx, sr->call);
     sr->call = NULL;
+    drop_pending(sr);
+    sync_render_groups_free(sr->groups);
+    sr->groups = NULL;
+    free(sr->targets);
+    sr->targets = NULL;
     if (sr->timer)
         evtimer_del(sr->timer);
     sr->id[0] = '\0';
@@ -183,6 +222,9 @@ static void on_finished(struct sync_run *sr, redisReply *r)
         if (strcmp(el_str(r, 1), "done") == 0)
             LOG_INFO("sync done", "sync_id", sr->id, "source", sr->src->name,
                      LOG_INT("removed", removed), NULL);
+        else if (strcmp(el_str(r, 1), "cancelled") == 0)
+            LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src->name,
+                     LOG_INT("pages", sr->pages), NULL);
         else
             LOG_WARN("sync failed", "sync_id", sr->id, "source", sr->src->name, "error",
                      el_str(r, 2), NULL);
@@ -211,7 +253,15 @@ static void finish(struct sync_run *sr, const char *outcome, const char *code, c
 
 static void on_beat(struct sync_run *sr, redisReply *r)
 {
-    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && sr->id[0] && !sr->busy) {
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER || !sr->id[0])
+        return;
+    if (r->integer == 2) {
+        /* sync_beat.lua ended it: the page in flight (if any) is dropped unread, and an
+         * answer of a script still out is ignored (drop_run moves gen on) */
+        LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src ? sr->src->name : NULL,
+                 LOG_INT("pages", sr->pages), NULL);
+        drop_run(sr);
+    } else if (r->integer == 0 && !sr->busy) {
         LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
         drop_run(sr);
     }
@@ -224,7 +274,7 @@ static void beat(struct sync_run *sr, int errors, const char *msg)
     sync_args_beat(&a, sr->cfg, sr->id, sr->token, lease_ms(sr), errors, msg);
     (void)send_script(sr, lua_sync_beat, "sync_beat", &a, on_beat);
     sync_args_clear(&a);
-    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    sr->next_beat = next_beat_at(sr);
 }
 
 /* One failed attempt at the current page: counted, retried with the delivery backoff (a
@@ -265,6 +315,13 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
             arm(sr, REDIS_RETRY_MS); /* the same page again: nothing of it was written */
         return;
     }
+    if (strcmp(el_str(r, 0), "cancelled") == 0) {
+        /* sync_page.lua ended it without this page: listing stops here */
+        LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src->name,
+                 LOG_INT("pages", sr->pages), NULL);
+        drop_run(sr);
+        return;
+    }
     if (strcmp(el_str(r, 0), "ok") != 0) {
         LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
         drop_run(sr);
@@ -281,7 +338,7 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
     }
     sr->attempts = 0;
     sr->pages++;
-    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    sr->next_beat = next_beat_at(sr);
     struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
     if (sync_list_done(sr->src, &pos))
         finish(sr, "done", "", "");
@@ -292,14 +349,15 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
 }
 
 /* A page's titles and position go to Redis in one script, with the checkpoint. */
-static void page_apply(struct sync_run *sr, const struct sync_page *pg)
+static void page_apply(struct sync_run *sr, const struct sync_page *pg, char *const *digests)
 {
     struct sync_args a;
     const char *listed =
         sr->phase[0] ? sr->phase : (sr->src->kind == SOURCE_MOVIDA ? "titles" : "movies");
     sync_args_init(&a);
     sync_args_page(&a, sr->cfg, sr->id, sr->token, sync_list_mode(sr->src), listed, pg->phase,
-                   pg->cursor, pg->pop, pg->total, pg->todo, pg->n_todo, pg->items, pg->n_items);
+                   pg->cursor, pg->pop, pg->total, pg->todo, pg->n_todo, pg->items, pg->n_items,
+                   digests);
     free(sr->next_phase);
     free(sr->next_cursor);
     sr->next_phase = strdup(pg->phase);
@@ -309,6 +367,144 @@ static void page_apply(struct sync_run *sr, const struct sync_page *pg)
     else
         arm(sr, REDIS_RETRY_MS);
     sync_args_clear(&a);
+}
+
+/* ---- Movida: what each target would receive ------------------------------------------------ */
+
+static void next_group(struct sync_run *sr);
+
+/* The digests of the pending page, per item, from sync_peek.lua's reply (r NULL: Redis
+ * failed, every digest unknown), then the page goes to Redis. */
+static void render_pending(struct sync_run *sr, const redisReply *r)
+{
+    const struct config *cfg = sr->cfg;
+    const struct sync_page *pg = &sr->pend;
+    const struct target *tg[64]; /* more: the reply does not match, every title is queued */
+    size_t nt = 0;
+    char **digests = calloc(pg->n_items + 1, sizeof(*digests));
+
+    for (const char *p = sr->targets; p && *p && nt < 64;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), p);
+        tg[nt++] = config_target(cfg, name);
+        p = e ? e + 1 : p + n;
+    }
+    if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != pg->n_items * nt * 2))
+        r = NULL;
+    for (size_t i = 0; digests && i < pg->n_items; i++) {
+        const json_t *group = NULL;
+        char *url = sync_render_group_url(sr->src, pg->docs[i]);
+        if (url)
+            (void)sync_render_groups_get(sr->groups, url, &group);
+        free(url);
+        json_t *title =
+            r ? sync_render_title(sr->src, pg->items[i].content_id, pg->docs[i], group) : NULL;
+        int64_t at[64] = {0}, first[64] = {0};
+        for (size_t k = 0; r && k < nt; k++) {
+            const redisReply *o = r->element[(i * nt + k) * 2],
+                             *f = r->element[(i * nt + k) * 2 + 1];
+            at[k] = o->type == REDIS_REPLY_STRING ? strtoll(o->str, NULL, 10) : 0;
+            first[k] = f->type == REDIS_REPLY_STRING ? strtoll(f->str, NULL, 10) : 0;
+        }
+        digests[i] = sync_render_digests(sr->src, tg, nt, title, at, first);
+        json_decref(title);
+    }
+    if (digests == NULL)
+        LOG_WARN("sync: out of memory rendering a page: every title queued", "sync_id", sr->id,
+                 NULL);
+    page_apply(sr, pg, digests);
+    for (size_t i = 0; digests && i < pg->n_items; i++)
+        free(digests[i]);
+    free(digests);
+    drop_pending(sr);
+}
+
+static void on_peek(struct sync_run *sr, redisReply *r)
+{
+    sr->busy = 0;
+    if (!sr->have_pend)
+        return;
+    if (r == NULL) { /* the same page again after a while: nothing of it was written */
+        drop_pending(sr);
+        if (sr->id[0])
+            arm(sr, REDIS_RETRY_MS);
+        return;
+    }
+    render_pending(sr, r);
+}
+
+/* Reads what the targets' catalogs hold of the pending page's titles (sync_peek.lua). */
+static void peek(struct sync_run *sr)
+{
+    struct sync_args a;
+    sync_args_init(&a);
+    sync_args_peek(&a, sr->cfg, sr->src->name, sr->targets, sr->pend.items, sr->pend.n_items);
+    if (send_script(sr, lua_sync_peek, "sync_peek", &a, on_peek) == 0)
+        sr->busy = 1;
+    else
+        render_pending(sr, NULL);
+    sync_args_clear(&a);
+}
+
+static void on_group(const struct hclient_response *res, void *arg)
+{
+    struct sync_run *sr = arg;
+    json_error_t je;
+    json_t *doc = NULL;
+
+    sr->call = NULL;
+    if (res->error == HCLIENT_OK && res->status >= 200 && res->status < 300 && !res->truncated)
+        doc = json_loadb(res->body, res->body_len, 0, &je);
+    if (doc != NULL || (res->error == HCLIENT_OK && (res->status == 404 || res->status == 410))) {
+        if (sync_render_groups_put(sr->groups, sr->group_url, doc) != 0)
+            LOG_WARN("sync: out of memory caching a title group", "sync_id", sr->id, NULL);
+    } else {
+        /* The titles whose group is not cached are queued (their deliveries fetch it
+         * themselves): a CMS in trouble gets no more group requests for this page. */
+        LOG_WARN("sync: title group not fetched", "sync_id", sr->id, "source", sr->src->name,
+                 LOG_INT("status", res->status), NULL);
+        sr->group_failed = 1;
+    }
+    json_decref(doc);
+    next_group(sr);
+}
+
+/* Fetches the next title group the pending page needs and has not cached, one at a time;
+ * when none is left, reads the catalogs. */
+static void next_group(struct sync_run *sr)
+{
+    const struct sync_page *pg = &sr->pend;
+    if (sr->groups == NULL)
+        sr->groups = sync_render_groups_new(GROUPS_MAX);
+    for (; sr->groups && !sr->group_failed && sr->i_group < pg->n_items; sr->i_group++) {
+        const json_t *cached;
+        char *url = sync_render_group_url(sr->src, pg->docs[sr->i_group]);
+        if (url == NULL || sync_render_groups_get(sr->groups, url, &cached)) {
+            free(url);
+            continue;
+        }
+        free(sr->group_url);
+        sr->group_url = url;
+        sr->i_group++;
+        static const char *const headers[] = {"Accept: application/json", NULL};
+        struct hclient_request req = {
+            .method = "GET",
+            .url = url,
+            .headers = headers,
+            .auth = &sr->src->api_auth,
+            .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
+            .max_body = GROUP_MAX_BODY,
+        };
+        char key[48];
+        snprintf(key, sizeof(key), "group\n%u", sr->gen); /* one at a time: never shared */
+        sr->call = fetches_get(sr->fx, sr->src, 0, key, &req, on_group, sr);
+        if (sr->call != NULL)
+            return;
+        sr->group_failed = 1;
+    }
+    peek(sr);
 }
 
 static void on_page(const struct hclient_response *res, void *arg)
@@ -334,7 +530,7 @@ static void on_page(const struct hclient_response *res, void *arg)
         if (strcmp(pos.phase, "todo") == 0 && (res->status == 404 || res->status == 410)) {
             struct sync_page view = {
                 .phase = (char *)"todo", .cursor = (char *)"", .pop = 1, .total = -1};
-            page_apply(sr, &view);
+            page_apply(sr, &view, NULL);
             return;
         }
         char msg[120];
@@ -351,7 +547,15 @@ static void on_page(const struct hclient_response *res, void *arg)
         page_failed(sr, res->status, NULL, err);
         return;
     }
-    page_apply(sr, &pg);
+    if (pg.docs != NULL && !sr->full && pg.n_items > 0) {
+        /* Movida: rendered per target before it is applied (the skip compares documents) */
+        sr->pend = pg;
+        sr->have_pend = 1;
+        sr->i_group = 0;
+        next_group(sr);
+        return;
+    }
+    page_apply(sr, &pg, NULL);
     sync_page_clear(&pg);
 }
 
@@ -417,11 +621,12 @@ static void on_claim(struct sync_run *sr, redisReply *r)
         return;
     }
     sr->src = src;
+    sr->full = strcmp(el_str(r, 3), "1") == 0;
     sr->started_ms = strtoll(el_str(r, 5), NULL, 10);
     sr->pages = strtol(el_str(r, 9), NULL, 10);
     sr->attempts = 0;
     if (set_str(&sr->phase, el_str(r, 6)) != 0 || set_str(&sr->cursor, el_str(r, 7)) != 0 ||
-        set_str(&sr->head, el_str(r, 8)) != 0) {
+        set_str(&sr->head, el_str(r, 8)) != 0 || set_str(&sr->targets, el_str(r, 2)) != 0) {
         drop_run(sr);
         return;
     }
@@ -429,7 +634,7 @@ static void on_claim(struct sync_run *sr, redisReply *r)
     LOG_INFO(
         takeover ? "sync: continuing a dead worker's run from its checkpoint" : "sync: listing",
         "sync_id", sr->id, "source", src->name, "phase", sr->phase[0] ? sr->phase : NULL, NULL);
-    sr->next_beat = util_mono_ms() + lease_ms(sr) / 3;
+    sr->next_beat = next_beat_at(sr);
     struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
     if (sr->phase[0] && sync_list_done(src, &pos))
         finish(sr, "done", "", ""); /* listed completely before its worker died */
@@ -527,8 +732,9 @@ void sync_run_tick(struct sync_run *sr)
         return;
     int64_t now = util_mono_ms();
     if (sr->id[0]) {
-        /* Waiting out a retry delay: keep the lease. A page in flight renews it when done. */
-        if (sr->call == NULL && now >= sr->next_beat && sr->src)
+        /* Waiting out a retry delay or a slow page: keep the lease, and see whether an
+         * operator cancelled the run. A page renews it (and sees that) when applied. */
+        if (now >= sr->next_beat && sr->src)
             beat(sr, 0, "");
         return;
     }

@@ -18,6 +18,7 @@
 #include "handlers/push.h"
 #include "handlers/worker_internal.h"
 #include "queue/catalog.h"
+#include "queue/lua.h"
 #include "queue/rconn.h"
 
 /* A catalog read in flight for a job; job is NULL once the job is gone. */
@@ -598,23 +599,18 @@ static void on_catalog_doc(struct redisReply *reply, void *arg)
 /* Reads the title's document from the target's catalog, then pushes its removal. */
 static void job_catalog_tombstone(struct job *j)
 {
-    char key[512];
+    const char *argv[CATALOG_DOC_ARGC];
     struct cat_lookup *lk = malloc(sizeof(*lk));
     if (lk == NULL) {
         worker_job_finish(j, DLV_RETRY, 0, "internal_error", "out of memory", 0);
         return;
     }
     lk->job = j;
-    if (catalog_doc_key(j->w->cfg->redis_prefix, j->t->name, j->source, j->content_id, key,
-                        sizeof(key)) != 0) {
-        free(lk);
-        worker_job_finish(j, DLV_FAILED, 0, "internal_error", "content id too long", 0);
-        return;
-    }
-    const char *argv[] = {"GET", key};
+    catalog_doc_args(j->w->cfg->redis_prefix, j->t->name, j->source, j->content_id, argv);
     j->state = JOB_FETCH;
     j->lookup = lk;
-    if (rconn_command(j->w->rc, on_catalog_doc, lk, 2, argv, NULL) != 0) {
+    if (rconn_script(j->w->rc, lua_catalog_doc, on_catalog_doc, lk, 0, CATALOG_DOC_ARGC, argv,
+                     NULL) != 0) {
         j->lookup = NULL;
         free(lk);
         worker_job_finish(j, DLV_RETRY, 0, "internal_error", "could not read the catalog", 0);

@@ -42,15 +42,22 @@ static void cursor_mac(const unsigned char key[CATALOG_KEY_BYTES], const char *t
 void catalog_cursor_encode(const unsigned char key[CATALOG_KEY_BYTES], const char *target,
                            const struct catalog_cursor *c, char out[CATALOG_CURSOR_MAX])
 {
-    char nums[52]; /* three numbers of at most 15 digits: always fits CATALOG_CURSOR_MAX */
+    char nums[72]; /* "v." then four numbers of at most 15 digits: always fits */
     unsigned char mac[MAC_BYTES];
     char hex[2 * MAC_BYTES + 1];
-    int n = snprintf(nums, sizeof(nums), "%" PRId64 ".%" PRId64 ".%" PRId64, c->pos, c->hwm,
-                     c->issued_s);
+    int n = c->base >= 0
+                ? snprintf(nums, sizeof(nums), "2.%" PRId64 ".%" PRId64 ".%" PRId64 ".%" PRId64,
+                           c->pos, c->hwm, c->base, c->issued_s)
+                : snprintf(nums, sizeof(nums), "1.%" PRId64 ".%" PRId64 ".%" PRId64, c->pos, c->hwm,
+                           c->issued_s);
 
-    cursor_mac(key, target, nums, (size_t)n, mac);
+    /* version 1's MAC covers the numbers only, as it always did */
+    if (c->base >= 0)
+        cursor_mac(key, target, nums, (size_t)n, mac);
+    else
+        cursor_mac(key, target, nums + 2, (size_t)n - 2, mac);
     util_hex(mac, MAC_BYTES, hex);
-    if (snprintf(out, CATALOG_CURSOR_MAX, "1.%s.%s", nums, hex) >= CATALOG_CURSOR_MAX)
+    if (snprintf(out, CATALOG_CURSOR_MAX, "%s.%s", nums, hex) >= CATALOG_CURSOR_MAX)
         out[0] = '\0'; /* not reached: numbers are below 10^15 */
 }
 
@@ -78,12 +85,16 @@ int catalog_cursor_decode(const unsigned char key[CATALOG_KEY_BYTES], const char
     struct catalog_cursor c;
     unsigned char want[MAC_BYTES], got[MAC_BYTES];
 
-    if (text == NULL || strncmp(text, "1.", 2) != 0)
+    if (text == NULL || (strncmp(text, "1.", 2) != 0 && strncmp(text, "2.", 2) != 0))
         return -1;
-    const char *nums = text + 2, *p = nums;
+    int v2 = text[0] == '2';
+    const char *nums = v2 ? text : text + 2, *p = text + 2;
+    c.base = -1;
     if ((p = parse_num(p, &c.pos)) == NULL || *p++ != '.')
         return -1;
     if ((p = parse_num(p, &c.hwm)) == NULL || *p++ != '.')
+        return -1;
+    if (v2 && ((p = parse_num(p, &c.base)) == NULL || *p++ != '.'))
         return -1;
     if ((p = parse_num(p, &c.issued_s)) == NULL || *p != '.')
         return -1;
@@ -290,6 +301,9 @@ void catalog_page_args(const struct catalog_page_req *r, char buf[CATALOG_PAGE_A
     snprintf(buf[5], 24, "%" PRId64, r->limit);
     snprintf(buf[6], 24, "%" PRId64, r->scan_max);
     snprintf(buf[9], 24, "%" PRId64, r->retention_s);
+    buf[10][0] = '\0';
+    if (r->base >= 0)
+        snprintf(buf[10], 24, "%" PRId64, r->base);
     argv[2] = buf[2];
     argv[3] = buf[3];
     argv[4] = buf[4];
@@ -298,6 +312,7 @@ void catalog_page_args(const struct catalog_page_req *r, char buf[CATALOG_PAGE_A
     argv[7] = r->types ? r->types : "";
     argv[8] = r->market ? r->market : "";
     argv[9] = buf[9];
+    argv[10] = buf[10];
 }
 
 static int reply_int(const redisReply *r, int64_t *out)
@@ -345,15 +360,13 @@ int catalog_page_decode(const redisReply *reply, struct catalog_page *out)
         return -1;
     for (size_t i = 0; i < out->n; i++) {
         const redisReply *d = reply->element[7 + i];
-        /* the stored form: 'L' or 'R', then the document */
-        if (d->type != REDIS_REPLY_STRING || d->len < 1 || (d->str[0] != 'L' && d->str[0] != 'R')) {
+        int64_t seq;
+        if (d->type != REDIS_REPLY_STRING ||
+            catalog_stored_parse(d->str, d->len, &out->items[i], &seq) != 0) {
             free(out->items);
             out->items = NULL;
             return -1;
         }
-        out->items[i].removed = d->str[0] == 'R';
-        out->items[i].doc = d->str + 1;
-        out->items[i].len = d->len - 1;
     }
     return 0;
 }
@@ -424,25 +437,46 @@ void catalog_markets(const json_t *title, char *out, size_t cap)
         out[0] = '\0';
 }
 
-int catalog_doc_key(const char *prefix, const char *target, const char *source,
-                    const char *content_id, char *out, size_t cap)
+int catalog_stored_parse(const char *s, size_t len, struct catalog_item *it, int64_t *seq)
 {
-    int n = snprintf(out, cap, "%s:cat:%s:d:%s:%s", prefix, target, source, content_id);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
+    int64_t v = 0;
+    size_t i = 1;
+    if (len < 3 || (s[0] != 'L' && s[0] != 'R'))
+        return -1;
+    for (; i < len && s[i] >= '0' && s[i] <= '9' && i <= NUM_MAX_DIGITS; i++)
+        v = v * 10 + (s[i] - '0');
+    if (i == 1 || i >= len || s[i] != ':')
+        return -1;
+    it->removed = s[0] == 'R';
+    it->doc = s + i + 1;
+    it->len = len - i - 1;
+    *seq = v;
+    return 0;
+}
+
+void catalog_doc_args(const char *prefix, const char *target, const char *source,
+                      const char *content_id, const char *argv[CATALOG_DOC_ARGC])
+{
+    argv[0] = prefix;
+    argv[1] = target;
+    argv[2] = source;
+    argv[3] = content_id;
 }
 
 enum catalog_doc_state catalog_doc_decode(const redisReply *reply, const char **doc, size_t *len)
 {
+    struct catalog_item it;
+    int64_t seq;
     if (reply == NULL)
         return CATALOG_DOC_ERROR;
     if (reply->type == REDIS_REPLY_NIL)
         return CATALOG_DOC_ABSENT;
-    if (reply->type != REDIS_REPLY_STRING || reply->len < 1 ||
-        (reply->str[0] != 'L' && reply->str[0] != 'R'))
+    if (reply->type != REDIS_REPLY_STRING ||
+        catalog_stored_parse(reply->str, reply->len, &it, &seq) != 0)
         return CATALOG_DOC_ERROR;
-    *doc = reply->str + 1;
-    *len = reply->len - 1;
-    return reply->str[0] == 'L' ? CATALOG_DOC_LIVE : CATALOG_DOC_REMOVED;
+    *doc = it.doc;
+    *len = it.len;
+    return it.removed ? CATALOG_DOC_REMOVED : CATALOG_DOC_LIVE;
 }
 
 /* ---- operators -------------------------------------------------------------------------- */

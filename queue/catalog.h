@@ -18,17 +18,21 @@ struct json_t;
 
 /* A position in a target's change sequence. pos: the last change the partner has seen. hwm:
  * while a snapshot is being paged, the catalog's last change when it began (removals up to
- * it are left out: the partner never had those titles); 0 once past it. issued_s: when the
- * relay gave the cursor out. */
+ * it are left out: the partner never had those titles); 0 once past it. base: where what the
+ * partner holds was last exactly known: pos after a page that ended with has_more false (it
+ * then holds every title as it was at base), the snapshot's hwm while a snapshot's last pages
+ * run, the base of the cursor it came from otherwise; -1 unknown (a cursor from an older
+ * relay). A filtered feed uses it to tell which titles the partner may hold that have left
+ * the filter. issued_s: when the relay gave the cursor out. */
 struct catalog_cursor {
-    int64_t pos, hwm, issued_s;
+    int64_t pos, hwm, base, issued_s;
 };
 
-#define CATALOG_KEY_BYTES 32  /* the per-deployment cursor key (P:cat:key, hex in Redis) */
-#define CATALOG_CURSOR_MAX 96 /* longest cursor text, NUL included */
+#define CATALOG_KEY_BYTES 32   /* the per-deployment cursor key (P:cat:key, hex in Redis) */
+#define CATALOG_CURSOR_MAX 112 /* longest cursor text, NUL included */
 
-/* Writes the cursor's text ("1.pos.hwm.issued.mac", the MAC an HMAC-SHA256 over target and
- * the numbers) into out. Never fails. */
+/* Writes the cursor's text ("2.pos.hwm.base.issued.mac", or "1.pos.hwm.issued.mac" when base
+ * is unknown; the MAC an HMAC-SHA256 over target and the numbers) into out. Never fails. */
 void catalog_cursor_encode(const unsigned char key[CATALOG_KEY_BYTES], const char *target,
                            const struct catalog_cursor *c, char out[CATALOG_CURSOR_MAX]);
 /* Parses and authenticates a cursor given for target. Returns 0, or -1 when it is malformed,
@@ -70,13 +74,14 @@ struct catalog_page_req {
     int64_t after;    /* cursor pos, 0 = start */
     int64_t hwm;      /* -1 = a new snapshot (the script takes the catalog's last change) */
     int64_t upto;     /* highest seq to return, -1 = no bound */
+    int64_t base;     /* the cursor's base, -1 = unknown or none */
     int64_t limit;    /* 1..1000 */
     int64_t scan_max; /* entries looked at, at most */
     const char *types, *market;
     int64_t retention_s;
 };
 
-#define CATALOG_PAGE_ARGC 10
+#define CATALOG_PAGE_ARGC 11
 
 /* Fills argv with the script's arguments (nkeys 0), formatting numbers into buf. */
 void catalog_page_args(const struct catalog_page_req *r, char buf[CATALOG_PAGE_ARGC][24],
@@ -116,17 +121,22 @@ const struct json_t *catalog_title_doc(enum target_format format, const struct j
  * at most cap bytes; a list that does not fit is cut at a whole code. */
 void catalog_markets(const struct json_t *title, char *out, size_t cap);
 
-/* The key of a title's stored document, P:cat:{target}:d:{source}:{content_id}, into out.
- * Returns 0, or -1 when it does not fit. */
-int catalog_doc_key(const char *prefix, const char *target, const char *source,
-                    const char *content_id, char *out, size_t cap);
+/* The stored form of an entry (what C:docs holds, what catalog_page.lua and catalog_doc.lua
+ * return): 'L' (live) or 'R' (removed), the entry's seq, ':', then the document. Fills it
+ * (doc pointing into s) and seq. Returns 0, or -1 when s is not of that form. */
+int catalog_stored_parse(const char *s, size_t len, struct catalog_item *it, int64_t *seq);
+
+/* catalog_doc.lua's argv (nkeys 0): the stored form of one title's entry, or nil. */
+#define CATALOG_DOC_ARGC 4
+void catalog_doc_args(const char *prefix, const char *target, const char *source,
+                      const char *content_id, const char *argv[CATALOG_DOC_ARGC]);
 enum catalog_doc_state {
     CATALOG_DOC_ERROR = -1,
     CATALOG_DOC_ABSENT,
     CATALOG_DOC_LIVE,
     CATALOG_DOC_REMOVED
 };
-/* Decodes the GET of that key; for LIVE and REMOVED, doc and len give the document (into
+/* Decodes catalog_doc.lua's reply; for LIVE and REMOVED, doc and len give the document (into
  * reply). */
 enum catalog_doc_state catalog_doc_decode(const struct redisReply *reply, const char **doc,
                                           size_t *len);

@@ -25,6 +25,8 @@ extern const char lua_catalog_page[];
 extern const char lua_catalog_list[];
 extern const char lua_catalog_info[];
 extern const char lua_catalog_key[];
+extern const char lua_catalog_doc[];
+extern const char lua_catalog_migrate[];
 /* catalog sync (queue/sync) */
 extern const char lua_sync_start[];
 extern const char lua_sync_claim[];
@@ -33,6 +35,8 @@ extern const char lua_sync_page[];
 extern const char lua_sync_finish[];
 extern const char lua_sync_release[];
 extern const char lua_sync_records[];
+extern const char lua_sync_cancel[];
+extern const char lua_sync_peek[];
 /* CMS request limits per source (queue/srclimit) */
 extern const char lua_srclimit[];
 

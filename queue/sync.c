@@ -278,8 +278,9 @@ int sync_start_result(const redisReply *r, char *other, size_t other_len)
     return v == 0 || v == 1 || v == 2 ? (int)v : -1;
 }
 
-void sync_args_claim(struct sync_args *a, const struct config *cfg, const char *id,
-                     const char *token, int64_t lease_ms)
+/* The lease holder's first four arguments: prefix, id, owner token, lease_ms. */
+static void lease_args(struct sync_args *a, const struct config *cfg, const char *id,
+                       const char *token, int64_t lease_ms)
 {
     sync_args_add(a, cfg->redis_prefix);
     sync_args_add(a, id);
@@ -287,12 +288,49 @@ void sync_args_claim(struct sync_args *a, const struct config *cfg, const char *
     sync_args_addi(a, lease_ms);
 }
 
+void sync_args_claim(struct sync_args *a, const struct config *cfg, const char *id,
+                     const char *token, int64_t lease_ms)
+{
+    lease_args(a, cfg, id, token, lease_ms);
+    sync_args_addi(a, cfg->retention_s);
+}
+
 void sync_args_beat(struct sync_args *a, const struct config *cfg, const char *id,
                     const char *token, int64_t lease_ms, int errors, const char *last_error)
 {
-    sync_args_claim(a, cfg, id, token, lease_ms);
+    lease_args(a, cfg, id, token, lease_ms);
     sync_args_addi(a, errors);
     sync_args_add(a, last_error);
+    sync_args_addi(a, cfg->retention_s);
+}
+
+void sync_args_cancel(struct sync_args *a, const struct config *cfg, const char *id)
+{
+    sync_args_add(a, cfg->redis_prefix);
+    sync_args_add(a, id);
+    sync_args_addi(a, cfg->retention_s);
+}
+
+enum sync_cancel_verdict sync_cancel_result(const redisReply *r, const redisReply **record)
+{
+    static const char *const names[] = {"cancelled", "cancelling", "ended", "unknown"};
+    static const enum sync_cancel_verdict verdicts[] = {SYNC_CANCELLED, SYNC_CANCELLING,
+                                                        SYNC_CANCEL_ENDED, SYNC_CANCEL_UNKNOWN};
+    *record = NULL;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
+        return SYNC_CANCEL_ERROR;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(r->element[0]->str, names[i]) == 0) {
+            if (verdicts[i] == SYNC_CANCEL_UNKNOWN)
+                return SYNC_CANCEL_UNKNOWN;
+            /* every other verdict comes with the run's record */
+            if (r->element[1]->elements < 2)
+                return SYNC_CANCEL_ERROR;
+            *record = r->element[1];
+            return verdicts[i];
+        }
+    return SYNC_CANCEL_ERROR;
 }
 
 void sync_args_release(struct sync_args *a, const struct config *cfg, const char *id,
@@ -331,11 +369,11 @@ void sync_args_records(struct sync_args *a, const struct config *cfg, const char
 void sync_args_page(struct sync_args *a, const struct config *cfg, const char *id,
                     const char *token, const char *mode, const char *listed, const char *phase,
                     const char *cursor, int pop, long total, char *const *todo, size_t n_todo,
-                    const struct sync_item *items, size_t n_items)
+                    const struct sync_item *items, size_t n_items, char *const *digests)
 {
     /* The lease outlives a page comfortably: a page is one request plus one script. */
     int64_t lease = cfg->worker_visibility_timeout_ms;
-    sync_args_claim(a, cfg, id, token, lease);
+    lease_args(a, cfg, id, token, lease);
     sync_args_addi(a, cfg->dedupe_ttl_s);
     sync_args_addi(a, cfg->retention_s);
     sync_args_add(a, mode);
@@ -364,8 +402,19 @@ void sync_args_page(struct sync_args *a, const struct config *cfg, const char *i
         else
             sync_args_add(a, "");
         sync_args_addi(a, it->order_ms);
-        sync_args_add(a, it->fp);
+        sync_args_add(a, digests ? digests[i] : "");
     }
+}
+
+void sync_args_peek(struct sync_args *a, const struct config *cfg, const char *source,
+                    const char *targets, const struct sync_item *items, size_t n_items)
+{
+    sync_args_add(a, cfg->redis_prefix);
+    sync_args_add(a, source);
+    sync_args_add(a, targets);
+    sync_args_addi(a, (int64_t)n_items);
+    for (size_t i = 0; i < n_items; i++)
+        sync_args_add(a, items[i].content_id);
 }
 
 /* ---- records ----------------------------------------------------------------------------- */
@@ -438,6 +487,9 @@ json_t *sync_record_json(const redisReply *r)
     set_time(o, "started_at", flat_get(r, "started_at"));
     set_time(o, "finished_at", flat_get(r, "finished_at"));
     set_time(o, "updated_at", flat_get(r, "updated_at"));
+    /* set from the cancel request until the run ends (cancelled, or done if it got there
+     * first): state stays running meanwhile, as the run still is */
+    set_time(o, "cancel_requested_at", flat_get(r, "cancel_requested_at"));
     for (size_t i = 0; counts[i]; i++)
         set_count(o, counts[i], flat_get(r, counts[i]));
     /* total: what the CMS said it holds, when it says (sum over the listing phases) */

@@ -73,13 +73,29 @@ void sync_args_start(struct sync_args *a, const struct config *cfg, const char *
  * other_len bytes), 2 not due, -1 malformed or an error reply. */
 int sync_start_result(const struct redisReply *r, char *other, size_t other_len);
 
+/* sync_claim.lua and sync_beat.lua (both also end a run whose cancel was requested, hence
+ * retention_s). */
 void sync_args_claim(struct sync_args *a, const struct config *cfg, const char *id,
                      const char *token, int64_t lease_ms);
 void sync_args_beat(struct sync_args *a, const struct config *cfg, const char *id,
                     const char *token, int64_t lease_ms, int errors, const char *last_error);
 void sync_args_release(struct sync_args *a, const struct config *cfg, const char *id,
                        const char *token);
-/* sync_finish.lua; outcome "done" or "failed". */
+/* sync_cancel.lua: an operator cancels run id. */
+void sync_args_cancel(struct sync_args *a, const struct config *cfg, const char *id);
+enum sync_cancel_verdict {
+    SYNC_CANCEL_ERROR = -1, /* malformed or an error reply */
+    SYNC_CANCELLED,         /* no worker held it: it ended cancelled now */
+    SYNC_CANCELLING,        /* its worker ends it cancelled at its next page or beat */
+    SYNC_CANCEL_ENDED,      /* it had already ended (the record says how): nothing done */
+    SYNC_CANCEL_UNKNOWN,    /* no such run */
+};
+/* Decodes sync_cancel.lua's reply; *record is set to the run's flat record (inside r, for
+ * sync_record_json()) for every verdict but UNKNOWN and ERROR. */
+enum sync_cancel_verdict sync_cancel_result(const struct redisReply *r,
+                                            const struct redisReply **record);
+/* sync_finish.lua; outcome "done" or "failed" (a run whose cancel was requested ends
+ * "cancelled" whatever the outcome, removing nothing). */
 void sync_args_finish(struct sync_args *a, const struct config *cfg, const struct source *src,
                       const char *id, const char *token, const char *outcome, const char *code,
                       const char *message);
@@ -95,16 +111,23 @@ struct sync_item {
     int season_number;  /* -1 unless an episode */
     int episode_number; /* -1 unless an episode */
     int64_t order_ms;   /* the CMS's updated_at, or the run's start */
-    char fp[41];        /* hex SHA-1 of the listed document (movida), else "" */
 };
 
 /* sync_page.lua for one listed page: mode "ts" or "doc"; listed is the phase the page was
  * listed in, total what the CMS says that phase holds (< 0 = unknown); phase and cursor the
- * position after the page. */
+ * position after the page. digests (mode "doc"; NULL = none known): per item, per run target,
+ * comma-separated, the hex SHA-1 of the catalog document the target would get ("" = unknown,
+ * "-" = the target does not take it); an item's NULL = none known. */
 void sync_args_page(struct sync_args *a, const struct config *cfg, const char *id,
                     const char *token, const char *mode, const char *listed, const char *phase,
                     const char *cursor, int pop, long total, char *const *todo, size_t n_todo,
-                    const struct sync_item *items, size_t n_items);
+                    const struct sync_item *items, size_t n_items, char *const *digests);
+
+/* sync_peek.lua: what the run's targets' catalogs hold of a listed page's titles (Movida's
+ * skip); the reply is, per item and per target, two strings: the catalog's order_ts and the
+ * title's first_seen ("" when not live in that catalog). */
+void sync_args_peek(struct sync_args *a, const struct config *cfg, const char *source,
+                    const char *targets, const struct sync_item *items, size_t n_items);
 
 /* One run record as the admin API and relayctl show it (times RFC 3339, counts as numbers,
  * error a code or null beside error_message, targets an array), from a flat HGETALL reply. Returns

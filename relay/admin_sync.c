@@ -19,7 +19,7 @@
 #define LIST_DEFAULT 50
 #define LIST_MAX 500
 
-enum kind { START, LIST, SHOW };
+enum kind { START, LIST, SHOW, CANCEL };
 
 /* One request waiting for Redis; no pointer to the admin (see admin.c's struct pending). */
 struct pending {
@@ -33,6 +33,34 @@ static void unavailable(struct http_req *req)
 {
     http_add_header(req, "Retry-After", "1");
     http_reply_error(req, 503, "queue_unavailable", "Redis is unavailable");
+}
+
+/* sync_cancel.lua answered: 200 with the record when the run ended cancelled now (no worker
+ * held it), 202 when its worker ends it at its next page or beat, 409 when it had ended. */
+static void cancel_replied(struct pending *p, const struct redisReply *r)
+{
+    const struct redisReply *flat;
+    enum sync_cancel_verdict v = sync_cancel_result(r, &flat);
+    json_t *rec = flat ? sync_record_json(flat) : NULL;
+    char msg[256];
+
+    if (v == SYNC_CANCEL_UNKNOWN) {
+        http_reply_error(p->req, 404, "not_found", "no such sync run");
+    } else if (rec == NULL) {
+        http_reply_error(p->req, 500, "internal", "unexpected reply from Redis");
+    } else if (v == SYNC_CANCEL_ENDED) {
+        const char *state = json_string_value(json_object_get(rec, "state"));
+        snprintf(msg, sizeof(msg), "sync %s already ended %s: only a running sync can be cancelled",
+                 p->id, state ? state : "");
+        http_reply_json(p->req, 409,
+                        json_pack("{s:s,s:s,s:s,s:s?}", "code", "sync_not_running", "message", msg,
+                                  "request_id", http_request_id(p->req), "state", state));
+    } else {
+        LOG_INFO(v == SYNC_CANCELLED ? "admin: sync cancelled" : "admin: sync cancel requested",
+                 "request_id", http_request_id(p->req), "sync_id", p->id, NULL);
+        http_reply_json(p->req, v == SYNC_CANCELLED ? 200 : 202, json_incref(rec));
+    }
+    json_decref(rec);
 }
 
 static void on_reply(struct redisReply *r, void *arg)
@@ -58,6 +86,10 @@ static void on_reply(struct redisReply *r, void *arg)
         } else {
             http_reply_error(p->req, 500, "internal", "unexpected reply from Redis");
         }
+        goto out;
+    }
+    if (p->kind == CANCEL) {
+        cancel_replied(p, r);
         goto out;
     }
     json_t *arr = sync_records_json(r);
@@ -189,6 +221,23 @@ static void records(const struct config *cfg, struct rconn *rc, struct http_req 
     sync_args_clear(&a);
 }
 
+static void cancel(const struct config *cfg, struct rconn *rc, struct http_req *req, const char *id)
+{
+    struct sync_args a;
+    struct pending *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    p->req = req;
+    p->kind = CANCEL;
+    snprintf(p->id, sizeof(p->id), "%.31s", id); /* admin_sync_handle() caps ids at 31 */
+    sync_args_init(&a);
+    sync_args_cancel(&a, cfg, id);
+    send_script(rc, p, lua_sync_cancel, &a);
+    sync_args_clear(&a);
+}
+
 int admin_sync_handle(const struct config *cfg, struct rconn *rc, struct http_req *req,
                       const char *path)
 {
@@ -203,12 +252,18 @@ int admin_sync_handle(const struct config *cfg, struct rconn *rc, struct http_re
     }
     if (strncmp(path, rprefix, sizeof(rprefix) - 1) == 0) {
         const char *id = path + sizeof(rprefix) - 1;
-        if (plain_segment(id, strlen(id), seg, 32) != 0) {
+        const char *slash = strchr(id, '/');
+        size_t n = slash ? (size_t)(slash - id) : strlen(id);
+        if (plain_segment(id, n, seg, 32) != 0 || (slash && strcmp(slash, "/cancel") != 0)) {
             http_reply_error(req, 404, "not_found", "no such sync run");
             return 1;
         }
-        if (admin_method_is(req, "GET"))
-            records(cfg, rc, req, seg);
+        if (slash == NULL) {
+            if (admin_method_is(req, "GET"))
+                records(cfg, rc, req, seg);
+        } else if (admin_method_is(req, "POST")) {
+            cancel(cfg, rc, req, seg);
+        }
         return 1;
     }
     if (strncmp(path, sprefix, sizeof(sprefix) - 1) == 0) {

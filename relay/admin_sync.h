@@ -4,7 +4,8 @@
 #include "core/config.h"
 
 /* The admin API's catalog sync endpoints (README, Sync and backfill), called by admin.c after
- * its token check: POST /admin/sources/{name}/sync, GET /admin/syncs, GET /admin/syncs/{id}.
+ * its token check: POST /admin/sources/{name}/sync, GET /admin/syncs, GET /admin/syncs/{id},
+ * POST /admin/syncs/{id}/cancel.
  * The runs themselves live in Redis (queue/sync) and are listed by relay-worker. */
 
 struct rconn;

@@ -211,10 +211,11 @@ int feeds_etag_matches(const char *inm, const char *etag)
     return 0;
 }
 
-void feeds_next_cursor(const struct freq *r, int64_t pos, int64_t hwm, char out[CATALOG_CURSOR_MAX])
+void feeds_next_cursor(const struct freq *r, int64_t pos, int64_t hwm, int64_t base,
+                       char out[CATALOG_CURSOR_MAX])
 {
     struct catalog_cursor c = {
-        .pos = pos, .hwm = pos < hwm ? hwm : 0, .issued_s = util_now_ms() / 1000};
+        .pos = pos, .hwm = pos < hwm ? hwm : 0, .base = base, .issued_s = util_now_ms() / 1000};
     catalog_cursor_encode(r->f->key, r->t->name, &c, out);
 }
 

@@ -35,6 +35,7 @@ struct feeds {
     struct tstat *ts; /* per target index */
     struct event *timer;
     int info_waiting;
+    int migrated, migrating; /* catalog_migrate.lua done / in flight */
 };
 
 /* One feed request, from its headers to its answer. */
@@ -89,7 +90,8 @@ void feeds_fail_dropped(struct freq *r);
 /* The entity tag of the answer r asks for, the catalog being at top with dropped. */
 void feeds_etag_of(const struct freq *r, int64_t top, int64_t dropped, char out[40]);
 int feeds_etag_matches(const char *inm, const char *etag);
-void feeds_next_cursor(const struct freq *r, int64_t pos, int64_t hwm,
+/* The cursor after a page that ends at pos; base: see struct catalog_cursor. */
+void feeds_next_cursor(const struct freq *r, int64_t pos, int64_t hwm, int64_t base,
                        char out[CATALOG_CURSOR_MAX]);
 /* Appends one item (a removal rendered as the format's removal document). Returns 0, or -1
  * when a stored document is not JSON. */

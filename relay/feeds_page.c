@@ -40,7 +40,11 @@ static void on_page(struct redisReply *reply, void *arg)
         if (feeds_item_add(r, &o, &pg.items[i]) != 0)
             o.oom = 1;
     }
-    feeds_next_cursor(r, pg.pos, pg.hwm, cursor);
+    /* Where what the partner holds is exactly known: at the end of this page when nothing
+     * more follows; else where the snapshot began (what it holds came after), or the base it
+     * had (the snapshot's first page: its own hwm). */
+    int64_t since = r->q.has_cursor ? (r->cur.hwm > r->cur.pos ? r->cur.hwm : r->cur.base) : pg.hwm;
+    feeds_next_cursor(r, pg.pos, pg.hwm, pg.has_more ? since : pg.pos, cursor);
     feeds_out_str(&o, "],\"meta\":{\"next_cursor\":\"");
     feeds_out_str(&o, cursor);
     feeds_out_str(&o, pg.has_more ? "\",\"has_more\":true}}" : "\",\"has_more\":false}}");
@@ -67,6 +71,7 @@ void feeds_page_run(struct freq *r)
         .target = r->t->name,
         .after = r->q.has_cursor ? r->cur.pos : 0,
         .hwm = r->q.has_cursor ? r->cur.hwm : -1,
+        .base = r->q.has_cursor ? r->cur.base : -1,
         .upto = -1,
         .limit = r->limit,
         .scan_max = SCAN_MAX,

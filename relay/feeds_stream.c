@@ -28,32 +28,19 @@ static void stream_done(struct freq *r)
     http_stream_end(req);
 }
 
-/* One range of the change sequence being read, (lo, hi]: first its members (ZRANGEBYSCORE),
- * then their documents (MGET). Plain commands rather than catalog_page.lua: moving 1.4 KB
- * documents through Lua strings cost Redis 7 us per title. Not atomic, and it need not be:
- * a title that changes between the two reads has moved past the document's end (upto), so
- * the next incremental brings it again, and a document read newer than its seq is only
- * early; a removal seen early is a removal of a title the partner is told about anyway. */
+/* One range of the change sequence being read, (lo, hi]: one ZRANGEBYSCORE of C:docs, whose
+ * members are the entries' stored forms (seq and document), in seq order. Plain commands
+ * rather than catalog_page.lua: moving 1.4 KB documents through Lua strings cost Redis 7 us
+ * per title. A title that changes while the document streams moves past its end (upto), so
+ * the next incremental brings it; the ranges are disjoint, so none comes twice. */
 struct sfetch {
     struct freq *r;
     int64_t hi;
-    size_t n;
-    int64_t *seqs; /* of the members asked for with MGET */
 };
 
 static void stream_pump(struct freq *r);
 static void stream_cut(struct freq *r, const char *why);
-
-static void on_stream_members(struct redisReply *reply, void *arg);
 static void on_stream_docs(struct redisReply *reply, void *arg);
-
-static void sfetch_free(struct sfetch *sf)
-{
-    if (sf == NULL)
-        return;
-    free(sf->seqs);
-    free(sf);
-}
 
 static int stream_issue(struct freq *r, int64_t lo, int64_t hi)
 {
@@ -63,12 +50,12 @@ static int stream_issue(struct freq *r, int64_t lo, int64_t hi)
         return -1;
     sf->r = r;
     sf->hi = hi;
-    snprintf(key, sizeof(key), "%s:cat:%s:seq", r->f->cfg->redis_prefix, r->t->name);
+    snprintf(key, sizeof(key), "%s:cat:%s:docs", r->f->cfg->redis_prefix, r->t->name);
     snprintf(min, sizeof(min), "(%" PRId64, lo);
     snprintf(max, sizeof(max), "%" PRId64, hi);
     snprintf(count, sizeof(count), "%d", STREAM_BATCH);
-    const char *argv[] = {"ZRANGEBYSCORE", key, min, max, "WITHSCORES", "LIMIT", "0", count};
-    if (rconn_command(r->f->rc, on_stream_members, sf, 8, argv, NULL) != 0) {
+    const char *argv[] = {"ZRANGEBYSCORE", key, min, max, "LIMIT", "0", count};
+    if (rconn_command(r->f->rc, on_stream_docs, sf, 7, argv, NULL) != 0) {
         free(sf);
         return -1;
     }
@@ -76,106 +63,45 @@ static int stream_issue(struct freq *r, int64_t lo, int64_t hi)
     return 0;
 }
 
-static void on_stream_members(struct redisReply *reply, void *arg)
-{
-    struct sfetch *sf = arg;
-    struct freq *r = sf->r;
-    char prefix[256];
-
-    if (r->cut || !http_stream_alive(r->req) || reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements % 2 != 0) {
-        r->inflight--;
-        sfetch_free(sf);
-        stream_cut(r, r->cut || !http_stream_alive(r->req) ? NULL : "redis");
-        return;
-    }
-    size_t n = reply->elements / 2;
-    /* Sparse ranges (a catalog that changed a lot) are widened so that a stream never costs
-     * one call per few titles; a range holding more than a batch is read on below. */
-    if (n < STREAM_BATCH / 2 && r->width < ((int64_t)1 << 40))
-        r->width *= 2;
-    if (n == 0) {
-        r->inflight--;
-        sfetch_free(sf);
-        stream_pump(r);
-        return;
-    }
-    /* A full batch: the rest of the range is read on from its last member. */
-    int64_t last = strtoll(reply->element[reply->elements - 1]->str, NULL, 10);
-    if (n == STREAM_BATCH && last < sf->hi && stream_issue(r, last, sf->hi) != 0) {
-        r->inflight--;
-        sfetch_free(sf);
-        stream_cut(r, "redis");
-        return;
-    }
-    int plen =
-        snprintf(prefix, sizeof(prefix), "%s:cat:%s:d:", r->f->cfg->redis_prefix, r->t->name);
-    const char **argv = calloc(n + 1, sizeof(*argv));
-    size_t *lens = calloc(n + 1, sizeof(*lens));
-    char *keys = NULL;
-    size_t total = 0;
-    sf->seqs = calloc(n, sizeof(*sf->seqs));
-    for (size_t i = 0; i < n; i++)
-        total += (size_t)plen + reply->element[2 * i]->len;
-    keys = malloc(total + 1);
-    if (argv == NULL || lens == NULL || sf->seqs == NULL || keys == NULL) {
-        free(argv);
-        free(lens);
-        free(keys);
-        r->inflight--;
-        sfetch_free(sf);
-        stream_cut(r, "out of memory");
-        return;
-    }
-    argv[0] = "MGET";
-    lens[0] = 4;
-    char *k = keys;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *m = reply->element[2 * i];
-        memcpy(k, prefix, (size_t)plen);
-        memcpy(k + plen, m->str, m->len);
-        argv[i + 1] = k;
-        lens[i + 1] = (size_t)plen + m->len;
-        k += lens[i + 1];
-        sf->seqs[i] = strtoll(reply->element[2 * i + 1]->str, NULL, 10);
-    }
-    sf->n = n;
-    int rc = rconn_command(r->f->rc, on_stream_docs, sf, (int)n + 1, argv, lens);
-    free(argv);
-    free(lens);
-    free(keys);
-    if (rc != 0) {
-        r->inflight--;
-        sfetch_free(sf);
-        stream_cut(r, "redis");
-    }
-}
-
 static void on_stream_docs(struct redisReply *reply, void *arg)
 {
     struct sfetch *sf = arg;
     struct freq *r = sf->r;
+    int64_t hi = sf->hi, seq = 0;
 
+    free(sf);
     r->inflight--;
     if (r->cut || !http_stream_alive(r->req)) {
-        sfetch_free(sf);
         stream_cut(r, NULL);
         return;
     }
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != sf->n) {
-        sfetch_free(sf);
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         stream_cut(r, "redis");
         return;
     }
+    size_t n = reply->elements;
+    /* Sparse ranges (a catalog that changed a lot) are widened so that a stream never costs
+     * one call per few titles; a range holding more than a batch is read on below. */
+    if (n < STREAM_BATCH / 2 && r->width < ((int64_t)1 << 40))
+        r->width *= 2;
+    /* sized for the batch at once: growing it would copy the batch again */
     struct out o = {0};
-    size_t items = 0;
-    for (size_t i = 0; i < sf->n; i++) {
+    size_t items = 0, want = 1;
+    for (size_t i = 0; i < n; i++)
+        want += reply->element[i]->len + 1;
+    o.p = malloc(want);
+    o.cap = o.p ? want : 0;
+    for (size_t i = 0; i < n; i++) {
         const redisReply *d = reply->element[i];
-        /* gone (dropped by retention) or a removal from before the snapshot: left out */
-        if (d->type != REDIS_REPLY_STRING || d->len < 1 ||
-            (d->str[0] == 'R' && sf->seqs[i] <= r->hwm))
+        struct catalog_item it;
+        if (d->type != REDIS_REPLY_STRING || catalog_stored_parse(d->str, d->len, &it, &seq) != 0) {
+            free(o.p);
+            stream_cut(r, "redis");
+            return;
+        }
+        /* a removal from before the snapshot: a title the partner never had */
+        if (it.removed && seq <= r->hwm)
             continue;
-        struct catalog_item it = {d->str[0] == 'R', d->str + 1, d->len - 1};
         if (!r->first)
             feeds_out_str(&o, ",");
         r->first = 0;
@@ -183,16 +109,25 @@ static void on_stream_docs(struct redisReply *reply, void *arg)
             o.oom = 1;
         items++;
     }
-    sfetch_free(sf);
     r->items += items;
     if (o.oom) {
         free(o.p);
         stream_cut(r, "out of memory");
         return;
     }
-    int bad = o.len > 0 && http_stream_write(r->req, o.p, o.len) != 0;
-    r->bytes += o.len;
-    free(o.p);
+    /* A full batch: the rest of the range is read on from its last member. */
+    if (n == STREAM_BATCH && seq < hi && stream_issue(r, seq, hi) != 0) {
+        free(o.p);
+        stream_cut(r, "redis");
+        return;
+    }
+    size_t len = o.len;
+    int bad = 0;
+    if (len > 0)
+        bad = http_stream_write_take(r->req, o.p, len) != 0; /* takes o.p */
+    else
+        free(o.p);
+    r->bytes += len;
     if (bad) {
         stream_cut(r, NULL);
         return;
@@ -296,7 +231,7 @@ void feeds_stream_start(struct freq *r, int64_t top)
     r->hwm = full ? top : r->cur.hwm;
     r->first = 1;
     r->width = STREAM_BATCH;
-    feeds_next_cursor(r, top, top, cursor);
+    feeds_next_cursor(r, top, top, top, cursor); /* it then holds all up to top */
     http_add_header(r->req, "X-Relay-Next-Cursor", cursor);
     http_add_header(r->req, "Cache-Control", "no-cache");
     r->streaming = 1;

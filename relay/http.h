@@ -69,6 +69,9 @@ int http_stream_begin(struct http_req *req, int status, const char *content_type
                       http_stream_cb on_drain, void *arg);
 /* Queues len bytes of body (copied). Returns 0, or -1 when the client is gone. */
 int http_stream_write(struct http_req *req, const void *data, size_t len);
+/* The same without the copy: takes data (malloc'd), which is freed once sent or when the
+ * connection goes, in every case (also when -1 is returned). */
+int http_stream_write_take(struct http_req *req, void *data, size_t len);
 int http_stream_printf(struct http_req *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Body bytes queued but not yet taken by the socket. */

@@ -353,12 +353,12 @@ static void histogram(struct buf *b, const char *name, const json_t *h, const ch
 /* Catalog sync (queue/lua/sync_*.lua write these fields of P:metrics). */
 static void render_sync(const struct config *cfg, struct buf *b, const json_t *h)
 {
-    static const char *const states[] = {"done", "failed"};
+    static const char *const states[] = {"done", "failed", "cancelled"};
     static const char *const sync_outcomes[] = {"queued", "skipped", "removed"};
     char field[256];
     header(b, "relay_sync_runs_total", "counter", "Catalog sync runs ended, by source and state.");
     for (size_t i = 0; i < cfg->n_sources; i++)
-        for (size_t k = 0; k < 2; k++) {
+        for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
             snprintf(field, sizeof(field), "sync_runs_total|%s|%s", cfg->sources[i].name,
                      states[k]);
             bprintf(b, "relay_sync_runs_total{source=\"");

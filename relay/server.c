@@ -209,6 +209,7 @@ int http_stream_begin(struct http_req *req, int status, const char *content_type
     c->stream_wrote = 0;
     if (c->bev == NULL)
         return -1;
+    bufferevent_set_max_single_write(c->bev, 1 << 20);
     struct evbuffer *resp = c->srv->scratch;
     evbuffer_drain(resp, evbuffer_get_length(resp));
     long long framing = req->head.minor == 0 ? HTTP_BODY_UNTIL_CLOSE : HTTP_BODY_CHUNKED;
@@ -246,6 +247,34 @@ int http_stream_write(struct http_req *req, const void *data, size_t len)
         evbuffer_add_printf(out, "%zx\r\n", len);
     if (evbuffer_add(out, data, len) != 0)
         return -1;
+    if (req->head.minor == 1)
+        evbuffer_add(out, "\r\n", 2);
+    c->stream_wrote = 1;
+    return 0;
+}
+
+static void free_taken(const void *data, size_t len, void *extra)
+{
+    (void)len;
+    (void)extra;
+    free((void *)data);
+}
+
+int http_stream_write_take(struct http_req *req, void *data, size_t len)
+{
+    struct conn *c = req->conn;
+    if (!http_stream_alive(req) || req->is_head || len == 0) {
+        int rc = http_stream_write(req, data, len); /* what that does then copies nothing */
+        free(data);
+        return rc;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (req->head.minor == 1)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    if (evbuffer_add_reference(out, data, len, free_taken, NULL) != 0) {
+        free(data);
+        return -1;
+    }
     if (req->head.minor == 1)
         evbuffer_add(out, "\r\n", 2);
     c->stream_wrote = 1;

@@ -5,16 +5,31 @@
 --
 -- Keys, C = P:cat:{target}:
 --   C:e:{source}:{content_id}  hash: status (live|removed), seq, order_ts, order_seq,
---                              updated_at, delivered_at, delivery_id, content_type, markets
---                              (short values only: Redis keeps it as a compact listpack)
---   C:d:{source}:{content_id}  string: 'L' (live) or 'R' (removed), then the document: kept
---                              out of the hash (whose every field would then cost a hashtable
---                              entry: 1.2 KB per title), and with its status in front so that
---                              a feed page reads a whole batch with one MGET
+--                              updated_at, delivered_at, delivery_id, content_type, markets,
+--                              was (the filter history, below) (short values only: Redis keeps
+--                              it as a compact listpack)
+--   C:docs                     zset seq -> the stored form of the entry at that seq: 'L'
+--                              (live) or 'R' (removed), the seq, ':', then the document. In a
+--                              zset rather than a key per title so that a feed reads a batch
+--                              with one ZRANGEBYSCORE, without a key lookup per title (which
+--                              cost Redis half of its time streaming a snapshot); the seq in
+--                              it keeps members unique and tells the reader where it is
 --   C:seq                      zset member "{source}:{content_id}" -> seq (every entry)
 --   C:rm                       zset member -> ms it was removed (retention)
 --   C:meta                     hash: seq (last given), dropped (highest seq of a removal
 --                              dropped by retention), live, removed
+--
+-- was: what a filtered feed needs to send a removal of a title that left its filter. The
+-- filter attributes the title had before each change of them, newest first, each ended by the
+-- change at seq `end`: "end|L|content_type|markets" (live) or "end|R|content_type|markets"
+-- (removed), separated by ';'. Past CAT_WAS_MAX of them the oldest are folded into one
+-- "end|F|ct~mk/ct~mk..." (the distinct live attributes of everything before end, order lost:
+-- a poller that old gets a removal when any of them matched its filter, never when none
+-- did), or "end|W" (unknown: a removal to any filtered poller that old) past
+-- CAT_FOLD_MAX distinct ones.
+
+local CAT_WAS_MAX = 4
+local CAT_FOLD_MAX = 8
 
 -- -1 / 0 / 1: event order (ts, 'ms-seq') a against b; a missing b is older than anything.
 local function cat_order_cmp(ats, aseq, bts, bseq)
@@ -29,6 +44,44 @@ local function cat_order_cmp(ats, aseq, bts, bseq)
   return 0
 end
 
+-- The stored form of the entry at seq (C:docs), or nil.
+local function catalog_doc_at(C, seq)
+  return redis.call('ZRANGEBYSCORE', C .. ':docs', seq, seq)[1]
+end
+
+-- was with the epoch (st, ct, mk) ended by the change at seq `ended` put in front.
+local function catalog_was_push(was, ended, st, ct, mk)
+  local eps = {}
+  for ep in string.gmatch(was or '', '[^;]+') do eps[#eps + 1] = ep end
+  table.insert(eps, 1, ended .. '|' .. st .. '|' .. (ct or '') .. '|' .. (mk or ''))
+  if #eps <= CAT_WAS_MAX then return table.concat(eps, ';') end
+  -- fold the oldest two into one
+  local e = string.match(eps[CAT_WAS_MAX], '^(%d+)')
+  local pairs_, seen, wild = {}, {}, false
+  for i = CAT_WAS_MAX, #eps do
+    local est, rest = string.match(eps[i], '^%d+|(%a)|?(.*)$')
+    local items = {}
+    if est == 'L' then
+      local c, m = string.match(rest, '^([^|]*)|(.*)$')
+      items[1] = (c or '') .. '~' .. (m or '')
+    elseif est == 'F' then
+      for pr in string.gmatch(rest, '[^/]+') do items[#items + 1] = pr end
+    elseif est ~= 'R' then
+      wild = true
+    end
+    for _, pr in ipairs(items) do
+      if not seen[pr] then seen[pr] = true; pairs_[#pairs_ + 1] = pr end
+    end
+  end
+  for i = #eps, CAT_WAS_MAX, -1 do eps[i] = nil end
+  if wild or #pairs_ > CAT_FOLD_MAX then
+    eps[CAT_WAS_MAX] = e .. '|W'
+  else
+    eps[CAT_WAS_MAX] = e .. '|F|' .. table.concat(pairs_, '/')
+  end
+  return table.concat(eps, ';')
+end
+
 -- Drops up to max removals older than retention_ms. Returns how many.
 local function catalog_prune(P, T, now, retention_ms, max)
   local C = P .. ':cat:' .. T
@@ -38,7 +91,8 @@ local function catalog_prune(P, T, now, retention_ms, max)
   for _, m in ipairs(old) do
     local s = tonumber(redis.call('ZSCORE', C .. ':seq', m)) or 0
     if s > dropped then dropped = s end
-    redis.call('DEL', C .. ':e:' .. m, C .. ':d:' .. m)
+    redis.call('DEL', C .. ':e:' .. m, C .. ':d:' .. m) -- :d: from a build before C:docs
+    redis.call('ZREMRANGEBYSCORE', C .. ':docs', s, s)
     redis.call('ZREM', C .. ':seq', m)
   end
   redis.call('ZREM', C .. ':rm', unpack(old))
@@ -57,17 +111,31 @@ local function catalog_put(P, T, e, now, retention_ms)
   local C = P .. ':cat:' .. T
   local m = e.source .. ':' .. e.content_id
   local ek = C .. ':e:' .. m
-  local cur = redis.call('HMGET', ek, 'status', 'order_ts', 'order_seq')
+  local cur = redis.call('HMGET', ek, 'status', 'order_ts', 'order_seq', 'seq', 'content_type',
+                         'markets', 'was')
   if cur[1] and cat_order_cmp(e.order_ts, e.order_seq, cur[2], cur[3]) < 0 then return 'older' end
   local book = {'order_ts', e.order_ts or '', 'order_seq', e.order_seq or '', 'delivered_at', now,
                 'delivery_id', e.delivery_id or ''}
+  local old = cur[1] and cur[4] and catalog_doc_at(C, cur[4])
+  if cur[4] and not old then
+    -- written by a build that kept a string per title, not migrated yet: moved here
+    -- (catalog_migrate.lua does the rest)
+    local legacy = redis.call('GET', C .. ':d:' .. m)
+    if legacy then
+      old = string.sub(legacy, 1, 1) .. cur[4] .. ':' .. string.sub(legacy, 2)
+      redis.call('ZADD', C .. ':docs', cur[4], old)
+      redis.call('DEL', C .. ':d:' .. m)
+    end
+  end
   if e.status == 'removed' then
     if not cur[1] then return 'not_in_catalog' end
     if cur[1] == 'removed' then
       redis.call('HSET', ek, unpack(book))
       return 'unchanged'
     end
-  elseif cur[1] == 'live' and redis.call('GET', C .. ':d:' .. m) == 'L' .. (e.doc or '') then
+  elseif cur[1] == 'live' and old == 'L' .. cur[4] .. ':' .. (e.doc or '') and
+         (cur[5] or '') == (e.content_type or '') and (cur[6] or '') == (e.markets or '') then
+    -- (markets or type changed under the same document: a change, for the filtered feeds)
     table.insert(book, 'updated_at')
     table.insert(book, e.updated_at or '')
     redis.call('HSET', ek, unpack(book))
@@ -76,15 +144,29 @@ local function catalog_put(P, T, e, now, retention_ms)
   local seq = redis.call('HINCRBY', C .. ':meta', 'seq', 1)
   table.insert(book, 'status'); table.insert(book, e.status)
   table.insert(book, 'seq'); table.insert(book, seq)
+  local ct, mk = cur[5], cur[6]
   if e.status == 'live' then
     -- a removal keeps what the partner last had: its removal document is rendered from it
     for _, f in ipairs({'updated_at', 'content_type', 'markets'}) do
       table.insert(book, f); table.insert(book, e[f] or '')
     end
-    redis.call('SET', C .. ':d:' .. m, 'L' .. (e.doc or ''))
-  else
-    redis.call('SETRANGE', C .. ':d:' .. m, 0, 'R')
+    ct, mk = e.content_type or '', e.markets or ''
   end
+  -- the filter attributes the title leaves, for the filtered feeds' removals
+  local st = e.status == 'live' and 'L' or 'R'
+  if cur[1] then
+    local cst = cur[1] == 'live' and 'L' or 'R'
+    if cst ~= st or (cur[5] or '') ~= ct or (cur[6] or '') ~= mk then
+      table.insert(book, 'was')
+      table.insert(book, catalog_was_push(cur[7], seq, cst, cur[5], cur[6]))
+    end
+    if cur[4] then redis.call('ZREMRANGEBYSCORE', C .. ':docs', cur[4], cur[4]) end
+  end
+  local doc = e.doc or ''
+  if e.status ~= 'live' then
+    doc = old and string.sub(old, #cur[4] + 3) or ''
+  end
+  redis.call('ZADD', C .. ':docs', seq, st .. seq .. ':' .. doc)
   redis.call('HSET', ek, unpack(book))
   redis.call('ZADD', C .. ':seq', seq, m)
   if e.status == 'removed' then

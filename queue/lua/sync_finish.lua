@@ -6,16 +6,19 @@
 -- run removes nothing. KEYS: none. ARGV: prefix, sync id, owner token, outcome ('done' or
 -- 'failed'), error code, error message, retention_s, remove_missing (0/1),
 -- max_remove_fraction, dedupe_ttl_s.
+-- A run an operator asked to cancel ends 'cancelled' instead, removing nothing.
 -- Returns {'ok', state, error code, removed} or {'lost'}.
+--#include sync_lib
 local P, id, me, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local code, msg, retention = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local remove, frac, ttl = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local key = P .. ':sync:run:' .. id
-local r = redis.call('HMGET', key, 'state', 'owner', 'source', 'targets', 'dry_run', 'started_at')
+local r = redis.call('HMGET', key, 'state', 'owner', 'source', 'targets', 'dry_run', 'started_at',
+                     'cancel_requested_at')
 if r[1] ~= 'running' or r[2] ~= me then return {'lost'} end
 local src, dry, started = r[3], r[5] == '1', r[6]
+if (r[7] or '') ~= '' then outcome, code, msg = 'cancelled', '', '' end
 local seen_key = key .. ':seen'
 local removed = 0
 
@@ -90,21 +93,12 @@ if outcome == 'done' and remove then
   end
 end
 
-local state = outcome == 'done' and 'done' or 'failed'
-redis.call('HSET', key, 'state', state, 'finished_at', now, 'updated_at', now, 'removed', removed,
-           'error_code', code, 'error_message', msg, 'owner', '', 'lease_until', 0)
-if redis.call('GET', P .. ':sync:lock:' .. src) == id then redis.call('DEL', P .. ':sync:lock:' .. src) end
-redis.call('SREM', P .. ':sync:active', id)
-redis.call('DEL', seen_key, key .. ':todo')
-redis.call('EXPIRE', key, retention)
+local state = (outcome == 'done' or outcome == 'cancelled') and outcome or 'failed'
+sync_end(P, id, src, state, code, msg, removed, now, retention)
+-- a cancelled run is no failure: no alert
 if state == 'failed' then
   alert_emit(P, 'sync.failed', src, now, string.format('sync %s of source %s failed: %s', id, src,
                                                        code ~= '' and code or 'error'),
              {sync_id = id, source = src, error_code = code, error_message = msg})
-end
-local m = P .. ':metrics'
-redis.call('HINCRBY', m, 'sync_runs_total|' .. src .. '|' .. state, 1)
-if state == 'done' then
-  redis.call('HSET', m, 'sync_last_success_timestamp_seconds|' .. src, math.floor(now / 1000))
 end
 return {'ok', state, code, removed}

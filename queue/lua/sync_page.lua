@@ -4,20 +4,27 @@
 -- from the checkpoint neither skips a title nor queues one twice.
 -- KEYS: none. ARGV: prefix, sync id, owner token, lease_ms, dedupe_ttl_s, retention_s,
 -- skip mode ('ts': skip when the target's delivered order >= the title's updated_at; 'doc':
--- skip when the listed document's fingerprint is the one last queued and delivered), new
--- phase, new cursor, pop (1: the todo list's head is finished), '<listed phase>=<total>'
--- (what the CMS says that phase holds; '' = unknown),
+-- skip when the target's catalog holds exactly the document it would receive: its digest is
+-- the item's for that target), new phase, new cursor, pop (1: the todo list's head is
+-- finished), '<listed phase>=<total>' (what the CMS says that phase holds; '' = unknown),
 -- n_todo, n_todo items to append, n_items, then per item 7 strings: content_id, content_type,
--- show_id, season_number, episode_number, order ms, fingerprint.
--- Returns {'ok', todo head after, seen, queued, skipped} or {'lost'} (not our lease).
+-- show_id, season_number, episode_number, order ms, and ('doc') per run target in the run's
+-- order, comma-separated, the hex SHA-1 of the catalog document that target would get ('' =
+-- unknown: queue it; '-' = the target does not take the title: nothing to send).
+-- Returns {'ok', todo head after, seen, queued, skipped}, {'lost'} (not our lease) or
+-- {'cancelled'} (an operator cancelled the run: it ended now, without this page).
+--#include sync_lib
 local P, id, me, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local ttl, retention, mode = ARGV[5], tonumber(ARGV[6]), ARGV[7]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local key = P .. ':sync:run:' .. id
 local r = redis.call('HMGET', key, 'state', 'owner', 'source', 'targets', 'full', 'dry_run',
-                     'phase')
+                     'phase', 'cancel_requested_at')
 if r[1] ~= 'running' or r[2] ~= me then return {'lost'} end
+if (r[8] or '') ~= '' then
+  sync_end_cancelled(P, id, r[3], now, retention)
+  return {'cancelled'}
+end
 local src, full, dry = r[3], r[5] == '1', r[6] == '1'
 local targets = {}
 for name in string.gmatch(r[4] or '', '[^,]+') do table.insert(targets, name) end
@@ -30,27 +37,32 @@ local n_items = tonumber(ARGV[a]); a = a + 1
 local seen_key = key .. ':seen'
 local seen, queued, skipped = 0, 0, 0
 for _ = 1, n_items do
-  local cid, ctype, show, season, episode, order, fp =
+  local cid, ctype, show, season, episode, order, fpl =
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   a = a + 7
+  local fps = {}
+  if mode == 'doc' then
+    for f in string.gmatch(fpl .. ',', '([^,]*),') do table.insert(fps, f) end
+  end
   -- A title listed twice in one run (a CMS page that shifted under the cursor, or a listing
   -- repeated after a takeover) is handled once.
   if redis.call('SADD', seen_key, cid) == 1 then
     seen = seen + 1
-    local want = {}
-    for _, tg in ipairs(targets) do
+    local want, fpw = {}, {}
+    for k, tg in ipairs(targets) do
       local skip = false
+      local fp = fps[k] or ''
       if not full then
-        local done = tonumber(redis.call('HGET', P .. ':title:' .. tg .. ':' .. src .. ':' .. cid,
-                                         'done_ts') or '')
         if mode == 'ts' then
+          local done = tonumber(redis.call('HGET', title_key(P, tg, src, cid), 'done_ts') or '')
           skip = done ~= nil and done >= tonumber(order)
-        else
-          local meta = redis.call('HGET', P .. ':sync:live:' .. src .. ':' .. tg, cid)
-          if meta and done then
-            local mfp, mts = string.match(meta, '^[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t(%d*)$')
-            skip = mfp ~= nil and mfp ~= '' and mfp == fp and done >= (tonumber(mts) or 0)
-          end
+        elseif fp == '-' then
+          skip = true
+        elseif fp ~= '' then
+          -- what the partner holds: the catalog's live document ('L' + JSON, catalog_lib)
+          local d = redis.call('GET', P .. ':cat:' .. tg .. ':d:' .. src .. ':' .. cid)
+          skip = d ~= false and string.sub(d, 1, 1) == 'L' and
+                 redis.sha1hex(string.sub(d, 2)) == fp
         end
       end
       if skip then
@@ -60,6 +72,7 @@ for _ = 1, n_items do
         end
       else
         table.insert(want, tg)
+        fpw[tg] = fp == '-' and '' or fp
       end
     end
     if #want == 0 then
@@ -80,8 +93,8 @@ for _ = 1, n_items do
         end
         for _, tg in ipairs(want) do
           redis.call('HSET', P .. ':sync:live:' .. src .. ':' .. tg, cid,
-                     ctype .. '\t' .. show .. '\t' .. season .. '\t' .. episode .. '\t' .. fp ..
-                     '\t' .. order)
+                     ctype .. '\t' .. show .. '\t' .. season .. '\t' .. episode .. '\t' ..
+                     fpw[tg] .. '\t' .. order)
         end
       end
     end

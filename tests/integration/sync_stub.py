@@ -13,6 +13,8 @@ MOVIE = json.loads(fixture("encorastream/movie.json"))
 SHOW = json.loads(fixture("encorastream/show.json"))
 EPISODE = json.loads(fixture("encorastream/episode.json"))
 FEATURE = json.loads(fixture("movida/title-feature.json"))
+M_EPISODE = json.loads(fixture("movida/title-episode.json"))
+M_GROUP = json.loads(fixture("movida/title-group-series.json"))
 
 
 def iso(sec):
@@ -26,7 +28,9 @@ class SyncCMS(StubCMS):
     """kind 'encora' (base path /v2) or 'movida' (base path /api).
 
     Encora catalog: movies {id: updated_at}, shows {id: {"updated_at", "seasons": {n: {ep_no:
-    (episode id, updated_at)}}}}. Movida catalog: titles {id: version}.
+    (episode id, updated_at)}}}}. Movida catalog: titles {id: version} (features), episodes
+    {id: (title group id, version)}, groups {title group id: version}; noise {id: value}: a
+    listed field (acl_hash) that no partner's document shows.
     faults: list of [predicate(path, page_index), [(status, headers, body), ...]]; a listing
     request matching a predicate gets the next answer of its list (until the list is empty)."""
 
@@ -34,6 +38,7 @@ class SyncCMS(StubCMS):
         super().__init__({}, auth)
         self.kind = kind
         self.movies, self.shows, self.titles = {}, {}, {}
+        self.episodes, self.groups, self.noise = {}, {}, {}
         self.faults = []
         self.list_delay = 0.0
         self.cat_lock = threading.Lock()
@@ -163,17 +168,28 @@ class SyncCMS(StubCMS):
         return None
 
     def movida_doc(self, tid):
-        d = copy.deepcopy(FEATURE)
+        if tid in self.episodes:
+            group, version = self.episodes[tid]
+            d = copy.deepcopy(M_EPISODE)
+            d["series_link"] = self.url("/api/title_groups/%s" % group)
+            d["name"] = "Episode %s v%d" % (tid, version)
+        else:
+            d = copy.deepcopy(FEATURE)
+            d["name"] = d["title"] = "Feature %s v%d" % (tid, self.titles[tid])
         d["id"] = int(tid)
-        d["name"] = d["title"] = "Feature %s v%d" % (tid, self.titles[tid])
         d["self_link"] = self.url("/api/titles/%s" % tid)
+        if tid in self.noise:
+            d["acl_hash"] = self.noise[tid]
         return d
+
+    def group_requests(self):
+        return [r for r in self.got() if r["path"].startswith("/api/title_groups/") and r.get("auth")]
 
     def movida(self, path, q):
         if path == "/api/titles":
             if q.get("pagination") != "true" or q.get("per_page") != "200":
                 return None
-            ids = sorted(self.titles, key=int)
+            ids = sorted(set(self.titles) | set(self.episodes), key=int)
             page = int(q.get("page") or 1)
             chunk = ids[(page - 1) * 200:page * 200]
             doc = {"total_entries": len(ids), "entries": [self.movida_doc(t) for t in chunk]}
@@ -181,6 +197,12 @@ class SyncCMS(StubCMS):
                 doc["next_link"] = self.url("/api/titles?pagination=true&per_page=200&page=%d" % (page + 1))
             return "list", page - 1, doc
         m = re.fullmatch(r"/api/titles/(\d+)", path)
-        if m and m.group(1) in self.titles:
+        if m and (m.group(1) in self.titles or m.group(1) in self.episodes):
             return "doc", 0, self.movida_doc(m.group(1))
+        m = re.fullmatch(r"/api/title_groups/(\d+)", path)
+        if m and m.group(1) in self.groups:
+            d = copy.deepcopy(M_GROUP)
+            d["id"] = int(m.group(1))
+            d["name"] = "Series %s v%d" % (m.group(1), self.groups[m.group(1)])
+            return "doc", 0, d
         return None

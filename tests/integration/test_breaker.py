@@ -138,10 +138,11 @@ class BreakerTest(RelayTestCase):
                    timeout=timeout, what="%s's %d deliveries to go out" % (target, n))
 
     def alerts(self, subject):
+        """The circuit's alert events about subject (the outbox also carries delivery.failed)."""
         out = []
         for _id, fields in self.redis.cmd("XRANGE", "relay:alerts", "-", "+"):
             f = dict(zip(fields[::2], fields[1::2]))
-            if f["subject"] == subject:
+            if f["subject"] == subject and f["type"].startswith("target.circuit_"):
                 f["details"] = json.loads(f["details"])
                 out.append(f)
         return out

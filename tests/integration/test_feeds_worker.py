@@ -97,8 +97,10 @@ class TestWorkerWritesCatalog(FeedWorkerCase):
         # push targets: the catalog has what was pushed (the gwi item, the titanos object)
         pushed = [r for r in self.env.partner.got() if r["path"] == "/gwi"][0]
         item = json.loads(pushed["body"])["items"][0]
-        gdoc = self.env.redis.cmd("GET", "relay:cat:gwi:d:encora:" + MOVIE_ID)
-        self.assertEqual(json.loads(gdoc[1:]), item)
+        seq = self.env.redis.cmd("HGET", "relay:cat:gwi:e:encora:" + MOVIE_ID, "seq")
+        gdoc = self.env.redis.cmd("ZRANGEBYSCORE", "relay:cat:gwi:docs", seq, seq)[0]
+        self.assertEqual(gdoc[0], "L")
+        self.assertEqual(json.loads(gdoc.split(":", 1)[1]), item)
         self.assertEqual(self.entry("titan")["status"], "live")
         # the gwi push target serves its catalog as a feed as well
         r = request(self.port, "GET", "/feeds/gwi", headers={"X-Api-Key": GWI_KEY})

@@ -254,6 +254,55 @@ class TestMovida(SyncTest):
         rec3 = env.run("movida")
         self.assertEqual((rec3["queued"], rec3["skipped"]), (1, 449), rec3)
 
+    def test_movida_skip_compares_what_the_partner_would_receive(self):
+        """Movida has no updated_at: the skip renders each listed title as its delivery would
+        and compares it with the target's catalog. A listed change no partner sees is skipped;
+        a change in what the relay renders (the series' name an episode carries, the target's
+        format) is sent."""
+        env = self.env
+        for i in range(1, 301):
+            env.movida.titles[str(1000 + i)] = 1
+        env.movida.groups.update({"9001": 1, "9002": 1})
+        for i in range(10):
+            env.movida.episodes[str(5000 + i)] = ("9001" if i < 5 else "9002", 1)
+        rec = env.run("movida")
+        self.assertEqual((rec["state"], rec["seen"], rec["queued"]), ("done", 310, 310), rec)
+        env.wait_delivered(rec["id"], 310)
+
+        groups_before = len(env.movida.group_requests())
+        rec = env.run("movida")
+        self.assertEqual((rec["queued"], rec["skipped"]), (0, 310), rec)
+        # the episodes' series documents: fetched once per group by the run, not per title
+        self.assertEqual(len(env.movida.group_requests()) - groups_before, 2)
+
+        # a listed field that no partner's document shows: nothing to send
+        env.movida.noise["1005"] = "acl-changed"
+        # the series' name, which the listing does not carry but its episodes' documents do
+        env.movida.groups["9002"] = 2
+        rec = env.run("movida")
+        self.assertEqual((rec["queued"], rec["skipped"]), (5, 305), rec)
+        ds = env.wait_delivered(rec["id"], 5)
+        self.assertEqual(sorted(ds), [str(5005 + i) for i in range(5)])
+        doc = json.loads(env.redis.cmd("GET", "relay:cat:canon:d:movida:5007")[1:])
+        self.assertIn("Series 9002 v2", json.dumps(doc))
+        rec = env.run("movida")
+        self.assertEqual((rec["queued"], rec["skipped"]), (0, 310), rec)
+
+        # a title the target's catalog lost (or never had) is sent again
+        env.redis.cmd("DEL", "relay:cat:canon:e:movida:1010", "relay:cat:canon:d:movida:1010")
+        rec = env.run("movida")
+        self.assertEqual((rec["queued"], rec["skipped"]), (1, 309), rec)
+        env.wait_delivered(rec["id"], 1)
+
+        # the relay renders differently (the target's format changed): everything is sent
+        env.workers[0].stop()
+        env.config["targets"]["canon"]["format"] = "titanos"
+        with open(env.config_path, "w") as f:
+            json.dump(env.config, f)
+        env.start_worker()
+        rec = env.run("movida")
+        self.assertEqual((rec["queued"], rec["skipped"]), (310, 0), rec)
+
 
 if __name__ == "__main__":
     unittest.main()

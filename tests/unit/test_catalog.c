@@ -12,13 +12,34 @@ static const unsigned char KEY[CATALOG_KEY_BYTES] = "unit-test-cursor-key-012345
 static void test_cursor_roundtrip(void **state)
 {
     (void)state;
-    struct catalog_cursor c = {.pos = 12345, .hwm = 99999, .issued_s = 1796160000}, d;
+    struct catalog_cursor c = {.pos = 12345, .hwm = 99999, .base = 99999, .issued_s = 1796160000},
+                          d;
     char text[CATALOG_CURSOR_MAX];
     catalog_cursor_encode(KEY, "titanos", &c, text);
+    assert_int_equal(strncmp(text, "2.12345.99999.99999.1796160000.", 31), 0);
     assert_int_equal(catalog_cursor_decode(KEY, "titanos", text, &d), 0);
     assert_int_equal(d.pos, 12345);
     assert_int_equal(d.hwm, 99999);
+    assert_int_equal(d.base, 99999);
     assert_int_equal(d.issued_s, 1796160000);
+    /* the largest numbers fit */
+    struct catalog_cursor big = {999999999999999, 999999999999999, 999999999999999,
+                                 999999999999999};
+    char btext[CATALOG_CURSOR_MAX];
+    catalog_cursor_encode(KEY, "titanos", &big, btext);
+    assert_int_equal(catalog_cursor_decode(KEY, "titanos", btext, &d), 0);
+    assert_int_equal(d.base, 999999999999999);
+    /* a base unknown: the version 1 form, which older relays gave out, still read */
+    struct catalog_cursor old = {.pos = 7, .hwm = 0, .base = -1, .issued_s = 1796160000};
+    char otext[CATALOG_CURSOR_MAX];
+    catalog_cursor_encode(KEY, "titanos", &old, otext);
+    assert_int_equal(strncmp(otext, "1.7.0.1796160000.", 17), 0);
+    assert_int_equal(catalog_cursor_decode(KEY, "titanos", otext, &d), 0);
+    assert_int_equal(d.pos, 7);
+    assert_int_equal(d.base, -1);
+    /* one version's numbers under the other's tag do not authenticate */
+    otext[0] = '2';
+    assert_int_equal(catalog_cursor_decode(KEY, "titanos", otext, &d), -1);
     /* another target, another key, any change of a byte, truncation, extension */
     assert_int_equal(catalog_cursor_decode(KEY, "gowatchit", text, &d), -1);
     unsigned char other[CATALOG_KEY_BYTES];
@@ -158,11 +179,46 @@ static void test_markets(void **state)
     json_decref(t);
 }
 
+static void test_stored_form(void **state)
+{
+    (void)state;
+    struct catalog_item it;
+    int64_t seq = 0;
+    const char *live = "L42:{\"id\":\"m1\"}";
+    assert_int_equal(catalog_stored_parse(live, strlen(live), &it, &seq), 0);
+    assert_int_equal(seq, 42);
+    assert_int_equal(it.removed, 0);
+    assert_int_equal(it.len, strlen("{\"id\":\"m1\"}"));
+    assert_memory_equal(it.doc, "{\"id\":\"m1\"}", it.len);
+    assert_int_equal(catalog_stored_parse("R7:{}", 5, &it, &seq), 0);
+    assert_int_equal(it.removed, 1);
+    assert_int_equal(seq, 7);
+    assert_int_equal(it.len, 2);
+    /* an empty document is still the form; anything else is not */
+    assert_int_equal(catalog_stored_parse("L1:", 3, &it, &seq), 0);
+    assert_int_equal(it.len, 0);
+    const char *bad[] = {"", "L", "L:", "L12", "X12:{}", "L1x:{}", "{}", "L1234567890123456:{}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(catalog_stored_parse(bad[i], strlen(bad[i]), &it, &seq), -1);
+    /* catalog_doc.lua's reply */
+    const char *doc = NULL;
+    size_t len = 0;
+    redisReply nil = {.type = REDIS_REPLY_NIL};
+    assert_int_equal(catalog_doc_decode(&nil, &doc, &len), CATALOG_DOC_ABSENT);
+    redisReply str = {.type = REDIS_REPLY_STRING, .str = (char *)"R9:{\"a\":1}", .len = 10};
+    assert_int_equal(catalog_doc_decode(&str, &doc, &len), CATALOG_DOC_REMOVED);
+    assert_int_equal(len, 7);
+    assert_memory_equal(doc, "{\"a\":1}", 7);
+    redisReply old = {.type = REDIS_REPLY_STRING, .str = (char *)"L{\"a\":1}", .len = 8};
+    assert_int_equal(catalog_doc_decode(&old, &doc, &len), CATALOG_DOC_ERROR);
+    assert_int_equal(catalog_doc_decode(NULL, &doc, &len), CATALOG_DOC_ERROR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cursor_roundtrip), cmocka_unit_test(test_query_parse),
-        cmocka_unit_test(test_query_mask), cmocka_unit_test(test_removal_docs),
-        cmocka_unit_test(test_markets)};
+        cmocka_unit_test(test_query_mask),       cmocka_unit_test(test_removal_docs),
+        cmocka_unit_test(test_markets),          cmocka_unit_test(test_stored_form)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,12 +181,12 @@ static void test_args(void **state)
          .show_id = "s1",
          .season_number = 2,
          .episode_number = 5,
-         .order_ms = 43,
-         .fp = "abc"},
+         .order_ms = 43},
     };
     char *todo[] = {"S\ts1"};
+    char *digests[] = {"", "abc,-"};
     sync_args_page(&a, cfg, "syn_1", "tok", "ts", "movies", "movies", "c9", 0, 250, todo, 1, items,
-                   2);
+                   2, digests);
     assert_false(a.oom);
     /* 4 (claim) + dedupe, retention, mode, phase, cursor, pop, total, n_todo, todo, n, 2*7 */
     assert_int_equal(a.argc, 4 + 8 + 1 + 1 + 14);
@@ -199,7 +199,11 @@ static void test_args(void **state)
     assert_string_equal(a.argv[17], "");   /* no season */
     assert_string_equal(a.argv[19], "42"); /* order */
     assert_string_equal(a.argv[24], "2");
-    assert_string_equal(a.argv[27], "abc");
+    assert_string_equal(a.argv[27], "abc,-");
+    sync_args_clear(&a);
+    sync_args_page(&a, cfg, "syn_1", "tok", "ts", "movies", "movies", "c9", 0, 250, todo, 1, items,
+                   2, NULL);
+    assert_string_equal(a.argv[27], ""); /* no digests */
     sync_args_clear(&a);
 
     sync_args_finish(&a, cfg, config_source(cfg, "encora"), "syn_1", "tok", "done", "", "");
@@ -282,6 +286,7 @@ static void test_record_json(void **state)
     assert_true(json_is_true(json_object_get(o, "full")));
     assert_true(json_is_false(json_object_get(o, "dry_run")));
     assert_null(json_object_get(o, "owner")); /* internal bookkeeping stays inside */
+    assert_true(json_is_null(json_object_get(o, "cancel_requested_at")));
     json_decref(o);
     freeReplyObject(r);
 
@@ -297,6 +302,92 @@ static void test_record_json(void **state)
     static const char *const noid[] = {"state", "running"};
     r = flat(noid, 2);
     assert_null(sync_record_json(r));
+    freeReplyObject(r);
+}
+
+static redisReply *str_reply(int type, const char *s)
+{
+    redisReply *e = calloc(1, sizeof(*e));
+    e->type = type;
+    e->str = strdup(s);
+    e->len = strlen(s);
+    return e;
+}
+
+/* {verdict, record} as sync_cancel.lua answers. */
+static redisReply *cancel_reply(const char *verdict, const char *const *kv, size_t n)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = 2;
+    r->element = calloc(2, sizeof(*r->element));
+    r->element[0] = str_reply(REDIS_REPLY_STRING, verdict);
+    r->element[1] = flat(kv, n);
+    return r;
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    struct sync_args a;
+    const redisReply *rec;
+
+    sync_args_init(&a);
+    sync_args_cancel(&a, cfg, "syn_1");
+    assert_int_equal(a.argc, 3);
+    assert_string_equal(a.argv[1], "syn_1");
+    sync_args_clear(&a);
+    /* claim and beat carry retention_s last: they may end a cancelled run */
+    sync_args_claim(&a, cfg, "syn_1", "tok", 3000);
+    assert_int_equal(a.argc, 5);
+    assert_string_equal(a.argv[3], "3000");
+    sync_args_clear(&a);
+    sync_args_beat(&a, cfg, "syn_1", "tok", 3000, 1, "boom");
+    assert_int_equal(a.argc, 7);
+    assert_string_equal(a.argv[4], "1");
+    assert_string_equal(a.argv[5], "boom");
+    sync_args_clear(&a);
+
+    static const char *const kv[] = {"id",           "syn_1",      "state",
+                                     "running",      "started_at", "1795168800000",
+                                     "owner",        "w1",         "cancel_requested_at",
+                                     "1795168801500"};
+    static const struct {
+        const char *verdict;
+        enum sync_cancel_verdict want;
+    } cases[] = {{"cancelled", SYNC_CANCELLED},
+                 {"cancelling", SYNC_CANCELLING},
+                 {"ended", SYNC_CANCEL_ENDED},
+                 {"bogus", SYNC_CANCEL_ERROR}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        redisReply *r = cancel_reply(cases[i].verdict, kv, sizeof(kv) / sizeof(kv[0]));
+        assert_int_equal(sync_cancel_result(r, &rec), cases[i].want);
+        if (cases[i].want == SYNC_CANCEL_ERROR) {
+            assert_null(rec);
+        } else {
+            assert_ptr_equal(rec, r->element[1]);
+            json_t *o = sync_record_json(rec);
+            assert_string_equal(json_string_value(json_object_get(o, "cancel_requested_at")),
+                                "2026-11-20T10:00:01.500Z");
+            assert_string_equal(json_string_value(json_object_get(o, "state")), "running");
+            json_decref(o);
+        }
+        freeReplyObject(r);
+    }
+    redisReply *r = cancel_reply("unknown", kv, 0);
+    assert_int_equal(sync_cancel_result(r, &rec), SYNC_CANCEL_UNKNOWN);
+    assert_null(rec);
+    freeReplyObject(r);
+    /* a verdict that should carry the record but has none, and malformed replies */
+    r = cancel_reply("cancelled", kv, 0);
+    assert_int_equal(sync_cancel_result(r, &rec), SYNC_CANCEL_ERROR);
+    freeReplyObject(r);
+    r = str_reply(REDIS_REPLY_ERROR, "ERR boom");
+    assert_int_equal(sync_cancel_result(r, &rec), SYNC_CANCEL_ERROR);
+    freeReplyObject(r);
+    assert_int_equal(sync_cancel_result(NULL, &rec), SYNC_CANCEL_ERROR);
+    r = flat(kv, 2); /* two strings, not {string, array} */
+    assert_int_equal(sync_cancel_result(r, &rec), SYNC_CANCEL_ERROR);
     freeReplyObject(r);
 }
 
@@ -330,7 +421,7 @@ int main(void)
         cmocka_unit_test(test_config_keys),     cmocka_unit_test(test_request_parse),
         cmocka_unit_test(test_request_targets), cmocka_unit_test(test_args),
         cmocka_unit_test(test_record_json),     cmocka_unit_test(test_ids),
-        cmocka_unit_test(test_entry_wants),
+        cmocka_unit_test(test_entry_wants),     cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
