@@ -1,6 +1,7 @@
 #include "core/hmac.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -20,25 +21,100 @@ static void hmac_fetch(void)
     hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-int hmac_sha256(const void *key, size_t keylen, const struct hmac_part *parts, size_t nparts,
-                unsigned char out[HMAC_SHA256_LEN])
+/*
+ * Keyed contexts, reused. Creating and keying an HMAC context costs about three times the MAC
+ * of a webhook body in OpenSSL 3 (the digest is fetched by name and the key padded and hashed
+ * each time), while re-initialising a keyed one with a NULL key only copies its inner state.
+ * The few keys in use (a source's secrets, a target's signing secret) are kept here, matched
+ * by their bytes (so a changed secret is simply another key), least recently used evicted;
+ * an evicted key's copy is wiped. The comparison is of our own secrets with each other, so it
+ * need not be constant-time. Process-wide and locked: callers may be on any thread.
+ */
+#define HMAC_CACHE 16
+
+struct keyed {
+    unsigned char *key; /* a copy, wiped when evicted */
+    size_t keylen;
+    EVP_MAC_CTX *ctx;
+    unsigned long used; /* hmac_tick when last used */
+};
+
+static struct keyed hmac_cache[HMAC_CACHE];
+static unsigned long hmac_tick;
+static pthread_mutex_t hmac_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void keyed_clear(struct keyed *k)
+{
+    EVP_MAC_CTX_free(k->ctx);
+    if (k->key) {
+        OPENSSL_cleanse(k->key, k->keylen);
+        free(k->key);
+    }
+    memset(k, 0, sizeof(*k));
+}
+
+/* A fresh context keyed with key (an empty key allowed), or NULL. */
+static EVP_MAC_CTX *keyed_new(const void *key, size_t keylen)
 {
     /* EVP_MAC_init() reads a NULL key as "keep the previous key"; an empty one must mean an
      * empty key. */
     static const unsigned char empty = 0;
-    int rc = -1;
-    size_t outlen = 0;
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *mctx = EVP_MAC_CTX_new(hmac_alg);
+    if (mctx == NULL)
+        return NULL;
+    if (!EVP_MAC_init(mctx, key != NULL && keylen > 0 ? key : &empty, keylen, params)) {
+        EVP_MAC_CTX_free(mctx);
+        return NULL;
+    }
+    return mctx;
+}
+
+/* The cached context for key, keyed and ready for EVP_MAC_init(ctx, NULL, ...), or NULL when
+ * out of memory. Called with hmac_lock held. */
+static EVP_MAC_CTX *keyed_get(const void *key, size_t keylen)
+{
+    struct keyed *victim = &hmac_cache[0];
+    for (size_t i = 0; i < HMAC_CACHE; i++) {
+        struct keyed *k = &hmac_cache[i];
+        if (k->ctx != NULL && k->keylen == keylen &&
+            (keylen == 0 || memcmp(k->key, key, keylen) == 0)) {
+            k->used = ++hmac_tick;
+            return k->ctx;
+        }
+        if (k->ctx == NULL || (victim->ctx != NULL && k->used < victim->used))
+            victim = k;
+    }
+    keyed_clear(victim);
+    victim->key = malloc(keylen > 0 ? keylen : 1);
+    victim->ctx = victim->key ? keyed_new(key, keylen) : NULL;
+    if (victim->ctx == NULL) {
+        keyed_clear(victim);
+        return NULL;
+    }
+    if (keylen > 0)
+        memcpy(victim->key, key, keylen);
+    victim->keylen = keylen;
+    victim->used = ++hmac_tick;
+    return victim->ctx;
+}
+
+int hmac_sha256(const void *key, size_t keylen, const struct hmac_part *parts, size_t nparts,
+                unsigned char out[HMAC_SHA256_LEN])
+{
+    int rc = -1;
+    size_t outlen = 0;
     EVP_MAC_CTX *mctx = NULL;
 
     if (pthread_once(&hmac_once, hmac_fetch) != 0 || hmac_alg == NULL)
-        goto out;
-    mctx = EVP_MAC_CTX_new(hmac_alg);
-    if (mctx == NULL)
-        goto out;
-    if (!EVP_MAC_init(mctx, key != NULL && keylen > 0 ? key : &empty, keylen, params))
+        goto fail;
+    if (key == NULL && keylen > 0)
+        goto fail;
+    pthread_mutex_lock(&hmac_lock);
+    mctx = keyed_get(key, keylen);
+    if (mctx == NULL || !EVP_MAC_init(mctx, NULL, 0, NULL))
         goto out;
     for (size_t i = 0; i < nparts; i++) {
         if (parts[i].n > 0 && !EVP_MAC_update(mctx, parts[i].p, parts[i].n))
@@ -48,7 +124,8 @@ int hmac_sha256(const void *key, size_t keylen, const struct hmac_part *parts, s
         goto out;
     rc = 0;
 out:
-    EVP_MAC_CTX_free(mctx);
+    pthread_mutex_unlock(&hmac_lock);
+fail:
     if (rc != 0)
         memset(out, 0, HMAC_SHA256_LEN);
     return rc;

@@ -15,7 +15,8 @@ struct hmac_part {
 };
 
 /* out = HMAC-SHA256(key, parts[0] || ... || parts[n-1]). An empty key is allowed (callers that
- * must refuse one check before). Returns 0, or -1 when OpenSSL fails (out is then zeroed). */
+ * must refuse one check before). Returns 0, or -1 when OpenSSL fails (out is then zeroed).
+ * The keyed contexts of the last few keys are kept for reuse, matched by the key's bytes. */
 int hmac_sha256(const void *key, size_t keylen, const struct hmac_part *parts, size_t nparts,
                 unsigned char out[HMAC_SHA256_LEN]);
 

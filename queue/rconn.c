@@ -594,6 +594,12 @@ void rconn_free(struct rconn *rc)
     free(rc);
 }
 
+void rconn_flush(struct rconn *rc)
+{
+    if (rconn_ready(rc))
+        redisAsyncHandleWrite(rc->ac);
+}
+
 int rconn_ready(const struct rconn *rc)
 {
     return rc->ac != NULL && rc->connected;

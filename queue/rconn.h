@@ -54,4 +54,11 @@ int rconn_command(struct rconn *rc, rconn_cb cb, void *arg, int argc, const char
 int rconn_script(struct rconn *rc, const char *script, rconn_cb cb, void *arg, int nkeys, int argc,
                  const char **argv, const size_t *argvlen);
 
+/* Writes the queued commands now instead of when the loop next finds the socket writable: for
+ * a caller that sends its one command of the loop pass (the ingest's batch), this saves a
+ * loop pass and, with libevent's changelist, the two epoll_ctl calls of hiredis adding and
+ * removing its write interest. Callbacks of a connection that fails meanwhile may run from
+ * inside this call. */
+void rconn_flush(struct rconn *rc);
+
 #endif

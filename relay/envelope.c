@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "relay/envelope_json.h"
 
 /*
  * Everything taken from an envelope ends up in Redis keys, in URLs the worker fetches and in
@@ -344,7 +345,9 @@ enum envelope_result envelope_parse(const struct source *src, const char *body, 
     }
     /* JSON_DECODE_ANY so that a scalar document is reported as a wrong shape (422), not as
      * malformed JSON; duplicates are refused because two readers could pick different ones. */
-    root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    root = envelope_json_load(body, len);
+    if (root == NULL)
+        root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         res = load_error(&jerr, err, errlen);
         goto out;

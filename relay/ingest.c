@@ -71,7 +71,7 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg, str
     in->cfg = cfg;
     in->rc = rc;
     in->m = m;
-    in->flush_ev = evtimer_new(base, flush_cb, in);
+    in->flush_ev = event_new(base, -1, 0, flush_cb, in);
     in->tally = sources_tally_new(cfg);
     in->tally_ev = event_new(base, -1, EV_PERSIST, tally_cb, in);
     if (in->flush_ev == NULL || in->tally == NULL || in->tally_ev == NULL) {
@@ -188,13 +188,54 @@ static const char *standard_webhook_id(const struct http_req *req)
     return http_header(req, "svix-id");
 }
 
+/* Appends s as a JSON string body (without quotes) the way Jansson writes it; returns the new
+ * end, or NULL when it would pass end. */
+static char *json_escaped(char *p, const char *end, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (end - p < 6)
+            return NULL;
+        if (ch == '"' || ch == '\\') {
+            *p++ = '\\';
+            *p++ = (char)ch;
+        } else if (ch < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[ch >> 4];
+            p[5] = hex[ch & 0xf];
+            p += 6;
+        } else {
+            *p++ = (char)ch;
+        }
+    }
+    return p;
+}
+
+/* {"status":st,"event_id":id}: every accepted webhook is answered with it, so it is written
+ * directly rather than built as a JSON object and dumped. */
 static void reply_status(struct http_req *req, int status, const char *st, const char *event_id)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(st));
-    if (event_id)
+    char buf[2048];
+    char *end = buf + sizeof(buf), *p = buf;
+    static const char k_status[] = "{\"status\":\"", k_id[] = "\",\"event_id\":\"";
+    memcpy(p, k_status, sizeof(k_status) - 1);
+    p = json_escaped(p + sizeof(k_status) - 1, end, st); /* st is one of ours: it fits */
+    if (p != NULL && event_id) {
+        memcpy(p, k_id, sizeof(k_id) - 1);
+        p = json_escaped(p + sizeof(k_id) - 1, end - 2, event_id);
+    }
+    if (p == NULL) {
+        /* an id too long for buf (the envelope caps ids far below it): the general way */
+        json_t *o = json_object();
+        json_object_set_new(o, "status", json_string(st));
         json_object_set_new(o, "event_id", json_string(event_id));
-    http_reply_json(req, status, o);
+        http_reply_json(req, status, o);
+        return;
+    }
+    *p++ = '"';
+    *p++ = '}';
+    http_reply(req, status, "application/json", buf, (size_t)(p - buf));
 }
 
 static void queue_unavailable(struct ingest *in, struct http_req *req, const char *source)
@@ -298,10 +339,13 @@ static void flush(struct ingest *in)
         batch_fail(b, "out of memory");
         return;
     }
-    if (rconn_script(in->rc, enqueue_script(), on_enqueued, b, 0, enqueue_args_count(args),
-                     enqueue_args_argv(args), NULL) != 0)
-        batch_fail(b, "redis is not connected");
+    int rc = rconn_script(in->rc, enqueue_script(), on_enqueued, b, 0, enqueue_args_count(args),
+                          enqueue_args_argv(args), NULL);
     enqueue_args_free(args);
+    if (rc != 0)
+        batch_fail(b, "redis is not connected");
+    else
+        rconn_flush(in->rc); /* may answer b already, if the connection fails */
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -337,8 +381,9 @@ static void enqueue(struct ingest *in, struct http_req *req, const struct source
         if (in->open == NULL)
             goto oom;
         in->open->in = in;
-        static const struct timeval now = {0, 0};
-        evtimer_add(in->flush_ev, &now);
+        /* Run after the callbacks already due in this loop pass (the other connections'
+         * reads): made active, not a zero timer, which would cost one more epoll_wait. */
+        event_active(in->flush_ev, EV_TIMEOUT, 0);
     }
     char *p = pe->text;
     pe->req = req;
@@ -358,7 +403,7 @@ static void enqueue(struct ingest *in, struct http_req *req, const struct source
     };
     in->open->pe[in->open->n++] = pe;
     if (in->open->n == INGEST_BATCH_MAX) {
-        evtimer_del(in->flush_ev);
+        event_del(in->flush_ev);
         flush(in);
     }
     return;

@@ -78,7 +78,16 @@ int main(int argc, char **argv)
     for (const char *const *w = config_warnings(cfg); *w; w++)
         LOG_WARN("configuration warning", "warning", *w, NULL);
     signal(SIGPIPE, SIG_IGN);
-    base = event_base_new();
+    /* With the changelist, interest changes made during a loop pass reach epoll once, at its
+     * end, net: hiredis adds and removes its write interest around every command (four
+     * epoll_ctl calls per enqueue without it). The relay never dup()s a watched descriptor,
+     * the case libevent warns about. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg == NULL)
+        goto out;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (base == NULL)
         goto out;
     app = app_new(base, cfg, err, sizeof(err));

@@ -54,6 +54,7 @@ struct conn {
     int dead;         /* conn_free() asked while processing */
     int stream_wrote; /* body queued since the last on_drain */
     int stream_close; /* close once the stream ends */
+    int peer_closed;  /* EOF while a handler held the request: answer it, then close */
     struct conn *prev, *next;
 };
 
@@ -92,7 +93,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
     size_t left = evbuffer_get_length(bufferevent_get_output(bev));
     if (c->state == CONN_DRAINING) {
-        if (left == 0)
+        if (left == 0 && c->peer_closed)
+            conn_free(c); /* nothing more will come from the peer */
+        else if (left == 0)
             shutdown_write(c);
         return;
     }
@@ -130,11 +133,17 @@ static int send_now(struct conn *c, struct evbuffer *resp)
  * rather than a reset. */
 static void start_draining(struct conn *c, int all_sent)
 {
+    if (c->peer_closed && all_sent) {
+        conn_free(c);
+        return;
+    }
     if (all_sent)
         shutdown_write(c); /* what conn_write_cb does once a queued reply is out */
     c->state = CONN_DRAINING;
     c->drained = 0;
     arm_timer(c, DRAIN_MS);
+    if (c->peer_closed)
+        return; /* the peer's EOF is in: the write callback ends it once the answer is out */
     bufferevent_enable(c->bev, EV_READ);
     if (!c->processing && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
         process_input(c);
@@ -161,6 +170,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     int skip = early && !h->chunked && h->content_length > 0 &&
                h->content_length <= c->srv->cfg->max_body_bytes;
     int close_after = !h->keep_alive || c->srv->shutting_down || c->state == CONN_DRAINING ||
+                      c->peer_closed ||
                       (early && (h->chunked || h->content_length > c->srv->cfg->max_body_bytes));
     struct evbuffer *resp = c->srv->scratch;
     evbuffer_drain(resp, evbuffer_get_length(resp));
@@ -204,7 +214,7 @@ int http_stream_begin(struct http_req *req, int status, const char *content_type
     req->on_drain = on_drain;
     req->stream_arg = arg;
     c->stream_close = !req->head.keep_alive || c->srv->shutting_down || c->state != CONN_HANDLING ||
-                      req->head.minor == 0;
+                      req->head.minor == 0 || c->peer_closed;
     c->state = CONN_STREAMING;
     c->stream_wrote = 0;
     if (c->bev == NULL)
@@ -335,8 +345,19 @@ static struct http_req *req_new(struct conn *c)
         return NULL;
     req->conn = c;
     req->head.content_length = -1;
-    snprintf(req->id, sizeof(req->id), "req_%s%08lx", c->srv->id_prefix,
-             ++c->srv->id_counter & 0xffffffffUL);
+    /* "req_" + the server's random prefix + 8 hex digits of a counter, without snprintf (one
+     * per request). */
+    static const char hex[] = "0123456789abcdef";
+    size_t plen = strlen(c->srv->id_prefix);
+    unsigned long n = ++c->srv->id_counter & 0xffffffffUL;
+    char *p = req->id;
+    _Static_assert(sizeof(req->id) >= 4 + sizeof(c->srv->id_prefix) + 8, "room for the id");
+    memcpy(p, "req_", 4);
+    memcpy(p + 4, c->srv->id_prefix, plen);
+    p += 4 + plen;
+    for (int i = 7; i >= 0; i--, n >>= 4)
+        p[i] = hex[n & 0xf];
+    p[8] = '\0';
     return req;
 }
 
@@ -360,12 +381,15 @@ static void fail_request(struct conn *c, int status, const char *code, const cha
         http_reply_error(req, status, code, message);
 }
 
+/* Reading stays enabled while the handler works: disabling it for every request and enabling
+ * it again for the next costs two epoll_ctl calls per request. conn_read_cb stops reading if
+ * the client sends more meanwhile (pipelining), and conn_event_cb keeps a half-closed
+ * client's request. */
 static void dispatch(struct conn *c)
 {
     struct server *s = c->srv;
     c->state = CONN_HANDLING;
     evtimer_del(c->timer);
-    bufferevent_disable(c->bev, EV_READ);
     s->h.on_request(c->req, s->h.arg);
 }
 
@@ -579,7 +603,14 @@ static void conn_next(struct conn *c)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
-    process_input(arg);
+    struct conn *c = arg;
+    if (handler_owns(c)) {
+        /* More bytes while a request is handled: keep them for after the answer, read no
+         * more until then (conn_next enables reading again). */
+        bufferevent_disable(bev, EV_READ);
+        return;
+    }
+    process_input(c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -589,6 +620,15 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         LOG_INFO("client not reading its answers, cut off", NULL);
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
         return;
+    if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && handler_owns(c)) {
+        /* The client closed its side after sending the request: it may still be reading, so
+         * the answer goes out and the connection closes after it. */
+        c->peer_closed = 1;
+        if (c->state == CONN_STREAMING)
+            c->stream_close = 1;
+        bufferevent_disable(bev, EV_READ);
+        return;
+    }
     if (handler_owns(c)) {
         /* The handler still owns the request; it will find bev gone and clean up. */
         bufferevent_free(c->bev);

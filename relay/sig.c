@@ -76,13 +76,25 @@ static enum sig_result get_header(sig_header_fn header, void *ctx, const char *n
     return out->n == 0 ? SIG_MISSING : SIG_OK;
 }
 
+/* util_hexval, inlined: 64 calls per signature. */
+static inline int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
 /* Decodes exactly 2*SIG_MAC_LEN hex digits of either case. Returns 0, or -1. */
 static int hex_mac(struct span s, unsigned char out[SIG_MAC_LEN])
 {
     if (s.n != 2 * SIG_MAC_LEN)
         return -1;
     for (size_t i = 0; i < SIG_MAC_LEN; i++) {
-        int hi = util_hexval(s.p[2 * i]), lo = util_hexval(s.p[2 * i + 1]);
+        int hi = hexval(s.p[2 * i]), lo = hexval(s.p[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

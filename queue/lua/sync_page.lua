@@ -59,10 +59,23 @@ for _ = 1, n_items do
         elseif fp == '-' then
           skip = true
         elseif fp ~= '' then
-          -- what the partner holds: the catalog's live document ('L' + JSON, catalog_lib)
-          local d = redis.call('GET', P .. ':cat:' .. tg .. ':d:' .. src .. ':' .. cid)
-          skip = d ~= false and string.sub(d, 1, 1) == 'L' and
-                 redis.sha1hex(string.sub(d, 2)) == fp
+          -- what the partner holds: the catalog's live document, stored in C:docs at the
+          -- entry's seq as 'L' .. seq .. ':' .. JSON (catalog_lib); a catalog written before
+          -- C:docs keeps 'L' .. JSON under C:d: until catalog_migrate moves it
+          local C = P .. ':cat:' .. tg
+          local e = redis.call('HMGET', C .. ':e:' .. src .. ':' .. cid, 'status', 'seq')
+          if e[1] == 'live' and e[2] then
+            local d = redis.call('ZRANGEBYSCORE', C .. ':docs', e[2], e[2])[1]
+            local body
+            if d then
+              local colon = string.find(d, ':', 2, true)
+              if colon and string.sub(d, 1, 1) == 'L' then body = string.sub(d, colon + 1) end
+            else
+              d = redis.call('GET', C .. ':d:' .. src .. ':' .. cid)
+              if d and string.sub(d, 1, 1) == 'L' then body = string.sub(d, 2) end
+            end
+            skip = body ~= nil and redis.sha1hex(body) == fp
+          end
         end
       end
       if skip then

@@ -2,6 +2,7 @@
 it directly (the C side's single definition is queue/delivery.c, queue/ops.c and queue/lua):
 key names, the delivery id, and the stream entry the relay's enqueue.lua writes."""
 import hashlib
+import json
 import time
 
 PREFIX = "relay"
@@ -56,3 +57,17 @@ def stream_entry(source, event_id, etype, content_type, content_id, created_at=N
               "request_id": "req-" + event_id}
     fields.update({k: str(v) for k, v in extra.items()})
     return fields
+
+
+def catalog_document(redis, target, source, content_id, prefix=PREFIX):
+    """The document a target's catalog holds for a title (its C:docs entry at the title's seq,
+    stored as 'L' or 'R', the seq, ':', the JSON) as (status letter, parsed JSON), or None."""
+    C = "%s:cat:%s" % (prefix, target)
+    seq = redis.cmd("HGET", "%s:e:%s:%s" % (C, source, content_id), "seq")
+    if seq is None:
+        return None
+    got = redis.cmd("ZRANGEBYSCORE", C + ":docs", seq, seq)
+    if not got:
+        return None
+    stored = got[0]
+    return stored[0], json.loads(stored[stored.index(":") + 1:])

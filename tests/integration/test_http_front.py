@@ -159,6 +159,102 @@ class DescriptorLimitTest(Base):
         self.assertEqual(proc.returncode, 0)
 
 
+class RuntimeDescriptorLimitTest(Base):
+    """The start-up clamp keeps max_connections under RLIMIT_NOFILE, so accept() only runs out
+    of descriptors when the limit drops under a running relay: lowered here with prlimit."""
+
+    PAUSE_LINE = "cannot accept connections, pausing the listener"
+    # The accepted connections must outlive the test's wait (idle ones close after this).
+    limits = {"request_timeout_ms": 60000}
+
+    def pause_lines(self):
+        return [json.loads(line) for line in self.relay.output().splitlines()
+                if self.PAUSE_LINE in line]
+
+    @unittest.skipUnless(shutil.which("prlimit"), "prlimit (util-linux) is missing")
+    def test_emfile_after_start_pauses_and_recovers(self):
+        self.start()
+        pid = self.relay.proc.pid
+        open_now = len(os.listdir("/proc/%d/fd" % pid))
+        room = 6
+        limit = open_now + room
+        subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (limit, limit)],
+                       check=True)
+        # room accepted connections take the descriptors left; the rest wait in the backlog
+        # while accept() fails with EMFILE.
+        socks = [socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                 for _ in range(room + 10)]
+        try:
+            h.wait_until(lambda: self.pause_lines(), timeout=10, what="the pause logged")
+            c0, t0 = cpu_s(pid), time.time()
+            # Over an interval of the log (10 s), the listener is retried every 100 ms.
+            h.wait_until(lambda: len(self.pause_lines()) >= 2, timeout=20,
+                         what="the pause logged again after its interval")
+            used, elapsed = cpu_s(pid) - c0, time.time() - t0
+            self.assertIsNone(self.relay.proc.poll(), "the relay died")
+            self.assertLess(used, 0.1 * elapsed + 0.5,
+                            "relay spun: %.2f s CPU in %.1f s" % (used, elapsed))
+            lines = self.pause_lines()
+            self.assertLessEqual(len(lines), 2 + int(elapsed / 10), lines)
+            self.assertEqual(lines[0]["error"], os.strerror(24))  # EMFILE
+            failures = int(lines[1]["failures"])
+            self.assertGreater(failures, 5, "no retries between the two lines")
+            self.assertLess(failures, 1000, "retried far more often than every 100 ms")
+            # An accepted connection is still served meanwhile.
+            served = 0
+            for s in socks[:room]:
+                try:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if s.recv(4096).startswith(b"HTTP/1.1 200"):
+                        served += 1
+                        break
+                except OSError:
+                    pass
+            self.assertEqual(served, 1, "no accepted connection was served while paused")
+        finally:
+            for s in socks:
+                s.close()
+        # Descriptors free again: the next retry accepts, and new clients are served.
+        h.wait_until(lambda: h.request(self.port, "GET", "/healthz", timeout=2).status == 200,
+                     timeout=10, what="served again")
+        self.assertEqual(h.request(self.port, "GET", "/readyz").status, 200)
+
+
+class HalfCloseTest(Base):
+    """Reading stays enabled while a webhook waits for Redis (relay/server.c): a client that
+    half-closes after its request (shutdown(SHUT_WR), as `nc -N` does) still gets its answer,
+    with Connection: close, and the connection ends after it."""
+
+    def test_half_closed_client_gets_its_answer(self):
+        self.start()
+        body = h.encora_event("evt_half_close")
+        head = {"Content-Type": "application/json", "Content-Length": str(len(body)),
+                "Host": "x"}
+        head.update(h.sign_encora(body))
+        raw = b"POST /webhooks/encora HTTP/1.1\r\n" + b"".join(
+            b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in head.items()) + b"\r\n" + body
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        # Redis held still: the EOF reaches the relay while the request waits for it.
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            s.sendall(raw)
+            s.shutdown(socket.SHUT_WR)
+            time.sleep(0.3)
+        finally:
+            self.redis.proc.send_signal(signal.SIGCONT)
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        self.assertTrue(got.startswith(b"HTTP/1.1 202 "), got[:200])
+        self.assertIn(b"Connection: close\r\n", got)
+        self.assertIn(b'"event_id":"evt_half_close"', got)
+        self.assertEqual(self.redis.cmd("EXISTS", "relay:dedupe:encora:evt_half_close"), 1)
+
+
 class ReadinessTest(Base):
     def readyz(self):
         return h.request(self.port, "GET", "/readyz", timeout=5)

@@ -5,6 +5,7 @@ import json
 import time
 import unittest
 
+import layout
 from harness import SECRETS, wait_until
 from sync_env import SyncEnv, now_ms, sync_delivery_id
 
@@ -283,13 +284,13 @@ class TestMovida(SyncTest):
         self.assertEqual((rec["queued"], rec["skipped"]), (5, 305), rec)
         ds = env.wait_delivered(rec["id"], 5)
         self.assertEqual(sorted(ds), [str(5005 + i) for i in range(5)])
-        doc = json.loads(env.redis.cmd("GET", "relay:cat:canon:d:movida:5007")[1:])
+        _, doc = layout.catalog_document(env.redis, "canon", "movida", "5007")
         self.assertIn("Series 9002 v2", json.dumps(doc))
         rec = env.run("movida")
         self.assertEqual((rec["queued"], rec["skipped"]), (0, 310), rec)
 
         # a title the target's catalog lost (or never had) is sent again
-        env.redis.cmd("DEL", "relay:cat:canon:e:movida:1010", "relay:cat:canon:d:movida:1010")
+        env.redis.cmd("DEL", "relay:cat:canon:e:movida:1010")
         rec = env.run("movida")
         self.assertEqual((rec["queued"], rec["skipped"]), (1, 309), rec)
         env.wait_delivered(rec["id"], 1)

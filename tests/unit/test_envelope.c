@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "relay/envelope.h"
+#include "relay/envelope_json.h"
 
 #ifndef FIXTURES_DIR
 #define FIXTURES_DIR "tests/fixtures"
@@ -494,9 +497,57 @@ static void test_movida_fallback_id(void **state)
     envelope_free(env);
 }
 
+/* The fast path takes plain documents, giving Jansson's tree, and leaves the rest (escapes,
+ * reals, long integers, duplicates, bad syntax, a non-object top level) to Jansson. */
+static void test_fast_json(void **state)
+{
+    static const char *const taken[] = {
+        "{}",
+        " {\"id\":\"e\",\"n\":-0,\"m\":123456789012345678,\"a\":[1,\"x\",true,false,null,[],{}]}\n",
+        "{\"data\":{\"deep\":{\"k\":{\"l\":[[[]]]}}},\"\":\"\xc3\xa9\"}",
+    };
+    static const char *const left[] = {"{\"id\":\"e\\u0041\"}",
+                                       "{\"n\":1.5}",
+                                       "{\"n\":1e3}",
+                                       "{\"n\":1234567890123456789}",
+                                       "{\"n\":01}",
+                                       "{\"k\":1,\"k\":2}",
+                                       "{\"a\":{\"k\":1,\"k\":2}}",
+                                       "{\"a\":1,}",
+                                       "{\"a\":1} x",
+                                       "[1]",
+                                       "\"s\"",
+                                       "{\"a\":tru}",
+                                       "{\"a\":\"tab\there\"}",
+                                       "",
+                                       "{\"a\":-}"};
+    for (size_t i = 0; i < sizeof(taken) / sizeof(*taken); i++) {
+        json_error_t jerr;
+        json_t *fast = envelope_json_load(taken[i], strlen(taken[i]));
+        json_t *slow =
+            json_loadb(taken[i], strlen(taken[i]), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+        assert_non_null(fast);
+        assert_non_null(slow);
+        assert_true(json_equal(fast, slow));
+        json_decref(fast);
+        json_decref(slow);
+    }
+    for (size_t i = 0; i < sizeof(left) / sizeof(*left); i++)
+        assert_null(envelope_json_load(left[i], strlen(left[i])));
+    /* valid, but nested past the fast path's depth: Jansson's to take */
+    char deep[128] = "{\"a\":";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, "}");
+    assert_null(envelope_json_load(deep, strlen(deep)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fast_json),
         cmocka_unit_test(test_fixture_published),
         cmocka_unit_test(test_fixture_unpublished),
         cmocka_unit_test(test_non_content_types),

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
 
 #include "core/hmac.h"
 #include "core/util.h"
@@ -63,7 +66,7 @@ static void test_empty(void **state)
     assert_string_equal(out, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
-/* Different keys give different MACs (the key is not cached between calls). */
+/* Different keys give different MACs (a cached keyed context is found by the key's bytes). */
 static void test_key_changes(void **state)
 {
     char a[65], b[65];
@@ -74,13 +77,35 @@ static void test_key_changes(void **state)
     assert_string_equal(a, b);
 }
 
+/* More keys than the cache holds, cycled, including keys that differ only in their last byte
+ * or their length: every MAC matches OpenSSL's one-shot HMAC(). */
+static void test_many_keys(void **state)
+{
+    const char *body = "{\"id\":\"evt_1\",\"type\":\"content.published\"}";
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 40; i++) {
+            char key[64];
+            int klen = snprintf(key, sizeof(key), "secret-%d", i % 20);
+            if (i >= 20)
+                klen--; /* "secret-1" is a prefix of "secret-10" */
+            unsigned char got[HMAC_SHA256_LEN], want[HMAC_SHA256_LEN];
+            unsigned int wlen = 0;
+            struct hmac_part part = {body, strlen(body)};
+            assert_int_equal(hmac_sha256(key, (size_t)klen, &part, 1, got), 0);
+            assert_non_null(HMAC(EVP_sha256(), key, klen, (const unsigned char *)body, strlen(body),
+                                 want, &wlen));
+            assert_int_equal(wlen, HMAC_SHA256_LEN);
+            assert_memory_equal(got, want, HMAC_SHA256_LEN);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc4231),
-        cmocka_unit_test(test_parts_concatenate),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_key_changes),
+        cmocka_unit_test(test_rfc4231),   cmocka_unit_test(test_parts_concatenate),
+        cmocka_unit_test(test_empty),     cmocka_unit_test(test_key_changes),
+        cmocka_unit_test(test_many_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
