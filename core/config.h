@@ -47,7 +47,10 @@ struct source {
     char *api_base_url; /* without trailing slash */
     struct auth api_auth;
     int64_t api_timeout_ms;
-    int api_limits_set; /* api.max_in_flight or api.rate_per_s given (not applied yet) */
+    /* api.max_in_flight (default 8) and api.rate_per_s (0 = none): CMS requests of all workers
+     * together, fetches and sync listings alike (queue/srclimit) */
+    int64_t api_max_in_flight;
+    double api_rate_per_s;
     struct source_sync sync;
 };
 

@@ -88,15 +88,15 @@ static void parse_api(struct jconf *c, const json_t *src, const char *path, stru
     }
     auth_parse(c, api, p, "auth", 0, AUTH_ANY, &s->api_auth);
     jconf_int(c, api, p, "timeout_ms", 1, &s->api_timeout_ms);
-    /* Checked here; the workers do not bound their CMS requests by them yet (config_warnings
-     * says so when they are set). */
-    int64_t in_flight = 0;
-    jconf_int(c, api, p, "max_in_flight", 1, &in_flight);
+    /* Bounds on the CMS requests of all workers together (queue/srclimit). */
+    s->api_max_in_flight = 8;
+    jconf_int(c, api, p, "max_in_flight", 1, &s->api_max_in_flight);
     char rp[JCONF_PATH_MAX];
     const json_t *r = jconf_get(c, api, p, "rate_per_s", 0, rp);
     if (r && (!json_is_number(r) || json_number_value(r) < 0 || json_number_value(r) > 1e6))
         jconf_err(c, rp, "must be a number between 0 (no limit) and 1000000");
-    s->api_limits_set = in_flight > 0 || r != NULL;
+    else if (r)
+        s->api_rate_per_s = json_number_value(r);
 }
 
 static const char *const ctype_names[] = {"movie", "show", "season", "episode", NULL};

@@ -43,13 +43,6 @@ int config_collect_warnings(struct config *cfg)
                      (long long)cfg->dedupe_ttl_s, s->name, (long long)s->tolerance_s) != 0)
             return -1;
     }
-    for (size_t i = 0; i < cfg->n_sources; i++)
-        if (cfg->sources[i].api_limits_set &&
-            warn_add(cfg, "sources",
-                     "%s.api.max_in_flight/rate_per_s are checked but not applied "
-                     "yet: CMS requests are not bounded by them",
-                     cfg->sources[i].name) != 0)
-            return -1;
     return 0;
 }
 

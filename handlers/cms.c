@@ -303,3 +303,16 @@ fail:
     free(out);
     return NULL;
 }
+
+void cms_set_web_url(json_t *title, const struct source *src, struct cms_link *link)
+{
+    const json_t *ser = json_object_get(title, "series");
+    long long num;
+
+    link->show_id = cms_str(ser, "show_id");
+    link->season_number = cms_int(ser, "season_number", 0, 100000, &num) == 0 ? (int)num : -1;
+    link->episode_number = cms_int(ser, "episode_number", 0, 100000, &num) == 0 ? (int)num : -1;
+    char *url = cms_web_url(src, link);
+    cms_set_str(title, "url", url);
+    free(url);
+}

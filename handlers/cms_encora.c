@@ -356,21 +356,8 @@ json_t *cms_encora_normalize(const struct source *src, const struct cms_ref *ref
 
     /* An episode's show is fetched anyway (its title, cast and genres), so its slug for the
      * deep link costs no request of its own. */
-    const json_t *ser = json_object_get(t, "series");
-    long long num;
-    struct cms_link link = {.id = id,
-                            .slug = cms_str(body, "slug"),
-                            .type = type,
-                            .show_id = cms_str(ser, "show_id"),
-                            .show_slug = cms_str(show, "slug"),
-                            .season_number = -1,
-                            .episode_number = -1};
-    if (cms_int(ser, "season_number", 0, 100000, &num) == 0)
-        link.season_number = (int)num;
-    if (cms_int(ser, "episode_number", 0, 100000, &num) == 0)
-        link.episode_number = (int)num;
-    char *url = cms_web_url(src, &link);
-    cms_set_str(t, "url", url);
-    free(url);
+    struct cms_link link = {
+        .id = id, .slug = cms_str(body, "slug"), .type = type, .show_slug = cms_str(show, "slug")};
+    cms_set_web_url(t, src, &link);
     return t;
 }

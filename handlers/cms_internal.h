@@ -72,5 +72,9 @@ struct cms_link {
  * {show_id}/{show_slug} are its own. NULL when the type has no template or the template names
  * a placeholder whose value is unknown. Caller frees. */
 char *cms_web_url(const struct source *src, const struct cms_link *link);
+/* Sets title's "url" to cms_web_url() of link, whose show_id, season_number and
+ * episode_number are first taken from the title's "series" (the normalized parent links,
+ * whichever CMS they came from); no url when the template cannot be filled. */
+void cms_set_web_url(json_t *title, const struct source *src, struct cms_link *link);
 
 #endif

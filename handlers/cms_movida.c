@@ -336,19 +336,8 @@ json_t *cms_movida_normalize(const struct source *src, const struct cms_ref *ref
         cms_set_str(t, "url", product_url);
     } else {
         /* Movida titles carry no slug; a template on ids ({id}, {show_id}, numbers) works. */
-        const json_t *ser = json_object_get(t, "series");
-        struct cms_link link = {.id = id,
-                                .type = type,
-                                .show_id = cms_str(ser, "show_id"),
-                                .season_number = -1,
-                                .episode_number = -1};
-        if (cms_int(ser, "season_number", 0, 100000, &num) == 0)
-            link.season_number = (int)num;
-        if (cms_int(ser, "episode_number", 0, 100000, &num) == 0)
-            link.episode_number = (int)num;
-        char *url = cms_web_url(src, &link);
-        cms_set_str(t, "url", url);
-        free(url);
+        struct cms_link link = {.id = id, .type = type};
+        cms_set_web_url(t, src, &link);
     }
     cms_set_datetime(t, "updated_at", cms_str(title, "updated_at"));
     return t;

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "queue/srclimit.h"
+
 /* One waiter of a shared request. */
 struct fetch_wait {
     struct fetch *fetch;
@@ -11,10 +13,13 @@ struct fetch_wait {
     struct fetch_wait *next;
 };
 
-/* One request in flight and the waiters it answers, in the order they came. */
+/* One request waiting for its slot or in flight, and the waiters it answers, in the order
+ * they came. */
 struct fetch {
     struct fetches *owner;
     char *key;
+    struct hclient_request req; /* kept until the slot is granted; url owned */
+    struct srclimit_slot *slot; /* waiting for it, then held while the request runs */
     struct hclient_call *call;
     struct fetch_wait *waiters, **tail;
     int answering; /* on_done is calling the waiters back: x is no longer in the table */
@@ -23,16 +28,25 @@ struct fetch {
 
 struct fetches {
     struct hclient *hc;
+    struct srclimit *sl;
+    int first;              /* fetches_first */
     struct fetch *inflight; /* few at a time (one per event being fetched): a list will do */
     size_t started, joined;
 };
 
-struct fetches *fetches_new(struct hclient *hc)
+struct fetches *fetches_new(struct hclient *hc, struct srclimit *sl)
 {
     struct fetches *f = calloc(1, sizeof(*f));
-    if (f)
+    if (f) {
         f->hc = hc;
+        f->sl = sl;
+    }
     return f;
+}
+
+void fetches_first(struct fetches *f)
+{
+    f->first = 1;
 }
 
 static void unlink_fetch(struct fetch *x)
@@ -55,7 +69,18 @@ static void free_fetch(struct fetch *x)
         free(w);
     }
     free(x->key);
+    free((char *)x->req.url);
     free(x);
+}
+
+/* Ends what x has out: the request, and the slot (released, or no longer waited for). */
+static void stop_fetch(struct fetch *x)
+{
+    if (x->call)
+        hclient_cancel(x->owner->hc, x->call);
+    x->call = NULL;
+    srclimit_drop(x->slot);
+    x->slot = NULL;
 }
 
 void fetches_free(struct fetches *f)
@@ -65,7 +90,7 @@ void fetches_free(struct fetches *f)
     while (f->inflight) {
         struct fetch *x = f->inflight;
         unlink_fetch(x);
-        hclient_cancel(f->hc, x->call);
+        stop_fetch(x);
         free_fetch(x);
     }
     free(f);
@@ -78,6 +103,8 @@ static void on_done(const struct hclient_response *res, void *arg)
      * same key (a linked document), and that must be a new request. */
     unlink_fetch(x);
     x->call = NULL;
+    srclimit_drop(x->slot); /* the CMS is done with it: the next request may go */
+    x->slot = NULL;
     x->answering = 1;
     while (x->waiters) {
         struct fetch_wait *w = x->waiters;
@@ -90,6 +117,27 @@ static void on_done(const struct hclient_response *res, void *arg)
     free_fetch(x);
 }
 
+static int start(struct fetch *x)
+{
+    x->call = hclient_start(x->owner->hc, &x->req, on_done, x);
+    return x->call ? 0 : -1;
+}
+
+/* The slot came (start the request), or the wait for it ran out (slot NULL). */
+static void on_slot(struct srclimit_slot *slot, void *arg)
+{
+    struct fetch *x = arg;
+    x->slot = slot;
+    if (slot && start(x) == 0)
+        return;
+    struct hclient_response res = {
+        .error = slot ? HCLIENT_TRANSPORT : FETCHES_NOT_STARTED,
+        .error_text = slot ? "could not start the request"
+                           : "the source's request limits kept it waiting too long",
+        .body = ""};
+    on_done(&res, x);
+}
+
 static struct fetch *find(const struct fetches *f, const char *key)
 {
     for (struct fetch *x = f->inflight; x; x = x->next)
@@ -98,8 +146,9 @@ static struct fetch *find(const struct fetches *f, const char *key)
     return NULL;
 }
 
-struct fetch_wait *fetches_get(struct fetches *f, const char *key,
-                               const struct hclient_request *req, hclient_cb cb, void *arg)
+struct fetch_wait *fetches_get(struct fetches *f, const struct source *src, int64_t wait_ms,
+                               const char *key, const struct hclient_request *req, hclient_cb cb,
+                               void *arg)
 {
     struct fetch_wait *w = calloc(1, sizeof(*w));
     if (w == NULL)
@@ -118,11 +167,16 @@ struct fetch_wait *fetches_get(struct fetches *f, const char *key,
         }
         x->owner = f;
         x->tail = &x->waiters;
-        x->call = hclient_start(f->hc, req, on_done, x);
-        if (x->call == NULL) {
-            free_fetch(x);
-            free(w);
-            return NULL;
+        x->req = *req;
+        x->req.url = strdup(req->url);
+        if (x->req.url == NULL)
+            goto fail;
+        if (f->sl) {
+            x->slot = srclimit_acquire(f->sl, src, wait_ms, f->first, on_slot, x);
+            if (x->slot == NULL)
+                goto fail;
+        } else if (start(x) != 0) {
+            goto fail;
         }
         x->next = f->inflight;
         if (f->inflight)
@@ -134,6 +188,10 @@ struct fetch_wait *fetches_get(struct fetches *f, const char *key,
     *x->tail = w;
     x->tail = &w->next;
     return w;
+fail:
+    free_fetch(x);
+    free(w);
+    return NULL;
 }
 
 void fetches_cancel(struct fetches *f, struct fetch_wait *w)
@@ -152,7 +210,7 @@ void fetches_cancel(struct fetches *f, struct fetch_wait *w)
     free(w);
     if (x->waiters == NULL && !x->answering) {
         unlink_fetch(x);
-        hclient_cancel(f->hc, x->call);
+        stop_fetch(x);
         free_fetch(x);
     }
 }

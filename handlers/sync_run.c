@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "handlers/backoff.h"
+#include "handlers/fetches.h"
 #include "handlers/hclient.h"
 #include "handlers/sync_list.h"
 #include "handlers/sync_render.h"
@@ -40,6 +41,7 @@ struct sync_run {
     struct event_base *base;
     struct hclient *hc;
     struct rconn *rc;
+    struct fetches *fx;  /* listing pages take the source's request slots, like fetches */
     struct event *timer; /* the next page (now, or after a retry's delay) */
     char token[112];
     int64_t next_scan;
@@ -57,7 +59,7 @@ struct sync_run {
     char *next_phase, *next_cursor; /* the position after the page being written */
     int attempts;                   /* failed attempts at the current page */
     long pages;
-    struct hclient_call *call;
+    struct fetch_wait *call;
     /* Movida's skip (handlers/sync_render): a listed page waits here while its title groups
      * are fetched and its catalog entries read, then is rendered per target */
     char *targets; /* the run's, comma-separated, in the run's order */
@@ -175,7 +177,7 @@ static void drop_pending(struct sync_run *sr)
 static void drop_run(struct sync_run *sr)
 {
     if (sr->call)
-        hclient_cancel(sr->hc, sr->call);
+        fetches_cancel(sr->fx, sr->call);
     sr->call = NULL;
     drop_pending(sr);
     sync_render_groups_free(sr->groups);
@@ -495,7 +497,9 @@ static void next_group(struct sync_run *sr)
             .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
             .max_body = GROUP_MAX_BODY,
         };
-        sr->call = hclient_start(sr->hc, &req, on_group, sr);
+        char key[48];
+        snprintf(key, sizeof(key), "group\n%u", sr->gen); /* one at a time: never shared */
+        sr->call = fetches_get(sr->fx, sr->src, 0, key, &req, on_group, sr);
         if (sr->call != NULL)
             return;
         sr->group_failed = 1;
@@ -572,7 +576,9 @@ static void fetch_page(struct sync_run *sr)
         .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
         .max_body = LIST_MAX_BODY,
     };
-    sr->call = hclient_start(sr->hc, &req, on_page, sr);
+    char key[48];
+    snprintf(key, sizeof(key), "sync\n%u", sr->gen); /* never shared */
+    sr->call = fetches_get(sr->fx, sr->src, 0, key, &req, on_page, sr);
     free(url);
     if (sr->call == NULL)
         page_failed(sr, 0, NULL, "cannot start the request");
@@ -743,7 +749,8 @@ void sync_run_tick(struct sync_run *sr)
         sr->busy = 1;
 }
 
-struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
+struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base,
+                              struct srclimit *sl)
 {
     struct sync_run *sr = calloc(1, sizeof(*sr));
     if (sr == NULL)
@@ -753,10 +760,12 @@ struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base)
     sr->hc = hclient_new(base);
     sr->rc = rconn_new(base, cfg, REDIS_TIMEOUT_MS);
     sr->timer = evtimer_new(base, on_timer, sr);
-    if (sr->hc == NULL || sr->rc == NULL || sr->timer == NULL) {
+    sr->fx = sr->hc ? fetches_new(sr->hc, sl) : NULL;
+    if (sr->hc == NULL || sr->rc == NULL || sr->timer == NULL || sr->fx == NULL) {
         sync_run_free(sr);
         return NULL;
     }
+    fetches_first(sr->fx);
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
@@ -789,6 +798,7 @@ void sync_run_free(struct sync_run *sr)
     }
     drop_run(sr);
     clear_cands(sr);
+    fetches_free(sr->fx);
     hclient_free(sr->hc);
     if (sr->timer)
         event_free(sr->timer);

@@ -12,9 +12,13 @@
 
 struct sync_run;
 struct event_base;
+struct srclimit;
 
-/* Returns a runner on base (cfg outlives it), or NULL on allocation failure. */
-struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base);
+/* Returns a runner on base (cfg outlives it), or NULL on allocation failure. Its listing pages
+ * take slots of sl (the worker's CMS request limits, not owned; freed after the runner), ahead
+ * of the worker's fetches. */
+struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base,
+                              struct srclimit *sl);
 /* Hands the run it holds back (lease cleared: another worker continues at once) and frees. */
 void sync_run_free(struct sync_run *sr);
 /* Called from the worker's tick: cheap when there is nothing to do (looks at Redis at most

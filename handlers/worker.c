@@ -19,6 +19,7 @@
 #include "handlers/sync_run.h"
 #include "handlers/worker_internal.h"
 #include "queue/rconn.h"
+#include "queue/srclimit.h"
 
 #define TICK_MS 10            /* how often a busy loop looks for new events and due deliveries */
 #define IDLE_AFTER_MS 1000    /* a loop that found no work for this long is idle ... */
@@ -64,10 +65,15 @@ int worker_redis_waiting(const struct worker *w)
     return util_mono_ms() < w->redis_retry_at;
 }
 
+size_t worker_room_max(const struct worker *w)
+{
+    return (size_t)(w->cfg->worker_concurrency > 0 ? w->cfg->worker_concurrency
+                                                   : DEFAULT_CONCURRENCY);
+}
+
 size_t worker_room(const struct worker *w)
 {
-    size_t limit =
-        (size_t)(w->cfg->worker_concurrency > 0 ? w->cfg->worker_concurrency : DEFAULT_CONCURRENCY);
+    size_t limit = worker_room_max(w);
     return w->n_jobs < limit ? limit - w->n_jobs : 0;
 }
 
@@ -322,18 +328,31 @@ struct worker *worker_new(const struct config *cfg)
     w->inflight = calloc(cfg->n_targets + 1, sizeof(*w->inflight));
     w->room = calloc(cfg->n_targets + 1, sizeof(*w->room));
     w->fan_targets = calloc(cfg->n_targets + 1, sizeof(*w->fan_targets));
+    w->claim_asked = calloc(cfg->n_targets + 1, sizeof(*w->claim_asked));
+    w->full_since = calloc(cfg->n_targets + 1, sizeof(*w->full_since));
+    w->room_hint = calloc(cfg->n_targets + 1, sizeof(*w->room_hint));
+    w->freed = calloc(cfg->n_targets + 1, sizeof(*w->freed));
+    for (size_t i = 0; w->room_hint && i < cfg->n_targets; i++)
+        w->room_hint[i] = -1;
     w->cmd_intake = dlv_cmd_new();
     w->cmd_fanout = dlv_cmd_new();
     w->cmd_claim = dlv_cmd_new();
     w->cmd_reclaim = dlv_cmd_new();
     w->cmd_complete = dlv_cmd_new();
     if (w->base == NULL || w->inflight == NULL || w->room == NULL || w->fan_targets == NULL ||
-        w->cmd_intake == NULL || w->cmd_fanout == NULL || w->cmd_claim == NULL ||
-        w->cmd_reclaim == NULL || w->cmd_complete == NULL)
+        w->claim_asked == NULL || w->full_since == NULL || w->room_hint == NULL ||
+        w->freed == NULL || w->cmd_intake == NULL || w->cmd_fanout == NULL ||
+        w->cmd_claim == NULL || w->cmd_reclaim == NULL || w->cmd_complete == NULL)
         goto fail;
     w->rc = rconn_new(w->base, cfg, REDIS_TIMEOUT_MS);
     w->hc = hclient_new(w->base);
-    w->fx = w->hc ? fetches_new(w->hc) : NULL;
+    char host[64] = "host", rnd[9];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    util_random_hex(rnd, 4);
+    snprintf(w->consumer, sizeof(w->consumer), "%s-%d-%s", host, (int)getpid(), rnd);
+    w->sl = w->rc ? srclimit_new(w->base, w->rc, cfg, w->consumer) : NULL;
+    w->fx = w->hc && w->sl ? fetches_new(w->hc, w->sl) : NULL;
     w->tick = evtimer_new(w->base, on_tick, w);
     w->tick_ms = TICK_MS;
     w->found_at = util_mono_ms();
@@ -343,7 +362,7 @@ struct worker *worker_new(const struct config *cfg)
     w->hard_stop = evtimer_new(w->base, on_hard_stop, w);
     w->flush = event_new(w->base, -1, 0, on_flush, w);
     w->log_flush = event_new(w->base, -1, 0, on_log_flush, w);
-    w->sync = sync_run_new(cfg, w->base);
+    w->sync = w->sl ? sync_run_new(cfg, w->base, w->sl) : NULL;
     w->alert = alert_new(cfg, w->base); /* inert without alerts */
     if (w->alert == NULL)
         goto fail;
@@ -351,11 +370,6 @@ struct worker *worker_new(const struct config *cfg)
         w->sigterm == NULL || w->sigint == NULL || w->drain == NULL || w->hard_stop == NULL ||
         w->flush == NULL || w->log_flush == NULL)
         goto fail;
-    char host[64] = "host", rnd[9];
-    gethostname(host, sizeof(host) - 1);
-    host[sizeof(host) - 1] = '\0';
-    util_random_hex(rnd, 4);
-    snprintf(w->consumer, sizeof(w->consumer), "%s-%d-%s", host, (int)getpid(), rnd);
     snprintf(w->autoclaim_cursor, sizeof(w->autoclaim_cursor), "0-0");
     w->read_own = 1;
     return w;
@@ -383,6 +397,7 @@ void worker_free(struct worker *w)
     sync_run_free(w->sync);
     alert_free(w->alert);
     fetches_free(w->fx);
+    srclimit_free(w->sl); /* after the fetches dropped their slots */
     hclient_free(w->hc);
     if (w->log_flush)
         log_set_buffered(0, NULL, NULL); /* writes what is held; no more events to activate */
@@ -399,6 +414,10 @@ void worker_free(struct worker *w)
     free(w->inflight);
     free(w->room);
     free(w->fan_targets);
+    free(w->claim_asked);
+    free(w->full_since);
+    free(w->room_hint);
+    free(w->freed);
     if (w->base)
         event_base_free(w->base);
     free(w);

@@ -19,6 +19,7 @@ struct hclient;
 struct hclient_call;
 struct fetches;
 struct fetch_wait;
+struct srclimit;
 struct rconn;
 struct json_t;
 
@@ -78,6 +79,7 @@ struct worker {
     struct event_base *base;
     struct hclient *hc;
     struct fetches *fx;
+    struct srclimit *sl;   /* the sources' request limits (queue/srclimit) */
     struct sync_run *sync; /* catalog sync runs (handlers/sync_run.c) */
     struct alert *alert;   /* alerting (handlers/alert.c) */
     struct rconn *rc;
@@ -97,7 +99,21 @@ struct worker {
      * any number of outcome writes */
     int intake_busy, claim_busy, reclaim_busy;
     int claim_again; /* something freed room or added deliveries while a claim was out */
-    size_t claim_rr; /* the target claims start with, rotated */
+    /* Deliveries may be due that no fanout leased (a fanout left some in the due lists, a
+     * reclaim put some back): claim when room frees, not only on the tick. */
+    int due_maybe;
+    size_t *claim_asked; /* per target: the room the claim out asked for */
+    int64_t *full_since; /* per target: since when it has no room (0 = it has) */
+    /* per target: the room its max_in_flight across workers had left at the last fanout (-1 =
+     * unknown), and the deliveries of it this worker ended since */
+    long *room_hint;
+    size_t *freed;
+    size_t claim_asked_total; /* its max */
+    int fanout_leasing;       /* the fanout out leases (its reply starts jobs) */
+    size_t fanout_m;          /* entries in it */
+    int take_deferred;        /* a read was skipped for want of room: read once room frees */
+    int take_count;           /* entries the last read asked for */
+    size_t claim_rr;          /* the target claims start with, rotated */
     size_t writes;
     struct dlv_cmd *cmd_intake, *cmd_fanout, *cmd_claim, *cmd_reclaim, *cmd_complete;
     int take_round;
@@ -118,6 +134,8 @@ void worker_redis_ok(struct worker *w);
 int worker_redis_waiting(const struct worker *w);
 /* Room for new jobs left under worker.concurrency. */
 size_t worker_room(const struct worker *w);
+/* worker.concurrency (its default when unset). */
+size_t worker_room_max(const struct worker *w);
 /* A reply brought n stream entries or claimed deliveries: the loop is busy. */
 void worker_found(struct worker *w, size_t n);
 /* Exits the loop once stopping and nothing is held or in flight. */

@@ -71,6 +71,7 @@ void worker_job_unlink(struct job *j)
         j->next->prev = j->prev;
     w->n_jobs--;
     w->inflight[j->ti]--;
+    w->freed[j->ti]++;
 }
 
 void worker_job_finish(struct job *j, enum dlv_result result, long http_status, const char *code,
@@ -459,6 +460,15 @@ static void on_fetch_done(const struct hclient_response *res, void *arg)
     struct verdict v;
 
     j->wait = NULL;
+    if (res->error == FETCHES_NOT_STARTED) {
+        /* The source's limits kept the fetch waiting for half the lease: handed back
+         * unattempted rather than held until the lease runs out (someone takes it again). */
+        LOG_INFO("source busy: delivery handed back", "delivery_id", j->id, "source", j->source,
+                 "target", j->t->name, NULL);
+        worker_job_release(j);
+        worker_outcome_ready(j->w);
+        return;
+    }
     judge(res, SIDE_SOURCE, &v);
     if (!v.ok) {
         if (j->unpublish && !res->error && (res->status == 404 || res->status == 410)) {
@@ -515,8 +525,10 @@ static void job_fetch_next(struct job *j)
     char *key = malloc(klen);
     j->state = JOB_FETCH;
     if (key) {
+        /* a fetch that waits for a CMS slot longer than half the lease is handed back */
+        int64_t wait = j->w->cfg->worker_visibility_timeout_ms / 2 - (util_mono_ms() - j->started);
         snprintf(key, klen, "%s\n%s\n%s", j->source, j->event_id, url);
-        j->wait = fetches_get(j->w->fx, key, &req, on_fetch_done, j);
+        j->wait = fetches_get(j->w->fx, j->src, wait > 1 ? wait : 1, key, &req, on_fetch_done, j);
     }
     free(key);
     free(url);

@@ -370,6 +370,20 @@ int dlv_fanout_end(struct dlv_cmd *c)
     return 0;
 }
 
+long dlv_fanout_room_left(const struct redisReply *r, size_t m, size_t k)
+{
+    const redisReply *l = dlv_fanout_leased(r, m + 1);
+    return l && k < l->elements ? (long)rinteger(l->element[k], -1) : -1;
+}
+
+const struct redisReply *dlv_fanout_leased(const struct redisReply *r, size_t m)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || m >= r->elements ||
+        r->element[m]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    return r->element[m];
+}
+
 long dlv_fanout_created(const struct redisReply *r, size_t k)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || k >= r->elements)
@@ -418,16 +432,10 @@ enum claim_field {
     CF_COUNT
 };
 
-int dlv_claim(struct dlv_cmd *c, const struct config *cfg, const char *consumer, const size_t *room,
-              size_t max, size_t first)
+/* nt, then per target what claim.lua (and a fanout's lease) take: name, room, rate_per_s,
+ * probe_ms, max_in_flight. */
+static void target_groups(struct dlv_cmd *c, const struct config *cfg, const size_t *room)
 {
-    begin(c, cfg, lua_claim);
-    str(c, cfg->redis_prefix);
-    num(c, cfg->worker_visibility_timeout_ms);
-    num(c, cfg->retention_s);
-    str(c, consumer);
-    num(c, (int64_t)max);
-    num(c, (int64_t)(cfg->n_targets ? first % cfg->n_targets : 0));
     num(c, (int64_t)cfg->n_targets);
     for (size_t i = 0; i < cfg->n_targets; i++) {
         const struct target *t = &cfg->targets[i];
@@ -440,6 +448,29 @@ int dlv_claim(struct dlv_cmd *c, const struct config *cfg, const char *consumer,
         num(c, breaker_on(t) ? t->breaker_probe_s * 1000 : 0);
         num(c, t->max_in_flight > 0 ? t->max_in_flight : DLV_MAX_IN_FLIGHT_DEFAULT);
     }
+}
+
+int dlv_claim(struct dlv_cmd *c, const struct config *cfg, const char *consumer, const size_t *room,
+              size_t max, size_t first)
+{
+    begin(c, cfg, lua_claim);
+    str(c, cfg->redis_prefix);
+    num(c, cfg->worker_visibility_timeout_ms);
+    num(c, cfg->retention_s);
+    str(c, consumer);
+    num(c, (int64_t)max);
+    num(c, (int64_t)(cfg->n_targets ? first % cfg->n_targets : 0));
+    target_groups(c, cfg, room);
+    return done(c);
+}
+
+int dlv_fanout_lease(struct dlv_cmd *c, const char *consumer, const size_t *room, size_t max)
+{
+    const struct config *cfg = c->cfg;
+    str(c, consumer);
+    num(c, cfg->worker_visibility_timeout_ms);
+    num(c, (int64_t)max);
+    target_groups(c, cfg, room);
     return done(c);
 }
 

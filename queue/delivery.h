@@ -90,7 +90,19 @@ int dlv_fanout_begin(struct dlv_cmd *c, const struct config *cfg)
     __attribute__((warn_unused_result));
 int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *targets, size_t nt)
     __attribute__((warn_unused_result));
+/* Optional, after the last dlv_fanout_add: the new deliveries that are due now are leased to
+ * consumer at once, as dlv_claim would take them (room[i] at most for cfg->targets[i], max in
+ * all; pause, rate_per_s, max_in_flight across workers and an open circuit honoured), so that
+ * the worker which read an event fetches its title once for all its targets. */
+int dlv_fanout_lease(struct dlv_cmd *c, const char *consumer, const size_t *room, size_t max)
+    __attribute__((warn_unused_result));
 int dlv_fanout_end(struct dlv_cmd *c) __attribute__((warn_unused_result));
+/* What a fanout with dlv_fanout_lease leased, m being the entries added: shaped like a claim
+ * reply (read it with dlv_claim_count/dlv_claim_get); NULL when the reply holds no lease. */
+const struct redisReply *dlv_fanout_leased(const struct redisReply *reply, size_t m);
+/* With the lease: the room target k's max_in_flight across all workers had left after it, or
+ * -1 when the reply does not say (no bound, or nothing to lease there). */
+long dlv_fanout_room_left(const struct redisReply *reply, size_t m, size_t k);
 /* Deliveries created for the k-th added entry, or -1 when the reply does not say. */
 long dlv_fanout_created(const struct redisReply *reply, size_t k);
 /* Deliveries created by the whole call (0 when the reply does not say). */

@@ -37,6 +37,8 @@ extern const char lua_sync_release[];
 extern const char lua_sync_records[];
 extern const char lua_sync_cancel[];
 extern const char lua_sync_peek[];
+/* CMS request limits per source (queue/srclimit) */
+extern const char lua_srclimit[];
 
 /* The EVALSHA digest (40 hex digits) of an embedded script, computed at build time, or NULL
  * when script is not one of the lua_* strings. */

@@ -1,8 +1,16 @@
 -- fanout: stream entries -> one delivery per matching target (docs/redis.md, step 2), many
 -- entries per call. KEYS: none. ARGV: prefix, retention_s, m, then m groups: stream id, nt,
--- nf, nt pairs (target, delivery id), nf strings (the entry's field/value pairs). For each
--- entry: creates missing deliveries, applies newest-wins, schedules them, then XACK + XDEL the
--- entry. Returns the number of deliveries created per entry, in order.
+-- nf, nt pairs (target, delivery id), nf strings (the entry's field/value pairs); then,
+-- optionally, the lease: consumer, visibility_timeout_ms, max, nt, nt groups of 5 (target,
+-- room, rate_per_s, probe_ms, max_in_flight), as claim.lua takes them. For each entry: creates missing deliveries,
+-- applies newest-wins, schedules them, then XACK + XDEL the entry. With the lease, the new
+-- deliveries due now are leased to the caller right away (as claim.lua would, within each
+-- target's room, rate and max_in_flight across workers, not for a paused target or one whose
+-- circuit is open: claim.lua sends its probes), so that the worker which read an event
+-- fetches its title once for all its targets. Returns the number of deliveries created per
+-- entry, in order, then (with the lease) one array per lease target holding claim.lua's record
+-- of each delivery leased, then per lease target the room its max_in_flight across workers
+-- left (-1 = not known: no lease was possible there, or no bound).
 local P, retention, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local retention_s = ARGV[2]
 local now = now_ms()
@@ -19,6 +27,8 @@ local C, logged, sids = counters(), {}, {}
 -- New pending deliveries per target, ZADDed to P:due:{target} once at the end; one superseded
 -- later in the same call is dropped from here instead of ZREMed.
 local due, due_targets = {}, {}
+-- the pending deliveries created due now, in stream order: what the lease may take
+local fresh = {}
 local function schedule(target, id, at)
   local d = due[target]
   if not d then d = {}; due[target] = d; table.insert(due_targets, target) end
@@ -102,6 +112,10 @@ local function fanout_one(base, sid, nt, nf)
       redis.call('EXPIRE', key, retention_s)
       if status == 'pending' then
         schedule(target, id, ats)
+        if at == now and after == '' then
+          table.insert(fresh, {target = target, id = id, f = f, order_ts = order_ts,
+                               first_seen = ti[6] or now})
+        end
         -- first_seen: when the relay first fanned this title out to this target (a format
         -- that needs a stable creation time gets it with the claim)
         local tf = {'live', id, 'live_ts', order_tss, 'live_seq', sid}
@@ -127,6 +141,77 @@ for k = 1, m do
   out[k] = fanout_one(base + 3, sid, nt, nf)
   base = base + 3 + 2 * nt + nf
 end
+
+-- The lease: the same checks as claim.lua's (pause, circuit, room, max_in_flight across
+-- workers, rate_per_s); the deliveries taken leave the due lists they were about to join.
+local leased_out, room_left
+if ARGV[base + 1] then
+  local consumer, vt, left, lnt = ARGV[base + 1], tonumber(ARGV[base + 2]),
+                                  tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  local room, pos, leases, rate_of, charged, flying = {}, {}, {}, {}, {}, {}
+  leased_out = {}
+  for k = 1, lnt do
+    local b = base + 4 + 5 * (k - 1)
+    local t = ARGV[b + 1]
+    pos[t], leased_out[k] = k, {}
+    rate_of[t] = tonumber(ARGV[b + 3]) or 0
+    room[t] = tonumber(ARGV[b + 2]) or 0
+    if room[t] > 0 and not target_leasable(P, t, tonumber(ARGV[b + 4]) or 0) then room[t] = 0 end
+    if room[t] > 0 then
+      local fkey
+      room[t], fkey = target_flight_room(P, t, room[t], tonumber(ARGV[b + 5]) or 0, now)
+      if fkey then flying[t] = {key = fkey, left = room[t]} end
+    end
+  end
+  local token = consumer .. ':' .. now .. ':0'
+  for _, d in ipairs(fresh) do
+    if left <= 0 then break end
+    local t = d.target
+    if (room[t] or 0) > 0 and due[t] and due[t][d.id] then
+      if not charged[t] then
+        -- the rate window's room, charged once per target at the end
+        local n, rkey, window = target_rate_room(P, t, room[t], rate_of[t], now)
+        room[t], charged[t] = n, {rkey = rkey, window = window, n = 0}
+      end
+    end
+    if (room[t] or 0) > 0 and due[t] and due[t][d.id] then
+      due[t][d.id] = nil
+      room[t], left = room[t] - 1, left - 1
+      charged[t].n = charged[t].n + 1
+      redis.call('HSET', P .. ':d:' .. d.id, 'lease', token, 'updated_at', now)
+      table.insert(leases, now + vt)
+      table.insert(leases, d.id)
+      if flying[t] then
+        table.insert(flying[t], now + vt)
+        table.insert(flying[t], d.id)
+        flying[t].left = flying[t].left - 1
+      end
+      local f = d.f
+      table.insert(leased_out[pos[t]], {d.id, s(f.event_id), s(f.request_id), s(f.type),
+        s(f.source), s(f.content_type), s(f.content_id), s(f.show_id), token,
+        s(f.season_number), s(f.episode_number), '0', 'pending', tostring(d.first_seen),
+        tostring(d.order_ts)})
+    end
+  end
+  for _, c in pairs(charged) do
+    if c.rkey and c.n > 0 then
+      redis.call('INCRBY', c.rkey, c.n)
+      redis.call('PEXPIRE', c.rkey, c.window * 2)
+    end
+  end
+  if #leases > 0 then redis.call('ZADD', P .. ':lease', unpack(leases)) end
+  for _, f in pairs(flying) do
+    if #f > 0 then redis.call('ZADD', f.key, unpack(f)) end
+  end
+  -- what each target's max_in_flight across workers leaves after this lease (-1: not known or
+  -- not bounded): the worker reads no more events than every target can take
+  room_left = {}
+  for k = 1, lnt do
+    local f = flying[ARGV[base + 4 + 5 * (k - 1) + 1]]
+    room_left[k] = f and f.left or -1
+  end
+end
+
 C.flush()
 for _, target in ipairs(due_targets) do
   local args = {}
@@ -138,5 +223,9 @@ redis.call('ZREMRANGEBYSCORE', P .. ':log', '-inf', now - retention * 1000)
 if #sids > 0 then
   redis.call('XACK', P .. ':events', 'workers', unpack(sids))
   redis.call('XDEL', P .. ':events', unpack(sids))
+end
+if leased_out then
+  table.insert(out, leased_out)
+  table.insert(out, room_left)
 end
 return out

@@ -136,6 +136,38 @@ local function supersede(C, P, id, d, by, now, retention, extra)
   end
 end
 
+-- Whether fanout.lua may lease deliveries of target at all (besides room and rate): not while
+-- it is paused, nor while its circuit is open (probe_ms > 0: it has a breaker), whose single
+-- probe claim.lua sends. claim.lua makes the same checks itself (pause, circuit_room).
+local function target_leasable(P, target, probe_ms)
+  if redis.call('SISMEMBER', P .. ':paused', target) == 1 then return false end
+  return probe_ms <= 0 or redis.call('HGET', P .. ':circuit:' .. target, 'state') ~= 'open'
+end
+
+-- targets.*.max_in_flight across all workers, as claim.lua's flight_room: P:inflight:{target}
+-- holds the target's leases (id -> lease expiry; complete.lua takes them out, an expired one no
+-- longer counts). Of n wanted, how many may be leased, and the set to add them to.
+local function target_flight_room(P, target, n, mif, now)
+  if mif <= 0 then return n end
+  local fkey = P .. ':inflight:' .. target
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+  return math.max(0, math.min(n, mif - redis.call('ZCARD', fkey))), fkey
+end
+
+-- targets.*.rate_per_s across all workers: a counter per window (P:rate:{target}:{window});
+-- windows longer than 1 s for rates below one per second. Of n wanted, how many may start
+-- now, and the counter and window to charge them to (nil without a rate). Used where
+-- deliveries are leased: fanout.lua (claim.lua keeps its own copy of the same rule).
+local function target_rate_room(P, target, n, rate, now)
+  if not rate or rate <= 0 then return n end
+  local window = math.max(1000, math.ceil(1000 / rate))
+  local limit = math.max(1, math.floor(rate * window / 1000))
+  local rkey = P .. ':rate:' .. target .. ':' .. math.floor(now / window)
+  local used = tonumber(redis.call('GET', rkey) or '0')
+  if used >= limit then return 0, rkey, window end
+  return math.min(n, limit - used), rkey, window
+end
+
 -- P:alerts: the alert outbox, a stream the workers' alert sender reads (handlers/alert.c).
 -- atype: e.g. 'target.circuit_opened'; subject: the target, source or feed it is about;
 -- details: a table of extra fields (never a secret).

@@ -1201,8 +1201,7 @@ static void test_redis_ha(void **state)
 #undef R
 }
 
-/* sources.*.api.max_in_flight / rate_per_s: accepted and checked, and a warning says they are
- * not applied yet. */
+/* sources.*.api.max_in_flight / rate_per_s: loaded with their defaults, checked, no warning. */
 static void test_api_limits(void **state)
 {
     char *errors = NULL;
@@ -1213,7 +1212,18 @@ static void test_api_limits(void **state)
               CONFIG_ROLE_RELAY, &errors);
     if (!cfg)
         fail_msg("unexpected errors: %s", errors);
-    assert_non_null(strstr(config_warnings(cfg)[0], "s.api.max_in_flight/rate_per_s"));
+    assert_int_equal(cfg->sources[0].api_max_in_flight, 4);
+    assert_true(cfg->sources[0].api_rate_per_s == 2.5);
+    assert_null(config_warnings(cfg)[0]);
+    config_free(cfg);
+    cfg = parse("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': "
+                "{'kind': 'encorastream', 'signature': {'secrets': ['x']}, 'api': "
+                "{'base_url': 'http://c.test'}}}}",
+                CONFIG_ROLE_RELAY, &errors);
+    if (!cfg)
+        fail_msg("unexpected errors: %s", errors);
+    assert_int_equal(cfg->sources[0].api_max_in_flight, 8);
+    assert_true(cfg->sources[0].api_rate_per_s == 0);
     config_free(cfg);
     expect_error("{'listen': 'h:1', 'redis': {'url': 'redis://r'}, 'sources': {'s': {'kind': "
                  "'encorastream', 'signature': {'secrets': ['x']}, 'api': {'base_url': "
