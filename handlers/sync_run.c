@@ -471,6 +471,28 @@ static void on_group(const struct hclient_response *res, void *arg)
     next_group(sr);
 }
 
+/* Starts a GET of one of the source's API documents into sr->call: kind "sync" a listing page,
+ * "group" a title group; with the source's credentials and timeout, through the source's
+ * request slots, under a key of this run's alone (never shared with another fetch). NULL when
+ * it cannot start. */
+static struct fetch_wait *start_api_get(struct sync_run *sr, const char *url, const char *kind,
+                                        size_t max_body, hclient_cb cb)
+{
+    static const char *const headers[] = {"Accept: application/json", NULL};
+    struct hclient_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .auth = &sr->src->api_auth,
+        .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
+        .max_body = max_body,
+    };
+    char key[48];
+    snprintf(key, sizeof(key), "%s\n%u", kind, sr->gen);
+    sr->call = fetches_get(sr->fx, sr->src, 0, key, &req, cb, sr);
+    return sr->call;
+}
+
 /* Fetches the next title group the pending page needs and has not cached, one at a time;
  * when none is left, reads the catalogs. */
 static void next_group(struct sync_run *sr)
@@ -488,19 +510,7 @@ static void next_group(struct sync_run *sr)
         free(sr->group_url);
         sr->group_url = url;
         sr->i_group++;
-        static const char *const headers[] = {"Accept: application/json", NULL};
-        struct hclient_request req = {
-            .method = "GET",
-            .url = url,
-            .headers = headers,
-            .auth = &sr->src->api_auth,
-            .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
-            .max_body = GROUP_MAX_BODY,
-        };
-        char key[48];
-        snprintf(key, sizeof(key), "group\n%u", sr->gen); /* one at a time: never shared */
-        sr->call = fetches_get(sr->fx, sr->src, 0, key, &req, on_group, sr);
-        if (sr->call != NULL)
+        if (start_api_get(sr, url, "group", GROUP_MAX_BODY, on_group) != NULL)
             return;
         sr->group_failed = 1;
     }
@@ -567,18 +577,7 @@ static void fetch_page(struct sync_run *sr)
         finish(sr, "failed", "internal", "cannot build the listing URL from the checkpoint");
         return;
     }
-    static const char *const headers[] = {"Accept: application/json", NULL};
-    struct hclient_request req = {
-        .method = "GET",
-        .url = url,
-        .headers = headers,
-        .auth = &sr->src->api_auth,
-        .timeout_ms = sr->src->api_timeout_ms > 0 ? (long)sr->src->api_timeout_ms : 10000,
-        .max_body = LIST_MAX_BODY,
-    };
-    char key[48];
-    snprintf(key, sizeof(key), "sync\n%u", sr->gen); /* never shared */
-    sr->call = fetches_get(sr->fx, sr->src, 0, key, &req, on_page, sr);
+    start_api_get(sr, url, "sync", LIST_MAX_BODY, on_page);
     free(url);
     if (sr->call == NULL)
         page_failed(sr, 0, NULL, "cannot start the request");
