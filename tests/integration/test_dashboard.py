@@ -112,6 +112,11 @@ class BrowserTest(RelayTestCase):
             },
             "retry": {"max_attempts": 2, "base_delay_ms": 50, "max_delay_ms": 100},
         }
+        # EncoraStream's API on the stub, so that a sync run lists from it (slowly: it is
+        # cancelled from the page while its first page is out)
+        sources = base_config(0, 0)["sources"]
+        sources["encora"]["api"]["base_url"] = base + "/cms/v2"
+        cls.config_extra["sources"] = sources
         super().setUpClass()
         cls.worker = Proc(cls.workdir, "relay-worker", cls.config_path)
         cls.browser = cdp.Browser()
@@ -327,6 +332,27 @@ class BrowserTest(RelayTestCase):
                    timeout=30, what="all gowatchit deliveries to go out")
         b.wait("document.getElementById('q-failed').textContent === '0'", what="no failed left")
         self.shot("07-all-delivered")
+
+        # 8. cancel a sync run from its row: the run ends cancelled, nothing removed
+        # (the page lists sync runs every 15 s: the first page stays out longer than that)
+        self.partner.plan("/cms/", [(200, {}, b'{"data": []}', 45)])
+        sync_id = self.api("POST", "/admin/sources/encora/sync", {"targets": ["gowatchit"]},
+                           status=202)["sync_id"]
+        b.wait("!!document.querySelector('#syncs-table tr[data-key=\"%s\"] "
+               "button[data-action=cancel-sync]')" % sync_id, timeout=35,
+               what="the running sync's Cancel button")
+        b.click("#syncs-table tr[data-key=\"%s\"] button[data-action=cancel-sync]" % sync_id)
+        b.wait("document.getElementById('confirm').open", what="the confirmation")
+        b.click("#c-ok")
+        b.wait("/HTTP 20[02]/.test(document.getElementById('c-status').textContent)",
+               what="the API's answer")
+        b.click("#c-cancel")
+        wait_until(lambda: self.api("GET", "/admin/syncs/" + sync_id)["state"] == "cancelled",
+                   timeout=20, what="the run to end cancelled")
+        b.wait("document.querySelector('#syncs-table tr[data-key=\"%s\"]').cells[3]"
+               ".textContent === 'cancelled'" % sync_id, timeout=20, what="the cancelled badge")
+        self.assertEqual(self.api("GET", "/admin/syncs/" + sync_id)["removed"], 0)
+        self.shot("08-sync-cancelled")
 
         # sign out forgets the token
         b.click("#signout")
