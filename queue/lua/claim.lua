@@ -24,18 +24,6 @@ local nows, lease_until = itoa(now), itoa(now + vt)
 local C = counters()
 local leased = {}
 
--- rate_per_s across all workers: a counter per window; windows longer than 1 s for rates
--- below one per second. Returns how many may be taken now, and the counter to charge.
-local function rate_room(target, n, rate)
-  if rate <= 0 then return n end
-  local window = math.max(1000, math.ceil(1000 / rate))
-  local limit = math.max(1, math.floor(rate * window / 1000))
-  local rkey = P .. ':rate:' .. target .. ':' .. math.floor(now / window)
-  local used = tonumber(redis.call('GET', rkey) or '0')
-  if used >= limit then return 0 end
-  return math.min(n, limit - used), rkey, window
-end
-
 -- The circuit breaker (P:circuit:{target}; complete.lua opens and closes it): while it is
 -- open nothing is taken but one probe, the oldest due delivery, once probe_at has passed and
 -- no earlier probe still holds a lease. Deciding here, in the one claim script every worker
@@ -51,26 +39,17 @@ local function circuit_room(target, n, probe_ms)
   return 1, ckey
 end
 
--- max_in_flight across all workers: P:inflight:{target} holds the target's leases (id -> lease
--- expiry; complete.lua takes them out). A lease past its expiry no longer counts: its worker
--- died or hung, and reclaim.lua puts the delivery back. Returns how many may be taken now and
--- the set to add them to.
-local function flight_room(target, n, mif)
-  if mif <= 0 then return n end
-  local fkey = P .. ':inflight:' .. target
-  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', nows)
-  return math.min(n, mif - redis.call('ZCARD', fkey)), fkey
-end
-
 local function claim_target(target, n, rate, probe_ms, mif)
   if n <= 0 or redis.call('SISMEMBER', P .. ':paused', target) == 1 then return {}, 0 end
   local ckey, fkey
   n, ckey = circuit_room(target, n, probe_ms)
   if n <= 0 then return {}, 0 end
-  n, fkey = flight_room(target, n, mif)
+  -- max_in_flight and rate_per_s across all workers: the prelude's rules, which fanout.lua's
+  -- lease applies too
+  n, fkey = target_flight_room(P, target, n, mif, now)
   if n <= 0 then return {}, 0 end
   local rkey, window
-  n, rkey, window = rate_room(target, n, rate)
+  n, rkey, window = target_rate_room(P, target, n, rate, now)
   if n <= 0 then return {}, 0 end
   local due = P .. ':due:' .. target
   local ids = redis.call('ZRANGEBYSCORE', due, '-inf', nows, 'LIMIT', 0, n)

@@ -144,20 +144,21 @@ local function target_leasable(P, target, probe_ms)
   return probe_ms <= 0 or redis.call('HGET', P .. ':circuit:' .. target, 'state') ~= 'open'
 end
 
--- targets.*.max_in_flight across all workers, as claim.lua's flight_room: P:inflight:{target}
--- holds the target's leases (id -> lease expiry; complete.lua takes them out, an expired one no
--- longer counts). Of n wanted, how many may be leased, and the set to add them to.
+-- targets.*.max_in_flight across all workers, for claim.lua and fanout.lua's lease:
+-- P:inflight:{target} holds the target's leases (id -> lease expiry; complete.lua takes them
+-- out). A lease past its expiry no longer counts: its worker died or hung, and reclaim.lua
+-- puts the delivery back. Of n wanted, how many may be leased, and the set to add them to.
 local function target_flight_room(P, target, n, mif, now)
   if mif <= 0 then return n end
   local fkey = P .. ':inflight:' .. target
-  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', itoa(now))
   return math.max(0, math.min(n, mif - redis.call('ZCARD', fkey))), fkey
 end
 
 -- targets.*.rate_per_s across all workers: a counter per window (P:rate:{target}:{window});
 -- windows longer than 1 s for rates below one per second. Of n wanted, how many may start
 -- now, and the counter and window to charge them to (nil without a rate). Used where
--- deliveries are leased: fanout.lua (claim.lua keeps its own copy of the same rule).
+-- deliveries are leased: claim.lua and fanout.lua.
 local function target_rate_room(P, target, n, rate, now)
   if not rate or rate <= 0 then return n end
   local window = math.max(1000, math.ceil(1000 / rate))
