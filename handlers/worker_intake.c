@@ -332,6 +332,9 @@ static void on_reclaim(struct redisReply *r, void *arg)
         if (!dlv_reply_error(r) && rc.trimmed > 0)
             LOG_INFO("trimmed failed deliveries past retention", LOG_INT("deliveries", rc.trimmed),
                      NULL);
+        if (!dlv_reply_error(r) && rc.expired > 0)
+            LOG_WARN("deliveries waited past retention_s: ended failed (expired)",
+                     LOG_INT("deliveries", rc.expired), NULL);
     }
     worker_maybe_exit(w);
 }

@@ -643,6 +643,8 @@ int dlv_reclaim(struct dlv_cmd *c, const struct config *cfg, int limit)
     str(c, cfg->redis_prefix);
     num(c, limit);
     num(c, cfg->retention_s);
+    for (size_t i = 0; i < cfg->n_targets; i++)
+        str(c, cfg->targets[i].name);
     return done(c);
 }
 
@@ -654,5 +656,6 @@ int dlv_reclaim_decode(const struct redisReply *r, struct dlv_reclaimed *out)
     out->back = (long)rinteger(r->element[0], 0);
     out->superseded = (long)rinteger(r->element[1], 0);
     out->trimmed = (long)rinteger(r->element[2], 0);
+    out->expired = r->elements >= 4 ? (long)rinteger(r->element[3], 0) : 0;
     return 0;
 }

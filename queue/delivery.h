@@ -201,6 +201,7 @@ int dlv_reclaim(struct dlv_cmd *c, const struct config *cfg, int limit)
     __attribute__((warn_unused_result));
 struct dlv_reclaimed {
     long back, superseded, trimmed;
+    long expired; /* waited in P:due until their record was about to expire: ended failed */
 };
 /* Returns 0, or -1 when the reply is not reclaim.lua's answer. */
 int dlv_reclaim_decode(const struct redisReply *reply, struct dlv_reclaimed *out);

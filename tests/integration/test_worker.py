@@ -207,6 +207,75 @@ class TestFailedRetention(unittest.TestCase):
         self.assertIn("trimmed failed deliveries past retention", self.worker.output())
 
 
+class TestWaitedPastRetention(unittest.TestCase):
+    """A delivery that waits in P:due longer than retention_s (here: its target paused) ends
+    `failed` with error_code `expired` before its record expires. Before, the record expired
+    silently and the target's `pending` count (stats, relay_queue_depth) stayed up forever."""
+
+    def setUp(self):
+        self.env = WorkerEnv({"gwi": json.loads(json.dumps(GWI))})
+        self.env.config["retention_s"] = 4
+        with open(self.env.config_path, "w") as f:
+            json.dump(self.env.config, f)
+        self.worker = self.env.start_worker()
+
+    def tearDown(self):
+        rc = self.worker.stop()
+        out = self.worker.output()
+        self.env.close()
+        self.assertEqual(rc, 0, out[-2000:])
+
+    def stats(self):
+        r = run_tool("relayctl", self.env.config_path, "stats", "--json",
+                     env={"MOVIDA_PASSWORD": "x"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_paused_past_retention_ends_failed_expired(self):
+        self.env.redis.cmd("SADD", "relay:paused", "gwi")
+        self.env.encora.routes["/v2/admin/movies/exp-1"] = fixture("encorastream/movie.json")
+        self.env.xadd("encora", "evt_exp_1", content_id="exp-1", created_at=ms())
+        did = delivery_id("encora", "evt_exp_1", "gwi")
+        self.env.wait_status(did, "pending")
+        self.assertEqual(self.stats()["targets"]["gwi"]["pending"], 1)
+        # ended before the record's own expiry (4 s), not found gone after it
+        self.env.wait_status(did, "failed", timeout=8)
+        rec = self.env.record(did)
+        self.assertEqual(rec["error_code"], "expired")
+        self.assertIn("retention_s", rec["error_message"])
+        self.assertEqual(self.env.redis.cmd("ZCARD", "relay:due:gwi"), 0)
+        self.assertIsNotNone(self.env.redis.cmd("ZSCORE", "relay:failed", did))
+        st = self.stats()
+        self.assertEqual(st["targets"]["gwi"]["pending"], 0)
+        self.assertEqual(st["targets"]["gwi"]["failed"], 1)
+        self.assertEqual(st["queues"]["ready"], 0)
+        alerts = []
+        for _id, fields in self.env.redis.cmd("XRANGE", "relay:alerts", "-", "+"):
+            f = dict(zip(fields[::2], fields[1::2]))
+            if f["type"] == "delivery.failed":
+                alerts.append(json.loads(f["details"]))
+        self.assertEqual([(a["delivery_id"], a["error_code"]) for a in alerts], [(did, "expired")])
+        self.assertIn("waited past retention_s", self.worker.output())
+        self.assertEqual(self.env.partner.got(), [])
+        # then like any failed record: trimmed past retention, every count back to 0
+        wait_until(lambda: self.env.redis.cmd("ZCARD", "relay:failed") == 0, timeout=15,
+                   what="P:failed trimmed")
+        st = self.stats()
+        self.assertEqual((st["targets"]["gwi"]["pending"], st["targets"]["gwi"]["failed"]), (0, 0))
+        self.assertEqual(self.env.record(did), {})
+
+    def test_record_already_gone_is_taken_off_the_counts(self):
+        """A due id whose record expired while no worker ran (or before this fix) is dropped
+        from P:due and taken off `pending`."""
+        self.env.redis.cmd("SADD", "relay:paused", "gwi")
+        old = ms() - 10000
+        self.env.redis.cmd("HINCRBY", "relay:stats:gwi", "pending", "1")  # counted first
+        self.env.redis.cmd("ZADD", "relay:due:gwi", str(old), "dlv_gone")
+        wait_until(lambda: self.env.redis.cmd("ZCARD", "relay:due:gwi") == 0, timeout=8,
+                   what="orphan dropped from P:due")
+        self.assertEqual(self.stats()["targets"]["gwi"]["pending"], 0)
+
+
 class TestIsolation(WorkerTest):
     targets = {"canon": CANON,
                "broken": {"format": "canonical", "url": "PARTNER/broken", "timeout_ms": 3000}}

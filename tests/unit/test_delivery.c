@@ -405,15 +405,17 @@ static void test_reclaim(void **state)
     const struct config *cfg = *state;
     struct dlv_cmd *c = dlv_cmd_new();
     assert_int_equal(dlv_reclaim(c, cfg, 100), 0);
-    const char *want[] = {"rp", "100", "3600"};
-    expect_args(c, lua_reclaim, want, 3);
+    /* then the configured targets, whose P:due it checks for records about to expire */
+    const char *want[] = {"rp", "100", "3600", "canon", "slow"};
+    expect_args(c, lua_reclaim, want, 5);
     dlv_cmd_free(c);
-    redisReply *r = parse("*3\r\n:2\r\n:1\r\n:5\r\n");
+    redisReply *r = parse("*4\r\n:2\r\n:1\r\n:5\r\n:7\r\n");
     struct dlv_reclaimed rc;
     assert_int_equal(dlv_reclaim_decode(r, &rc), 0);
     assert_int_equal(rc.back, 2);
     assert_int_equal(rc.superseded, 1);
     assert_int_equal(rc.trimmed, 5);
+    assert_int_equal(rc.expired, 7);
     freeReplyObject(r);
     r = parse("-ERR boom\r\n");
     assert_int_equal(dlv_reclaim_decode(r, &rc), -1);
