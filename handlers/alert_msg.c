@@ -268,7 +268,10 @@ char *alert_msg_body(enum alert_format fmt, const struct alerts_msg *m,
         free(text);
     } else {
         util_rfc3339(m->at_ms, at);
-        int err = json_object_set_new(o, "type", json_string(m->type));
+        /* the message's id in Redis: the same on every attempt and every worker that sends
+         * it (at-least-once: a receiver dedupes on it) */
+        int err = json_object_set_new(o, "id", json_string(m->id));
+        err |= json_object_set_new(o, "type", json_string(m->type));
         err |= json_object_set_new(o, "at", json_string(at));
         err |= json_object_set_new(o, "summary", json_string(line));
         err |= json_object_set_new(o, "subject", json_string(subject));

@@ -72,7 +72,9 @@ local function secs(ms) return math.floor(ms / 1000) end
 
 local dropped = 0
 local function queue_msg(sink, atype, subject, at, summary, details, count, window_ms, state)
-  local id = tostring(redis.call('INCR', P .. ':alerts:seq'))
+  -- the id a receiver may dedupe on (a message is sent again after a lost lease): the ms it
+  -- was made, so that ids stay unique even when Redis loses P:alerts:seq
+  local id = itoa(now) .. '-' .. tostring(redis.call('INCR', P .. ':alerts:seq'))
   redis.call('HSET', MSG, id, cjson.encode({sink = sink, type = atype, subject = subject,
     at = at, summary = summary, details = details, count = count or 1,
     window_s = secs(window_ms or 0), state = state or ''}))

@@ -174,6 +174,7 @@ class AlertsCase(unittest.TestCase):
                              timeout=15, what="the grouped delivery.failed")
         self.assertEqual(len(grouped), 1, grouped)
         self.assertEqual(grouped[0]["count"], 4)
+        self.assertNotEqual(grouped[0]["id"], m["id"])
         self.assertIn("4 more deliveries to push failed", grouped[0]["summary"])
         # nothing more: 5 failures, 2 messages
         time.sleep(6)
@@ -317,6 +318,10 @@ class AlertsCase(unittest.TestCase):
         self.assertEqual(m[0]["type"], "delivery.failed")
         time.sleep(3)
         self.assertEqual(len(rcv.messages()), 1)
+        # every attempt of a message carries its id: a receiver dedupes on it
+        ids = {json.loads(b)["id"] for b in rcv.bodies}
+        self.assertEqual(ids, {m[0]["id"]})
+        self.assertRegex(m[0]["id"], r"^\d+-\d+$")
         self.assertIn("127.0.0.1:%d" % port, self.logs())  # the host is logged, not the path
 
     def test_hanging_receiver_does_not_slow_deliveries(self):

@@ -44,7 +44,7 @@ static struct alerts_msg msg(const char *type, const char *subject, const char *
                              const char *state, int64_t count, const char *details)
 {
     struct alerts_msg m = {.ok = 1,
-                           .id = strdup("7"),
+                           .id = strdup("1764583200123-7"),
                            .sink = strdup("abc"),
                            .type = strdup(type),
                            .subject = strdup(subject),
@@ -82,9 +82,11 @@ static void test_json_body(void **state)
     struct alerts_msg m =
         msg("delivery.failed", "canon",
             "delivery dlv_1 to canon failed after 3 attempt(s): http_400", "", 1,
-            "{\"delivery_id\":\"dlv_1\",\"attempts\":3,\"http_status\":400,"
+            "{\"delivery_id\":\"dlv_1\",\"attempts\":3,\"http_status\":400,\"id\":\"nor me\","
             "\"type\":\"not me\",\"summary\":\"nor me\",\"failed_at\":1764583200123}");
     json_t *o = body_json(ALERT_FORMAT_JSON, &m, r);
+    /* the message's id, for receivers to dedupe (alerts are at-least-once) */
+    assert_string_equal(str(o, "id"), "1764583200123-7");
     assert_string_equal(str(o, "type"), "delivery.failed");
     assert_string_equal(str(o, "at"), "2025-12-01T10:00:00.123Z");
     assert_string_equal(str(o, "summary"),
