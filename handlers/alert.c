@@ -1,7 +1,6 @@
 #include "handlers/alert.h"
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -275,7 +274,7 @@ static void restore_acks(struct alert *a)
     a->n_sent_acks = 0;
 }
 
-static void on_tick_reply(redisReply *r, void *arg)
+static void on_tick_reply(struct redisReply *r, void *arg)
 {
     struct alert *a = arg;
     struct alerts_msg *msgs = NULL;
@@ -285,10 +284,10 @@ static void on_tick_reply(redisReply *r, void *arg)
     if (a->closing)
         return;
     a->busy = 0;
-    if (r == NULL || r->type == REDIS_REPLY_ERROR ||
-        alerts_tick_decode(r, &msgs, &n, &dropped) != 0) {
-        if (r && r->type == REDIS_REPLY_ERROR)
-            LOG_ERROR("alerts: redis script failed", "error", r->str, NULL);
+    const char *err = alerts_reply_error(r);
+    if (r == NULL || err || alerts_tick_decode(r, &msgs, &n, &dropped) != 0) {
+        if (err)
+            LOG_ERROR("alerts: redis script failed", "error", err, NULL);
         else if (r)
             LOG_ERROR("alerts: unexpected answer from redis", NULL);
         restore_acks(a);

@@ -1,7 +1,6 @@
 #include "handlers/sync_run.h"
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -101,14 +100,6 @@ static int64_t next_beat_at(const struct sync_run *sr)
     return util_mono_ms() + (every < CANCEL_CHECK_MS ? every : CANCEL_CHECK_MS);
 }
 
-static const char *el_str(const redisReply *r, size_t i)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
-        return "";
-    const redisReply *e = r->element[i];
-    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? e->str : "";
-}
-
 static int set_str(char **dst, const char *s)
 {
     char *c = strdup(s ? s : "");
@@ -125,21 +116,22 @@ static int set_str(char **dst, const char *s)
 struct call {
     struct sync_run *sr;
     unsigned gen;
-    void (*done)(struct sync_run *sr, redisReply *r);
+    void (*done)(struct sync_run *sr, struct redisReply *r);
     const char *what;
 };
 
-static void on_reply(redisReply *r, void *arg)
+static void on_reply(struct redisReply *r, void *arg)
 {
     struct call *c = arg;
     struct sync_run *sr = c->sr;
     if (!sr->closing) {
+        const char *err = sync_reply_error(r);
         if (r == NULL)
             LOG_WARN("sync: redis unavailable", "op", c->what, NULL);
-        else if (r->type == REDIS_REPLY_ERROR)
-            LOG_ERROR("sync: redis script failed", "op", c->what, "error", r->str, NULL);
+        else if (err)
+            LOG_ERROR("sync: redis script failed", "op", c->what, "error", err, NULL);
         if (c->done)
-            c->done(sr, c->gen == sr->gen && r && r->type != REDIS_REPLY_ERROR ? r : NULL);
+            c->done(sr, c->gen == sr->gen && r && err == NULL ? r : NULL);
     }
     free(c);
 }
@@ -147,7 +139,8 @@ static void on_reply(redisReply *r, void *arg)
 /* Sends a script; done(sr, reply) runs once with the reply, or with NULL when Redis failed
  * or the run held changed meanwhile. Returns 0, or -1 when nothing was sent (done not called). */
 static int send_script(struct sync_run *sr, const char *lua, const char *what,
-                       const struct sync_args *a, void (*done)(struct sync_run *, redisReply *))
+                       const struct sync_args *a,
+                       void (*done)(struct sync_run *, struct redisReply *))
 {
     if (a->oom) {
         LOG_ERROR("sync: out of memory", "op", what, NULL);
@@ -205,7 +198,7 @@ static void arm(struct sync_run *sr, int64_t delay_ms)
 
 /* ---- ending a run --------------------------------------------------------------------------- */
 
-static void on_finished(struct sync_run *sr, redisReply *r)
+static void on_finished(struct sync_run *sr, struct redisReply *r)
 {
     sr->busy = 0;
     if (r == NULL) {
@@ -215,19 +208,18 @@ static void on_finished(struct sync_run *sr, redisReply *r)
             arm(sr, REDIS_RETRY_MS);
         return;
     }
-    if (strcmp(el_str(r, 0), "ok") == 0) {
-        long long removed = r->elements > 3 && r->element[3]->type == REDIS_REPLY_INTEGER
-                                ? r->element[3]->integer
-                                : 0;
-        if (strcmp(el_str(r, 1), "done") == 0)
+    struct sync_finished f;
+    sync_finish_result(r, &f);
+    if (f.ok) {
+        if (strcmp(f.state, "done") == 0)
             LOG_INFO("sync done", "sync_id", sr->id, "source", sr->src->name,
-                     LOG_INT("removed", removed), NULL);
-        else if (strcmp(el_str(r, 1), "cancelled") == 0)
+                     LOG_INT("removed", f.removed), NULL);
+        else if (strcmp(f.state, "cancelled") == 0)
             LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src->name,
                      LOG_INT("pages", sr->pages), NULL);
         else
-            LOG_WARN("sync failed", "sync_id", sr->id, "source", sr->src->name, "error",
-                     el_str(r, 2), NULL);
+            LOG_WARN("sync failed", "sync_id", sr->id, "source", sr->src->name, "error", f.code,
+                     NULL);
     } else {
         LOG_WARN("sync: lease lost before the end", "sync_id", sr->id, NULL);
     }
@@ -251,17 +243,18 @@ static void finish(struct sync_run *sr, const char *outcome, const char *code, c
 
 /* ---- listing -------------------------------------------------------------------------------- */
 
-static void on_beat(struct sync_run *sr, redisReply *r)
+static void on_beat(struct sync_run *sr, struct redisReply *r)
 {
-    if (r == NULL || r->type != REDIS_REPLY_INTEGER || !sr->id[0])
+    enum sync_beat_verdict v = r ? sync_beat_result(r) : SYNC_BEAT_ERROR;
+    if (v == SYNC_BEAT_ERROR || !sr->id[0])
         return;
-    if (r->integer == 2) {
+    if (v == SYNC_BEAT_CANCELLED) {
         /* sync_beat.lua ended it: the page in flight (if any) is dropped unread, and an
          * answer of a script still out is ignored (drop_run moves gen on) */
         LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src ? sr->src->name : NULL,
                  LOG_INT("pages", sr->pages), NULL);
         drop_run(sr);
-    } else if (r->integer == 0 && !sr->busy) {
+    } else if (v == SYNC_BEAT_LOST && !sr->busy) {
         LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
         drop_run(sr);
     }
@@ -307,7 +300,7 @@ static void page_failed(struct sync_run *sr, long status, const char *retry_afte
                              min_ms, rnd));
 }
 
-static void on_page_applied(struct sync_run *sr, redisReply *r)
+static void on_page_applied(struct sync_run *sr, struct redisReply *r)
 {
     sr->busy = 0;
     if (r == NULL) {
@@ -315,14 +308,16 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
             arm(sr, REDIS_RETRY_MS); /* the same page again: nothing of it was written */
         return;
     }
-    if (strcmp(el_str(r, 0), "cancelled") == 0) {
+    const char *head;
+    enum sync_page_verdict v = sync_page_result(r, &head);
+    if (v == SYNC_PAGE_CANCELLED) {
         /* sync_page.lua ended it without this page: listing stops here */
         LOG_INFO("sync cancelled", "sync_id", sr->id, "source", sr->src->name,
                  LOG_INT("pages", sr->pages), NULL);
         drop_run(sr);
         return;
     }
-    if (strcmp(el_str(r, 0), "ok") != 0) {
+    if (v != SYNC_PAGE_OK) {
         LOG_WARN("sync: lease lost", "sync_id", sr->id, NULL);
         drop_run(sr);
         return;
@@ -332,7 +327,7 @@ static void on_page_applied(struct sync_run *sr, redisReply *r)
     sr->phase = sr->next_phase;
     sr->cursor = sr->next_cursor;
     sr->next_phase = sr->next_cursor = NULL;
-    if (sr->phase == NULL || sr->cursor == NULL || set_str(&sr->head, el_str(r, 1)) != 0) {
+    if (sr->phase == NULL || sr->cursor == NULL || set_str(&sr->head, head) != 0) {
         drop_run(sr); /* out of memory: the lease expires and a worker continues */
         return;
     }
@@ -375,7 +370,7 @@ static void next_group(struct sync_run *sr);
 
 /* The digests of the pending page, per item, from sync_peek.lua's reply (r NULL: Redis
  * failed, every digest unknown), then the page goes to Redis. */
-static void render_pending(struct sync_run *sr, const redisReply *r)
+static void render_pending(struct sync_run *sr, const struct redisReply *r)
 {
     const struct config *cfg = sr->cfg;
     const struct sync_page *pg = &sr->pend;
@@ -391,7 +386,7 @@ static void render_pending(struct sync_run *sr, const redisReply *r)
         tg[nt++] = config_target(cfg, name);
         p = e ? e + 1 : p + n;
     }
-    if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != pg->n_items * nt * 2))
+    if (r && sync_peek_check(r, pg->n_items, nt) != 0)
         r = NULL;
     for (size_t i = 0; digests && i < pg->n_items; i++) {
         const json_t *group = NULL;
@@ -402,12 +397,8 @@ static void render_pending(struct sync_run *sr, const redisReply *r)
         json_t *title =
             r ? sync_render_title(sr->src, pg->items[i].content_id, pg->docs[i], group) : NULL;
         int64_t at[64] = {0}, first[64] = {0};
-        for (size_t k = 0; r && k < nt; k++) {
-            const redisReply *o = r->element[(i * nt + k) * 2],
-                             *f = r->element[(i * nt + k) * 2 + 1];
-            at[k] = o->type == REDIS_REPLY_STRING ? strtoll(o->str, NULL, 10) : 0;
-            first[k] = f->type == REDIS_REPLY_STRING ? strtoll(f->str, NULL, 10) : 0;
-        }
+        for (size_t k = 0; r && k < nt; k++)
+            sync_peek_get(r, nt, i, k, &at[k], &first[k]);
         digests[i] = sync_render_digests(sr->src, tg, nt, title, at, first);
         json_decref(title);
     }
@@ -421,7 +412,7 @@ static void render_pending(struct sync_run *sr, const redisReply *r)
     drop_pending(sr);
 }
 
-static void on_peek(struct sync_run *sr, redisReply *r)
+static void on_peek(struct sync_run *sr, struct redisReply *r)
 {
     sr->busy = 0;
     if (!sr->have_pend)
@@ -599,15 +590,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static void try_next(struct sync_run *sr);
 
-static void on_claim(struct sync_run *sr, redisReply *r)
+static void on_claim(struct sync_run *sr, struct redisReply *r)
 {
+    struct sync_claimed cl;
     sr->busy = 0;
-    if (r == NULL || strcmp(el_str(r, 0), "ok") != 0 || r->elements < 11) {
+    if (r == NULL || sync_claim_result(r, &cl) != 0) {
         sr->id[0] = '\0';
         try_next(sr);
         return;
     }
-    const struct source *src = config_source(sr->cfg, el_str(r, 1));
+    const struct source *src = config_source(sr->cfg, cl.source);
     if (src == NULL) {
         /* The config changed under a running run: end it (removing nothing). */
         static const struct source gone = {.name = "", .sync = {.remove_missing = 0}};
@@ -620,18 +612,17 @@ static void on_claim(struct sync_run *sr, redisReply *r)
         return;
     }
     sr->src = src;
-    sr->full = strcmp(el_str(r, 3), "1") == 0;
-    sr->started_ms = strtoll(el_str(r, 5), NULL, 10);
-    sr->pages = strtol(el_str(r, 9), NULL, 10);
+    sr->full = cl.full;
+    sr->started_ms = cl.started_ms;
+    sr->pages = cl.pages;
     sr->attempts = 0;
-    if (set_str(&sr->phase, el_str(r, 6)) != 0 || set_str(&sr->cursor, el_str(r, 7)) != 0 ||
-        set_str(&sr->head, el_str(r, 8)) != 0 || set_str(&sr->targets, el_str(r, 2)) != 0) {
+    if (set_str(&sr->phase, cl.phase) != 0 || set_str(&sr->cursor, cl.cursor) != 0 ||
+        set_str(&sr->head, cl.head) != 0 || set_str(&sr->targets, cl.targets) != 0) {
         drop_run(sr);
         return;
     }
-    int takeover = r->element[10]->type == REDIS_REPLY_INTEGER && r->element[10]->integer == 1;
     LOG_INFO(
-        takeover ? "sync: continuing a dead worker's run from its checkpoint" : "sync: listing",
+        cl.takeover ? "sync: continuing a dead worker's run from its checkpoint" : "sync: listing",
         "sync_id", sr->id, "source", src->name, "phase", sr->phase[0] ? sr->phase : NULL, NULL);
     sr->next_beat = next_beat_at(sr);
     struct sync_pos pos = {sr->phase, sr->cursor, sr->head};
@@ -672,32 +663,26 @@ static void try_next(struct sync_run *sr)
     clear_cands(sr);
 }
 
-static void on_members(redisReply *r, void *arg)
+static void on_members(struct redisReply *r, void *arg)
 {
     struct sync_run *sr = arg;
     if (sr->closing)
         return;
     sr->busy = 0;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || sr->id[0])
+    if (r == NULL || sr->id[0])
         return;
     clear_cands(sr);
-    sr->cands = calloc(r->elements + 1, sizeof(*sr->cands));
-    if (sr->cands == NULL)
+    if (sync_active_ids(r, &sr->cands, &sr->n_cands) != 0)
         return;
-    for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len < 32) {
-            sr->cands[sr->n_cands] = strdup(r->element[i]->str);
-            if (sr->cands[sr->n_cands])
-                sr->n_cands++;
-        }
     try_next(sr);
 }
 
-static void on_started(struct sync_run *sr, redisReply *r)
+static void on_started(struct sync_run *sr, struct redisReply *r)
 {
+    char id[64];
     (void)sr;
-    if (r && sync_start_result(r, NULL, 0) == 1)
-        LOG_INFO("sync scheduled", "sync_id", el_str(r, 1), NULL);
+    if (r && sync_start_result(r, id, sizeof(id)) == 1)
+        LOG_INFO("sync scheduled", "sync_id", id, NULL);
 }
 
 /* Starts the runs the schedule asks for; sync_start.lua decides (across workers) whether one
@@ -741,11 +726,12 @@ void sync_run_tick(struct sync_run *sr)
         return;
     sr->next_scan = now + SCAN_EVERY_MS;
     schedule(sr);
-    char key[160];
-    snprintf(key, sizeof(key), "%s:sync:active", sr->cfg->redis_prefix);
-    const char *argv[] = {"SMEMBERS", key};
-    if (rconn_command(sr->rc, on_members, sr, 2, argv, NULL) == 0)
+    struct sync_args a;
+    sync_args_init(&a);
+    sync_args_active(&a, sr->cfg);
+    if (!a.oom && rconn_command(sr->rc, on_members, sr, a.argc, (const char **)a.argv, a.lens) == 0)
         sr->busy = 1;
+    sync_args_clear(&a);
 }
 
 struct sync_run *sync_run_new(const struct config *cfg, struct event_base *base,
@@ -786,12 +772,11 @@ void sync_run_free(struct sync_run *sr)
         struct sync_args a;
         sync_args_init(&a);
         sync_args_release(&a, sr->cfg, sr->id, sr->token);
-        redisReply *r = rs && !a.oom ? rsync_script(rs, lua_sync_release, 0, a.argc,
-                                                    (const char **)a.argv, a.lens)
-                                     : NULL;
+        struct redisReply *r = rs && !a.oom ? rsync_script(rs, lua_sync_release, 0, a.argc,
+                                                           (const char **)a.argv, a.lens)
+                                            : NULL;
         sync_args_clear(&a);
-        if (r)
-            freeReplyObject(r);
+        rsync_reply_free(r);
         rsync_free(rs);
         LOG_INFO("sync: run handed back", "sync_id", sr->id, NULL);
     }

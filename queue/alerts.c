@@ -232,3 +232,8 @@ int alerts_tick_decode(const redisReply *r, struct alerts_msg **msgs, size_t *n,
     *n = count;
     return 0;
 }
+
+const char *alerts_reply_error(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR ? r->str : NULL;
+}

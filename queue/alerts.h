@@ -61,6 +61,8 @@ struct alerts_msg {
 int alerts_tick_decode(const struct redisReply *r, struct alerts_msg **msgs, size_t *n,
                        long long *dropped);
 void alerts_msgs_free(struct alerts_msg *msgs, size_t n);
+/* The reply is an error answer: its text, else NULL. */
+const char *alerts_reply_error(const struct redisReply *r);
 /* Frees what one message holds; safe on a zeroed or cleared one. */
 void alerts_msg_clear(struct alerts_msg *m);
 

@@ -219,3 +219,9 @@ out:
     free(al);
     return r;
 }
+
+void rsync_reply_free(struct redisReply *r)
+{
+    if (r)
+        freeReplyObject(r);
+}

@@ -14,7 +14,7 @@ struct redisReply;
 struct rsync *rsync_new(const struct config *cfg, long timeout_ms);
 void rsync_free(struct rsync *rs);
 
-/* Returns the reply (caller frees with freeReplyObject()), or NULL when Redis could not be
+/* Returns the reply (caller frees with rsync_reply_free()), or NULL when Redis could not be
  * reached or the connection broke; rsync_error() then says why. A Redis error reply is
  * returned as a reply of type REDIS_REPLY_ERROR. */
 struct redisReply *rsync_command(struct rsync *rs, int argc, const char **argv,
@@ -26,5 +26,8 @@ struct redisReply *rsync_commandf(struct rsync *rs, const char *fmt, ...);
 struct redisReply *rsync_script(struct rsync *rs, const char *script, int nkeys, int argc,
                                 const char **argv, const size_t *argvlen);
 const char *rsync_error(const struct rsync *rs);
+/* Frees a reply of the calls above, so that callers need not include hiredis; NULL is a
+ * no-op. */
+void rsync_reply_free(struct redisReply *r);
 
 #endif

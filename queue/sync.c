@@ -417,6 +417,126 @@ void sync_args_peek(struct sync_args *a, const struct config *cfg, const char *s
         sync_args_add(a, items[i].content_id);
 }
 
+/* ---- the runner's replies ---------------------------------------------------------------- */
+
+const char *sync_reply_error(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR ? r->str : NULL;
+}
+
+/* Element i of an array reply as a string ("" when absent or not a string). */
+static const char *el_str(const redisReply *r, size_t i)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return "";
+    const redisReply *e = r->element[i];
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? e->str : "";
+}
+
+static long long el_int(const redisReply *r, size_t i)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return 0;
+    return r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+}
+
+void sync_args_active(struct sync_args *a, const struct config *cfg)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "%s:sync:active", cfg->redis_prefix);
+    sync_args_add(a, "SMEMBERS");
+    sync_args_add(a, key);
+}
+
+int sync_active_ids(const redisReply *r, char ***ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    char **out = calloc(r->elements + 1, sizeof(*out));
+    if (out == NULL)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len >= 32)
+            continue;
+        out[k] = strdup(e->str);
+        if (out[k] == NULL) {
+            for (size_t j = 0; j < k; j++)
+                free(out[j]);
+            free(out);
+            return -1;
+        }
+        k++;
+    }
+    *ids = out;
+    *n = k;
+    return 0;
+}
+
+/* sync_claim.lua: {"ok", source, targets, full, dry_run, started_at, phase, cursor, head,
+ * pages, taken over (0/1)} */
+int sync_claim_result(const redisReply *r, struct sync_claimed *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (strcmp(el_str(r, 0), "ok") != 0 || r->elements < 11)
+        return -1;
+    c->source = el_str(r, 1);
+    c->targets = el_str(r, 2);
+    c->full = strcmp(el_str(r, 3), "1") == 0;
+    c->started_ms = strtoll(el_str(r, 5), NULL, 10);
+    c->phase = el_str(r, 6);
+    c->cursor = el_str(r, 7);
+    c->head = el_str(r, 8);
+    c->pages = strtol(el_str(r, 9), NULL, 10);
+    c->takeover = el_int(r, 10) == 1;
+    return 0;
+}
+
+enum sync_beat_verdict sync_beat_result(const redisReply *r)
+{
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+        return SYNC_BEAT_ERROR;
+    return r->integer == 0 ? SYNC_BEAT_LOST : r->integer == 2 ? SYNC_BEAT_CANCELLED : SYNC_BEAT_OK;
+}
+
+/* sync_page.lua: {"ok", head, ...}, {"cancelled"} or {"lost"} */
+enum sync_page_verdict sync_page_result(const redisReply *r, const char **head)
+{
+    const char *v = el_str(r, 0);
+    *head = "";
+    if (strcmp(v, "cancelled") == 0)
+        return SYNC_PAGE_CANCELLED;
+    if (strcmp(v, "ok") != 0)
+        return SYNC_PAGE_LOST;
+    *head = el_str(r, 1);
+    return SYNC_PAGE_OK;
+}
+
+/* sync_finish.lua: {"ok", state, code, removed} or {"lost"} */
+void sync_finish_result(const redisReply *r, struct sync_finished *f)
+{
+    f->ok = strcmp(el_str(r, 0), "ok") == 0;
+    f->state = el_str(r, 1);
+    f->code = el_str(r, 2);
+    f->removed = el_int(r, 3);
+}
+
+/* sync_peek.lua: per item, per target, order_ts then first_seen */
+int sync_peek_check(const redisReply *r, size_t n_items, size_t nt)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == n_items * nt * 2 ? 0 : -1;
+}
+
+void sync_peek_get(const redisReply *r, size_t nt, size_t i, size_t k, int64_t *order_ts,
+                   int64_t *first_seen)
+{
+    *order_ts = strtoll(el_str(r, (i * nt + k) * 2), NULL, 10);
+    *first_seen = strtoll(el_str(r, (i * nt + k) * 2 + 1), NULL, 10);
+}
+
 /* ---- records ----------------------------------------------------------------------------- */
 
 static const char *flat_get(const redisReply *r, const char *field)

@@ -129,6 +129,60 @@ void sync_args_page(struct sync_args *a, const struct config *cfg, const char *i
 void sync_args_peek(struct sync_args *a, const struct config *cfg, const char *source,
                     const char *targets, const struct sync_item *items, size_t n_items);
 
+/* ---- the runner's replies (handlers/sync_run.c) ----------------------------------------- */
+
+/* The reply is an error answer: its text, else NULL. */
+const char *sync_reply_error(const struct redisReply *r);
+
+/* The runs waiting for a worker (P:sync:active): a plain command, argv into a. */
+void sync_args_active(struct sync_args *a, const struct config *cfg);
+/* Copies the run ids of its reply (ids of 32 bytes or more are skipped) into *ids (*n of
+ * them; caller frees each and the array). Returns 0, or -1 when the reply is not a list or
+ * out of memory (nothing allocated). */
+int sync_active_ids(const struct redisReply *r, char ***ids, size_t *n);
+
+/* sync_claim.lua's answer when the lease was taken; strings point into the reply. */
+struct sync_claimed {
+    const char *source, *targets, *phase, *cursor, *head;
+    int full;
+    int64_t started_ms;
+    long pages;
+    int takeover; /* another worker held it (its lease had expired): continued from its checkpoint
+                   */
+};
+/* Returns 0 when the run is ours now (c filled), -1 otherwise (gone, held, malformed). */
+int sync_claim_result(const struct redisReply *r, struct sync_claimed *c);
+
+/* sync_beat.lua's answer. */
+enum sync_beat_verdict {
+    SYNC_BEAT_ERROR = -1, /* malformed */
+    SYNC_BEAT_LOST = 0,   /* the lease is not ours any more */
+    SYNC_BEAT_OK = 1,
+    SYNC_BEAT_CANCELLED = 2, /* an operator's cancel: the beat ended the run */
+};
+enum sync_beat_verdict sync_beat_result(const struct redisReply *r);
+
+/* sync_page.lua's answer; on SYNC_PAGE_OK *head is the todo list's head (into the reply). */
+enum sync_page_verdict { SYNC_PAGE_LOST = 0, SYNC_PAGE_OK, SYNC_PAGE_CANCELLED };
+enum sync_page_verdict sync_page_result(const struct redisReply *r, const char **head);
+
+/* sync_finish.lua's answer: ok 0 when the lease was lost before the end; else the state the
+ * run ended in ("done", "failed", "cancelled"), its error code and the titles removed
+ * (strings into the reply). */
+struct sync_finished {
+    int ok;
+    const char *state, *code;
+    long long removed;
+};
+void sync_finish_result(const struct redisReply *r, struct sync_finished *f);
+
+/* sync_peek.lua's answer for a page of n_items and nt targets: 0 when it has that shape, -1
+ * otherwise. sync_peek_get() then gives item i's order_ts and first_seen at target k (0 when
+ * not live in that catalog). */
+int sync_peek_check(const struct redisReply *r, size_t n_items, size_t nt);
+void sync_peek_get(const struct redisReply *r, size_t nt, size_t i, size_t k, int64_t *order_ts,
+                   int64_t *first_seen);
+
 /* One run record as the admin API and relayctl show it (times RFC 3339, counts as numbers,
  * error a code or null beside error_message, targets an array), from a flat HGETALL reply. Returns
  * a new reference, or NULL when r is not a record. */

@@ -326,6 +326,112 @@ static redisReply *cancel_reply(const char *verdict, const char *const *kv, size
     return r;
 }
 
+static redisReply *parse(const char *resp)
+{
+    redisReader *rd = redisReaderCreate();
+    void *r = NULL;
+    assert_non_null(rd);
+    assert_int_equal(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(rd, &r), REDIS_OK);
+    assert_non_null(r);
+    redisReaderFree(rd);
+    return r;
+}
+
+/* The runner's decoders (handlers/sync_run.c reads no reply itself). */
+static void test_runner_replies(void **state)
+{
+    (void)state;
+    struct sync_args a;
+    sync_args_init(&a);
+    sync_args_active(&a, cfg);
+    assert_int_equal(a.argc, 2);
+    assert_string_equal(a.argv[0], "SMEMBERS");
+    assert_string_equal(a.argv[1], "relay:sync:active");
+    sync_args_clear(&a);
+
+    redisReply *r =
+        parse("*3\r\n$5\r\nsyn_a\r\n:1\r\n$33\r\n012345678901234567890123456789012\r\n");
+    char **ids;
+    size_t n;
+    assert_int_equal(sync_active_ids(r, &ids, &n), 0);
+    assert_int_equal(n, 1); /* not a string, too long: skipped */
+    assert_string_equal(ids[0], "syn_a");
+    free(ids[0]);
+    free(ids);
+    freeReplyObject(r);
+
+    struct sync_claimed c;
+    r = parse("*11\r\n$2\r\nok\r\n$6\r\nencora\r\n$7\r\ncanon,g\r\n$1\r\n1\r\n$1\r\n0\r\n"
+              "$13\r\n1764583200123\r\n$6\r\nmovies\r\n$2\r\nc9\r\n$1\r\nh\r\n$1\r\n4\r\n:1\r\n");
+    assert_int_equal(sync_claim_result(r, &c), 0);
+    assert_string_equal(c.source, "encora");
+    assert_string_equal(c.targets, "canon,g");
+    assert_true(c.full);
+    assert_int_equal(c.started_ms, 1764583200123LL);
+    assert_string_equal(c.phase, "movies");
+    assert_string_equal(c.cursor, "c9");
+    assert_string_equal(c.head, "h");
+    assert_int_equal(c.pages, 4);
+    assert_true(c.takeover);
+    freeReplyObject(r);
+    r = parse("*2\r\n$4\r\nheld\r\n$1\r\nw\r\n");
+    assert_int_equal(sync_claim_result(r, &c), -1);
+    freeReplyObject(r);
+
+    r = parse(":2\r\n");
+    assert_int_equal(sync_beat_result(r), SYNC_BEAT_CANCELLED);
+    freeReplyObject(r);
+    r = parse(":0\r\n");
+    assert_int_equal(sync_beat_result(r), SYNC_BEAT_LOST);
+    freeReplyObject(r);
+    r = parse("$1\r\n1\r\n");
+    assert_int_equal(sync_beat_result(r), SYNC_BEAT_ERROR);
+    freeReplyObject(r);
+
+    const char *head;
+    r = parse("*5\r\n$2\r\nok\r\n$3\r\nhd1\r\n:1\r\n:2\r\n:3\r\n");
+    assert_int_equal(sync_page_result(r, &head), SYNC_PAGE_OK);
+    assert_string_equal(head, "hd1");
+    freeReplyObject(r);
+    r = parse("*1\r\n$9\r\ncancelled\r\n");
+    assert_int_equal(sync_page_result(r, &head), SYNC_PAGE_CANCELLED);
+    freeReplyObject(r);
+    r = parse("*1\r\n$4\r\nlost\r\n");
+    assert_int_equal(sync_page_result(r, &head), SYNC_PAGE_LOST);
+    freeReplyObject(r);
+
+    struct sync_finished f;
+    r = parse("*4\r\n$2\r\nok\r\n$4\r\ndone\r\n$0\r\n\r\n:12\r\n");
+    sync_finish_result(r, &f);
+    assert_true(f.ok);
+    assert_string_equal(f.state, "done");
+    assert_int_equal(f.removed, 12);
+    freeReplyObject(r);
+    r = parse("*1\r\n$4\r\nlost\r\n");
+    sync_finish_result(r, &f);
+    assert_false(f.ok);
+    freeReplyObject(r);
+
+    /* 1 item, 2 targets: order_ts, first_seen per target ("" = not live there) */
+    r = parse("*4\r\n$3\r\n100\r\n$2\r\n50\r\n$0\r\n\r\n$0\r\n\r\n");
+    assert_int_equal(sync_peek_check(r, 1, 2), 0);
+    assert_int_equal(sync_peek_check(r, 2, 2), -1);
+    int64_t at, first;
+    sync_peek_get(r, 2, 0, 0, &at, &first);
+    assert_int_equal(at, 100);
+    assert_int_equal(first, 50);
+    sync_peek_get(r, 2, 0, 1, &at, &first);
+    assert_int_equal(at, 0);
+    assert_int_equal(first, 0);
+    freeReplyObject(r);
+
+    r = parse("-ERR boom\r\n");
+    assert_string_equal(sync_reply_error(r), "ERR boom");
+    freeReplyObject(r);
+    assert_null(sync_reply_error(NULL));
+}
+
 static void test_cancel(void **state)
 {
     (void)state;
@@ -422,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_request_targets), cmocka_unit_test(test_args),
         cmocka_unit_test(test_record_json),     cmocka_unit_test(test_ids),
         cmocka_unit_test(test_entry_wants),     cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_runner_replies),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
