@@ -4,7 +4,6 @@
 #include "ctl/relayctl_sync.h"
 #include "ctl/session.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -106,18 +105,18 @@ static int parse(int argc, char **argv, int first, int is_sync, struct sopts *o)
     return -1;
 }
 
-static redisReply *script(struct rsync *rs, const char *lua, const struct sync_args *a)
+static struct redisReply *script(struct rsync *rs, const char *lua, const struct sync_args *a)
 {
     if (a->oom)
         return NULL;
-    redisReply *r = rsync_script(rs, lua, 0, a->argc, (const char **)a->argv, a->lens);
+    struct redisReply *r = rsync_script(rs, lua, 0, a->argc, (const char **)a->argv, a->lens);
     if (r == NULL) {
         fprintf(stderr, "relayctl: Redis unavailable: %s\n", rsync_error(rs));
         return NULL;
     }
-    if (r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "relayctl: Redis error: %s\n", r->str);
-        freeReplyObject(r);
+    if (sync_reply_error(r)) {
+        fprintf(stderr, "relayctl: Redis error: %s\n", sync_reply_error(r));
+        rsync_reply_free(r);
         return NULL;
     }
     return r;
@@ -128,12 +127,12 @@ static json_t *fetch_record(struct rsync *rs, const struct config *cfg, const ch
     struct sync_args a;
     sync_args_init(&a);
     sync_args_records(&a, cfg, id, "", 1);
-    redisReply *r = script(rs, lua_sync_records, &a);
+    struct redisReply *r = script(rs, lua_sync_records, &a);
     sync_args_clear(&a);
     if (r == NULL)
         return NULL;
     json_t *arr = sync_records_json(r);
-    freeReplyObject(r);
+    rsync_reply_free(r);
     json_t *rec = json_incref(json_array_get(arr, 0));
     json_decref(arr);
     return rec;
@@ -230,17 +229,17 @@ static enum sync_cancel_verdict request_cancel(struct rsync *rs, const struct co
                                                const char *id, json_t **rec)
 {
     struct sync_args a;
-    const redisReply *flat;
+    const struct redisReply *flat;
     *rec = NULL;
     sync_args_init(&a);
     sync_args_cancel(&a, cfg, id);
-    redisReply *r = script(rs, lua_sync_cancel, &a);
+    struct redisReply *r = script(rs, lua_sync_cancel, &a);
     sync_args_clear(&a);
     if (r == NULL)
         return SYNC_CANCEL_ERROR;
     enum sync_cancel_verdict v = sync_cancel_result(r, &flat);
     *rec = flat ? sync_record_json(flat) : NULL;
-    freeReplyObject(r);
+    rsync_reply_free(r);
     if (v == SYNC_CANCEL_ERROR || (v != SYNC_CANCEL_UNKNOWN && *rec == NULL)) {
         fputs("relayctl: sync cancel: unexpected reply from Redis\n", stderr);
         json_decref(*rec);
@@ -363,13 +362,13 @@ static int cmd_sync(struct rsync *rs, const struct config *cfg, const struct sop
     sync_new_id(id);
     sync_args_init(&a);
     sync_args_start(&a, cfg, id, o->arg, targets, o->full, o->dry_run, 0);
-    redisReply *r = script(rs, lua_sync_start, &a);
+    struct redisReply *r = script(rs, lua_sync_start, &a);
     sync_args_clear(&a);
     free(targets);
     if (r == NULL)
         return 1;
     int st = sync_start_result(r, other, sizeof(other));
-    freeReplyObject(r);
+    rsync_reply_free(r);
     if (st == 0) {
         fprintf(stderr, "relayctl: sync: sync %s is already running for source %s\n", other,
                 o->arg);
@@ -447,12 +446,12 @@ static int cmd_syncs(struct rsync *rs, const struct config *cfg, const struct so
     struct sync_args a;
     sync_args_init(&a);
     sync_args_records(&a, cfg, "", o->source ? o->source : "", (int)limit);
-    redisReply *r = script(rs, lua_sync_records, &a);
+    struct redisReply *r = script(rs, lua_sync_records, &a);
     sync_args_clear(&a);
     if (r == NULL)
         return 1;
     json_t *arr = sync_records_json(r);
-    freeReplyObject(r);
+    rsync_reply_free(r);
     if (arr == NULL) {
         fputs("relayctl: syncs: unexpected reply from Redis\n", stderr);
         return 1;

@@ -1,6 +1,5 @@
 #include "relay/admin.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>

@@ -1,6 +1,5 @@
 #include "relay/admin_sync.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,9 +67,9 @@ static void on_reply(struct redisReply *r, void *arg)
     struct pending *p = arg;
     char other[64], msg[256];
 
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+    if (r == NULL || sync_reply_error(r)) {
         if (r)
-            LOG_ERROR("admin: sync script failed", "error", r->str, NULL);
+            LOG_ERROR("admin: sync script failed", "error", sync_reply_error(r), NULL);
         unavailable(p->req);
         goto out;
     }
