@@ -241,22 +241,40 @@ static const char *int_or_dash(const json_t *o, const char *key, const char *suf
 /* Runs op. With --json prints its document and returns NULL with *rc 0; on failure returns
  * NULL with *rc the exit status; else returns the document for the human output (caller
  * decrefs). */
-static json_t *run_op(struct rsync *rs, const struct config *cfg, enum ops_op op,
-                      const struct ops_params *p, const struct opts *o, const char *what, int *rc)
+/* The one preamble of the reading commands: doc as read (NULL: the read failed, *rc already
+ * says how), printed whole with --json. Returns doc for the caller to print as a table, or NULL
+ * with *rc the command's exit status (0 when the JSON was printed). */
+static json_t *table_doc(json_t *doc, const struct opts *o, int *rc)
 {
-    struct ops_error err;
-    json_t *doc = ops_run(rs, cfg, op, p, &err);
-    *rc = 0;
-    if (doc == NULL) {
-        *rc = op_failed(&err, what);
+    if (doc == NULL)
         return NULL;
-    }
+    *rc = 0;
     if (o->json) {
         print_json(doc);
         json_decref(doc);
         return NULL;
     }
     return doc;
+}
+
+static json_t *run_op(struct rsync *rs, const struct config *cfg, enum ops_op op,
+                      const struct ops_params *p, const struct opts *o, const char *what, int *rc)
+{
+    struct ops_error err;
+    json_t *doc = ops_run(rs, cfg, op, p, &err);
+    if (doc == NULL)
+        *rc = op_failed(&err, what);
+    return table_doc(doc, o, rc);
+}
+
+/* A read of its own (sources, feeds): err says why it failed. */
+static json_t *run_read(json_t *doc, const char *err, const struct opts *o, int *rc)
+{
+    if (doc == NULL) {
+        fprintf(stderr, "relayctl: %s\n", err);
+        *rc = 1;
+    }
+    return table_doc(doc, o, rc);
 }
 
 /* ---- commands ------------------------------------------------------------------------- */
@@ -575,16 +593,10 @@ static int cmd_sources(struct rsync *rs, const struct config *cfg, const struct 
     if (o->nargs)
         return usage_error("sources: unexpected argument %s", o->args[0]);
     char err[256];
-    json_t *doc = sources_read(rs, cfg, util_now_ms(), err, sizeof(err));
-    if (doc == NULL) {
-        fprintf(stderr, "relayctl: %s\n", err);
-        return 1;
-    }
-    if (o->json) {
-        print_json(doc);
-        json_decref(doc);
-        return 0;
-    }
+    int rc;
+    json_t *doc = run_read(sources_read(rs, cfg, util_now_ms(), err, sizeof(err)), err, o, &rc);
+    if (doc == NULL)
+        return rc;
     static const char *const heads[] = {
         "SOURCE",        "PATH",      "SCHEME",       "HEADER",       "SECRETS",
         "LAST RECEIVED", "LAST PING", "ACCEPTED 24H", "REJECTED 24H", "LAST REJECTION"};
@@ -693,16 +705,10 @@ static int cmd_feeds(struct rsync *rs, const struct config *cfg, const struct op
     if (o->nargs)
         return usage_error("feeds: unexpected argument %s", o->args[0]);
     char err[256];
-    json_t *doc = catalog_run_info(rs, cfg, err, sizeof(err));
-    if (doc == NULL) {
-        fprintf(stderr, "relayctl: %s\n", err);
-        return 1;
-    }
-    if (o->json) {
-        print_json(doc);
-        json_decref(doc);
-        return 0;
-    }
+    int rc;
+    json_t *doc = run_read(catalog_run_info(rs, cfg, err, sizeof(err)), err, o, &rc);
+    if (doc == NULL)
+        return rc;
     json_t *feeds = json_object_get(doc, "feeds");
     if (json_object_size(feeds) == 0) {
         printf("no target serves a feed\n");

@@ -160,13 +160,13 @@ class TestPublish(WorkerTest):
         self.assertEqual(self.env.partner.got(), [])
 
 
-class TestFailedRetention(unittest.TestCase):
-    """P:failed (the `failed` queue depth) and the per-target `failed` counts fall again when
-    failed records reach retention_s: before, their ids stayed and the counts only grew."""
+class ShortRetention(unittest.TestCase):
+    """One gwi target, a worker, and a retention_s of a few seconds."""
+    retention_s = 2
 
     def setUp(self):
         self.env = WorkerEnv({"gwi": json.loads(json.dumps(GWI))})
-        self.env.config["retention_s"] = 2
+        self.env.config["retention_s"] = self.retention_s
         with open(self.env.config_path, "w") as f:
             json.dump(self.env.config, f)
         self.worker = self.env.start_worker()
@@ -182,6 +182,11 @@ class TestFailedRetention(unittest.TestCase):
                      env={"MOVIDA_PASSWORD": "x"})
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)
+
+
+class TestFailedRetention(ShortRetention):
+    """P:failed (the `failed` queue depth) and the per-target `failed` counts fall again when
+    failed records reach retention_s: before, their ids stayed and the counts only grew."""
 
     def test_failed_count_falls_after_retention(self):
         self.env.partner.plan("/gwi", [(400, {}, b"no", 0)] * 3)
@@ -207,29 +212,11 @@ class TestFailedRetention(unittest.TestCase):
         self.assertIn("trimmed failed deliveries past retention", self.worker.output())
 
 
-class TestWaitedPastRetention(unittest.TestCase):
+class TestWaitedPastRetention(ShortRetention):
     """A delivery that waits in P:due longer than retention_s (here: its target paused) ends
     `failed` with error_code `expired` before its record expires. Before, the record expired
     silently and the target's `pending` count (stats, relay_queue_depth) stayed up forever."""
-
-    def setUp(self):
-        self.env = WorkerEnv({"gwi": json.loads(json.dumps(GWI))})
-        self.env.config["retention_s"] = 4
-        with open(self.env.config_path, "w") as f:
-            json.dump(self.env.config, f)
-        self.worker = self.env.start_worker()
-
-    def tearDown(self):
-        rc = self.worker.stop()
-        out = self.worker.output()
-        self.env.close()
-        self.assertEqual(rc, 0, out[-2000:])
-
-    def stats(self):
-        r = run_tool("relayctl", self.env.config_path, "stats", "--json",
-                     env={"MOVIDA_PASSWORD": "x"})
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return json.loads(r.stdout)
+    retention_s = 4
 
     def test_paused_past_retention_ends_failed_expired(self):
         self.env.redis.cmd("SADD", "relay:paused", "gwi")

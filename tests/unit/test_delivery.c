@@ -18,6 +18,7 @@
 #include "queue/delivery.h"
 #include "queue/lua.h"
 #include "tests/unit/unit_config.h"
+#include "tests/unit/unit_reply.h"
 
 static const char cfg_json[] =
     "{\"listen\":\"127.0.0.1:1\",\"redis\":{\"url\":\"redis://127.0.0.1:1/0\",\"prefix\":\"rp\"},"
@@ -34,18 +35,6 @@ static const char cfg_json[] =
 static int setup(void **state)
 {
     return unit_config_setup(state, cfg_json, sizeof(cfg_json) - 1, CONFIG_ROLE_WORKER);
-}
-
-static redisReply *parse(const char *resp)
-{
-    redisReader *rd = redisReaderCreate();
-    void *r = NULL;
-    assert_non_null(rd);
-    assert_int_equal(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
-    assert_int_equal(redisReaderGetReply(rd, &r), REDIS_OK);
-    assert_non_null(r);
-    redisReaderFree(rd);
-    return r;
 }
 
 static void expect_args(const struct dlv_cmd *c, const char *script, const char *const *want, int n)
@@ -130,10 +119,11 @@ static void test_stream_decode_and_fanout(void **state)
 {
     const struct config *cfg = *state;
     /* XREADGROUP: one entry with fields, one deleted while pending ([id, nil]) */
-    redisReply *r = parse("*1\r\n*2\r\n$9\r\nrp:events\r\n*2\r\n"
-                          "*2\r\n$3\r\n1-1\r\n*6\r\n$6\r\nsource\r\n$6\r\nencora\r\n"
-                          "$8\r\nevent_id\r\n$5\r\nevt_1\r\n$12\r\ncontent_type\r\n$5\r\nmovie\r\n"
-                          "*2\r\n$3\r\n1-2\r\n$-1\r\n");
+    redisReply *r =
+        unit_reply("*1\r\n*2\r\n$9\r\nrp:events\r\n*2\r\n"
+                   "*2\r\n$3\r\n1-1\r\n*6\r\n$6\r\nsource\r\n$6\r\nencora\r\n"
+                   "$8\r\nevent_id\r\n$5\r\nevt_1\r\n$12\r\ncontent_type\r\n$5\r\nmovie\r\n"
+                   "*2\r\n$3\r\n1-2\r\n$-1\r\n");
     struct dlv_stream s;
     dlv_stream_decode(r, 0, NULL, 0, &s);
     assert_int_equal(s.n, 2);
@@ -164,7 +154,7 @@ static void test_stream_decode_and_fanout(void **state)
     expect_args(c, lua_fanout, want, (int)(sizeof(want) / sizeof(*want)));
     freeReplyObject(r);
 
-    redisReply *fr = parse("*2\r\n:2\r\n:0\r\n");
+    redisReply *fr = unit_reply("*2\r\n:2\r\n:0\r\n");
     assert_int_equal(dlv_fanout_created(fr, 0), 2);
     assert_int_equal(dlv_fanout_created(fr, 1), 0);
     assert_int_equal(dlv_fanout_created(fr, 2), -1);
@@ -173,16 +163,16 @@ static void test_stream_decode_and_fanout(void **state)
 
     /* XAUTOCLAIM: cursor, entries, deleted ids */
     char cursor[32] = "0-0";
-    r = parse("*3\r\n$3\r\n7-0\r\n*0\r\n*0\r\n");
+    r = unit_reply("*3\r\n$3\r\n7-0\r\n*0\r\n*0\r\n");
     dlv_stream_decode(r, 1, cursor, sizeof(cursor), &s);
     assert_string_equal(cursor, "7-0");
     assert_int_equal(s.n, 0);
     freeReplyObject(r);
-    r = parse("-NOGROUP No such key 'rp:events'\r\n");
+    r = unit_reply("-NOGROUP No such key 'rp:events'\r\n");
     dlv_stream_decode(r, 0, NULL, 0, &s);
     assert_true(s.nogroup);
     freeReplyObject(r);
-    r = parse("*-1\r\n"); /* nothing new */
+    r = unit_reply("*-1\r\n"); /* nothing new */
     dlv_stream_decode(r, 0, NULL, 0, &s);
     assert_int_equal(s.n, 0);
     assert_null(s.error);
@@ -205,15 +195,15 @@ static void test_claim(void **state)
 
     /* target 0: one leased delivery (nil show_id) and one ended superseded; target 1: none */
     redisReply *r =
-        parse("*2\r\n*2\r\n"
-              "*15\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n$2\r\nr1\r\n$17\r\ncontent.published\r\n"
-              "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm1\r\n$-1\r\n$6\r\nme:1:2\r\n"
-              "$1\r\n3\r\n$1\r\n4\r\n$1\r\n2\r\n$7\r\npending\r\n$4\r\n1000\r\n"
-              "$4\r\n1500\r\n"
-              "*15\r\n$5\r\ndlv_b\r\n$2\r\ne2\r\n$2\r\nr2\r\n$17\r\ncontent.published\r\n"
-              "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm2\r\n$0\r\n\r\n$-1\r\n"
-              "$-1\r\n$-1\r\n$1\r\n0\r\n$10\r\nsuperseded\r\n$0\r\n\r\n$0\r\n\r\n"
-              "*0\r\n");
+        unit_reply("*2\r\n*2\r\n"
+                   "*15\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n$2\r\nr1\r\n$17\r\ncontent.published\r\n"
+                   "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm1\r\n$-1\r\n$6\r\nme:1:2\r\n"
+                   "$1\r\n3\r\n$1\r\n4\r\n$1\r\n2\r\n$7\r\npending\r\n$4\r\n1000\r\n"
+                   "$4\r\n1500\r\n"
+                   "*15\r\n$5\r\ndlv_b\r\n$2\r\ne2\r\n$2\r\nr2\r\n$17\r\ncontent.published\r\n"
+                   "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm2\r\n$0\r\n\r\n$-1\r\n"
+                   "$-1\r\n$-1\r\n$1\r\n0\r\n$10\r\nsuperseded\r\n$0\r\n\r\n$0\r\n\r\n"
+                   "*0\r\n");
     assert_int_equal(dlv_claim_count(r, 0), 2);
     assert_int_equal(dlv_claim_count(r, 1), 0);
     assert_int_equal(dlv_claim_count(r, 2), 0);
@@ -234,7 +224,7 @@ static void test_claim(void **state)
     assert_int_equal(dlv_claim_get(r, 0, 2, &d), -1);
     freeReplyObject(r);
     /* a short record is refused, not read past its end */
-    r = parse("*1\r\n*1\r\n*2\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n");
+    r = unit_reply("*1\r\n*1\r\n*2\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n");
     assert_int_equal(dlv_claim_get(r, 0, 0, &d), -1);
     freeReplyObject(r);
 }
@@ -355,7 +345,7 @@ static void test_complete(void **state)
     assert_int_equal(dlv_complete_add(c, &b), -1);
     dlv_cmd_free(c);
 
-    redisReply *r = parse("*2\r\n*2\r\n$8\r\nretrying\r\n:1\r\n*1\r\n$5\r\nstale\r\n");
+    redisReply *r = unit_reply("*2\r\n*2\r\n$8\r\nretrying\r\n:1\r\n*1\r\n$5\r\nstale\r\n");
     struct dlv_written w;
     assert_int_equal(dlv_complete_result(r, 0, &w), 0);
     assert_string_equal(w.status, "retrying");
@@ -368,12 +358,13 @@ static void test_complete(void **state)
     freeReplyObject(r);
 
     /* outcomes that opened and closed their target's circuit (nil HTTP status: transport) */
-    r = parse("*3\r\n"
-              "*7\r\n$8\r\nretrying\r\n:2\r\n$6\r\nopened\r\n:5\r\n"
-              "$19\r\npartner_unavailable\r\n$20\r\npartner answered 503\r\n$3\r\n503\r\n"
-              "*7\r\n$9\r\ndelivered\r\n:3\r\n$6\r\nclosed\r\n:9\r\n"
-              "$16\r\nconnection_error\r\n$7\r\nrefused\r\n$0\r\n\r\n"
-              "*7\r\n$9\r\ndelivered\r\n:1\r\n$4\r\nodd?\r\n:1\r\n$0\r\n\r\n$0\r\n\r\n$0\r\n\r\n");
+    r = unit_reply(
+        "*3\r\n"
+        "*7\r\n$8\r\nretrying\r\n:2\r\n$6\r\nopened\r\n:5\r\n"
+        "$19\r\npartner_unavailable\r\n$20\r\npartner answered 503\r\n$3\r\n503\r\n"
+        "*7\r\n$9\r\ndelivered\r\n:3\r\n$6\r\nclosed\r\n:9\r\n"
+        "$16\r\nconnection_error\r\n$7\r\nrefused\r\n$0\r\n\r\n"
+        "*7\r\n$9\r\ndelivered\r\n:1\r\n$4\r\nodd?\r\n:1\r\n$0\r\n\r\n$0\r\n\r\n$0\r\n\r\n");
     assert_int_equal(dlv_complete_result(r, 0, &w), 0);
     assert_string_equal(w.status, "retrying");
     assert_int_equal(w.circuit, DLV_CIRCUIT_OPENED);
@@ -391,7 +382,7 @@ static void test_complete(void **state)
     assert_int_equal(w.circuit, DLV_CIRCUIT_SAME);
     freeReplyObject(r);
     /* a plain two-element entry leaves the circuit fields unset */
-    r = parse("*1\r\n*2\r\n$9\r\ndelivered\r\n:1\r\n");
+    r = unit_reply("*1\r\n*2\r\n$9\r\ndelivered\r\n:1\r\n");
     assert_int_equal(dlv_complete_result(r, 0, &w), 0);
     assert_int_equal(w.circuit, DLV_CIRCUIT_SAME);
     assert_null(w.last_code);
@@ -409,7 +400,7 @@ static void test_reclaim(void **state)
     const char *want[] = {"rp", "100", "3600", "canon", "slow"};
     expect_args(c, lua_reclaim, want, 5);
     dlv_cmd_free(c);
-    redisReply *r = parse("*4\r\n:2\r\n:1\r\n:5\r\n:7\r\n");
+    redisReply *r = unit_reply("*4\r\n:2\r\n:1\r\n:5\r\n:7\r\n");
     struct dlv_reclaimed rc;
     assert_int_equal(dlv_reclaim_decode(r, &rc), 0);
     assert_int_equal(rc.back, 2);
@@ -417,7 +408,7 @@ static void test_reclaim(void **state)
     assert_int_equal(rc.trimmed, 5);
     assert_int_equal(rc.expired, 7);
     freeReplyObject(r);
-    r = parse("-ERR boom\r\n");
+    r = unit_reply("-ERR boom\r\n");
     assert_int_equal(dlv_reclaim_decode(r, &rc), -1);
     assert_string_equal(dlv_reply_error(r), "ERR boom");
     freeReplyObject(r);

@@ -15,6 +15,7 @@
 
 #include "handlers/sync_run.h"
 #include "queue/sync.h"
+#include "tests/unit/unit_reply.h"
 
 static struct config *cfg;
 
@@ -326,18 +327,6 @@ static redisReply *cancel_reply(const char *verdict, const char *const *kv, size
     return r;
 }
 
-static redisReply *parse(const char *resp)
-{
-    redisReader *rd = redisReaderCreate();
-    void *r = NULL;
-    assert_non_null(rd);
-    assert_int_equal(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
-    assert_int_equal(redisReaderGetReply(rd, &r), REDIS_OK);
-    assert_non_null(r);
-    redisReaderFree(rd);
-    return r;
-}
-
 /* The runner's decoders (handlers/sync_run.c reads no reply itself). */
 static void test_runner_replies(void **state)
 {
@@ -351,7 +340,7 @@ static void test_runner_replies(void **state)
     sync_args_clear(&a);
 
     redisReply *r =
-        parse("*3\r\n$5\r\nsyn_a\r\n:1\r\n$33\r\n012345678901234567890123456789012\r\n");
+        unit_reply("*3\r\n$5\r\nsyn_a\r\n:1\r\n$33\r\n012345678901234567890123456789012\r\n");
     char **ids;
     size_t n;
     assert_int_equal(sync_active_ids(r, &ids, &n), 0);
@@ -362,8 +351,9 @@ static void test_runner_replies(void **state)
     freeReplyObject(r);
 
     struct sync_claimed c;
-    r = parse("*11\r\n$2\r\nok\r\n$6\r\nencora\r\n$7\r\ncanon,g\r\n$1\r\n1\r\n$1\r\n0\r\n"
-              "$13\r\n1764583200123\r\n$6\r\nmovies\r\n$2\r\nc9\r\n$1\r\nh\r\n$1\r\n4\r\n:1\r\n");
+    r = unit_reply(
+        "*11\r\n$2\r\nok\r\n$6\r\nencora\r\n$7\r\ncanon,g\r\n$1\r\n1\r\n$1\r\n0\r\n"
+        "$13\r\n1764583200123\r\n$6\r\nmovies\r\n$2\r\nc9\r\n$1\r\nh\r\n$1\r\n4\r\n:1\r\n");
     assert_int_equal(sync_claim_result(r, &c), 0);
     assert_string_equal(c.source, "encora");
     assert_string_equal(c.targets, "canon,g");
@@ -375,46 +365,46 @@ static void test_runner_replies(void **state)
     assert_int_equal(c.pages, 4);
     assert_true(c.takeover);
     freeReplyObject(r);
-    r = parse("*2\r\n$4\r\nheld\r\n$1\r\nw\r\n");
+    r = unit_reply("*2\r\n$4\r\nheld\r\n$1\r\nw\r\n");
     assert_int_equal(sync_claim_result(r, &c), -1);
     freeReplyObject(r);
 
-    r = parse(":2\r\n");
+    r = unit_reply(":2\r\n");
     assert_int_equal(sync_beat_result(r), SYNC_BEAT_CANCELLED);
     freeReplyObject(r);
-    r = parse(":0\r\n");
+    r = unit_reply(":0\r\n");
     assert_int_equal(sync_beat_result(r), SYNC_BEAT_LOST);
     freeReplyObject(r);
-    r = parse("$1\r\n1\r\n");
+    r = unit_reply("$1\r\n1\r\n");
     assert_int_equal(sync_beat_result(r), SYNC_BEAT_ERROR);
     freeReplyObject(r);
 
     const char *head;
-    r = parse("*5\r\n$2\r\nok\r\n$3\r\nhd1\r\n:1\r\n:2\r\n:3\r\n");
+    r = unit_reply("*5\r\n$2\r\nok\r\n$3\r\nhd1\r\n:1\r\n:2\r\n:3\r\n");
     assert_int_equal(sync_page_result(r, &head), SYNC_PAGE_OK);
     assert_string_equal(head, "hd1");
     freeReplyObject(r);
-    r = parse("*1\r\n$9\r\ncancelled\r\n");
+    r = unit_reply("*1\r\n$9\r\ncancelled\r\n");
     assert_int_equal(sync_page_result(r, &head), SYNC_PAGE_CANCELLED);
     freeReplyObject(r);
-    r = parse("*1\r\n$4\r\nlost\r\n");
+    r = unit_reply("*1\r\n$4\r\nlost\r\n");
     assert_int_equal(sync_page_result(r, &head), SYNC_PAGE_LOST);
     freeReplyObject(r);
 
     struct sync_finished f;
-    r = parse("*4\r\n$2\r\nok\r\n$4\r\ndone\r\n$0\r\n\r\n:12\r\n");
+    r = unit_reply("*4\r\n$2\r\nok\r\n$4\r\ndone\r\n$0\r\n\r\n:12\r\n");
     sync_finish_result(r, &f);
     assert_true(f.ok);
     assert_string_equal(f.state, "done");
     assert_int_equal(f.removed, 12);
     freeReplyObject(r);
-    r = parse("*1\r\n$4\r\nlost\r\n");
+    r = unit_reply("*1\r\n$4\r\nlost\r\n");
     sync_finish_result(r, &f);
     assert_false(f.ok);
     freeReplyObject(r);
 
     /* 1 item, 2 targets: order_ts, first_seen per target ("" = not live there) */
-    r = parse("*4\r\n$3\r\n100\r\n$2\r\n50\r\n$0\r\n\r\n$0\r\n\r\n");
+    r = unit_reply("*4\r\n$3\r\n100\r\n$2\r\n50\r\n$0\r\n\r\n$0\r\n\r\n");
     assert_int_equal(sync_peek_check(r, 1, 2), 0);
     assert_int_equal(sync_peek_check(r, 2, 2), -1);
     int64_t at, first;
@@ -426,7 +416,7 @@ static void test_runner_replies(void **state)
     assert_int_equal(first, 0);
     freeReplyObject(r);
 
-    r = parse("-ERR boom\r\n");
+    r = unit_reply("-ERR boom\r\n");
     assert_string_equal(sync_reply_error(r), "ERR boom");
     freeReplyObject(r);
     assert_null(sync_reply_error(NULL));
