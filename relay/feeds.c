@@ -4,7 +4,6 @@
 #include "relay/feeds.h"
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +18,6 @@
 
 #define INFO_EVERY_MS 5000 /* the metrics' view of the catalogs is refreshed this often */
 
-static int meta_ints(const redisReply *reply, int64_t *seq, int64_t *dropped)
-{
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        return -1;
-    *seq = reply->element[0]->type == REDIS_REPLY_STRING ? strtoll(reply->element[0]->str, NULL, 10)
-                                                         : 0;
-    *dropped = reply->element[1]->type == REDIS_REPLY_STRING
-                   ? strtoll(reply->element[1]->str, NULL, 10)
-                   : 0;
-    return 0;
-}
-
 /* The catalog's last change and drop: enough to answer If-None-Match without reading a page,
  * and to fix where a watchables.json stream ends. */
 static void on_meta(struct redisReply *reply, void *arg)
@@ -38,7 +25,7 @@ static void on_meta(struct redisReply *reply, void *arg)
     struct freq *r = arg;
     int64_t top = 0, dropped = 0;
 
-    if (meta_ints(reply, &top, &dropped) != 0) {
+    if (catalog_feed_meta_decode(reply, &top, &dropped) != 0) {
         feeds_fail_unavailable(r);
         return;
     }
@@ -64,10 +51,9 @@ static void on_meta(struct redisReply *reply, void *arg)
 
 static void read_meta(struct freq *r)
 {
-    char key[256];
-    snprintf(key, sizeof(key), "%s:cat:%s:meta", r->f->cfg->redis_prefix, r->t->name);
-    const char *argv[] = {"HMGET", key, "seq", "dropped"};
-    if (rconn_command(r->f->rc, on_meta, r, 4, argv, NULL) != 0) {
+    struct catalog_feed_cmd c;
+    catalog_feed_meta(&c, r->f->cfg->redis_prefix, r->t->name);
+    if (rconn_command(r->f->rc, on_meta, r, c.argc, c.argv, NULL) != 0) {
         feeds_fail_unavailable(r);
     }
 }
@@ -95,43 +81,28 @@ void feeds_proceed(struct freq *r)
         feeds_page_run(r);
 }
 
-static int take_key(struct feeds *f, const redisReply *reply)
-{
-    unsigned char k[CATALOG_KEY_BYTES];
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING || reply->len != 2 * CATALOG_KEY_BYTES)
-        return -1;
-    for (size_t i = 0; i < CATALOG_KEY_BYTES; i++) {
-        int hi = util_hexval(reply->str[2 * i]), lo = util_hexval(reply->str[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        k[i] = (unsigned char)(hi * 16 + lo);
-    }
-    memcpy(f->key, k, sizeof(k));
-    f->have_key = 1;
-    return 0;
-}
-
 static void on_key(struct redisReply *reply, void *arg)
 {
     struct freq *r = arg;
-    if (take_key(r->f, reply) != 0) {
+    if (catalog_feed_key_decode(reply, r->f->key) != 0) {
         feeds_fail_unavailable(r);
         return;
     }
+    r->f->have_key = 1;
     feeds_proceed(r);
 }
 
 static void with_key(struct freq *r)
 {
-    char key[256], fresh[2 * CATALOG_KEY_BYTES + 1];
+    char fresh[2 * CATALOG_KEY_BYTES + 1];
+    struct catalog_feed_cmd c;
     if (r->f->have_key) {
         feeds_proceed(r);
         return;
     }
-    snprintf(key, sizeof(key), "%s:cat:key", r->f->cfg->redis_prefix);
     util_random_hex(fresh, CATALOG_KEY_BYTES);
-    const char *argv[] = {key, fresh};
-    if (rconn_script(r->f->rc, lua_catalog_key, on_key, r, 1, 2, argv, NULL) != 0) {
+    catalog_feed_key(&c, r->f->cfg->redis_prefix, fresh);
+    if (rconn_script(r->f->rc, c.script, on_key, r, c.nkeys, c.argc, c.argv, NULL) != 0) {
         feeds_fail_unavailable(r);
     }
     OPENSSL_cleanse(fresh, sizeof(fresh));

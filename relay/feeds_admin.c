@@ -1,7 +1,6 @@
 /* The operators' GET /admin/feeds and GET /admin/catalog/{target}. */
 #include "relay/feeds_internal.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +32,8 @@ static void on_admin(struct redisReply *reply, void *arg)
     json_t *doc = list ? catalog_list_json(reply) : catalog_info_json(cfg, reply);
     if (doc == NULL) {
         LOG_ERROR("admin catalog: unexpected reply", "error",
-                  reply->type == REDIS_REPLY_ERROR ? reply->str : "shape", NULL);
+                  catalog_feed_reply_error(reply) ? catalog_feed_reply_error(reply) : "shape",
+                  NULL);
         http_reply_error(req, 500, "internal", "could not read the catalog");
         return;
     }

@@ -2,7 +2,6 @@
  * cursors, item rendering. */
 #include "relay/feeds_internal.h"
 
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -128,15 +127,10 @@ static void on_ignored(struct redisReply *reply, void *arg)
 
 static void record_poll(struct feeds *f, const struct freq *r, int status)
 {
-    char key[256], at[24], st[8], pos[24];
-    snprintf(key, sizeof(key), "%s:cat:%s:meta", f->cfg->redis_prefix, r->t->name);
-    snprintf(at, sizeof(at), "%" PRId64, util_now_ms());
-    snprintf(st, sizeof(st), "%d", status);
-    snprintf(pos, sizeof(pos), "%" PRId64, r->cur.pos);
-    const char *argv[] = {"HSET",        key, "last_poll_at", at, "last_poll_status", st,
-                          "last_cursor", pos};
+    struct catalog_feed_cmd c;
+    catalog_feed_poll(&c, f->cfg->redis_prefix, r->t->name, util_now_ms(), status, r->cur.pos);
     /* fire and forget: a poll that Redis could not record is still answered */
-    if (rconn_command(f->rc, on_ignored, NULL, 8, argv, NULL) != 0)
+    if (rconn_command(f->rc, on_ignored, NULL, c.argc, c.argv, NULL) != 0)
         return;
     f->ts[r->ti].last_poll_ms = util_now_ms();
 }

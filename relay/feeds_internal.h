@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "queue/catalog.h"
+#include "queue/catalog_feed.h"
 #include "relay/feeds.h"
 
 #define QUERY_LOG_MAX 512

@@ -1,7 +1,6 @@
 /* The feed metrics: request counters kept here, the catalogs' counts refreshed from Redis. */
 #include "relay/feeds_internal.h"
 
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,29 +12,26 @@ static void on_info(struct redisReply *reply, void *arg)
 {
     struct feeds *f = arg;
     f->info_waiting = 0;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
-        return;
     size_t k = 0;
     for (size_t i = 0; i < f->cfg->n_targets; i++) {
         if (!catalog_has_feed(&f->cfg->targets[i]))
             continue;
-        if (7 * k + 6 >= reply->elements)
-            return;
-        redisReply **e = reply->element + 7 * k++;
         struct tstat *ts = &f->ts[i];
-        if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING ||
-            e[3]->type != REDIS_REPLY_STRING)
+        int64_t live, removed, at;
+        int got = catalog_feed_info_get(reply, k++, &live, &removed, &at);
+        if (got < 0)
+            return;
+        if (got > 0)
             continue;
-        ts->live = strtoll(e[0]->str, NULL, 10);
-        ts->removed = strtoll(e[1]->str, NULL, 10);
-        int64_t at = strtoll(e[3]->str, NULL, 10);
+        ts->live = live;
+        ts->removed = removed;
         if (at > ts->last_poll_ms)
             ts->last_poll_ms = at;
         ts->known = 1;
     }
 }
 
-#define MIGRATE_BATCH "1000"
+#define MIGRATE_BATCH 1000
 
 static void migrate_step(struct feeds *f);
 
@@ -43,9 +39,10 @@ static void on_migrate(struct redisReply *reply, void *arg)
 {
     struct feeds *f = arg;
     f->migrating = 0;
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+    long long left = catalog_feed_migrate_left(reply);
+    if (left < 0)
         return; /* again on the next refresh */
-    if (reply->integer == 0) {
+    if (left == 0) {
         f->migrated = 1;
         return;
     }
@@ -60,12 +57,8 @@ static void migrate_step(struct feeds *f)
     const char **argv = calloc(f->cfg->n_targets + 2, sizeof(*argv));
     if (argv == NULL)
         return;
-    int argc = 0;
-    argv[argc++] = f->cfg->redis_prefix;
-    argv[argc++] = MIGRATE_BATCH;
-    for (size_t i = 0; i < f->cfg->n_targets; i++)
-        if (catalog_has_feed(&f->cfg->targets[i]))
-            argv[argc++] = f->cfg->targets[i].name;
+    char batch[24];
+    int argc = catalog_feed_migrate_args(f->cfg, MIGRATE_BATCH, batch, argv);
     f->migrating =
         rconn_script(f->rc, lua_catalog_migrate, on_migrate, f, 0, argc, argv, NULL) == 0;
     free(argv);

@@ -1,7 +1,6 @@
 /* GET /feeds/{target}: one page of the catalog's changes, with its cursor and ETag. */
 #include "relay/feeds_internal.h"
 
-#include <hiredis/hiredis.h>
 #include <stdlib.h>
 
 #include "core/log.h"
@@ -24,7 +23,8 @@ static void on_page(struct redisReply *reply, void *arg)
     }
     if (catalog_page_decode(reply, &pg) != 0) {
         LOG_ERROR("feed page: unexpected reply", "target", r->t->name, "error",
-                  reply->type == REDIS_REPLY_ERROR ? reply->str : "shape", NULL);
+                  catalog_feed_reply_error(reply) ? catalog_feed_reply_error(reply) : "shape",
+                  NULL);
         feeds_fail(r, 500, "internal", "could not read the catalog");
         return;
     }

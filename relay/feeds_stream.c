@@ -2,7 +2,6 @@
  * of the change sequence while the client keeps up. */
 #include "relay/feeds_internal.h"
 
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -44,18 +43,14 @@ static void on_stream_docs(struct redisReply *reply, void *arg);
 
 static int stream_issue(struct freq *r, int64_t lo, int64_t hi)
 {
-    char key[256], min[24], max[24], count[24];
+    struct catalog_feed_cmd c;
     struct sfetch *sf = calloc(1, sizeof(*sf));
     if (sf == NULL)
         return -1;
     sf->r = r;
     sf->hi = hi;
-    snprintf(key, sizeof(key), "%s:cat:%s:docs", r->f->cfg->redis_prefix, r->t->name);
-    snprintf(min, sizeof(min), "(%" PRId64, lo);
-    snprintf(max, sizeof(max), "%" PRId64, hi);
-    snprintf(count, sizeof(count), "%d", STREAM_BATCH);
-    const char *argv[] = {"ZRANGEBYSCORE", key, min, max, "LIMIT", "0", count};
-    if (rconn_command(r->f->rc, on_stream_docs, sf, 7, argv, NULL) != 0) {
+    catalog_feed_docs(&c, r->f->cfg->redis_prefix, r->t->name, lo, hi, STREAM_BATCH);
+    if (rconn_command(r->f->rc, on_stream_docs, sf, c.argc, c.argv, NULL) != 0) {
         free(sf);
         return -1;
     }
@@ -75,11 +70,12 @@ static void on_stream_docs(struct redisReply *reply, void *arg)
         stream_cut(r, NULL);
         return;
     }
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    long count = catalog_feed_docs_count(reply);
+    if (count < 0) {
         stream_cut(r, "redis");
         return;
     }
-    size_t n = reply->elements;
+    size_t n = (size_t)count;
     /* Sparse ranges (a catalog that changed a lot) are widened so that a stream never costs
      * one call per few titles; a range holding more than a batch is read on below. */
     if (n < STREAM_BATCH / 2 && r->width < ((int64_t)1 << 40))
@@ -87,14 +83,18 @@ static void on_stream_docs(struct redisReply *reply, void *arg)
     /* sized for the batch at once: growing it would copy the batch again */
     struct out o = {0};
     size_t items = 0, want = 1;
-    for (size_t i = 0; i < n; i++)
-        want += reply->element[i]->len + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        (void)catalog_feed_docs_get(reply, i, &len);
+        want += len + 1;
+    }
     o.p = malloc(want);
     o.cap = o.p ? want : 0;
     for (size_t i = 0; i < n; i++) {
-        const redisReply *d = reply->element[i];
+        size_t len;
+        const char *d = catalog_feed_docs_get(reply, i, &len);
         struct catalog_item it;
-        if (d->type != REDIS_REPLY_STRING || catalog_stored_parse(d->str, d->len, &it, &seq) != 0) {
+        if (d == NULL || catalog_stored_parse(d, len, &it, &seq) != 0) {
             free(o.p);
             stream_cut(r, "redis");
             return;
