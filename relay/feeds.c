@@ -187,6 +187,17 @@ not_found:
 
 /* ---- lifetime --------------------------------------------------------------------------- */
 
+/* Every INFO_EVERY_MS, and once at start: the layout migration until it is done, and the
+ * catalogs' counts behind the metrics. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct feeds *f = arg;
+    (void)fd;
+    (void)what;
+    feeds_migrate(f);
+    feeds_info_refresh(f);
+}
+
 struct feeds *feeds_new(struct event_base *base, const struct config *cfg, struct rconn *rc)
 {
     struct feeds *f = calloc(1, sizeof(*f));
@@ -196,7 +207,7 @@ struct feeds *feeds_new(struct event_base *base, const struct config *cfg, struc
     f->cfg = cfg;
     f->rc = rc;
     f->ts = calloc(cfg->n_targets ? cfg->n_targets : 1, sizeof(*f->ts));
-    f->timer = event_new(base, -1, EV_PERSIST, feeds_info_refresh, f);
+    f->timer = event_new(base, -1, EV_PERSIST, on_tick, f);
     if (f->ts == NULL || f->timer == NULL) {
         feeds_free(f);
         return NULL;

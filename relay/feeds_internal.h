@@ -104,8 +104,11 @@ void feeds_proceed(struct freq *r);
 void feeds_page_run(struct freq *r);
 /* GET /feeds/{target}/watchables.json: streams the document up to top (relay/feeds_stream.c). */
 void feeds_stream_start(struct freq *r, int64_t top);
-/* Asks Redis for the catalogs' counts behind the metrics; an event callback
+/* Asks Redis for the catalogs' counts behind the metrics, unless asked already
  * (relay/feeds_metrics.c). */
-void feeds_info_refresh(evutil_socket_t fd, short what, void *arg);
+void feeds_info_refresh(struct feeds *f);
+/* Moves catalogs of the old layout on, a batch at a time, until none is left; nothing once
+ * done or while a batch is out (relay/feeds_migrate.c). */
+void feeds_migrate(struct feeds *f);
 
 #endif

@@ -31,46 +31,8 @@ static void on_info(struct redisReply *reply, void *arg)
     }
 }
 
-#define MIGRATE_BATCH 1000
-
-static void migrate_step(struct feeds *f);
-
-static void on_migrate(struct redisReply *reply, void *arg)
+void feeds_info_refresh(struct feeds *f)
 {
-    struct feeds *f = arg;
-    f->migrating = 0;
-    long long left = catalog_feed_migrate_left(reply);
-    if (left < 0)
-        return; /* again on the next refresh */
-    if (left == 0) {
-        f->migrated = 1;
-        return;
-    }
-    migrate_step(f);
-}
-
-/* Catalogs written by a build that kept a string per title get their documents moved into
- * C:docs (catalog_migrate.lua), a batch per call, calls back to back until none is left;
- * afterwards a catalog costs one HGET per relay start. */
-static void migrate_step(struct feeds *f)
-{
-    const char **argv = calloc(f->cfg->n_targets + 2, sizeof(*argv));
-    if (argv == NULL)
-        return;
-    char batch[24];
-    int argc = catalog_feed_migrate_args(f->cfg, MIGRATE_BATCH, batch, argv);
-    f->migrating =
-        rconn_script(f->rc, lua_catalog_migrate, on_migrate, f, 0, argc, argv, NULL) == 0;
-    free(argv);
-}
-
-void feeds_info_refresh(evutil_socket_t fd, short what, void *arg)
-{
-    struct feeds *f = arg;
-    (void)fd;
-    (void)what;
-    if (!f->migrated && !f->migrating)
-        migrate_step(f);
     if (f->info_waiting)
         return;
     const char **argv = calloc(f->cfg->n_targets + 1, sizeof(*argv));
