@@ -54,9 +54,9 @@ local FAILED_GRACE_S = 86400
 
 -- A waiting record's expiry is at most retention_s after its due time (every writer sets the
 -- due time at or after the change that refreshed the expiry), so an id due more than
--- retention_s - EXPIRY_MARGIN_MS ago has a record that expires within EXPIRY_MARGIN_MS:
--- 1/64 of retention_s (2.6 h of the default 7 days), at least 2 s (reclaim runs every
--- second), at most half of retention_s.
+-- retention_s - margin ago (cutoff) has a record that expires within the margin: 1/64 of
+-- retention_s (2.6 h of the default 7 days), at least 2 s (reclaim runs every second), at
+-- most half of retention_s.
 local function end_expired(target, cutoff)
   local due = P .. ':due:' .. target
   local ids = redis.call('ZRANGEBYSCORE', due, '-inf', itoa(cutoff), 'LIMIT', 0, limit)
