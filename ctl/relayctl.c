@@ -3,7 +3,6 @@
  * document. Exit 0 ok, 1 runtime error (Redis unreachable, unknown delivery), 2 usage or
  * config error. */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "ctl/ctlout.h"
 #include "ctl/relayctl_sync.h"
 #include "ctl/reltime.h"
 #include "ctl/session.h"
@@ -70,76 +70,6 @@ static const char usage[] =
     "\n"
     "Exit status: 0 ok, 1 runtime error (e.g. Redis unreachable), 2 usage or config error.\n";
 
-/* ---- small output helpers ------------------------------------------------------------- */
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("relayctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'relayctl --help'.\n", stderr);
-    return 2;
-}
-
-/* Usage problems (400/422) exit 2; the rest (404, 409, 503, 500) are runtime errors. */
-static int op_failed(const struct ops_error *err, const char *what)
-{
-    if (what)
-        fprintf(stderr, "relayctl: %s: %s\n", what, err->message);
-    else
-        fprintf(stderr, "relayctl: %s\n", err->message);
-    if (strcmp(err->code, "unknown_target") == 0 || strcmp(err->code, "unknown_source") == 0)
-        return err->status == 404 ? 2 : 1; /* a name not in the config */
-    return (err->status == 400 || err->status == 422) ? 2 : 1;
-}
-
-static void print_json(const json_t *doc)
-{
-    char *s = json_dumps(doc, JSON_INDENT(2));
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
-/* table_clean() for the CLI: out of memory ends the program (nothing is half-done then). */
-static char *clean(const char *s)
-{
-    char *out = table_clean(s);
-    if (out == NULL) {
-        fputs("relayctl: out of memory\n", stderr);
-        exit(1);
-    }
-    return out;
-}
-
-/* Prints and frees t. Returns 0, or 1 (the exit status) when it could not be built. */
-static int table_done(struct table *t)
-{
-    int rc = table_print(t, stdout);
-    table_free(t);
-    if (rc != 0) {
-        fputs("relayctl: out of memory\n", stderr);
-        return 1;
-    }
-    return 0;
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static long long jint(const json_t *o, const char *key)
-{
-    return (long long)json_integer_value(json_object_get(o, key));
-}
-
 /* ---- options of a command ------------------------------------------------------------- */
 
 struct opts {
@@ -187,7 +117,7 @@ static int parse_opts(int argc, char **argv, int from, const char *cmd, unsigned
         const char *a = argv[i];
         if (only_args || a[0] != '-' || a[1] == '\0') {
             if (o->nargs == (int)(sizeof(o->args) / sizeof(o->args[0])))
-                return usage_error("%s: too many arguments", cmd);
+                return ctlout_usage_error("%s: too many arguments", cmd);
             o->args[o->nargs++] = a;
             continue;
         }
@@ -209,72 +139,22 @@ static int parse_opts(int argc, char **argv, int from, const char *cmd, unsigned
             if (strncmp(a, valued[k].name, n) != 0 || (a[n] != '\0' && a[n] != '='))
                 continue;
             if (!(allowed & valued[k].flag))
-                return usage_error("%s: unknown option %s", cmd, valued[k].name);
+                return ctlout_usage_error("%s: unknown option %s", cmd, valued[k].name);
             const char *v;
             if (a[n] == '=') {
                 v = a + n + 1;
             } else if (i + 1 < argc) {
                 v = argv[++i];
             } else {
-                return usage_error("%s: %s needs a value", cmd, valued[k].name);
+                return ctlout_usage_error("%s: %s needs a value", cmd, valued[k].name);
             }
             *(const char **)((char *)o + valued[k].off) = v;
             break;
         }
         if (k == sizeof(valued) / sizeof(valued[0]))
-            return usage_error("%s: unknown option %s", cmd, a);
+            return ctlout_usage_error("%s: unknown option %s", cmd, a);
     }
     return -1;
-}
-
-/* The integer at key, or "-" when it is absent or null, into out. */
-static const char *int_or_dash(const json_t *o, const char *key, const char *suffix, char *out,
-                               size_t cap)
-{
-    if (json_is_integer(json_object_get(o, key)))
-        snprintf(out, cap, "%lld%s", jint(o, key), suffix);
-    else
-        snprintf(out, cap, "-");
-    return out;
-}
-
-/* Runs op. With --json prints its document and returns NULL with *rc 0; on failure returns
- * NULL with *rc the exit status; else returns the document for the human output (caller
- * decrefs). */
-/* The one preamble of the reading commands: doc as read (NULL: the read failed, *rc already
- * says how), printed whole with --json. Returns doc for the caller to print as a table, or NULL
- * with *rc the command's exit status (0 when the JSON was printed). */
-static json_t *table_doc(json_t *doc, const struct opts *o, int *rc)
-{
-    if (doc == NULL)
-        return NULL;
-    *rc = 0;
-    if (o->json) {
-        print_json(doc);
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
-static json_t *run_op(struct rsync *rs, const struct config *cfg, enum ops_op op,
-                      const struct ops_params *p, const struct opts *o, const char *what, int *rc)
-{
-    struct ops_error err;
-    json_t *doc = ops_run(rs, cfg, op, p, &err);
-    if (doc == NULL)
-        *rc = op_failed(&err, what);
-    return table_doc(doc, o, rc);
-}
-
-/* A read of its own (sources, feeds): err says why it failed. */
-static json_t *run_read(json_t *doc, const char *err, const struct opts *o, int *rc)
-{
-    if (doc == NULL) {
-        fprintf(stderr, "relayctl: %s\n", err);
-        *rc = 1;
-    }
-    return table_doc(doc, o, rc);
 }
 
 /* ---- commands ------------------------------------------------------------------------- */
@@ -283,8 +163,8 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
 {
     int rc;
     if (o->nargs)
-        return usage_error("stats: unexpected argument %s", o->args[0]);
-    json_t *doc = run_op(rs, cfg, OPS_STATS, NULL, o, NULL, &rc);
+        return ctlout_usage_error("stats: unexpected argument %s", o->args[0]);
+    json_t *doc = ctlout_run_op(rs, cfg, OPS_STATS, NULL, o->json, NULL, &rc);
     if (doc == NULL)
         return rc;
     json_t *q = json_object_get(doc, "queues");
@@ -293,10 +173,10 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
     static const char *const states[] = {"ready", "inflight", "scheduled", "failed"};
     for (size_t i = 0; i < 4; i++) {
         char n[32];
-        snprintf(n, sizeof(n), "%lld", jint(q, states[i]));
+        snprintf(n, sizeof(n), "%lld", ctlout_jint(q, states[i]));
         table_row(qt, states[i], n);
     }
-    if (table_done(qt) != 0) {
+    if (ctlout_table_done(qt) != 0) {
         json_decref(doc);
         return 1;
     }
@@ -321,23 +201,23 @@ static int cmd_stats(struct rsync *rs, const struct config *cfg, const struct op
         static const char *const keys[] = {"pending", "retrying", "delivered", "failed",
                                            "superseded"};
         for (int i = 0; i < 5; i++)
-            snprintf(c[i], sizeof(c[i]), "%lld", jint(t, keys[i]));
+            snprintf(c[i], sizeof(c[i]), "%lld", ctlout_jint(t, keys[i]));
         table_row(tt, name, json_is_true(json_object_get(t, "paused")) ? "paused" : "active",
-                  jstr(t, "circuit"), c[0], c[1], c[2], c[3], c[4]);
+                  ctlout_jstr(t, "circuit"), c[0], c[1], c[2], c[3], c[4]);
     }
     putchar('\n');
     json_decref(doc);
-    return table_done(tt);
+    return ctlout_table_done(tt);
 }
 
 /* "failed (5 attempts)", "retrying (next in 2m)": the status as words. */
 static void status_words(const json_t *r, int64_t now, char *out, size_t cap)
 {
-    const char *st = jstr(r, "status");
-    long long n = jint(r, "attempt_count");
+    const char *st = ctlout_jstr(r, "status");
+    long long n = ctlout_jint(r, "attempt_count");
     if (strcmp(st, "retrying") == 0 || strcmp(st, "pending") == 0) {
         char rel[32];
-        reltime_rfc3339(jstr(r, "next_retry_at"), now, rel, sizeof(rel));
+        reltime_rfc3339(ctlout_jstr(r, "next_retry_at"), now, rel, sizeof(rel));
         if (strcmp(rel, "-") != 0 && strncmp(rel, "in ", 3) == 0)
             snprintf(out, cap, "%s (next %s)", st, rel);
         else
@@ -359,9 +239,9 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
                            .since = o->since,
                            .until = o->until};
     if (o->nargs)
-        return usage_error("deliveries: unexpected argument %s", o->args[0]);
+        return ctlout_usage_error("deliveries: unexpected argument %s", o->args[0]);
     int rc;
-    json_t *doc = run_op(rs, cfg, OPS_LIST, &p, o, NULL, &rc);
+    json_t *doc = ctlout_run_op(rs, cfg, OPS_LIST, &p, o->json, NULL, &rc);
     if (doc == NULL)
         return rc;
     json_t *data = json_object_get(doc, "data");
@@ -380,30 +260,31 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
         json_array_foreach(data, i, r)
         {
             char st[64], att[24], http[16], created[32], updated[32], content[96];
-            const char *etype = jstr(r, "event_type");
+            const char *etype = ctlout_jstr(r, "event_type");
             if (strncmp(etype, "content.", 8) == 0)
                 etype += 8;
             status_words(r, now, st, sizeof(st));
             char *space = strchr(st, ' ');
-            if (space && strcmp(jstr(r, "status"), "retrying") != 0)
+            if (space && strcmp(ctlout_jstr(r, "status"), "retrying") != 0)
                 *space = '\0'; /* the ATTEMPTS column says it */
-            snprintf(att, sizeof(att), "%lld", jint(r, "attempt_count"));
-            int_or_dash(r, "http_status", "", http, sizeof(http));
-            snprintf(content, sizeof(content), "%s%s%.60s", jstr(r, "content_type"),
-                     jstr(r, "content_type")[0] ? " " : "", jstr(r, "content_id"));
-            reltime_rfc3339(jstr(r, "created_at"), now, created, sizeof(created));
-            reltime_rfc3339(jstr(r, "updated_at"), now, updated, sizeof(updated));
-            const char *ecode = jstr(json_object_get(r, "error"), "code");
-            table_row(t, jstr(r, "id"), st, jstr(r, "target"), jstr(r, "source"), etype, content,
-                      att, http, ecode[0] ? ecode : "-", created, updated);
+            snprintf(att, sizeof(att), "%lld", ctlout_jint(r, "attempt_count"));
+            ctlout_int_or_dash(r, "http_status", "", http, sizeof(http));
+            snprintf(content, sizeof(content), "%s%s%.60s", ctlout_jstr(r, "content_type"),
+                     ctlout_jstr(r, "content_type")[0] ? " " : "", ctlout_jstr(r, "content_id"));
+            reltime_rfc3339(ctlout_jstr(r, "created_at"), now, created, sizeof(created));
+            reltime_rfc3339(ctlout_jstr(r, "updated_at"), now, updated, sizeof(updated));
+            const char *ecode = ctlout_jstr(json_object_get(r, "error"), "code");
+            table_row(t, ctlout_jstr(r, "id"), st, ctlout_jstr(r, "target"),
+                      ctlout_jstr(r, "source"), etype, content, att, http, ecode[0] ? ecode : "-",
+                      created, updated);
         }
-        if (table_done(t) != 0) {
+        if (ctlout_table_done(t) != 0) {
             json_decref(doc);
             return 1;
         }
     }
     if (next) {
-        char *c = clean(next);
+        char *c = ctlout_clean(next);
         printf("more: relayctl deliveries ... --cursor %s\n", c);
         free(c);
     }
@@ -413,7 +294,7 @@ static int cmd_deliveries(struct rsync *rs, const struct config *cfg, const stru
 
 static void kv(const char *key, const char *value)
 {
-    char *v = clean(value && value[0] ? value : "-");
+    char *v = ctlout_clean(value && value[0] ? value : "-");
     printf("%-12s %s\n", key, v);
     free(v);
 }
@@ -433,10 +314,10 @@ static void kv_time(const char *key, const char *rfc, int64_t now)
 static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     if (o->nargs != 1)
-        return usage_error("show: needs exactly one DELIVERY_ID");
+        return ctlout_usage_error("show: needs exactly one DELIVERY_ID");
     struct ops_params p = {.id = o->args[0]};
     int rc;
-    json_t *r = run_op(rs, cfg, OPS_SHOW, &p, o, o->args[0], &rc);
+    json_t *r = ctlout_run_op(rs, cfg, OPS_SHOW, &p, o->json, o->args[0], &rc);
     if (r == NULL)
         return rc;
     int64_t now = util_now_ms();
@@ -444,20 +325,20 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
     status_words(r, now, buf, sizeof(buf));
     if (json_is_true(json_object_get(r, "in_flight")))
         strncat(buf, ", attempt in flight", sizeof(buf) - strlen(buf) - 1);
-    kv("Delivery", jstr(r, "id"));
+    kv("Delivery", ctlout_jstr(r, "id"));
     kv("Status", buf);
-    kv("Target", jstr(r, "target"));
-    kv("Source", jstr(r, "source"));
-    snprintf(buf, sizeof(buf), "%s (%s)", jstr(r, "event_id"), jstr(r, "event_type"));
-    kv("Event", jstr(r, "event_id")[0] ? buf : "-");
-    snprintf(buf, sizeof(buf), "%s%s%s", jstr(r, "content_type"),
-             jstr(r, "content_type")[0] ? " " : "", jstr(r, "content_id"));
+    kv("Target", ctlout_jstr(r, "target"));
+    kv("Source", ctlout_jstr(r, "source"));
+    snprintf(buf, sizeof(buf), "%s (%s)", ctlout_jstr(r, "event_id"), ctlout_jstr(r, "event_type"));
+    kv("Event", ctlout_jstr(r, "event_id")[0] ? buf : "-");
+    snprintf(buf, sizeof(buf), "%s%s%s", ctlout_jstr(r, "content_type"),
+             ctlout_jstr(r, "content_type")[0] ? " " : "", ctlout_jstr(r, "content_id"));
     kv("Content", buf);
-    kv("Attempts", (snprintf(buf, sizeof(buf), "%lld", jint(r, "attempt_count")), buf));
-    kv("HTTP status", int_or_dash(r, "http_status", "", buf, sizeof(buf)));
+    kv("Attempts", (snprintf(buf, sizeof(buf), "%lld", ctlout_jint(r, "attempt_count")), buf));
+    kv("HTTP status", ctlout_int_or_dash(r, "http_status", "", buf, sizeof(buf)));
     json_t *e = json_object_get(r, "error");
     if (json_is_object(e))
-        snprintf(buf, sizeof(buf), "%s: %s", jstr(e, "code"), jstr(e, "message"));
+        snprintf(buf, sizeof(buf), "%s: %s", ctlout_jstr(e, "code"), ctlout_jstr(e, "message"));
     else
         snprintf(buf, sizeof(buf), "-");
     kv("Error", buf);
@@ -466,8 +347,8 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
     kv_time("Updated", json_string_value(json_object_get(r, "updated_at")), now);
     kv_time("Delivered", json_string_value(json_object_get(r, "delivered_at")), now);
     if (json_string_value(json_object_get(r, "superseded_by")))
-        kv("Superseded by", jstr(r, "superseded_by"));
-    kv("Response", jstr(r, "response_snippet"));
+        kv("Superseded by", ctlout_jstr(r, "superseded_by"));
+    kv("Response", ctlout_jstr(r, "response_snippet"));
 
     json_t *attempts = json_object_get(r, "attempts");
     putchar('\n');
@@ -481,24 +362,26 @@ static int cmd_show(struct rsync *rs, const struct config *cfg, const struct opt
         json_array_foreach(attempts, i, a)
         {
             char n[24], when[32], http[16], dur[32], error[320];
-            int_or_dash(a, "attempt", "", n, sizeof(n));
-            reltime_rfc3339(jstr(a, "at"), now, when, sizeof(when));
-            int_or_dash(a, "http_status", "", http, sizeof(http));
-            int_or_dash(a, "duration_ms", "ms", dur, sizeof(dur));
+            ctlout_int_or_dash(a, "attempt", "", n, sizeof(n));
+            reltime_rfc3339(ctlout_jstr(a, "at"), now, when, sizeof(when));
+            ctlout_int_or_dash(a, "http_status", "", http, sizeof(http));
+            ctlout_int_or_dash(a, "duration_ms", "ms", dur, sizeof(dur));
             json_t *ae = json_object_get(a, "error");
-            if (json_is_object(ae) && jstr(ae, "message")[0])
-                snprintf(error, sizeof(error), "%s: %.250s", jstr(ae, "code"), jstr(ae, "message"));
+            if (json_is_object(ae) && ctlout_jstr(ae, "message")[0])
+                snprintf(error, sizeof(error), "%s: %.250s", ctlout_jstr(ae, "code"),
+                         ctlout_jstr(ae, "message"));
             else if (json_is_object(ae))
-                snprintf(error, sizeof(error), "%s", jstr(ae, "code"));
+                snprintf(error, sizeof(error), "%s", ctlout_jstr(ae, "code"));
             else
                 snprintf(error, sizeof(error), "-");
-            table_row(t, n, jstr(a, "at")[0] ? jstr(a, "at") : "-", when, http, dur, error);
+            table_row(t, n, ctlout_jstr(a, "at")[0] ? ctlout_jstr(a, "at") : "-", when, http, dur,
+                      error);
         }
-        if (table_done(t) != 0) {
+        if (ctlout_table_done(t) != 0) {
             json_decref(r);
             return 1;
         }
-        long long total = jint(r, "attempts_total");
+        long long total = ctlout_jint(r, "attempts_total");
         if (total > (long long)json_array_size(attempts))
             printf("(%lld older attempts not shown)\n",
                    total - (long long)json_array_size(attempts));
@@ -512,25 +395,26 @@ static int cmd_redeliver(struct rsync *rs, const struct config *cfg, const struc
     struct ops_error err;
     if (o->failed) {
         if (o->nargs)
-            return usage_error("redeliver: give delivery ids or --failed, not both");
+            return ctlout_usage_error("redeliver: give delivery ids or --failed, not both");
         struct ops_params p = {.status = "failed",
                                .target = o->target,
                                .source = o->source,
                                .since = o->since,
                                .until = o->until};
         int rc;
-        json_t *doc = run_op(rs, cfg, OPS_REDELIVER_BULK, &p, o, NULL, &rc);
+        json_t *doc = ctlout_run_op(rs, cfg, OPS_REDELIVER_BULK, &p, o->json, NULL, &rc);
         if (doc == NULL)
             return rc;
-        long long n = jint(doc, "redelivered");
+        long long n = ctlout_jint(doc, "redelivered");
         printf("redelivered %lld failed deliver%s\n", n, n == 1 ? "y" : "ies");
         json_decref(doc);
         return 0;
     }
     if (o->target || o->source || o->since || o->until)
-        return usage_error("redeliver: --target, --source, --since and --until need --failed");
+        return ctlout_usage_error(
+            "redeliver: --target, --source, --since and --until need --failed");
     if (o->nargs == 0)
-        return usage_error("redeliver: needs DELIVERY_ID... or --failed");
+        return ctlout_usage_error("redeliver: needs DELIVERY_ID... or --failed");
 
     int rc = 0;
     json_t *ok = json_array(), *errors = json_array();
@@ -538,7 +422,7 @@ static int cmd_redeliver(struct rsync *rs, const struct config *cfg, const struc
         struct ops_params p = {.id = o->args[i]};
         json_t *r = ops_run(rs, cfg, OPS_REDELIVER, &p, &err);
         if (r == NULL) {
-            int e = op_failed(&err, o->args[i]);
+            int e = ctlout_op_failed(&err, o->args[i]);
             if (e > rc)
                 rc = e;
             json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "id", o->args[i], "code",
@@ -548,15 +432,15 @@ static int cmd_redeliver(struct rsync *rs, const struct config *cfg, const struc
             continue;
         }
         if (!o->json) {
-            char *id = clean(o->args[i]);
-            printf("%s: redelivered, now %s\n", id, jstr(r, "status"));
+            char *id = ctlout_clean(o->args[i]);
+            printf("%s: redelivered, now %s\n", id, ctlout_jstr(r, "status"));
             free(id);
         }
         json_array_append_new(ok, r);
     }
     if (o->json) {
         json_t *doc = json_pack("{s:o,s:o}", "redelivered", ok, "errors", errors);
-        print_json(doc);
+        ctlout_print_json(doc);
         json_decref(doc);
     } else {
         json_decref(ok);
@@ -569,18 +453,18 @@ static int cmd_target(struct rsync *rs, const struct config *cfg, const struct o
 {
     const char *cmd = pause ? "pause" : "resume";
     if (o->nargs != 1)
-        return usage_error("%s: needs exactly one TARGET", cmd);
+        return ctlout_usage_error("%s: needs exactly one TARGET", cmd);
     struct ops_params p = {.target = o->args[0]};
     int rc;
-    json_t *doc = run_op(rs, cfg, pause ? OPS_PAUSE : OPS_RESUME, &p, o, cmd, &rc);
+    json_t *doc = ctlout_run_op(rs, cfg, pause ? OPS_PAUSE : OPS_RESUME, &p, o->json, cmd, &rc);
     if (doc == NULL)
         return rc;
-    char *t = clean(o->args[0]);
+    char *t = ctlout_clean(o->args[0]);
     printf("target %s %s%s (%lld pending, %lld retrying)\n", t,
            pause ? "paused: its deliveries wait until resumed" : "resumed",
            json_is_true(json_object_get(doc, "circuit_closed")) ? "; its open circuit is closed"
                                                                 : "",
-           jint(doc, "pending"), jint(doc, "retrying"));
+           ctlout_jint(doc, "pending"), ctlout_jint(doc, "retrying"));
     free(t);
     json_decref(doc);
     return 0;
@@ -591,10 +475,11 @@ static int cmd_target(struct rsync *rs, const struct config *cfg, const struct o
 static int cmd_sources(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     if (o->nargs)
-        return usage_error("sources: unexpected argument %s", o->args[0]);
+        return ctlout_usage_error("sources: unexpected argument %s", o->args[0]);
     char err[256];
     int rc;
-    json_t *doc = run_read(sources_read(rs, cfg, util_now_ms(), err, sizeof(err)), err, o, &rc);
+    json_t *doc =
+        ctlout_run_read(sources_read(rs, cfg, util_now_ms(), err, sizeof(err)), err, o->json, &rc);
     if (doc == NULL)
         return rc;
     static const char *const heads[] = {
@@ -607,10 +492,10 @@ static int cmd_sources(struct rsync *rs, const struct config *cfg, const struct 
     json_array_foreach(json_object_get(doc, "data"), i, s)
     {
         char secrets[16], acc[24], rej[256] = "", last_rej[96] = "-", recv[32], ping[32];
-        snprintf(secrets, sizeof(secrets), "%lld", jint(s, "secrets"));
-        snprintf(acc, sizeof(acc), "%lld", jint(s, "accepted_24h"));
-        reltime_rfc3339(jstr(s, "last_received_at"), now, recv, sizeof(recv));
-        reltime_rfc3339(jstr(s, "last_ping_at"), now, ping, sizeof(ping));
+        snprintf(secrets, sizeof(secrets), "%lld", ctlout_jint(s, "secrets"));
+        snprintf(acc, sizeof(acc), "%lld", ctlout_jint(s, "accepted_24h"));
+        reltime_rfc3339(ctlout_jstr(s, "last_received_at"), now, recv, sizeof(recv));
+        reltime_rfc3339(ctlout_jstr(s, "last_ping_at"), now, ping, sizeof(ping));
         const char *code;
         json_t *n;
         size_t used = 0;
@@ -625,14 +510,14 @@ static int cmd_sources(struct rsync *rs, const struct config *cfg, const struct 
         json_t *lr = json_object_get(s, "last_rejection");
         if (json_is_object(lr)) {
             char rel[32];
-            reltime_rfc3339(jstr(lr, "at"), now, rel, sizeof(rel));
-            snprintf(last_rej, sizeof(last_rej), "%s (%s)", jstr(lr, "code"), rel);
+            reltime_rfc3339(ctlout_jstr(lr, "at"), now, rel, sizeof(rel));
+            snprintf(last_rej, sizeof(last_rej), "%s (%s)", ctlout_jstr(lr, "code"), rel);
         }
-        table_row(t, jstr(s, "name"), jstr(s, "path"), jstr(s, "scheme"), jstr(s, "header"),
-                  secrets, recv, ping, acc, used ? rej : "0", last_rej);
+        table_row(t, ctlout_jstr(s, "name"), ctlout_jstr(s, "path"), ctlout_jstr(s, "scheme"),
+                  ctlout_jstr(s, "header"), secrets, recv, ping, acc, used ? rej : "0", last_rej);
     }
     json_decref(doc);
-    return table_done(t);
+    return ctlout_table_done(t);
 }
 
 static int cmd_pause(struct rsync *rs, const struct config *cfg, const struct opts *o)
@@ -651,8 +536,8 @@ static int cmd_targets(struct rsync *rs, const struct config *cfg, const struct 
 {
     int rc;
     if (o->nargs)
-        return usage_error("targets: unexpected argument %s", o->args[0]);
-    json_t *doc = run_op(rs, cfg, OPS_TARGETS, NULL, o, NULL, &rc);
+        return ctlout_usage_error("targets: unexpected argument %s", o->args[0]);
+    json_t *doc = ctlout_run_op(rs, cfg, OPS_TARGETS, NULL, o->json, NULL, &rc);
     if (doc == NULL)
         return rc;
     static const char *const heads[] = {"TARGET",     "MODE",           "STATE",      "CIRCUIT",
@@ -668,34 +553,34 @@ static int cmd_targets(struct rsync *rs, const struct config *cfg, const struct 
                                            "superseded"};
         char c[5][32], circuit[96] = "off", last[32], lerr[320] = "-", poll[32] = "-";
         for (int k = 0; k < 5; k++)
-            snprintf(c[k], sizeof(c[k]), "%lld", jint(e, keys[k]));
-        if (strcmp(jstr(e, "circuit"), "open") == 0) {
+            snprintf(c[k], sizeof(c[k]), "%lld", ctlout_jint(e, keys[k]));
+        if (strcmp(ctlout_jstr(e, "circuit"), "open") == 0) {
             char since[32], probe[32];
-            reltime_rfc3339(jstr(e, "circuit_opened_at"), now, since, sizeof(since));
-            reltime_rfc3339(jstr(e, "next_probe_at"), now, probe, sizeof(probe));
+            reltime_rfc3339(ctlout_jstr(e, "circuit_opened_at"), now, since, sizeof(since));
+            reltime_rfc3339(ctlout_jstr(e, "next_probe_at"), now, probe, sizeof(probe));
             /* a time past: the probe is in flight, or goes with the next claim */
             snprintf(circuit, sizeof(circuit), "open (since %s, probe %s)", since,
                      strncmp(probe, "in ", 3) == 0 ? probe : "due");
         } else if (!json_is_null(json_object_get(e, "breaker"))) {
             snprintf(circuit, sizeof(circuit), "closed");
         }
-        reltime_rfc3339(jstr(e, "last_delivered_at"), now, last, sizeof(last));
+        reltime_rfc3339(ctlout_jstr(e, "last_delivered_at"), now, last, sizeof(last));
         const json_t *le = json_object_get(e, "last_error");
         if (json_is_object(le)) {
             char at[32];
-            reltime_rfc3339(jstr(le, "at"), now, at, sizeof(at));
-            snprintf(lerr, sizeof(lerr), "%s %.60s: %.200s", at, jstr(le, "code"),
-                     jstr(le, "message"));
+            reltime_rfc3339(ctlout_jstr(le, "at"), now, at, sizeof(at));
+            snprintf(lerr, sizeof(lerr), "%s %.60s: %.200s", at, ctlout_jstr(le, "code"),
+                     ctlout_jstr(le, "message"));
         }
         const json_t *f = json_object_get(e, "feed");
         if (json_is_object(f))
-            reltime_rfc3339(jstr(f, "last_poll_at"), now, poll, sizeof(poll));
-        table_row(t, jstr(e, "name"), jstr(e, "delivery"),
+            reltime_rfc3339(ctlout_jstr(f, "last_poll_at"), now, poll, sizeof(poll));
+        table_row(t, ctlout_jstr(e, "name"), ctlout_jstr(e, "delivery"),
                   json_is_true(json_object_get(e, "paused")) ? "paused" : "active", circuit, c[0],
                   c[1], c[2], c[3], c[4], last, lerr, json_is_object(f) ? poll : "-");
     }
     json_decref(doc);
-    return table_done(t);
+    return ctlout_table_done(t);
 }
 
 /* ---- catalog and feeds ---------------------------------------------------------------- */
@@ -703,10 +588,10 @@ static int cmd_targets(struct rsync *rs, const struct config *cfg, const struct 
 static int cmd_feeds(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     if (o->nargs)
-        return usage_error("feeds: unexpected argument %s", o->args[0]);
+        return ctlout_usage_error("feeds: unexpected argument %s", o->args[0]);
     char err[256];
     int rc;
-    json_t *doc = run_read(catalog_run_info(rs, cfg, err, sizeof(err)), err, o, &rc);
+    json_t *doc = ctlout_run_read(catalog_run_info(rs, cfg, err, sizeof(err)), err, o->json, &rc);
     if (doc == NULL)
         return rc;
     json_t *feeds = json_object_get(doc, "feeds");
@@ -724,25 +609,26 @@ static int cmd_feeds(struct rsync *rs, const struct config *cfg, const struct op
     json_object_foreach(feeds, name, f)
     {
         char live[24], removed[24], poll[32], st[16], lag[24];
-        snprintf(live, sizeof(live), "%lld", jint(f, "live"));
-        snprintf(removed, sizeof(removed), "%lld", jint(f, "removed"));
-        reltime_rfc3339(jstr(f, "last_poll_at"), now, poll, sizeof(poll));
+        snprintf(live, sizeof(live), "%lld", ctlout_jint(f, "live"));
+        snprintf(removed, sizeof(removed), "%lld", ctlout_jint(f, "removed"));
+        reltime_rfc3339(ctlout_jstr(f, "last_poll_at"), now, poll, sizeof(poll));
         snprintf(st, sizeof(st), "-");
         if (json_is_integer(json_object_get(f, "last_poll_status")))
-            snprintf(st, sizeof(st), "%lld", jint(f, "last_poll_status"));
+            snprintf(st, sizeof(st), "%lld", ctlout_jint(f, "last_poll_status"));
         snprintf(lag, sizeof(lag), "-");
         if (json_is_integer(json_object_get(f, "lag")))
-            snprintf(lag, sizeof(lag), "%lld", jint(f, "lag"));
-        table_row(t, name, jstr(f, "format"), jstr(f, "delivery"), live, removed, poll, st, lag);
+            snprintf(lag, sizeof(lag), "%lld", ctlout_jint(f, "lag"));
+        table_row(t, name, ctlout_jstr(f, "format"), ctlout_jstr(f, "delivery"), live, removed,
+                  poll, st, lag);
     }
     json_decref(doc);
-    return table_done(t);
+    return ctlout_table_done(t);
 }
 
 static int cmd_catalog(struct rsync *rs, const struct config *cfg, const struct opts *o)
 {
     if (o->nargs != 1)
-        return usage_error("catalog: give one TARGET");
+        return ctlout_usage_error("catalog: give one TARGET");
     struct catalog_list_params p = {o->args[0], o->status, o->source, o->limit, o->cursor};
     char err[256];
     int status = 0;
@@ -752,7 +638,7 @@ static int cmd_catalog(struct rsync *rs, const struct config *cfg, const struct 
         return status == 400 ? 2 : 1;
     }
     if (o->json) {
-        print_json(doc);
+        ctlout_print_json(doc);
         json_decref(doc);
         return 0;
     }
@@ -772,11 +658,12 @@ static int cmd_catalog(struct rsync *rs, const struct config *cfg, const struct 
         json_array_foreach(data, i, e)
         {
             char when[32];
-            reltime_rfc3339(jstr(e, "delivered_at"), now, when, sizeof(when));
-            table_row(t, jstr(e, "source"), jstr(e, "content_id"), jstr(e, "content_type"),
-                      jstr(e, "status"), jstr(e, "updated_at"), when, jstr(e, "delivery_id"));
+            reltime_rfc3339(ctlout_jstr(e, "delivered_at"), now, when, sizeof(when));
+            table_row(t, ctlout_jstr(e, "source"), ctlout_jstr(e, "content_id"),
+                      ctlout_jstr(e, "content_type"), ctlout_jstr(e, "status"),
+                      ctlout_jstr(e, "updated_at"), when, ctlout_jstr(e, "delivery_id"));
         }
-        rc = table_done(t);
+        rc = ctlout_table_done(t);
     }
     if (next)
         printf("more: relayctl catalog %s ... --cursor %s\n", o->args[0], next);
@@ -826,7 +713,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (cli.first_arg >= argc)
-        return usage_error("no command given");
+        return ctlout_usage_error("no command given");
 
     const char *name = argv[cli.first_arg];
     /* sync and syncs take repeatable and flag options of their own (ctl/relayctl_sync.c) */
@@ -838,7 +725,7 @@ int main(int argc, char **argv)
     }
     const struct command *cmd = find_command(name);
     if (cmd == NULL)
-        return usage_error("unknown command %s", name);
+        return ctlout_usage_error("unknown command %s", name);
 
     struct opts o = {0};
     rc = parse_opts(argc, argv, cli.first_arg + 1, cmd->name, cmd->opts, &o);
