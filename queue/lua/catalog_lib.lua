@@ -85,36 +85,70 @@ end
 -- Drops up to max removals older than retention_ms. Returns how many.
 local function catalog_prune(P, T, now, retention_ms, max)
   local C = P .. ':cat:' .. T
-  local old = redis.call('ZRANGEBYSCORE', C .. ':rm', '-inf', now - retention_ms, 'LIMIT', 0, max)
+  local old = redis.call('ZRANGEBYSCORE', C .. ':rm', '-inf', itoa(now - retention_ms), 'LIMIT', 0,
+                         itoa(max))
   if #old == 0 then return 0 end
   local dropped = tonumber(redis.call('HGET', C .. ':meta', 'dropped')) or 0
   for _, m in ipairs(old) do
-    local s = tonumber(redis.call('ZSCORE', C .. ':seq', m)) or 0
-    if s > dropped then dropped = s end
+    local s = redis.call('ZSCORE', C .. ':seq', m) or '0'
+    if tonumber(s) > dropped then dropped = tonumber(s) end
     redis.call('DEL', C .. ':e:' .. m, C .. ':d:' .. m) -- :d: from a build before C:docs
     redis.call('ZREMRANGEBYSCORE', C .. ':docs', s, s)
     redis.call('ZREM', C .. ':seq', m)
   end
   redis.call('ZREM', C .. ':rm', unpack(old))
-  redis.call('HSET', C .. ':meta', 'dropped', dropped)
-  redis.call('HINCRBY', C .. ':meta', 'removed', -#old)
+  redis.call('HSET', C .. ':meta', 'dropped', itoa(dropped))
+  redis.call('HINCRBY', C .. ':meta', 'removed', itoa(-#old))
   return #old
+end
+
+-- C:meta's seq, live and removed of each target written in this script, kept in memory and
+-- written once by catalog_flush() (nothing reads them in between): the catalog write costs
+-- no HINCRBY of its own. The retention's prune, too, runs once per target and script (up to
+-- 4 per change, as many as a prune after each change would drop).
+local cat_meta, cat_targets = {}, {}
+local function cat_state(P, T)
+  local m = cat_meta[T]
+  if not m then
+    m = {seq = tonumber(redis.call('HGET', P .. ':cat:' .. T .. ':meta', 'seq')) or 0,
+         live = 0, removed = 0, changed = 0, retention_ms = 0}
+    m.seq0 = m.seq
+    cat_meta[T] = m
+    cat_targets[#cat_targets + 1] = T
+  end
+  return m
+end
+
+-- Writes what catalog_put() kept in memory. Every script that calls catalog_put calls this
+-- once, after its last catalog_put.
+local function catalog_flush(P, now)
+  for _, T in ipairs(cat_targets) do
+    local m, mk = cat_meta[T], P .. ':cat:' .. T .. ':meta'
+    if m.seq ~= m.seq0 then redis.call('HSET', mk, 'seq', itoa(m.seq)) end
+    if m.live ~= 0 then redis.call('HINCRBY', mk, 'live', itoa(m.live)) end
+    if m.removed ~= 0 then redis.call('HINCRBY', mk, 'removed', itoa(m.removed)) end
+    if m.changed > 0 and m.retention_ms > 0 then
+      catalog_prune(P, T, now, m.retention_ms, 4 * m.changed)
+    end
+  end
+  cat_meta, cat_targets = {}, {}
 end
 
 -- Writes one title into target T's catalog. e: source, content_id, status ('live' or
 -- 'removed'), doc (the per-title document, JSON text; ignored for a removal, which keeps the
 -- last live one), order_ts, order_seq, updated_at, content_type, markets, delivery_id.
--- Returns 'changed' (new seq), 'unchanged' (same document: bookkeeping only), 'older' (the
--- catalog holds a newer event: nothing written) or 'not_in_catalog' (a removal of a title the
--- target never had: nothing written).
-local function catalog_put(P, T, e, now, retention_ms)
+-- nows: now as integer text. Returns 'changed' (new seq), 'unchanged' (same document:
+-- bookkeeping only), 'older' (the catalog holds a newer event: nothing written) or
+-- 'not_in_catalog' (a removal of a title the target never had: nothing written). The caller
+-- calls catalog_flush() after its last write.
+local function catalog_put(P, T, e, now, nows, retention_ms)
   local C = P .. ':cat:' .. T
   local m = e.source .. ':' .. e.content_id
   local ek = C .. ':e:' .. m
   local cur = redis.call('HMGET', ek, 'status', 'order_ts', 'order_seq', 'seq', 'content_type',
                          'markets', 'was')
   if cur[1] and cat_order_cmp(e.order_ts, e.order_seq, cur[2], cur[3]) < 0 then return 'older' end
-  local book = {'order_ts', e.order_ts or '', 'order_seq', e.order_seq or '', 'delivered_at', now,
+  local book = {'order_ts', e.order_ts or '', 'order_seq', e.order_seq or '', 'delivered_at', nows,
                 'delivery_id', e.delivery_id or ''}
   local old = cur[1] and cur[4] and catalog_doc_at(C, cur[4])
   if cur[4] and not old then
@@ -127,21 +161,31 @@ local function catalog_put(P, T, e, now, retention_ms)
       redis.call('DEL', C .. ':d:' .. m)
     end
   end
+  local doc = e.doc or ''
+  -- where the document starts in the stored form of the entry ('L' .. seq .. ':' .. doc)
+  local at = cur[4] and #cur[4] + 3
   if e.status == 'removed' then
     if not cur[1] then return 'not_in_catalog' end
     if cur[1] == 'removed' then
       redis.call('HSET', ek, unpack(book))
       return 'unchanged'
     end
-  elseif cur[1] == 'live' and old == 'L' .. cur[4] .. ':' .. (e.doc or '') and
-         (cur[5] or '') == (e.content_type or '') and (cur[6] or '') == (e.markets or '') then
-    -- (markets or type changed under the same document: a change, for the filtered feeds)
+  elseif cur[1] == 'live' and old and #old == at - 1 + #doc and
+         string.sub(old, 1, at - 1) == 'L' .. cur[4] .. ':' and string.find(old, doc, at, true) == at and (cur[5] or '') == (e.content_type or '') and
+         (cur[6] or '') == (e.markets or '') then
+    -- the same document (compared in place, without building the stored form again: a plain
+    -- find of the whole document at `at` checks that one position only). Markets or type
+    -- changed under the same document are a change, for the filtered feeds.
     table.insert(book, 'updated_at')
     table.insert(book, e.updated_at or '')
     redis.call('HSET', ek, unpack(book))
     return 'unchanged'
   end
-  local seq = redis.call('HINCRBY', C .. ':meta', 'seq', 1)
+  local cm = cat_state(P, T)
+  cm.seq = cm.seq + 1
+  cm.changed = cm.changed + 1
+  if retention_ms and retention_ms > cm.retention_ms then cm.retention_ms = retention_ms end
+  local seq = itoa(cm.seq)
   table.insert(book, 'status'); table.insert(book, e.status)
   table.insert(book, 'seq'); table.insert(book, seq)
   local ct, mk = cur[5], cur[6]
@@ -162,24 +206,20 @@ local function catalog_put(P, T, e, now, retention_ms)
     end
     if cur[4] then redis.call('ZREMRANGEBYSCORE', C .. ':docs', cur[4], cur[4]) end
   end
-  local doc = e.doc or ''
   if e.status ~= 'live' then
-    doc = old and string.sub(old, #cur[4] + 3) or ''
+    doc = old and string.sub(old, at) or ''
   end
   redis.call('ZADD', C .. ':docs', seq, st .. seq .. ':' .. doc)
   redis.call('HSET', ek, unpack(book))
   redis.call('ZADD', C .. ':seq', seq, m)
   if e.status == 'removed' then
-    redis.call('ZADD', C .. ':rm', now, m)
-    redis.call('HINCRBY', C .. ':meta', 'live', -1)
-    redis.call('HINCRBY', C .. ':meta', 'removed', 1)
+    redis.call('ZADD', C .. ':rm', nows, m)
+    cm.live, cm.removed = cm.live - 1, cm.removed + 1
   elseif cur[1] == 'removed' then
     redis.call('ZREM', C .. ':rm', m)
-    redis.call('HINCRBY', C .. ':meta', 'removed', -1)
-    redis.call('HINCRBY', C .. ':meta', 'live', 1)
+    cm.live, cm.removed = cm.live + 1, cm.removed - 1
   elseif not cur[1] then
-    redis.call('HINCRBY', C .. ':meta', 'live', 1)
+    cm.live = cm.live + 1
   end
-  if retention_ms and retention_ms > 0 then catalog_prune(P, T, now, retention_ms, 4) end
   return 'changed'
 end

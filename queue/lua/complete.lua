@@ -249,7 +249,7 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
                                         doc = cat.doc, order_ts = r[8], order_seq = r[9],
                                         updated_at = cat.updated_at,
                                         content_type = cat.content_type, markets = cat.markets,
-                                        delivery_id = id}, now, (tonumber(ret_s) or 0) * 1000)
+                                        delivery_id = id}, now, nows, (tonumber(ret_s) or 0) * 1000)
     if store == '1' and (res == 'older' or res == 'not_in_catalog') then
       final = 'superseded'
       if res == 'older' then
@@ -361,6 +361,7 @@ if #unleased > 0 then redis.call('ZREM', P .. ':lease', unpack(unleased)) end
 for _, target in ipairs(landed_targets) do
   redis.call('ZREM', P .. ':inflight:' .. target, unpack(landed[target]))
 end
+catalog_flush(P, now)
 circuit_flush()
 flush_histograms()
 C.flush()

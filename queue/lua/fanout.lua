@@ -29,6 +29,17 @@ local C, logged, sids = counters(), {}, {}
 local due, due_targets = {}, {}
 -- the pending deliveries created due now, in stream order: what the lease may take
 local fresh = {}
+-- Their records are written once, at the lease (with the lease's fields when it takes them:
+-- one HSET, not two), or as soon as something in this call must change them. unwritten: id
+-- -> its fresh entry while its record is only here.
+local unwritten = {}
+local function write_record(d, ...)
+  local rec = d.rec
+  for _, v in ipairs({...}) do rec[#rec + 1] = v end
+  redis.call('HSET', d.key, unpack(rec))
+  redis.call('EXPIRE', d.key, retention_s)
+  unwritten[d.id] = nil
+end
 local function schedule(target, id, at)
   local d = due[target]
   if not d then d = {}; due[target] = d; table.insert(due_targets, target) end
@@ -50,7 +61,7 @@ local function fanout_one(base, sid, nt, nf)
   for i = 0, nt - 1 do
     local target, id = ARGV[base + 1 + 2 * i], ARGV[base + 2 + 2 * i]
     local key = P .. ':d:' .. id
-    if redis.call('EXISTS', key) == 0 then
+    if not unwritten[id] and redis.call('EXISTS', key) == 0 then
       local tkey = title_key(P, target, f.source, f.content_id)
       local ti = redis.call('HMGET', tkey, 'live', 'live_ts', 'live_seq', 'done_ts', 'done_seq',
                             'first_seen')
@@ -61,7 +72,8 @@ local function fanout_one(base, sid, nt, nf)
       elseif ti[1] and ti[1] ~= '' then
         local live = ti[1]
         local lkey = P .. ':d:' .. live
-        local lrec = redis.call('HMGET', lkey, 'status', 'after')
+        local lw = unwritten[live]
+        local lrec = lw and {'pending', ''} or redis.call('HMGET', lkey, 'status', 'after')
         local lstatus = lrec[1]
         if lstatus == 'pending' or lstatus == 'retrying' then
           if older(order_ts, sid, ti[2], ti[3]) then
@@ -85,6 +97,7 @@ local function fanout_one(base, sid, nt, nf)
                 at, after = math.max(now, tonumber(pleased)), prior
               end
               unschedule(target, live)
+              if lw then write_record(lw) end
               supersede(C, P, live, {target = target, source = f.source,
                                      content_id = f.content_id, status = lstatus}, id, now,
                         retention)
@@ -108,14 +121,17 @@ local function fanout_one(base, sid, nt, nf)
       opt(rec, 'after', after)
       local ats = at == now and nows or itoa(at)
       if status == 'pending' then opt(rec, 'next_retry_at', ats) end
-      redis.call('HSET', key, unpack(rec))
-      redis.call('EXPIRE', key, retention_s)
+      if status == 'pending' and at == now and after == '' then
+        local d = {target = target, id = id, f = f, order_ts = order_ts,
+                   first_seen = ti[6] or now, key = key, rec = rec}
+        table.insert(fresh, d)
+        unwritten[id] = d
+      else
+        redis.call('HSET', key, unpack(rec))
+        redis.call('EXPIRE', key, retention_s)
+      end
       if status == 'pending' then
         schedule(target, id, ats)
-        if at == now and after == '' then
-          table.insert(fresh, {target = target, id = id, f = f, order_ts = order_ts,
-                               first_seen = ti[6] or now})
-        end
         -- first_seen: when the relay first fanned this title out to this target (a format
         -- that needs a stable creation time gets it with the claim)
         local tf = {'live', id, 'live_ts', order_tss, 'live_seq', sid}
@@ -163,7 +179,8 @@ if ARGV[base + 1] then
       if fkey then flying[t] = {key = fkey, left = room[t]} end
     end
   end
-  local token = consumer .. ':' .. now .. ':0'
+  local token = consumer .. ':' .. nows .. ':0'
+  local until_s = itoa(now + vt)
   for _, d in ipairs(fresh) do
     if left <= 0 then break end
     local t = d.target
@@ -178,11 +195,11 @@ if ARGV[base + 1] then
       due[t][d.id] = nil
       room[t], left = room[t] - 1, left - 1
       charged[t].n = charged[t].n + 1
-      redis.call('HSET', P .. ':d:' .. d.id, 'lease', token, 'updated_at', now)
-      table.insert(leases, now + vt)
+      write_record(d, 'lease', token)
+      table.insert(leases, until_s)
       table.insert(leases, d.id)
       if flying[t] then
-        table.insert(flying[t], now + vt)
+        table.insert(flying[t], until_s)
         table.insert(flying[t], d.id)
         flying[t].left = flying[t].left - 1
       end
@@ -195,8 +212,8 @@ if ARGV[base + 1] then
   end
   for _, c in pairs(charged) do
     if c.rkey and c.n > 0 then
-      redis.call('INCRBY', c.rkey, c.n)
-      redis.call('PEXPIRE', c.rkey, c.window * 2)
+      redis.call('INCRBY', c.rkey, itoa(c.n))
+      redis.call('PEXPIRE', c.rkey, itoa(c.window * 2))
     end
   end
   if #leases > 0 then redis.call('ZADD', P .. ':lease', unpack(leases)) end
@@ -212,6 +229,10 @@ if ARGV[base + 1] then
   end
 end
 
+-- the fresh records the lease did not take
+for _, d in ipairs(fresh) do
+  if unwritten[d.id] then write_record(d) end
+end
 C.flush()
 for _, target in ipairs(due_targets) do
   local args = {}
@@ -219,7 +240,7 @@ for _, target in ipairs(due_targets) do
   if #args > 0 then redis.call('ZADD', P .. ':due:' .. target, unpack(args)) end
 end
 if #logged > 0 then redis.call('ZADD', P .. ':log', unpack(logged)) end
-redis.call('ZREMRANGEBYSCORE', P .. ':log', '-inf', now - retention * 1000)
+redis.call('ZREMRANGEBYSCORE', P .. ':log', '-inf', itoa(now - retention * 1000))
 if #sids > 0 then
   redis.call('XACK', P .. ':events', 'workers', unpack(sids))
   redis.call('XDEL', P .. ':events', unpack(sids))
