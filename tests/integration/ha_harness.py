@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from harness import Redis, _read_reply, free_port, wait_port, wait_until
+from harness import Redis, _read_reply, child_setup, free_port, wait_port, wait_until
 
 MASTER_NAME = "relay"
 SENTINEL_PASSWORD = "sentinel-pw-DO-NOT-LOG-3b7d"
@@ -68,7 +68,8 @@ class Node(Redis):
                 "--repl-diskless-sync-delay", "0"]
         if self.replica_of:
             args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=child_setup())
         wait_port(self.port)
         wait_until(lambda: self._pong(), timeout=10, what="redis %d answers" % self.port)
         return self
@@ -124,7 +125,7 @@ class Sentinel:
 
     def start(self):
         self.proc = subprocess.Popen(["redis-sentinel", self.conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, preexec_fn=child_setup())
         wait_port(self.port)
         return self
 

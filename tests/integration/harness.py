@@ -17,14 +17,29 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import ctypes
 
 BIN = os.environ.get("RELAY_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SRC = os.environ.get("RELAY_SRC_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(SRC, "tests", "fixtures")
 # RELAY_WRAPPER (e.g. "valgrind --log-file=..."): prepended to every Proc's argv (scripts/valgrind).
 WRAPPER = shlex.split(os.environ.get("RELAY_WRAPPER", ""))
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG: a test killed by ctest's timeout (or by hand) takes its redis-server
+    # and relay processes with it instead of leaving them running, listening and ticking
+    # under the next tests and benchmarks.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
+def child_setup():
+    """Popen's preexec_fn for the processes a test starts. Only from the main thread: the
+    signal fires when the thread that forked exits, and a helper thread may end first."""
+    return _die_with_parent if threading.current_thread() is threading.main_thread() else None
 
 
 def free_port():
@@ -60,7 +75,8 @@ class Redis:
                 "--dir", self.dir, "--save", "", "--daemonize", "no",
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.fsync, "--loglevel", "warning"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=child_setup())
         wait_port(self.port)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -203,7 +219,8 @@ class Proc:
         e.update(SECRETS)
         e.update(env or {})
         self.proc = subprocess.Popen(WRAPPER + [os.path.join(BIN, program), "--config", config_path] + list(args),
-                                     stdout=self.log, stderr=self.log, env=e)
+                                     stdout=self.log, stderr=self.log, env=e,
+                                     preexec_fn=child_setup())
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         if WRAPPER:
