@@ -194,18 +194,20 @@ static void judge(const struct hclient_response *res, enum side side, struct ver
                  res->error_text ? res->error_text : "failed");
         return;
     }
-    snprintf(v->message, sizeof(v->message), "%s answered %ld", who, res->status);
     if (side == SIDE_SOURCE && (res->status == 404 || res->status == 410)) {
+        snprintf(v->message, sizeof(v->message), "%s answered %ld", who, res->status);
         v->result = DLV_FAILED;
         v->code = "source_not_found";
         return;
     }
-    switch (backoff_classify(res->status)) {
+    enum backoff_class cls = backoff_classify(res->status);
+    if (cls != BACKOFF_DONE)
+        snprintf(v->message, sizeof(v->message), "%s answered %ld", who, res->status);
+    switch (cls) {
     case BACKOFF_DONE:
         v->ok = 1;
         v->result = DLV_DELIVERED;
         v->code = "";
-        v->message[0] = '\0';
         break;
     case BACKOFF_RETRY:
         v->result = DLV_RETRY;
