@@ -48,6 +48,7 @@ void worker_job_free(struct job *j)
         return;
     for (size_t i = 0; i < j->n_bodies; i++)
         json_decref(j->bodies[i]);
+    jread_arena_free(j->arena); /* after the last of its values */
     free(j->strs);
     free(j->title_type);
     free(j->message);
@@ -403,7 +404,7 @@ static int job_catalog_live(struct job *j, const json_t *title, const json_t *do
 }
 
 /* Everything fetched: normalize, filter by type, render, push. */
-static void job_render(struct job *j)
+static void job_render_push(struct job *j)
 {
     struct cms_ref ref;
     char err[512] = "";
@@ -452,6 +453,15 @@ static void job_render(struct job *j)
     json_decref(doc);
 }
 
+/* job_render_push() in the job's arena: every Jansson value it makes is released before it
+ * returns (what it keeps, the catalog document and the push body, is text). */
+static void job_render(struct job *j)
+{
+    struct jread_arena *prev = jread_arena_enter(j->arena);
+    job_render_push(j);
+    jread_arena_leave(prev);
+}
+
 /* ---- fetch ---------------------------------------------------------------------------------- */
 
 static void job_fetch_next(struct job *j);
@@ -485,7 +495,11 @@ static void on_fetch_done(const struct hclient_response *res, void *arg)
                           0);
         return;
     }
+    if (j->arena == NULL)
+        j->arena = jread_arena_new(); /* NULL: from malloc, as without */
+    struct jread_arena *prev = jread_arena_enter(j->arena);
     json_t *doc = jread_parse(res->body, res->body_len);
+    jread_arena_leave(prev);
     if (doc == NULL) {
         /* A cut-off or garbled answer is more likely a hiccup than the CMS's real state. */
         worker_job_finish(j, DLV_RETRY, res->status, "source_invalid",
