@@ -123,6 +123,10 @@ static int read_string(struct reader *r, char *scratch, size_t cap, char **heap,
     int escaped = 0;
     *heap = NULL;
     for (;;) {
+        if (r->end - p >= 8 && util_json_plain8(p)) {
+            p += 8;
+            continue;
+        }
         if (p >= r->end)
             return -1;
         unsigned c = *p;

@@ -80,6 +80,12 @@ static void put_string(struct out *o, const char *s, size_t n)
     char *w = o->buf + o->len;
     *w++ = '"';
     while (p < end) {
+        if (end - p >= 8 && util_json_plain8(p)) {
+            memcpy(w, p, 8);
+            w += 8;
+            p += 8;
+            continue;
+        }
         unsigned c = *p;
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             *w++ = (char)c;

@@ -33,7 +33,7 @@ char *push_url(const struct target *t, const char *id, const char *type, const c
     size_t n = 0;
     for (const char *p = t->url; *p;) {
         int hit = -1;
-        for (int i = 0; i < 3 && hit < 0; i++)
+        for (int i = 0; *p == '{' && i < 3 && hit < 0; i++)
             if (strncmp(p, names[i], strlen(names[i])) == 0)
                 hit = i;
         if (hit >= 0) {
