@@ -24,6 +24,8 @@ struct hclient_call {
     int have_retry_after;
     char errbuf[CURL_ERROR_SIZE];
     int64_t started;
+    int configured; /* easy has the options every request sets alike (set_fixed) */
+    int dirty;      /* easy has auth options set: reset before its next request */
     hclient_cb cb;
     void *arg;
     struct hclient_call *prev, *next;
@@ -39,6 +41,7 @@ struct hclient {
     size_t active;
     /* curl_easy_init per request was a visible share of a busy worker: reset and reuse. */
     CURL *spare[SPARE_EASY_MAX];
+    int spare_configured[SPARE_EASY_MAX];
     size_t n_spare;
     /* The event of every socket curl opened, by fd, until curl closes it (hsock). */
     struct hsock **socks;
@@ -275,7 +278,15 @@ static void call_free(struct hclient_call *c)
     if (c->easy) {
         struct hclient *hc = c->hc;
         if (hc->n_spare < SPARE_EASY_MAX) {
-            curl_easy_reset(c->easy);
+            /* Options stay set between requests: every request sets all that vary, except
+             * the auth's, which only some set (a reset then, or the next request would send
+             * the credentials on). */
+            int configured = c->configured;
+            if (c->dirty) {
+                curl_easy_reset(c->easy);
+                configured = 0;
+            }
+            hc->spare_configured[hc->n_spare] = configured;
             hc->spare[hc->n_spare++] = c->easy;
         } else {
             curl_easy_cleanup(c->easy);
@@ -487,6 +498,7 @@ static int apply_auth(struct hclient_call *c, const struct auth *a, const char *
         return 0;
     case AUTH_BASIC:
     case AUTH_DIGEST:
+        c->dirty = 1;
         curl_easy_setopt(c->easy, CURLOPT_HTTPAUTH,
                          a->type == AUTH_BASIC ? CURLAUTH_BASIC : CURLAUTH_DIGEST);
         curl_easy_setopt(c->easy, CURLOPT_USERNAME, a->username ? a->username : "");
@@ -509,6 +521,23 @@ static int apply_auth(struct hclient_call *c, const struct auth *a, const char *
     }
 }
 
+/* What every request sets alike: once per easy handle (after curl_easy_init or a reset). */
+static void set_fixed(struct hclient *hc, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, hc);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, hc);
+    if (hc->no_proxy_env)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+}
+
 struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_request *req,
                                    hclient_cb cb, void *arg)
 {
@@ -523,7 +552,13 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
     /* CMS documents are a few KiB: start there rather than grow into it */
     c->alloc = c->cap + 1 < 4096 ? c->cap + 1 : 4096;
     c->buf = malloc(c->alloc);
-    c->easy = hc->n_spare > 0 ? hc->spare[--hc->n_spare] : curl_easy_init();
+    if (hc->n_spare > 0) {
+        hc->n_spare--;
+        c->easy = hc->spare[hc->n_spare];
+        c->configured = hc->spare_configured[hc->n_spare];
+    } else {
+        c->easy = curl_easy_init();
+    }
     if (c->buf == NULL || c->easy == NULL)
         goto fail;
     c->buf[0] = '\0';
@@ -542,41 +577,35 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
         goto fail;
 
     CURL *e = c->easy;
+    if (!c->configured)
+        set_fixed(hc, e);
+    c->configured = 1;
     curl_easy_setopt(e, CURLOPT_URL, c->url ? c->url : req->url); /* curl copies it */
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      req->timeout_ms > 0 && req->timeout_ms < 10000 ? req->timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, hc);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, hc);
-    if (hc->no_proxy_env)
-        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-    if (strcmp(req->method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (strcmp(req->method, "GET") != 0 && req->body) {
+        c->body = malloc(req->body_len + 1);
+        if (c->body == NULL)
+            goto fail;
+        memcpy(c->body, req->body, req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
     } else {
-        if (req->body) {
-            c->body = malloc(req->body_len + 1);
-            if (c->body == NULL)
-                goto fail;
-            memcpy(c->body, req->body, req->body_len);
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-        }
-        if (strcmp(req->method, "POST") != 0)
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+        /* no body (the handle's last request may have had one): a GET, or the method below
+         * on a GET's footing, as on a fresh handle */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
+    curl_easy_setopt(
+        e, CURLOPT_CUSTOMREQUEST,
+        strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0 ? req->method : NULL);
     c->started = util_mono_ms();
     if (curl_multi_add_handle(hc->multi, e) != CURLM_OK)
         goto fail;
