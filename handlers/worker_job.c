@@ -83,7 +83,9 @@ void worker_job_finish(struct job *j, enum dlv_result result, long http_status, 
     j->state = JOB_DONE;
     j->result = result;
     j->http_status = http_status;
-    snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
+    size_t cl = code ? strnlen(code, sizeof(j->code) - 1) : 0;
+    memcpy(j->code, code ? code : "", cl);
+    j->code[cl] = '\0';
     free(j->message);
     j->message = message && message[0] ? strdup(message) : NULL;
     j->duration_ms = util_mono_ms() - j->started;
@@ -543,7 +545,12 @@ static void job_fetch_next(struct job *j)
     if (key) {
         /* a fetch that waits for a CMS slot longer than half the lease is handed back */
         int64_t wait = j->w->cfg->worker_visibility_timeout_ms / 2 - (util_mono_ms() - j->started);
-        snprintf(key, klen, "%s\n%s\n%s", j->source, j->event_id, url);
+        size_t ls = strlen(j->source), le = strlen(j->event_id);
+        memcpy(key, j->source, ls);
+        key[ls] = '\n';
+        memcpy(key + ls + 1, j->event_id, le);
+        key[ls + 1 + le] = '\n';
+        memcpy(key + ls + le + 2, url, strlen(url) + 1);
         j->wait = fetches_get(j->w->fx, j->src, wait > 1 ? wait : 1, key, &req, on_fetch_done, j);
     }
     free(key);
