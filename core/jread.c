@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <jansson.h>
 
@@ -122,6 +123,10 @@ static int read_string(struct reader *r, char *scratch, size_t cap, char **heap,
     int escaped = 0;
     *heap = NULL;
     for (;;) {
+        if (r->end - p >= 8 && util_json_plain8(p)) {
+            p += 8;
+            continue;
+        }
         if (p >= r->end)
             return -1;
         unsigned c = *p;
@@ -237,7 +242,8 @@ static json_t *read_object(struct reader *r, int depth)
             json_decref(v);
         else if (v)
             rc = json_object_setn_new_nocheck(obj, key, klen, v);
-        free(heap);
+        if (heap)
+            free(heap);
         if (rc != 0)
             goto fail;
         rc = next_member(r, '}');
@@ -359,7 +365,8 @@ __attribute__((noinline)) static json_t *read_string_value(struct reader *r)
     if (read_string(r, scratch, sizeof(scratch), &heap, &text, &n) != 0)
         return NULL;
     json_t *v = json_stringn_nocheck(text, n);
-    free(heap);
+    if (heap)
+        free(heap);
     return v;
 }
 
@@ -422,4 +429,114 @@ json_t *jread_parse_flags(const char *buf, size_t len, unsigned flags)
         return NULL;
     }
     return v;
+}
+
+/* ---- arenas ------------------------------------------------------------------------------ */
+
+/* Arena chunks are carved from one region reserved at install (address space only: a page is
+ * backed once touched), so that a block's free knows by its address whether it is an arena's
+ * (nothing to do) or malloc's (free() it; such blocks are plain malloc blocks, so what Jansson
+ * hands out, json_dumps' text, is still released with free()). Chunks are reused, last freed
+ * first; a block bigger than a quarter chunk, or any once the region is used up, comes from
+ * malloc. */
+#define CHUNK_BYTES (32u << 10)
+#define REGION_CHUNKS 8192u /* 256 MiB of address space */
+
+struct chunk {
+    struct chunk *next; /* in its arena, or in the spare list */
+    size_t used;
+};
+
+struct jread_arena {
+    struct chunk *chunks; /* the newest first; allocations come from its end */
+};
+
+static int installed;
+static struct jread_arena *current;
+static unsigned char *region, *region_end, *region_top; /* [region, region_top) handed out */
+static struct chunk *spare;
+
+static struct chunk *chunk_new(void)
+{
+    struct chunk *c = spare;
+    if (c) {
+        spare = c->next;
+    } else if ((size_t)(region_end - region_top) >= CHUNK_BYTES) {
+        c = (struct chunk *)region_top;
+        region_top += CHUNK_BYTES;
+    } else {
+        return NULL;
+    }
+    c->next = NULL;
+    c->used = (sizeof(struct chunk) + 15u) & ~(size_t)15u;
+    return c;
+}
+
+static void *arena_malloc(size_t size)
+{
+    size_t need = (size + 15u) & ~(size_t)15u;
+    if (current == NULL || need > CHUNK_BYTES / 4 || need == 0)
+        return malloc(size);
+    struct chunk *c = current->chunks;
+    if (c == NULL || CHUNK_BYTES - c->used < need) {
+        c = chunk_new();
+        if (c == NULL)
+            return malloc(size);
+        c->next = current->chunks;
+        current->chunks = c;
+    }
+    void *p = (unsigned char *)c + c->used;
+    c->used += need;
+    return p;
+}
+
+static void arena_free(void *p)
+{
+    if ((unsigned char *)p >= region && (unsigned char *)p < region_end)
+        return; /* an arena's: goes with it */
+    free(p);
+}
+
+void jread_alloc_install(void)
+{
+    void *r = mmap(NULL, (size_t)REGION_CHUNKS * CHUNK_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED)
+        return; /* no arenas: Jansson allocates from malloc, as without */
+    region = region_top = r;
+    region_end = region + (size_t)REGION_CHUNKS * CHUNK_BYTES;
+    json_set_alloc_funcs(arena_malloc, arena_free);
+    installed = 1;
+}
+
+struct jread_arena *jread_arena_new(void)
+{
+    return installed ? calloc(1, sizeof(struct jread_arena)) : NULL;
+}
+
+void jread_arena_free(struct jread_arena *a)
+{
+    if (a == NULL)
+        return;
+    if (current == a)
+        current = NULL;
+    while (a->chunks) {
+        struct chunk *c = a->chunks;
+        a->chunks = c->next;
+        c->next = spare;
+        spare = c;
+    }
+    free(a);
+}
+
+struct jread_arena *jread_arena_enter(struct jread_arena *a)
+{
+    struct jread_arena *prev = current;
+    current = a;
+    return prev;
+}
+
+void jread_arena_leave(struct jread_arena *prev)
+{
+    current = prev;
 }

@@ -48,4 +48,17 @@ size_t util_utf8_seq(const unsigned char *s, size_t n);
 /* True when s is valid UTF-8 (no overlongs, no surrogates). */
 int util_utf8_valid(const unsigned char *s, size_t n);
 
+/* True when the 8 bytes at p are all plain JSON string text: printable ASCII (0x20-0x7f)
+ * other than '"' and '\\', which a JSON reader or writer copies as they are. Lets the string
+ * loops of core/jread.c and handlers/fmt_dump.c take most text a word at a time. */
+static inline int util_json_plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t x;
+    __builtin_memcpy(&x, p, 8);
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t special = ((x - ones * 0x20) & ~x) | x | ((q - ones) & ~q) | ((b - ones) & ~b);
+    return (special & highs) == 0;
+}
+
 #endif

@@ -98,10 +98,10 @@ json_t *cms_title_new(const struct source *src, const char *id, const char *type
     json_t *t = json_object();
     if (t == NULL)
         return NULL;
-    json_object_set_new(t, "id", json_string(id));
-    json_object_set_new(t, "source", json_string(src->name != NULL ? src->name : ""));
-    json_object_set_new(t, "type", type != NULL ? json_string(type) : json_null());
-    json_object_set_new(t, "status", json_string(status));
+    json_object_set_new_nocheck(t, "id", json_string(id));
+    json_object_set_new_nocheck(t, "source", json_string(src->name != NULL ? src->name : ""));
+    json_object_set_new_nocheck(t, "type", type != NULL ? json_string(type) : json_null());
+    json_object_set_new_nocheck(t, "status", json_string(status));
     return t;
 }
 
@@ -112,12 +112,21 @@ void cms_set_str(json_t *dst, const char *key, const char *val)
     /* json_string() refuses invalid UTF-8; the field is then dropped like any malformed one. */
     json_t *s = json_string(val);
     if (s != NULL)
-        json_object_set_new(dst, key, s);
+        json_object_set_new_nocheck(dst, key, s);
+}
+
+void cms_copy_str(json_t *dst, const char *key, const json_t *obj, const char *field)
+{
+    json_t *v = json_is_object(obj) ? json_object_get(obj, field) : NULL;
+    /* The document's own string (valid UTF-8, as the reader keeps only such), shared rather
+     * than copied and checked again. */
+    if (json_is_string(v) && json_string_length(v) > 0)
+        json_object_set_nocheck(dst, key, v);
 }
 
 void cms_set_int(json_t *dst, const char *key, long long val)
 {
-    json_object_set_new(dst, key, json_integer(val));
+    json_object_set_new_nocheck(dst, key, json_integer(val));
 }
 
 static int is_digits(const char *s, size_t n)
@@ -145,7 +154,7 @@ void cms_set_date(json_t *dst, const char *key, const char *val)
 {
     if (!date_ok(val))
         return;
-    json_object_set_new(dst, key, json_stringn(val, 10));
+    json_object_set_new_nocheck(dst, key, json_stringn(val, 10));
 }
 
 int cms_time_ms(const char *val, long long *ms)
@@ -166,7 +175,7 @@ void cms_set_datetime(json_t *dst, const char *key, const char *val)
      * the newest-wins comparison never see two forms of the same instant. */
     if (cms_time_ms(val, &ms) != 0 || util_rfc3339_secs(ms, out) != 0)
         return;
-    json_object_set_new(dst, key, json_string(out));
+    json_object_set_new_nocheck(dst, key, json_stringn_nocheck(out, strlen(out)));
 }
 
 void cms_set_new(json_t *dst, const char *key, json_t *val)
@@ -178,7 +187,7 @@ void cms_set_new(json_t *dst, const char *key, json_t *val)
         json_decref(val);
         return;
     }
-    json_object_set_new(dst, key, val);
+    json_object_set_new_nocheck(dst, key, val);
 }
 
 void cms_push_unique(json_t *arr, const char *s)
@@ -277,7 +286,7 @@ char *cms_web_url(const struct source *src, const struct cms_link *link)
         goto fail;
     for (p = tpl; *p != '\0';) {
         int hit = -1;
-        for (int i = 0; i < N_NAMES && hit < 0; i++)
+        for (int i = 0; *p == '{' && i < N_NAMES && hit < 0; i++)
             if (strncmp(p, names[i], strlen(names[i])) == 0)
                 hit = i;
         if (hit < 0) {

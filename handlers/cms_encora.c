@@ -112,7 +112,7 @@ static void set_people(json_t *t, const json_t *people)
             continue;
         cms_set_str(e, "name", name);
         if (role == NULL || strcmp(role, "actor") == 0 || strcmp(role, "cast") == 0) {
-            cms_set_str(e, "character", cms_str(p, "character"));
+            cms_copy_str(e, "character", p, "character");
             json_array_append_new(cast, e);
         } else {
             cms_set_str(e, "role", role);
@@ -222,15 +222,15 @@ static void set_common(json_t *t, const json_t *body)
         cms_push_unique(alt, orig);
         cms_set_new(t, "alt_titles", alt);
     }
-    cms_set_str(t, "slug", cms_str(body, "slug"));
-    cms_set_str(t, "description", cms_str(body, "synopsis"));
-    cms_set_str(t, "tagline", cms_str(body, "tagline"));
+    cms_copy_str(t, "slug", body, "slug");
+    cms_copy_str(t, "description", body, "synopsis");
+    cms_copy_str(t, "tagline", body, "tagline");
     /* Guard the multiplication: a week-long "runtime" is a data error, not a title. */
     if (cms_int(body, "runtime_minutes", 1, 10080, &mins) == 0)
         cms_set_int(t, "runtime_s", mins * 60);
-    cms_set_str(t, "rating", cms_str(body, "content_rating"));
+    cms_copy_str(t, "rating", body, "content_rating");
     cms_set_new(t, "genres", string_array(cms_arr(body, "genres")));
-    cms_set_str(t, "network", cms_str(body, "network"));
+    cms_copy_str(t, "network", body, "network");
     set_people(t, cms_arr(body, "cast"));
     set_artwork(t, cms_obj(body, "images"));
     cms_set_datetime(t, "created_at", cms_str(body, "created_at"));
@@ -263,9 +263,9 @@ static void set_seasons(json_t *t, json_t *const *pages, size_t n)
             json_t *e = json_object();
             if (e == NULL)
                 continue;
-            cms_set_str(e, "id", cms_str(s, "id"));
+            cms_copy_str(e, "id", s, "id");
             cms_set_int(e, "season_number", num);
-            cms_set_str(e, "title", cms_str(s, "title"));
+            cms_copy_str(e, "title", s, "title");
             if (cms_int(s, "episode_count", 0, 100000, &num) == 0)
                 cms_set_int(e, "episode_count", num);
             set_release(e, s, cms_str(s, "first_air_date"));
@@ -286,8 +286,8 @@ static void set_episode_parent(json_t *t, const struct cms_ref *ref, const json_
         return;
     const char *show_id = cms_str(ep, "show_id");
     cms_set_str(series, "show_id", show_id != NULL ? show_id : ref->show_id);
-    cms_set_str(series, "show_title", cms_str(show, "title"));
-    cms_set_str(series, "season_id", cms_str(ep, "season_id"));
+    cms_copy_str(series, "show_title", show, "title");
+    cms_copy_str(series, "season_id", ep, "season_id");
     if (cms_int(ep, "season_number", 0, 100000, &num) == 0)
         cms_set_int(series, "season_number", num);
     else if (ref->season_number >= 0)
@@ -305,7 +305,7 @@ static void set_episode_parent(json_t *t, const struct cms_ref *ref, const json_
     if (json_object_get(t, "genres") == NULL)
         cms_set_new(t, "genres", string_array(cms_arr(show, "genres")));
     if (json_object_get(t, "network") == NULL)
-        cms_set_str(t, "network", cms_str(show, "network"));
+        cms_copy_str(t, "network", show, "network");
 }
 
 json_t *cms_encora_normalize(const struct source *src, const struct cms_ref *ref,

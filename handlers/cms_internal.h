@@ -40,7 +40,10 @@ int cms_int(const json_t *obj, const char *key, long long lo, long long hi, long
 /* A new title holding the keys that are always present. NULL on allocation failure. */
 json_t *cms_title_new(const struct source *src, const char *id, const char *type,
                       const char *status);
+/* key is a literal in every setter (not checked as UTF-8 again). */
 void cms_set_str(json_t *dst, const char *key, const char *val);
+/* cms_set_str(dst, key, cms_str(obj, field)), sharing obj's string. */
+void cms_copy_str(json_t *dst, const char *key, const json_t *obj, const char *field);
 void cms_set_int(json_t *dst, const char *key, long long val);
 /* val must start with YYYY-MM-DD (a date or a date-time); stores that date. */
 void cms_set_date(json_t *dst, const char *key, const char *val);

@@ -188,9 +188,9 @@ static void set_availability(json_t *t, const json_t *title)
         json_t *o = json_object();
         if (o == NULL)
             continue;
-        cms_set_str(o, "offer", cms_str(w, "offer"));
-        cms_set_str(o, "delivery_method", cms_str(w, "delivery_method"));
-        cms_set_str(o, "format", cms_str(w, "format"));
+        cms_copy_str(o, "offer", w, "offer");
+        cms_copy_str(o, "delivery_method", w, "delivery_method");
+        cms_copy_str(o, "format", w, "format");
         cms_set_datetime(o, "start", cms_str(w, "start"));
         cms_set_datetime(o, "end", cms_str(w, "end"));
         json_t *wt = split_list(cms_str(w, "territories"));
@@ -292,8 +292,8 @@ json_t *cms_movida_normalize(const struct source *src, const struct cms_ref *ref
         cms_push_unique(alt, orig);
         cms_set_new(t, "alt_titles", alt);
     }
-    cms_set_str(t, "description", cms_str(meta, "synopsis"));
-    cms_set_str(t, "short_description", cms_str(meta, "short_synopsis"));
+    cms_copy_str(t, "description", meta, "synopsis");
+    cms_copy_str(t, "short_description", meta, "short_synopsis");
     const char *premiere = cms_str(meta, "premiere_date");
     cms_set_date(t, "premiere", premiere);
     /* The release is the premiere; the production year is the fallback, as it is often a
@@ -304,7 +304,7 @@ json_t *cms_movida_normalize(const struct source *src, const struct cms_ref *ref
         cms_set_int(t, "release_year", num);
     if (cms_int(meta, "duration_in_seconds", 1, 7 * 86400, &num) == 0)
         cms_set_int(t, "runtime_s", num);
-    cms_set_str(t, "rating", cms_str(meta, "rating"));
+    cms_copy_str(t, "rating", meta, "rating");
     json_t *genres = split_list(cms_str(title, "tags"));
     if (json_array_size(genres) == 0 && group != NULL) {
         json_decref(genres);
@@ -314,7 +314,7 @@ json_t *cms_movida_normalize(const struct source *src, const struct cms_ref *ref
     set_people(t, meta, group_meta);
     set_artwork(t, title);
     json_t *lang = json_object();
-    cms_set_str(lang, "original", cms_str(meta, "original_language"));
+    cms_copy_str(lang, "original", meta, "original_language");
     cms_set_new(t, "languages", lang);
     set_availability(t, title);
 
@@ -323,7 +323,7 @@ json_t *cms_movida_normalize(const struct source *src, const struct cms_ref *ref
         if (link_id(cms_str(title, "series_link"), group_id, sizeof(group_id)) == 0 ||
             id_string(group, "id", group_id, sizeof(group_id)) == 0)
             cms_set_str(series, "show_id", group_id);
-        cms_set_str(series, "show_title", cms_str(group, "name"));
+        cms_copy_str(series, "show_title", group, "name");
         if (cms_int(meta, "season_number", 0, 100000, &num) == 0)
             cms_set_int(series, "season_number", num);
         if (cms_int(title, "episode_number", 0, 100000, &num) == 0)

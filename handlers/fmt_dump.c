@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "core/jread.h"
 #include "core/util.h"
 #include "handlers/fmt.h"
 
@@ -79,6 +80,12 @@ static void put_string(struct out *o, const char *s, size_t n)
     char *w = o->buf + o->len;
     *w++ = '"';
     while (p < end) {
+        if (end - p >= 8 && util_json_plain8(p)) {
+            memcpy(w, p, 8);
+            w += 8;
+            p += 8;
+            continue;
+        }
         unsigned c = *p;
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             *w++ = (char)c;
@@ -191,7 +198,10 @@ static void put_value(struct out *o, const json_t *v, int depth)
     case JSON_REAL: {
         /* Rare in a rendered document (prices are strings): Jansson's own text, so that its
          * rules for precision and exponents need no copy here. */
+        /* out of any arena: the text is released with free() */
+        struct jread_arena *prev = jread_arena_enter(NULL);
         char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        jread_arena_leave(prev);
         if (t == NULL) {
             o->failed = 1;
             return;

@@ -219,10 +219,20 @@ static void language_formats_add(json_t *out, const char *kind, const json_t *ta
         json_t *e = json_object();
         put_str(e, "type", kind);
         if (name != NULL) {
-            if (tag[len] != '\0' && tag[len + 1] != '\0')
-                snprintf(label, sizeof(label), "%s (%.16s)", name, tag + len + 1);
-            else
-                snprintf(label, sizeof(label), "%s", name);
+            /* "%s (%.16s)" of name and the tag's region, or name alone (no printf: a visible
+             * share of a render) */
+            size_t nl = strlen(name), o = nl;
+            memcpy(label, name, nl);
+            if (tag[len] != '\0' && tag[len + 1] != '\0') {
+                const char *region = tag + len + 1;
+                size_t rl = strnlen(region, 16);
+                label[o++] = ' ';
+                label[o++] = '(';
+                memcpy(label + o, region, rl);
+                o += rl;
+                label[o++] = ')';
+            }
+            label[o] = '\0';
             put_str_checked(e, "label", label);
         }
         put_str_checked(e, "code", code);

@@ -6,14 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/util.h"
 
 struct hclient_call {
     struct hclient *hc;
     CURL *easy;
-    struct curl_slist *headers;
-    char *url;
+    struct curl_slist *headers; /* one allocation: the nodes and their strings */
+    char *url;                  /* only when the auth adds a query parameter */
     char *body;
     char *buf; /* response body, grown on demand up to max_body + 1 bytes */
     size_t len, alloc, cap;
@@ -22,6 +24,8 @@ struct hclient_call {
     int have_retry_after;
     char errbuf[CURL_ERROR_SIZE];
     int64_t started;
+    int configured; /* easy has the options every request sets alike (set_fixed) */
+    int dirty;      /* easy has auth options set: reset before its next request */
     hclient_cb cb;
     void *arg;
     struct hclient_call *prev, *next;
@@ -37,14 +41,27 @@ struct hclient {
     size_t active;
     /* curl_easy_init per request was a visible share of a busy worker: reset and reuse. */
     CURL *spare[SPARE_EASY_MAX];
+    int spare_configured[SPARE_EASY_MAX];
     size_t n_spare;
+    /* The event of every socket curl opened, by fd, until curl closes it (hsock). */
+    struct hsock **socks;
+    size_t n_socks;
+    int no_proxy_env; /* no proxy variable in the environment: curl need not look (hclient_new) */
 };
 
-/* One per socket curl watches. */
+/* One per socket curl watches. A connection's socket (opened through on_open_socket) is kept
+ * until curl closes it (on_close_socket), and registered for reading while it waits in curl's
+ * cache: curl stops watching it after every transfer and watches it again for the next, and
+ * taking it out of epoll and putting it back was two epoll_ctl calls per request. Other
+ * sockets curl watches (its resolver's) go at CURL_POLL_REMOVE, as they are not closed
+ * through the callback. */
 struct hsock {
     struct hclient *hc;
     curl_socket_t fd;
-    short kind;
+    int keep;    /* opened by on_open_socket: kept until on_close_socket */
+    short kind;  /* what ev is registered for, when added */
+    int added;   /* ev is in the loop */
+    int watched; /* curl watches the socket (between its socket callback and POLL_REMOVE) */
     struct event *ev;
 };
 
@@ -52,8 +69,16 @@ static void check_done(struct hclient *hc);
 
 static void on_socket_event(evutil_socket_t fd, short kind, void *arg)
 {
-    struct hclient *hc = arg;
+    struct hsock *hs = arg;
+    struct hclient *hc = hs->hc;
     int running = 0;
+    if (!hs->watched) {
+        /* An idle connection became readable: the server closed it (or sent what it should
+         * not). Curl finds out when it next checks the connection; until then, no events. */
+        event_del(hs->ev);
+        hs->added = 0;
+        return;
+    }
     int action =
         ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     curl_multi_socket_action(hc->multi, fd, action, &running);
@@ -81,41 +106,113 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static struct hsock *sock_get(const struct hclient *hc, curl_socket_t s)
+{
+    return s >= 0 && (size_t)s < hc->n_socks ? hc->socks[s] : NULL;
+}
+
+static void sock_drop(struct hclient *hc, curl_socket_t s)
+{
+    struct hsock *hs = sock_get(hc, s);
+    if (hs == NULL)
+        return;
+    event_free(hs->ev); /* deletes it first when added */
+    free(hs);
+    hc->socks[s] = NULL;
+}
+
+static struct hsock *sock_new(struct hclient *hc, curl_socket_t s)
+{
+    if (s < 0)
+        return NULL;
+    if ((size_t)s >= hc->n_socks) {
+        size_t n = hc->n_socks ? hc->n_socks : 64;
+        while (n <= (size_t)s)
+            n *= 2;
+        struct hsock **v = realloc(hc->socks, n * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        memset(v + hc->n_socks, 0, (n - hc->n_socks) * sizeof(*v));
+        hc->socks = v;
+        hc->n_socks = n;
+    }
+    struct hsock *hs = calloc(1, sizeof(*hs));
+    if (hs == NULL)
+        return NULL;
+    hs->hc = hc;
+    hs->fd = s;
+    hs->ev = event_new(hc->base, s, EV_READ | EV_PERSIST, on_socket_event, hs);
+    if (hs->ev == NULL) {
+        free(hs);
+        return NULL;
+    }
+    hc->socks[s] = hs;
+    return hs;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a new socket's number may be a closed one's; whatever was kept
+ * under it is gone. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct hclient *hc = clientp;
+    (void)purpose;
+    curl_socket_t s = socket(addr->family, addr->socktype, addr->protocol);
+    if (s == CURL_SOCKET_BAD)
+        return s;
+    sock_drop(hc, s);
+    struct hsock *hs = sock_new(hc, s);
+    if (hs)
+        hs->keep = 1; /* else on_curl_socket makes one that goes at CURL_POLL_REMOVE */
+    return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: out of the loop before the number can be reused. */
+static int on_close_socket(void *clientp, curl_socket_t s)
+{
+    struct hclient *hc = clientp;
+    sock_drop(hc, s);
+    return close(s);
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     struct hclient *hc = userp;
-    struct hsock *hs = socketp;
+    struct hsock *hs = socketp ? socketp : sock_get(hc, s);
+    (void)easy;
 
     if (what == CURL_POLL_REMOVE) {
         if (hs) {
-            event_free(hs->ev);
-            free(hs);
+            hs->watched = 0;
             curl_multi_assign(hc->multi, s, NULL);
+            if (!hs->keep) {
+                sock_drop(hc, s);
+                return 0;
+            }
+            /* Kept for reading only: a write interest on an idle socket would fire at once. */
+            if (hs->added && hs->kind != (EV_READ | EV_PERSIST)) {
+                event_del(hs->ev);
+                hs->added = 0;
+            }
         }
         return 0;
     }
     short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
                  ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-    if (hs == NULL) {
-        hs = calloc(1, sizeof(*hs));
-        if (hs == NULL)
-            return -1;
-        hs->hc = hc;
-        hs->fd = s;
-        hs->ev = event_new(hc->base, s, kind, on_socket_event, hc);
-        if (hs->ev == NULL) {
-            free(hs);
-            return -1;
-        }
+    if (hs == NULL && (hs = sock_new(hc, s)) == NULL)
+        return -1;
+    if (!hs->watched) {
+        hs->watched = 1;
         curl_multi_assign(hc->multi, s, hs);
-    } else if (hs->kind == kind) {
-        return 0; /* already watching exactly this: no epoll_ctl */
-    } else {
-        event_del(hs->ev);
-        event_assign(hs->ev, hc->base, s, kind, on_socket_event, hc);
     }
+    if (hs->added && hs->kind == kind)
+        return 0; /* already watching exactly this: no epoll_ctl */
+    if (hs->added)
+        event_del(hs->ev);
+    event_assign(hs->ev, hc->base, s, kind, on_socket_event, hs);
     hs->kind = kind;
-    event_add(hs->ev, NULL);
+    if (event_add(hs->ev, NULL) != 0)
+        return -1;
+    hs->added = 1;
     return 0;
 }
 
@@ -181,13 +278,21 @@ static void call_free(struct hclient_call *c)
     if (c->easy) {
         struct hclient *hc = c->hc;
         if (hc->n_spare < SPARE_EASY_MAX) {
-            curl_easy_reset(c->easy);
+            /* Options stay set between requests: every request sets all that vary, except
+             * the auth's, which only some set (a reset then, or the next request would send
+             * the credentials on). */
+            int configured = c->configured;
+            if (c->dirty) {
+                curl_easy_reset(c->easy);
+                configured = 0;
+            }
+            hc->spare_configured[hc->n_spare] = configured;
             hc->spare[hc->n_spare++] = c->easy;
         } else {
             curl_easy_cleanup(c->easy);
         }
     }
-    curl_slist_free_all(c->headers);
+    free(c->headers);
     free(c->url);
     free(c->body);
     free(c->buf);
@@ -288,6 +393,15 @@ struct hclient *hclient_new(struct event_base *base)
     /* Idle connections kept for reuse: enough for a full worker's pushes plus its CMS
      * fetches, so a busy worker does not close and reopen connections. */
     curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, 512L);
+    /* Curl reads these for every request (a dozen getenv calls): with none of them set it
+     * would use no proxy, which "*" in CURLOPT_NOPROXY says without looking. */
+    static const char *const proxy_vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                             "HTTPS_PROXY", "all_proxy",  "ALL_PROXY",
+                                             "no_proxy",    "NO_PROXY"};
+    hc->no_proxy_env = 1;
+    for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(*proxy_vars); i++)
+        if (getenv(proxy_vars[i]) != NULL)
+            hc->no_proxy_env = 0;
     return hc;
 }
 
@@ -300,7 +414,10 @@ void hclient_free(struct hclient *hc)
     while (hc->n_spare > 0)
         curl_easy_cleanup(hc->spare[--hc->n_spare]);
     if (hc->multi)
-        curl_multi_cleanup(hc->multi);
+        curl_multi_cleanup(hc->multi); /* closes the cached connections: on_close_socket */
+    for (size_t i = 0; i < hc->n_socks; i++)
+        sock_drop(hc, (curl_socket_t)i);
+    free(hc->socks);
     if (hc->timer)
         event_free(hc->timer);
     free(hc);
@@ -335,35 +452,53 @@ static char *add_query(const char *url, const char *name, const char *value)
     return out;
 }
 
-static int add_header(struct curl_slist **list, const char *h)
+/* The request's header list in one allocation: the nodes, then their strings (curl reads the
+ * list and copies nothing; a curl_slist_append per header was two allocations each). */
+static struct curl_slist *header_block(const char *const *headers, const char *const *extra,
+                                       size_t n_extra)
 {
-    struct curl_slist *l = curl_slist_append(*list, h);
-    if (l == NULL)
-        return -1;
-    *list = l;
-    return 0;
+    size_t n = 0, bytes = 0;
+    if (headers)
+        for (; headers[n]; n++)
+            bytes += strlen(headers[n]) + 1;
+    for (size_t i = 0; i < n_extra; i++)
+        bytes += strlen(extra[i]) + 1;
+    if (n + n_extra == 0)
+        return NULL;
+    struct curl_slist *nodes = malloc((n + n_extra) * sizeof(*nodes) + bytes);
+    if (nodes == NULL)
+        return NULL;
+    char *p = (char *)(nodes + n + n_extra);
+    for (size_t i = 0; i < n + n_extra; i++) {
+        const char *h = i < n ? headers[i] : extra[i - n];
+        size_t len = strlen(h) + 1;
+        memcpy(p, h, len);
+        nodes[i].data = p;
+        nodes[i].next = i + 1 < n + n_extra ? &nodes[i + 1] : NULL;
+        p += len;
+    }
+    return nodes;
 }
 
-static int apply_auth(struct hclient_call *c, const struct auth *a)
+/* The auth's header ("Authorization: Bearer ..." or an API key's) into *h (caller frees), or
+ * its curl options / query parameter. */
+static int apply_auth(struct hclient_call *c, const struct auth *a, const char *url, char **h)
 {
-    char *h;
-    int rc = 0;
-
+    *h = NULL;
     if (a == NULL)
         return 0;
     switch (a->type) {
     case AUTH_BEARER:
         if (a->token.value == NULL)
             return -1;
-        h = malloc(strlen(a->token.value) + 32);
-        if (h == NULL)
+        *h = malloc(strlen(a->token.value) + 32);
+        if (*h == NULL)
             return -1;
-        sprintf(h, "Authorization: Bearer %s", a->token.value);
-        rc = add_header(&c->headers, h);
-        free(h);
-        return rc;
+        sprintf(*h, "Authorization: Bearer %s", a->token.value);
+        return 0;
     case AUTH_BASIC:
     case AUTH_DIGEST:
+        c->dirty = 1;
         curl_easy_setopt(c->easy, CURLOPT_HTTPAUTH,
                          a->type == AUTH_BASIC ? CURLAUTH_BASIC : CURLAUTH_DIGEST);
         curl_easy_setopt(c->easy, CURLOPT_USERNAME, a->username ? a->username : "");
@@ -373,28 +508,40 @@ static int apply_auth(struct hclient_call *c, const struct auth *a)
         if (a->name == NULL || a->value.value == NULL)
             return -1;
         if (a->in_query) {
-            char *u = add_query(c->url, a->name, a->value.value);
-            if (u == NULL)
-                return -1;
-            free(c->url);
-            c->url = u;
-            return 0;
+            c->url = add_query(url, a->name, a->value.value);
+            return c->url ? 0 : -1;
         }
-        h = malloc(strlen(a->name) + strlen(a->value.value) + 3);
-        if (h == NULL)
+        *h = malloc(strlen(a->name) + strlen(a->value.value) + 3);
+        if (*h == NULL)
             return -1;
-        sprintf(h, "%s: %s", a->name, a->value.value);
-        rc = add_header(&c->headers, h);
-        free(h);
-        return rc;
+        sprintf(*h, "%s: %s", a->name, a->value.value);
+        return 0;
     default:
         return 0;
     }
 }
 
+/* What every request sets alike: once per easy handle (after curl_easy_init or a reset). */
+static void set_fixed(struct hclient *hc, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, hc);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, hc);
+    if (hc->no_proxy_env)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+}
+
 struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_request *req,
                                    hclient_cb cb, void *arg)
 {
+    char *auth_header = NULL;
     struct hclient_call *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
@@ -402,53 +549,63 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
     c->cb = cb;
     c->arg = arg;
     c->cap = req->max_body;
-    c->alloc = c->cap + 1 < 1024 ? c->cap + 1 : 1024;
+    /* CMS documents are a few KiB: start there rather than grow into it */
+    c->alloc = c->cap + 1 < 4096 ? c->cap + 1 : 4096;
     c->buf = malloc(c->alloc);
-    c->url = strdup(req->url);
-    c->easy = hc->n_spare > 0 ? hc->spare[--hc->n_spare] : curl_easy_init();
-    if (c->buf == NULL || c->url == NULL || c->easy == NULL)
+    if (hc->n_spare > 0) {
+        hc->n_spare--;
+        c->easy = hc->spare[hc->n_spare];
+        c->configured = hc->spare_configured[hc->n_spare];
+    } else {
+        c->easy = curl_easy_init();
+    }
+    if (c->buf == NULL || c->easy == NULL)
         goto fail;
     c->buf[0] = '\0';
-    if (req->headers)
-        for (const char *const *h = req->headers; *h; h++)
-            if (add_header(&c->headers, *h) != 0)
-                goto fail;
-    /* No "Expect: 100-continue" stall on larger bodies (a GET sends none). */
-    if (req->body != NULL && add_header(&c->headers, "Expect:") != 0)
+    if (apply_auth(c, req->auth, req->url, &auth_header) != 0)
         goto fail;
-    if (apply_auth(c, req->auth) != 0)
+    const char *extra[2];
+    size_t n_extra = 0;
+    /* No "Expect: 100-continue" stall on larger bodies (a GET sends none). */
+    if (req->body != NULL)
+        extra[n_extra++] = "Expect:";
+    if (auth_header)
+        extra[n_extra++] = auth_header;
+    c->headers = header_block(req->headers, extra, n_extra);
+    free(auth_header);
+    if (c->headers == NULL && ((req->headers && req->headers[0]) || n_extra > 0))
         goto fail;
 
     CURL *e = c->easy;
-    curl_easy_setopt(e, CURLOPT_URL, c->url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (!c->configured)
+        set_fixed(hc, e);
+    c->configured = 1;
+    curl_easy_setopt(e, CURLOPT_URL, c->url ? c->url : req->url); /* curl copies it */
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      req->timeout_ms > 0 && req->timeout_ms < 10000 ? req->timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    if (strcmp(req->method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (strcmp(req->method, "GET") != 0 && req->body) {
+        c->body = malloc(req->body_len + 1);
+        if (c->body == NULL)
+            goto fail;
+        memcpy(c->body, req->body, req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
     } else {
-        if (req->body) {
-            c->body = malloc(req->body_len + 1);
-            if (c->body == NULL)
-                goto fail;
-            memcpy(c->body, req->body, req->body_len);
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-        }
-        if (strcmp(req->method, "POST") != 0)
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+        /* no body (the handle's last request may have had one): a GET, or the method below
+         * on a GET's footing, as on a fresh handle */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
+    curl_easy_setopt(
+        e, CURLOPT_CUSTOMREQUEST,
+        strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0 ? req->method : NULL);
     c->started = util_mono_ms();
     if (curl_multi_add_handle(hc->multi, e) != CURLM_OK)
         goto fail;

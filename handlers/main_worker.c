@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/cli.h"
+#include "core/jread.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "handlers/worker.h"
@@ -25,6 +26,8 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+    /* before any Jansson value exists: the worker's render pipeline allocates in arenas */
+    jread_alloc_install();
     struct cli_opts opts;
     int rc = cli_parse(argc, argv, "relay-worker", usage, 0, &opts);
     if (rc >= 0)

@@ -21,9 +21,9 @@ struct push_meta {
 
 #define PUSH_MAX_HEADERS 8
 
-/* The fixed headers of one push, as "Name: value" strings. */
+/* The fixed headers of one push, as "Name: value" strings (all in buf). */
 struct push_headers {
-    char *owned[PUSH_MAX_HEADERS];
+    char *buf;
     const char *list[PUSH_MAX_HEADERS + 1]; /* NULL-terminated, for hclient_request.headers */
 };
 

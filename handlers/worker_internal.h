@@ -22,6 +22,7 @@ struct fetch_wait;
 struct srclimit;
 struct rconn;
 struct json_t;
+struct jread_arena;
 
 #define WORKER_MAX_FETCHES 8 /* GETs per title: a loop guard on cms_next_url */
 
@@ -49,6 +50,7 @@ struct job {
     int attempt; /* this attempt's number, 1-based */
     int unpublish;
     /* fetch */
+    struct jread_arena *arena; /* the Jansson values of bodies and of the render (jread.h) */
     struct json_t *bodies[WORKER_MAX_FETCHES];
     size_t n_bodies;
     char *title_type;

@@ -48,6 +48,7 @@ void worker_job_free(struct job *j)
         return;
     for (size_t i = 0; i < j->n_bodies; i++)
         json_decref(j->bodies[i]);
+    jread_arena_free(j->arena); /* after the last of its values */
     free(j->strs);
     free(j->title_type);
     free(j->message);
@@ -82,7 +83,9 @@ void worker_job_finish(struct job *j, enum dlv_result result, long http_status, 
     j->state = JOB_DONE;
     j->result = result;
     j->http_status = http_status;
-    snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
+    size_t cl = code ? strnlen(code, sizeof(j->code) - 1) : 0;
+    memcpy(j->code, code ? code : "", cl);
+    j->code[cl] = '\0';
     free(j->message);
     j->message = message && message[0] ? strdup(message) : NULL;
     j->duration_ms = util_mono_ms() - j->started;
@@ -194,18 +197,20 @@ static void judge(const struct hclient_response *res, enum side side, struct ver
                  res->error_text ? res->error_text : "failed");
         return;
     }
-    snprintf(v->message, sizeof(v->message), "%s answered %ld", who, res->status);
     if (side == SIDE_SOURCE && (res->status == 404 || res->status == 410)) {
+        snprintf(v->message, sizeof(v->message), "%s answered %ld", who, res->status);
         v->result = DLV_FAILED;
         v->code = "source_not_found";
         return;
     }
-    switch (backoff_classify(res->status)) {
+    enum backoff_class cls = backoff_classify(res->status);
+    if (cls != BACKOFF_DONE)
+        snprintf(v->message, sizeof(v->message), "%s answered %ld", who, res->status);
+    switch (cls) {
     case BACKOFF_DONE:
         v->ok = 1;
         v->result = DLV_DELIVERED;
         v->code = "";
-        v->message[0] = '\0';
         break;
     case BACKOFF_RETRY:
         v->result = DLV_RETRY;
@@ -401,7 +406,7 @@ static int job_catalog_live(struct job *j, const json_t *title, const json_t *do
 }
 
 /* Everything fetched: normalize, filter by type, render, push. */
-static void job_render(struct job *j)
+static void job_render_push(struct job *j)
 {
     struct cms_ref ref;
     char err[512] = "";
@@ -450,6 +455,15 @@ static void job_render(struct job *j)
     json_decref(doc);
 }
 
+/* job_render_push() in the job's arena: every Jansson value it makes is released before it
+ * returns (what it keeps, the catalog document and the push body, is text). */
+static void job_render(struct job *j)
+{
+    struct jread_arena *prev = jread_arena_enter(j->arena);
+    job_render_push(j);
+    jread_arena_leave(prev);
+}
+
 /* ---- fetch ---------------------------------------------------------------------------------- */
 
 static void job_fetch_next(struct job *j);
@@ -483,7 +497,11 @@ static void on_fetch_done(const struct hclient_response *res, void *arg)
                           0);
         return;
     }
+    if (j->arena == NULL)
+        j->arena = jread_arena_new(); /* NULL: from malloc, as without */
+    struct jread_arena *prev = jread_arena_enter(j->arena);
     json_t *doc = jread_parse(res->body, res->body_len);
+    jread_arena_leave(prev);
     if (doc == NULL) {
         /* A cut-off or garbled answer is more likely a hiccup than the CMS's real state. */
         worker_job_finish(j, DLV_RETRY, res->status, "source_invalid",
@@ -527,7 +545,12 @@ static void job_fetch_next(struct job *j)
     if (key) {
         /* a fetch that waits for a CMS slot longer than half the lease is handed back */
         int64_t wait = j->w->cfg->worker_visibility_timeout_ms / 2 - (util_mono_ms() - j->started);
-        snprintf(key, klen, "%s\n%s\n%s", j->source, j->event_id, url);
+        size_t ls = strlen(j->source), le = strlen(j->event_id);
+        memcpy(key, j->source, ls);
+        key[ls] = '\n';
+        memcpy(key + ls + 1, j->event_id, le);
+        key[ls + 1 + le] = '\n';
+        memcpy(key + ls + le + 2, url, strlen(url) + 1);
         j->wait = fetches_get(j->w->fx, j->src, wait > 1 ? wait : 1, key, &req, on_fetch_done, j);
     }
     free(key);
