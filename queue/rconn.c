@@ -625,35 +625,63 @@ const char *rconn_unready_reason(const struct rconn *rc)
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
 
+/* Appends v in decimal. */
+static char *put_len(char *o, size_t v)
+{
+    char tmp[24];
+    size_t k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (k > 0)
+        *o++ = tmp[--k];
+    return o;
+}
+
+static char *put_arg(char *o, const char *s, size_t n)
+{
+    *o++ = '$';
+    o = put_len(o, n);
+    *o++ = '\r';
+    *o++ = '\n';
+    memcpy(o, s, n);
+    o += n;
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
+}
+
+/* Queues p's command (for a script: verb and body first) in RESP, formatted here in one pass
+ * with one allocation: hiredis's redisAsyncCommandArgv formats each argument through
+ * sdscatfmt, which showed in the relay's profile for its batches of 2 + 11 per event. */
 static int send_pending(struct rconn *rc, struct pending *p, const char *verb, const char *body)
 {
-    int n = p->argc + (p->script ? 3 : 0);
-    const char **av = malloc(sizeof(*av) * (size_t)n);
-    size_t *al = malloc(sizeof(*al) * (size_t)n);
+    size_t vl = p->script ? strlen(verb) : 0, bl = p->script ? strlen(body) : 0;
+    int argc = p->argc + (p->script ? 2 : 0);
+    size_t size = 16 + (p->script ? vl + bl + 2 * 32 : 0);
+    for (int i = 0; i < p->argc; i++)
+        size += p->argvlen[i] + 32; /* "$<len>\r\n...\r\n" */
+    char *cmd = malloc(size), *o = cmd;
     int rv = -1;
-    int off = 0;
-    if (av == NULL || al == NULL)
-        goto out;
+    if (cmd == NULL)
+        return -1;
+    *o++ = '*';
+    o = put_len(o, (size_t)argc);
+    *o++ = '\r';
+    *o++ = '\n';
     if (p->script) {
-        av[0] = verb;
-        al[0] = strlen(verb);
-        av[1] = body;
-        al[1] = strlen(body);
-        off = 2;
-        n--; /* the numkeys argument is already argv[0] of the pending copy */
+        o = put_arg(o, verb, vl);
+        o = put_arg(o, body, bl);
     }
-    for (int i = 0; i < p->argc; i++) {
-        av[off + i] = p->argv[i];
-        al[off + i] = p->argvlen[i];
-    }
-    if (redisAsyncCommandArgv(rc->ac, on_reply, p, off + p->argc, av, al) == REDIS_OK) {
+    for (int i = 0; i < p->argc; i++)
+        o = put_arg(o, p->argv[i], p->argvlen[i]);
+    if (redisAsyncFormattedCommand(rc->ac, on_reply, p, cmd, (size_t)(o - cmd)) == REDIS_OK) {
         if (rc->outstanding++ == 0)
             rc->last_progress_ms = util_mono_ms();
         rv = 0;
     }
-out:
-    free(av);
-    free(al);
+    free(cmd);
     return rv;
 }
 

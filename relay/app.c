@@ -26,7 +26,8 @@ struct app {
     struct ingest *ingest;
     struct feeds *feeds;
     struct server *server;
-    int admin_apart; /* admin.listen is set: operator routes only there */
+    struct event *log_ev; /* writes the loop pass's held log lines (log_set_buffered) */
+    int admin_apart;      /* admin.listen is set: operator routes only there */
 };
 
 /* Where a route is served. Operator routes (admin API, metrics) move to admin.listen when it
@@ -180,6 +181,20 @@ static void on_error(struct http_req *req, int status, const char *code, const c
     http_reply_error(req, status, code, message);
 }
 
+/* The info lines of one loop pass (a line per webhook) go out in one write once the pass's
+ * callbacks have run, not a write each: log_set_buffered() activates this when it holds a
+ * line. Warnings and errors are written at once. */
+static void on_log_flush(evutil_socket_t fd, short what, void *arg)
+{
+    log_flush();
+}
+
+static void on_log_held(void *arg)
+{
+    struct app *a = arg;
+    event_active(a->log_ev, EV_TIMEOUT, 0);
+}
+
 struct app *app_new(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
     struct app *a = calloc(1, sizeof(*a));
@@ -207,6 +222,10 @@ struct app *app_new(struct event_base *base, const struct config *cfg, char *err
             goto fail;
         a->admin_apart = 1;
     }
+    a->log_ev = event_new(base, -1, 0, on_log_flush, NULL);
+    if (a->log_ev == NULL)
+        goto fail;
+    log_set_buffered(1, on_log_held, a);
     return a;
 fail:
     app_free(a);
@@ -229,6 +248,10 @@ void app_free(struct app *a)
 {
     if (a == NULL)
         return;
+    if (a->log_ev) {
+        log_set_buffered(0, NULL, NULL); /* writes what is held; no more events to activate */
+        event_free(a->log_ev);
+    }
     /* Redis first: its pending callbacks still answer requests the server owns; then ingest. */
     rconn_free(a->rc);
     ingest_free(a->ingest); /* answers the events it still collects, on the server's connections */

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -26,6 +28,8 @@
 /* Unsent output above which a connection's next request is not read (pipelining without
  * reading the answers): one client cannot grow the relay's memory past about this much. */
 #define OUT_BOUND HTTP_STREAM_LOW_WATER
+/* Bytes one read of a plain TCP connection takes at most (libevent's own read takes 4096). */
+#define READ_BYTES 4096
 
 enum conn_state {
     CONN_IDLE,      /* keep-alive, waiting for the next request */
@@ -42,6 +46,7 @@ enum conn_state {
 struct conn {
     struct server *srv;
     struct bufferevent *bev; /* NULL once the peer is gone but a handler still owns req */
+    struct event *rev;       /* plain TCP: reads into bev's input (on_readable), else NULL */
     struct event *timer;
     struct event *kick; /* calls a stream's on_drain outside the stream calls */
     enum conn_state state;
@@ -61,6 +66,35 @@ struct conn {
 static void conn_free(struct conn *c);
 static void conn_next(struct conn *c);
 static void process_input(struct conn *c);
+
+/* Reading on and off: the connection's own read event on plain TCP, the bufferevent's under
+ * TLS. */
+static void read_on(struct conn *c)
+{
+    if (c->rev)
+        event_add(c->rev, NULL);
+    else
+        bufferevent_enable(c->bev, EV_READ);
+}
+
+static void read_off(struct conn *c)
+{
+    if (c->rev)
+        event_del(c->rev);
+    else
+        bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Closes the socket (the read event goes first: it watches bev's descriptor). */
+static void drop_socket(struct conn *c)
+{
+    if (c->rev) {
+        event_free(c->rev);
+        c->rev = NULL;
+    }
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+}
 
 int http_on_admin_listener(const struct http_req *req)
 {
@@ -144,7 +178,7 @@ static void start_draining(struct conn *c, int all_sent)
     arm_timer(c, DRAIN_MS);
     if (c->peer_closed)
         return; /* the peer's EOF is in: the write callback ends it once the answer is out */
-    bufferevent_enable(c->bev, EV_READ);
+    read_on(c);
     if (!c->processing && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
         process_input(c);
 }
@@ -187,7 +221,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     } else if (skip) {
         c->state = CONN_SKIP; /* the request's deadline still runs */
         c->skip_left = skip_len;
-        bufferevent_enable(c->bev, EV_READ);
+        read_on(c);
         if (!c->processing)
             process_input(c);
     } else {
@@ -591,11 +625,11 @@ static void conn_next(struct conn *c)
          * A client that never reads is cut off by the write timeout. */
         c->paused = 1;
         evtimer_del(c->timer);
-        bufferevent_disable(c->bev, EV_READ);
+        read_off(c);
         return;
     }
     arm_timer(c, c->srv->cfg->request_timeout_ms);
-    bufferevent_enable(c->bev, EV_READ);
+    read_on(c);
     /* A pipelined request may already be buffered. */
     if (!c->processing && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
         process_input(c);
@@ -607,10 +641,50 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     if (handler_owns(c)) {
         /* More bytes while a request is handled: keep them for after the answer, read no
          * more until then (conn_next enables reading again). */
-        bufferevent_disable(bev, EV_READ);
+        read_off(c);
         return;
     }
     process_input(c);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* Plain TCP reads: one recv per readable event into the input buffer, where libevent's
+ * bufferevent asks the kernel first how much is there (an ioctl per read, one syscall in four
+ * per webhook). EOF and errors go to conn_event_cb as the bufferevent reports them. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    ssize_t n = -1;
+    (void)what;
+    /* The bufferevent keeps its input's end frozen (only it adds there): as in its own read. */
+    evbuffer_unfreeze(in, 0);
+    int nv = evbuffer_reserve_space(in, READ_BYTES, v, 2);
+    if (nv > 0) {
+        for (int i = 0; i < nv; i++)
+            iov[i] = (struct iovec){v[i].iov_base, v[i].iov_len};
+        n = readv(fd, iov, nv);
+    }
+    if (n > 0) {
+        size_t left = (size_t)n;
+        for (int i = 0; i < nv; i++) {
+            v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
+            left -= v[i].iov_len;
+        }
+        evbuffer_commit_space(in, v, nv);
+    }
+    evbuffer_freeze(in, 0);
+    if (n < 0 && nv > 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        read_off(c);
+        conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+        return;
+    }
+    conn_read_cb(c->bev, c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -626,13 +700,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         c->peer_closed = 1;
         if (c->state == CONN_STREAMING)
             c->stream_close = 1;
-        bufferevent_disable(bev, EV_READ);
+        read_off(c);
         return;
     }
     if (handler_owns(c)) {
         /* The handler still owns the request; it will find bev gone and clean up. */
-        bufferevent_free(c->bev);
-        c->bev = NULL;
+        drop_socket(c);
         evtimer_del(c->timer);
         if (c->state == CONN_STREAMING)
             event_active(c->kick, EV_TIMEOUT, 0);
@@ -674,14 +747,12 @@ static void conn_free(struct conn *c)
     }
     if (handler_owns(c)) {
         /* Handler still owns req: detach the socket now, free the rest on reply. */
-        if (c->bev) {
-            bufferevent_free(c->bev);
-            c->bev = NULL;
-        }
+        if (c->bev)
+            drop_socket(c);
         return;
     }
     if (c->bev)
-        bufferevent_free(c->bev);
+        drop_socket(c);
     if (c->timer)
         event_free(c->timer);
     if (c->kick)
@@ -723,6 +794,12 @@ int server_conn_open(struct server *s, int fd, int admin)
     if (c->bev == NULL)
         goto refuse;
     fd = -1; /* owned by bev now */
+    if (s->ssl_ctx == NULL) {
+        c->rev =
+            event_new(s->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST, on_readable, c);
+        if (c->rev == NULL)
+            goto refuse;
+    }
     c->timer = evtimer_new(s->base, conn_timer_cb, c);
     c->kick = event_new(s->base, -1, 0, kick_cb, c);
     if (c->timer == NULL || c->kick == NULL)
@@ -744,11 +821,14 @@ int server_conn_open(struct server *s, int fd, int admin)
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_BOUND, 0);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, c->rev ? EV_WRITE : EV_READ | EV_WRITE);
+    read_on(c);
     arm_timer(c, s->cfg->request_timeout_ms);
     return 0;
 refuse:
     if (c) {
+        if (c->rev)
+            event_free(c->rev);
         if (c->bev)
             bufferevent_free(c->bev);
         if (c->timer)
