@@ -1,5 +1,5 @@
 /* The request side of relay/http.h (accessors, added headers) and the shape of a response
- * head. Connections, replies and streaming are relay/server.c's. */
+ * head. Connections and replies are relay/server.c's, streaming relay/server_stream.c's. */
 #include "relay/http.h"
 
 #include <event2/buffer.h>

@@ -1,8 +1,9 @@
 #ifndef RELAY_HTTP_INTERNAL_H
 #define RELAY_HTTP_INTERNAL_H
 
-/* What relay/http.c (the request accessors, response heads) and relay/server.c (connections)
- * share about a request; nothing else includes this. */
+/* What relay/http.c (the request accessors, response heads), relay/server.c (connections) and
+ * relay/server_stream.c (streaming answers) share about a request; nothing else includes
+ * this. */
 
 #include <stddef.h>
 

@@ -1,3 +1,6 @@
+/* Connections: reading requests (head, body, chunked body, pipelining), replies, keep-alive
+ * and lingering close, timeouts, and the plain TCP read path. Streaming answers are
+ * relay/server_stream.c's, listeners and the server's life cycle relay/server_listen.c's. */
 #include "relay/server.h"
 
 #include <event2/buffer.h>
@@ -5,7 +8,6 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,40 +33,6 @@
 /* Bytes one read of a plain TCP connection takes at most (libevent's own read takes 4096). */
 #define READ_BYTES 4096
 
-enum conn_state {
-    CONN_IDLE,      /* keep-alive, waiting for the next request */
-    CONN_HEADERS,   /* reading the request head */
-    CONN_EARLY,     /* head read; on_headers may answer before the body */
-    CONN_BODY,      /* reading a Content-Length body */
-    CONN_CHUNKED,   /* reading a chunked body */
-    CONN_HANDLING,  /* handler owns the request */
-    CONN_STREAMING, /* handler streams its answer (http_stream_begin) */
-    CONN_SKIP,      /* answered early; discarding the known-length body, then keep-alive */
-    CONN_DRAINING   /* answered with Connection: close; discarding input until EOF */
-};
-
-struct conn {
-    struct server *srv;
-    struct bufferevent *bev; /* NULL once the peer is gone but a handler still owns req */
-    struct event *rev;       /* plain TCP: reads into bev's input (on_readable), else NULL */
-    struct event *timer;
-    struct event *kick; /* calls a stream's on_drain outside the stream calls */
-    enum conn_state state;
-    struct http_req *req;
-    size_t drained;
-    long long skip_left;
-    int admin;        /* accepted on admin.listen */
-    int paused;       /* not reading: unsent output above OUT_BOUND */
-    int processing;   /* inside process_input: replies must not re-enter it */
-    int dead;         /* conn_free() asked while processing */
-    int stream_wrote; /* body queued since the last on_drain */
-    int stream_close; /* close once the stream ends */
-    int peer_closed;  /* EOF while a handler held the request: answer it, then close */
-    struct conn *prev, *next;
-};
-
-static void conn_free(struct conn *c);
-static void conn_next(struct conn *c);
 static void process_input(struct conn *c);
 
 /* Reading on and off: the connection's own read event on plain TCP, the bufferevent's under
@@ -128,7 +96,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     size_t left = evbuffer_get_length(bufferevent_get_output(bev));
     if (c->state == CONN_DRAINING) {
         if (left == 0 && c->peer_closed)
-            conn_free(c); /* nothing more will come from the peer */
+            server_conn_free(c); /* nothing more will come from the peer */
         else if (left == 0)
             shutdown_write(c);
         return;
@@ -140,7 +108,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     }
     if (c->paused && left <= OUT_BOUND) {
         c->paused = 0;
-        conn_next(c);
+        server_conn_next(c);
     }
 }
 
@@ -165,10 +133,10 @@ static int send_now(struct conn *c, struct evbuffer *resp)
 
 /* Answered with Connection: close: linger, discarding input, so the client reads our answer
  * rather than a reset. */
-static void start_draining(struct conn *c, int all_sent)
+void server_conn_drain(struct conn *c, int all_sent)
 {
     if (c->peer_closed && all_sent) {
-        conn_free(c);
+        server_conn_free(c);
         return;
     }
     if (all_sent)
@@ -194,7 +162,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
         /* Peer went away while the handler worked: nothing to send to. */
         c->req = NULL;
         http_req_free(req);
-        conn_free(c);
+        server_conn_free(c);
         return;
     }
     const struct http_head *h = &req->head;
@@ -217,7 +185,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     c->req = NULL;
     http_req_free(req);
     if (close_after) {
-        start_draining(c, sent);
+        server_conn_drain(c, sent);
     } else if (skip) {
         c->state = CONN_SKIP; /* the request's deadline still runs */
         c->skip_left = skip_len;
@@ -225,149 +193,8 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
         if (!c->processing)
             process_input(c);
     } else {
-        conn_next(c);
+        server_conn_next(c);
     }
-}
-
-/* ---- streaming answers ---- */
-
-static void kick_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct conn *c = arg;
-    if (c->state == CONN_STREAMING && c->req)
-        c->req->on_drain(c->req, c->req->stream_arg);
-}
-
-int http_stream_begin(struct http_req *req, int status, const char *content_type,
-                      http_stream_cb on_drain, void *arg)
-{
-    struct conn *c = req->conn;
-    if (req->answered || req->streaming)
-        return -1;
-    req->streaming = 1;
-    req->on_drain = on_drain;
-    req->stream_arg = arg;
-    c->stream_close = !req->head.keep_alive || c->srv->shutting_down || c->state != CONN_HANDLING ||
-                      req->head.minor == 0 || c->peer_closed;
-    c->state = CONN_STREAMING;
-    c->stream_wrote = 0;
-    if (c->bev == NULL)
-        return -1;
-    bufferevent_set_max_single_write(c->bev, 1 << 20);
-    struct evbuffer *resp = c->srv->scratch;
-    evbuffer_drain(resp, evbuffer_get_length(resp));
-    long long framing = req->head.minor == 0 ? HTTP_BODY_UNTIL_CLOSE : HTTP_BODY_CHUNKED;
-    http_format_head(req, resp, status, content_type, framing, c->stream_close);
-    evbuffer_add_buffer(bufferevent_get_output(c->bev), resp);
-    return 0;
-}
-
-int http_stream_alive(const struct http_req *req)
-{
-    return req->streaming && req->conn->bev != NULL;
-}
-
-size_t http_stream_pending(const struct http_req *req)
-{
-    if (!http_stream_alive(req))
-        return 0;
-    return evbuffer_get_length(bufferevent_get_output(req->conn->bev));
-}
-
-int http_stream_write(struct http_req *req, const void *data, size_t len)
-{
-    struct conn *c = req->conn;
-    if (!http_stream_alive(req))
-        return -1;
-    if (req->is_head) {
-        /* Nothing goes out, so no write callback would come: kick instead. */
-        event_active(c->kick, EV_TIMEOUT, 0);
-        return 0;
-    }
-    if (len == 0)
-        return 0;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (req->head.minor == 1)
-        evbuffer_add_printf(out, "%zx\r\n", len);
-    if (evbuffer_add(out, data, len) != 0)
-        return -1;
-    if (req->head.minor == 1)
-        evbuffer_add(out, "\r\n", 2);
-    c->stream_wrote = 1;
-    return 0;
-}
-
-static void free_taken(const void *data, size_t len, void *extra)
-{
-    (void)len;
-    (void)extra;
-    free((void *)data);
-}
-
-int http_stream_write_take(struct http_req *req, void *data, size_t len)
-{
-    struct conn *c = req->conn;
-    if (!http_stream_alive(req) || req->is_head || len == 0) {
-        int rc = http_stream_write(req, data, len); /* what that does then copies nothing */
-        free(data);
-        return rc;
-    }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (req->head.minor == 1)
-        evbuffer_add_printf(out, "%zx\r\n", len);
-    if (evbuffer_add_reference(out, data, len, free_taken, NULL) != 0) {
-        free(data);
-        return -1;
-    }
-    if (req->head.minor == 1)
-        evbuffer_add(out, "\r\n", 2);
-    c->stream_wrote = 1;
-    return 0;
-}
-
-int http_stream_printf(struct http_req *req, const char *fmt, ...)
-{
-    char small[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -1;
-    if ((size_t)n < sizeof(small))
-        return http_stream_write(req, small, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    int rc = http_stream_write(req, big, (size_t)n);
-    free(big);
-    return rc;
-}
-
-void http_stream_end(struct http_req *req)
-{
-    struct conn *c = req->conn;
-    if (!req->streaming)
-        return;
-    event_del(c->kick);
-    c->req = NULL;
-    if (c->bev == NULL) {
-        http_req_free(req);
-        c->state = CONN_IDLE;
-        conn_free(c);
-        return;
-    }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (!req->is_head && req->head.minor == 1)
-        evbuffer_add(out, "0\r\n\r\n", 5);
-    http_req_free(req);
-    if (c->stream_close)
-        start_draining(c, evbuffer_get_length(out) == 0);
-    else
-        conn_next(c);
 }
 
 /* ---- reading requests ---- */
@@ -403,7 +230,7 @@ static void fail_request(struct conn *c, int status, const char *code, const cha
     if (c->req == NULL) {
         c->req = req_new(c);
         if (c->req == NULL) {
-            conn_free(c);
+            server_conn_free(c);
             return;
         }
     }
@@ -583,7 +410,7 @@ static void process_loop(struct conn *c)
             c->skip_left -= (long long)n;
             if (c->skip_left > 0)
                 return;
-            conn_next(c);
+            server_conn_next(c);
             break;
         }
         case CONN_DRAINING: {
@@ -591,7 +418,7 @@ static void process_loop(struct conn *c)
             evbuffer_drain(in, n);
             c->drained += n;
             if (c->drained > DRAIN_MAX_BYTES)
-                conn_free(c);
+                server_conn_free(c);
             return;
         }
         default: /* CONN_EARLY, CONN_HANDLING, CONN_STREAMING: the handler has it */
@@ -608,16 +435,16 @@ static void process_input(struct conn *c)
     process_loop(c);
     c->processing = 0;
     if (c->dead)
-        conn_free(c);
+        server_conn_free(c);
 }
 
 /* The answer is out (or queued): wait for the next request, unless the client has not read
  * enough of what it was sent. */
-static void conn_next(struct conn *c)
+void server_conn_next(struct conn *c)
 {
     c->state = CONN_IDLE;
     if (c->srv->shutting_down) {
-        conn_free(c);
+        server_conn_free(c);
         return;
     }
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUT_BOUND) {
@@ -640,7 +467,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
     if (handler_owns(c)) {
         /* More bytes while a request is handled: keep them for after the answer, read no
-         * more until then (conn_next enables reading again). */
+         * more until then (server_conn_next enables reading again). */
         read_off(c);
         return;
     }
@@ -711,7 +538,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             event_active(c->kick, EV_TIMEOUT, 0);
         return;
     }
-    conn_free(c);
+    server_conn_free(c);
 }
 
 /* request_timeout_ms from the moment the connection went idle until the request is read
@@ -726,7 +553,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (!handler_owns(c))
-        conn_free(c);
+        server_conn_free(c);
 }
 
 void server_maybe_done(struct server *s)
@@ -738,7 +565,7 @@ void server_maybe_done(struct server *s)
     }
 }
 
-static void conn_free(struct conn *c)
+void server_conn_free(struct conn *c)
 {
     struct server *s = c->srv;
     if (c->processing) {
@@ -801,7 +628,7 @@ int server_conn_open(struct server *s, int fd, int admin)
             goto refuse;
     }
     c->timer = evtimer_new(s->base, conn_timer_cb, c);
-    c->kick = event_new(s->base, -1, 0, kick_cb, c);
+    c->kick = event_new(s->base, -1, 0, server_stream_kick, c);
     if (c->timer == NULL || c->kick == NULL)
         goto refuse;
     c->state = CONN_IDLE;
@@ -848,7 +675,7 @@ void server_close_idle(struct server *s)
     while (c) {
         struct conn *next = c->next;
         if (c->state == CONN_IDLE)
-            conn_free(c);
+            server_conn_free(c);
         c = next;
     }
 }
@@ -863,7 +690,7 @@ void server_drop_all(struct server *s)
         }
         c->state = CONN_IDLE;
         c->processing = 0;
-        conn_free(c);
+        server_conn_free(c);
     }
 }
 

@@ -1,6 +1,7 @@
-/* relay/server.c's streaming answers (relay/http.h, http_stream_*) over a socketpair: bounded
- * output while the client reads slowly, chunked framing, HEAD, HTTP/1.0, a client that goes
- * away mid-stream, and keep-alive after a stream. Includes server.c to reach its internals. */
+/* relay/server_stream.c's streaming answers (relay/http.h, http_stream_*) over a socketpair:
+ * bounded output while the client reads slowly, chunked framing, HEAD, HTTP/1.0, a client that
+ * goes away mid-stream, and keep-alive after a stream. Includes server.c to reach the
+ * connection's internals. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
