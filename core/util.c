@@ -1,6 +1,7 @@
 #include "core/util.h"
 
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,10 +343,24 @@ size_t util_utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Runs of ASCII pass 8 bytes at a time: webhook bodies and CMS text are almost all ASCII, and a
+ * call of util_utf8_seq per byte was ~2% of the relay's CPU per webhook. */
 int util_utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        uint64_t w;
+        if (n - i >= sizeof(w)) {
+            memcpy(&w, s + i, sizeof(w));
+            if ((w & 0x8080808080808080ULL) == 0) {
+                i += sizeof(w);
+                continue;
+            }
+        }
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
         size_t k = util_utf8_seq(s + i, n - i);
         if (k == 0)
             return 0;

@@ -3,7 +3,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,32 +55,6 @@ int envelope_is_content(const struct envelope *env)
     return env != NULL && env->type != NULL &&
            (strcmp(env->type, "content.published") == 0 ||
             strcmp(env->type, "content.unpublished") == 0);
-}
-
-/* util_utf8_valid, with runs of ASCII passed 8 bytes at a time: a webhook body is almost all
- * ASCII, and a call of util_utf8_seq per byte was ~2% of the relay's CPU per webhook. */
-static int body_utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint64_t w;
-        if (n - i >= sizeof(w)) {
-            memcpy(&w, s + i, sizeof(w));
-            if ((w & 0x8080808080808080ULL) == 0) {
-                i += sizeof(w);
-                continue;
-            }
-        }
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = util_utf8_seq(s + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
 }
 
 static int has_control(const char *s)
@@ -365,7 +338,7 @@ enum envelope_result envelope_parse(const struct source *src, const char *body, 
     set_err(err, errlen, "%s", "");
     if (body == NULL && len == 0)
         body = "";
-    if (body == NULL || !body_utf8_valid((const unsigned char *)body, len)) {
+    if (body == NULL || !util_utf8_valid((const unsigned char *)body, len)) {
         set_err(err, errlen, "body: not valid UTF-8");
         res = ENVELOPE_INVALID_JSON;
         goto out;
