@@ -23,9 +23,6 @@ local BOUNDS = {'0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.
                 '30', '60', '300'}
 local BOUNDN = {}
 for i, b in ipairs(BOUNDS) do BOUNDN[i] = tonumber(b) end
--- A failed record outlives retention_s by this much so that reclaim.lua, which trims P:failed
--- at retention_s, still finds its target to take it off the counts (then deletes it).
-local FAILED_GRACE_S = 86400
 -- A delivery done within this share of retention_s after its fan-out keeps the expiry that
 -- fanout.lua gave its record and title (retention_s from then) instead of two more EXPIREs:
 -- they go at most 1/64 of retention_s (2.6 h of the default 7 days) early.
@@ -305,17 +302,9 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
         table.insert(tfields, r[9])
       end
     else -- failed
-      redis.call('ZADD', P .. ':failed', nows, id)
-      ttl = retention + FAILED_GRACE_S
-      redis.call('EXPIRE', key .. ':attempts', ttl)
-      -- the alert outbox (handlers/alert.c groups these per target): codes only, never the
-      -- partner's error text, which may echo a credential
-      alert_emit(P, 'delivery.failed', target, now,
-                 string.format('delivery %s to %s failed after %d attempt(s)%s', id, target,
-                               attempts, code ~= '' and (': ' .. code) or ''),
-                 {delivery_id = id, target = target, source = r[4], content_id = r[5],
-                  attempts = attempts, http_status = tonumber(http_status),
-                  error_code = code ~= '' and code or nil})
+      ttl = failed_note(P, {id = id, target = target, source = r[4], content_id = r[5],
+                            attempts = attempts, http_status = http_status, code = code},
+                        now, retention)
     end
     if #tfields > 0 then redis.call('HSET', tkey, unpack(tfields)) end
     if final == 'delivered' then

@@ -178,6 +178,30 @@ local function alert_emit(P, atype, subject, now, summary, details)
     'details', cjson.encode(details or {}))
 end
 
+-- A failed record outlives retention_s by this much so that reclaim.lua, which trims P:failed
+-- at retention_s, still finds its target to take it off the counts (then deletes it).
+local FAILED_GRACE_S = 86400
+
+-- The one "ended failed" bookkeeping of complete.lua and reclaim.lua (besides the record's own
+-- fields and counts, which each writes with the rest of its change): the id joins P:failed,
+-- its attempts list is kept the grace period longer, and the alert outbox gets a
+-- delivery.failed (handlers/alert.c groups these per target): codes only, never the
+-- partner's error text, which may echo a credential. d: id, target, source, content_id,
+-- attempts, http_status, code. Returns the record's expiry in seconds.
+local function failed_note(P, d, now, retention)
+  local ttl = retention + FAILED_GRACE_S
+  redis.call('ZADD', P .. ':failed', itoa(now), d.id)
+  redis.call('EXPIRE', P .. ':d:' .. d.id .. ':attempts', ttl)
+  local code = d.code or ''
+  alert_emit(P, 'delivery.failed', d.target, now,
+             string.format('delivery %s to %s failed after %d attempt(s)%s', d.id, d.target,
+                           d.attempts, code ~= '' and (': ' .. code) or ''),
+             {delivery_id = d.id, target = d.target, source = d.source,
+              content_id = d.content_id, attempts = d.attempts,
+              http_status = tonumber(d.http_status), error_code = code ~= '' and code or nil})
+  return ttl
+end
+
 -- P:events, the ingest stream, as the "workers" group sees it: how many entries it has read
 -- but not acked (pending), how many it has not read yet (unread), and the time in ms of the
 -- oldest unread one (nil when none). stats.lua (relay_queue_oldest_seconds) and

@@ -48,10 +48,6 @@ if retention then
   end
   if #old > 0 then redis.call('ZREM', P .. ':failed', unpack(old)) end
 end
--- A failed record outlives retention_s by this much (as complete.lua's do) so that the trim
--- above still finds its target.
-local FAILED_GRACE_S = 86400
-
 -- A waiting record's expiry is at most retention_s after its due time (every writer sets the
 -- due time at or after the change that refreshed the expiry), so an id due more than
 -- retention_s - margin ago (cutoff) has a record that expires within the margin: 1/64 of
@@ -83,19 +79,14 @@ local function end_expired(target, cutoff)
                  string.format('not delivered within retention_s (%d s): waited %d s ' ..
                                '(target paused, or its circuit open)', retention, waited),
                  'http_status', '', 'response_snippet', '', 'attempt_at', '', 'attempt_ms', '')
-      redis.call('EXPIRE', key, retention + FAILED_GRACE_S)
-      redis.call('EXPIRE', key .. ':attempts', retention + FAILED_GRACE_S)
-      redis.call('ZADD', P .. ':failed', itoa(now), id)
+      local attempts = tonumber(r[4]) or 0
+      redis.call('EXPIRE', key, failed_note(P, {id = id, target = target, source = r[2],
+                                                content_id = r[3], attempts = attempts,
+                                                code = 'expired'}, now, retention))
       local tkey = title_key(P, target, r[2] or '', r[3] or '')
       if redis.call('HGET', tkey, 'live') == id then redis.call('HSET', tkey, 'live', '') end
       stat_move(C, P, target, status, 'failed')
       count_outcome(C, P, target, 'failed')
-      local attempts = tonumber(r[4]) or 0
-      alert_emit(P, 'delivery.failed', target, now,
-                 string.format('delivery %s to %s failed after %d attempt(s): expired', id,
-                               target, attempts),
-                 {delivery_id = id, target = target, source = r[2], content_id = r[3],
-                  attempts = attempts, error_code = 'expired'})
       n = n + 1
     elseif not status then
       -- the record expired before a reclaim saw it (no worker ran for a while): which of the
