@@ -286,7 +286,10 @@ class BreakerTest(RelayTestCase):
         doc = self.admin("POST", "/admin/targets/resume/resume")
         self.assertTrue(doc["circuit_closed"])
         self.assertEqual(doc["circuit"], "closed")
-        self.assertIn('"msg":"circuit closed"', self.relay.output())
+        # the relay writes its info lines at the end of the loop pass that made them, which
+        # may come just after the answer went out
+        wait_until(lambda: '"msg":"circuit closed"' in self.relay.output(), timeout=5,
+                   what="the relay to log the circuit closing")
         self.partner.status["/resume/"] = 200
         self.wait_delivered("resume", 3)
         self.assertEqual(self.stats("resume")["circuit"], "closed")
