@@ -1,6 +1,5 @@
 #include "relay/metrics.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -10,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "queue/metrics_hash.h"
 #include "queue/ops.h"
 #include "queue/rconn.h"
 #include "relay/http.h"
@@ -525,15 +525,7 @@ static void on_stats(struct redisReply *reply, void *arg)
 static void on_hash(struct redisReply *reply, void *arg)
 {
     struct scrape *s = arg;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements % 2 == 0) {
-        s->hash = json_object();
-        for (size_t i = 0; s->hash && i + 1 < reply->elements; i += 2) {
-            const redisReply *k = reply->element[i], *v = reply->element[i + 1];
-            if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
-                strlen(k->str) == k->len && strlen(v->str) == v->len)
-                json_object_set_new(s->hash, k->str, json_stringn(v->str, v->len));
-        }
-    }
+    s->hash = metrics_hash_decode(reply);
     scrape_done_one(s);
 }
 
@@ -566,11 +558,11 @@ void metrics_handle(struct metrics *m, struct http_req *req)
         if (rconn_script(m->rc, script, on_stats, s, 0, argc, argv, argvlen) != 0)
             s->outstanding--;
     }
-    char key[256];
-    snprintf(key, sizeof(key), "%s:metrics", m->cfg->redis_prefix);
-    const char *argv[] = {"HGETALL", key};
-    s->outstanding++;
-    if (rconn_command(m->rc, on_hash, s, 2, argv, NULL) != 0)
-        s->outstanding--;
+    struct metrics_hash_cmd cmd;
+    if (metrics_hash_command(m->cfg, &cmd) == 0) {
+        s->outstanding++;
+        if (rconn_command(m->rc, on_hash, s, 2, cmd.argv, NULL) != 0)
+            s->outstanding--;
+    }
     scrape_done_one(s);
 }
