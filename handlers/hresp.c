@@ -129,7 +129,7 @@ static int parse_status(struct hresp *r, const char *s, size_t n)
 {
     if (n < 12 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9' || s[8] != ' ')
         return bad(r, n >= 5 && memcmp(s, "HTTP/", 5) == 0 ? "Unsupported HTTP version in response"
-                                                           : "Weird server reply");
+                                                           : "Received HTTP/0.9 when not allowed");
     r->http_minor = s[7] - '0';
     int st = 0;
     for (int i = 9; i < 12; i++) {
@@ -152,7 +152,7 @@ enum hresp_result hresp_head(struct hresp *r, const char *buf, size_t len, size_
     if (end == NULL) {
         /* a stray NUL or a line that cannot be a status line need not wait for more */
         if (len >= 5 && memcmp(buf, "HTTP/", 5) != 0)
-            return bad(r, "Weird server reply");
+            return bad(r, "Received HTTP/0.9 when not allowed");
         return HRESP_MORE;
     }
     int close = 0, ka = 0, seen_te = 0, seen_ce = 0;
