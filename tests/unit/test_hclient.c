@@ -34,17 +34,35 @@ struct server {
     enum act act[8];
     const char *answer[8]; /* bytes sent for request i */
     size_t answer_len[8];
-    char last[4096]; /* the last request's bytes */
+    char last[4096];              /* the last request's bytes */
+    struct bufferevent *open[16]; /* connections not yet closed */
 };
+
+static void srv_close(struct server *s, struct bufferevent *bev)
+{
+    for (int i = 0; i < 16; i++)
+        if (s->open[i] == bev)
+            s->open[i] = NULL;
+    bufferevent_free(bev);
+}
+
+static void server_stop(struct server *s)
+{
+    for (int i = 0; i < 16; i++)
+        if (s->open[i])
+            bufferevent_free(s->open[i]);
+    evconnlistener_free(s->lis);
+}
 
 static void on_srv_read(struct bufferevent *bev, void *arg)
 {
     struct server *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     for (;;) {
-        size_t n = evbuffer_get_length(in);
-        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-        const char *end = p ? strstr(p, "\r\n\r\n") : NULL;
+        char p[4096];
+        size_t n = evbuffer_copyout(in, p, sizeof(p) - 1);
+        p[n] = '\0';
+        const char *end = strstr(p, "\r\n\r\n");
         if (end == NULL)
             return;
         size_t head = (size_t)(end - p) + 4, body = 0;
@@ -65,14 +83,14 @@ static void on_srv_read(struct bufferevent *bev, void *arg)
             int fd = (int)bufferevent_getfd(bev);
             struct linger l = {1, 0};
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-            bufferevent_free(bev);
+            srv_close(s, bev);
             return;
         }
         int fd = (int)bufferevent_getfd(bev);
         size_t len = s->answer_len[i] ? s->answer_len[i] : strlen(s->answer[i]);
         assert_int_equal(send(fd, s->answer[i], len, 0), (ssize_t)len);
         if (s->act[i] == ANSWER_CLOSE) {
-            bufferevent_free(bev);
+            srv_close(s, bev);
             return;
         }
     }
@@ -81,8 +99,7 @@ static void on_srv_read(struct bufferevent *bev, void *arg)
 static void on_srv_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)what;
-    (void)arg;
-    bufferevent_free(bev);
+    srv_close(arg, bev);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
@@ -95,6 +112,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->accepted++;
     struct bufferevent *bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(bev, on_srv_read, NULL, on_srv_event, s);
+    for (int i = 0; i < 16; i++)
+        if (s->open[i] == NULL) {
+            s->open[i] = bev;
+            break;
+        }
     bufferevent_enable(bev, EV_READ);
 }
 
@@ -208,7 +230,7 @@ static void test_reuse_and_request_bytes(void **state)
              s.port);
     assert_string_equal(s.last, want);
     hclient_free(hc);
-    evconnlistener_free(s.lis);
+    server_stop(&s);
     event_base_free(base);
 }
 
@@ -275,7 +297,7 @@ static void test_errors(void **state)
     assert_int_equal(r.res.status, 503);
     assert_string_equal(r.body, "later");
     hclient_free(hc);
-    evconnlistener_free(s.lis);
+    server_stop(&s);
     event_base_free(base);
 }
 
@@ -352,7 +374,7 @@ static void test_truncated_gzip_and_stale_connection(void **state)
     assert_string_equal(r2.body, "2");
     assert_int_equal(s.accepted, 2);
     hclient_free(hc);
-    evconnlistener_free(s.lis);
+    server_stop(&s);
     event_base_free(base);
 }
 
