@@ -10,7 +10,7 @@ FROM ${BASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config \
-      libevent-dev libcurl4-openssl-dev libssl-dev libjansson-dev libhiredis-dev libjemalloc-dev \
+      libevent-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjansson-dev libhiredis-dev libjemalloc-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /src
 COPY CMakeLists.txt ./

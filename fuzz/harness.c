@@ -21,6 +21,8 @@
 #include "handlers/backoff.h"
 #include "handlers/cms.h"
 #include "handlers/fmt.h"
+#include "handlers/hplain.h"
+#include "handlers/hresp.h"
 #include "core/util.h"
 #include "queue/catalog.h"
 #include "relay/envelope.h"
@@ -473,5 +475,98 @@ int fuzz_http(const uint8_t *data, size_t size)
     }
     evbuffer_free(in);
     evbuffer_free(body);
+    return 0;
+}
+
+struct hresp_sink {
+    size_t total;
+};
+
+static int hresp_take(void *ctx, const char *p, size_t n, const char **err)
+{
+    struct hresp_sink *k = ctx;
+    (void)err;
+    FUZZ_CHECK(n > 0);
+    volatile char sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum ^= p[i]; /* every byte handed over must be readable */
+    (void)sum;
+    k->total += n;
+    return 0;
+}
+
+/* Parses data[0..have) in a copy of exactly that size (ASan sees over-reads). */
+static enum hresp_result hresp_step(struct hresp *r, int head, const uint8_t *data, size_t have,
+                                    size_t *used, struct hresp_sink *k)
+{
+    char *w = malloc(have ? have : 1);
+    FUZZ_CHECK(w);
+    memcpy(w, data, have);
+    enum hresp_result rc =
+        head ? hresp_head(r, w, have, used) : hresp_body(r, w, have, used, hresp_take, k);
+    free(w);
+    FUZZ_CHECK(*used <= have);
+    FUZZ_CHECK(rc == HRESP_MORE || rc == HRESP_DONE || rc == HRESP_BAD);
+    FUZZ_CHECK(rc != HRESP_BAD || r->error != NULL);
+    return rc;
+}
+
+int fuzz_hresp(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    /* byte 0: how many bytes arrive per read (1..64), as the client sees them */
+    size_t step = 1 + data[0] % 64, off = 0, have = 0;
+    data++;
+    size--;
+    /* every URL-shaped line is checked too */
+    {
+        char *u = fuzz_dup(data, size < 256 ? size : 256);
+        struct hplain_target t;
+        if (hplain_parse_url(u, &t) == 0) {
+            FUZZ_CHECK(strncmp(u, "http://", 7) == 0);
+            FUZZ_CHECK(t.port > 0 && t.port < 65536);
+            FUZZ_CHECK(t.path_len == strlen(t.path));
+        }
+        free(u);
+    }
+    /* response after response while the connection would be kept */
+    for (int responses = 0; responses < 64; responses++) {
+        struct hresp r;
+        struct hresp_sink k = {0};
+        enum hresp_result rc = HRESP_MORE;
+        int head = 1;
+        hresp_init(&r);
+        for (;;) {
+            if (have < size)
+                have = size - have < step ? size : have + step;
+            size_t used = 0;
+            rc = hresp_step(&r, head, data + off, have - off, &used, &k);
+            if (rc == HRESP_BAD)
+                return 0;
+            off += used;
+            if (rc == HRESP_DONE && head) {
+                FUZZ_CHECK(r.status >= 100 && r.status <= 999);
+                if (r.status < 200)
+                    hresp_init(&r);
+                else
+                    head = 0;
+                continue;
+            }
+            if (rc == HRESP_DONE)
+                break;
+            if (have == size)
+                break; /* the connection ends here */
+            if (head && have - off >= HRESP_MAX_HEAD)
+                return 0;
+        }
+        if (rc != HRESP_DONE)
+            return 0;
+        if (!r.chunked && r.content_length >= 0 && hresp_has_body(&r))
+            FUZZ_CHECK(k.total == (size_t)r.content_length);
+        FUZZ_CHECK(!hresp_ends_at_close(&r));
+        if (!r.keep_alive || off == size)
+            return 0;
+    }
     return 0;
 }

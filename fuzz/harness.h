@@ -20,7 +20,11 @@
  * retry_after: the whole input is the Retry-After value.
  * http:        the whole input is what a client sends on one connection: request heads go
  *              through http_parse_head(), bodies through the Content-Length or chunked
- *              framing, request after request while the connection would stay open. */
+ *              framing, request after request while the connection would stay open.
+ * hresp:       byte 0: bytes per read (1 + b % 64); the rest is what a server sends the
+ *              worker's plain-http client on one connection (handlers/hresp.c), answer after
+ *              answer while it would keep the connection; its first 256 bytes are also tried as
+ *              a URL (hplain_parse_url). */
 
 int fuzz_sig(const uint8_t *data, size_t size);
 int fuzz_envelope(const uint8_t *data, size_t size);
@@ -28,5 +32,6 @@ int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_cms(const uint8_t *data, size_t size);
 int fuzz_retry_after(const uint8_t *data, size_t size);
 int fuzz_http(const uint8_t *data, size_t size);
+int fuzz_hresp(const uint8_t *data, size_t size);
 
 #endif

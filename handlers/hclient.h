@@ -6,9 +6,11 @@
 
 #include "core/config.h"
 
-/* Outbound HTTP client for the worker: libcurl's multi interface driven by a libevent loop
- * (one event per socket plus one timer). Connections are pooled and reused by the multi
- * handle; every request has its own timeout and a cap on the response body it keeps. */
+/* Outbound HTTP client for the worker, on a libevent loop: plain http:// to an IP literal
+ * without a proxy goes through handlers/hplain.c (a lean HTTP/1.1 client), everything else
+ * through libcurl's multi interface (one event per socket plus one timer). Both pool and reuse
+ * connections; every request has its own timeout and a cap on the response body it keeps.
+ * RELAY_HTTP_CURL_ONLY set in the environment sends everything through curl (A/B checks). */
 
 struct hclient;
 struct event_base;

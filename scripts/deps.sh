@@ -23,7 +23,7 @@ relay_install() {
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-RELAY_BUILD_DEPS=(gcc make cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
+RELAY_BUILD_DEPS=(gcc make cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
                   libjansson-dev libhiredis-dev libjemalloc-dev libcmocka-dev redis-server redis-sentinel
                   python3 openssl curl)
 # bench/ingest and bench/pipeline compare against nginx and load with wrk.

@@ -93,12 +93,18 @@ static void test_http(void **state)
     replay("http", fuzz_http);
 }
 
+static void test_hresp(void **state)
+{
+    replay("hresp", fuzz_hresp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sig),         cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_config),      cmocka_unit_test(test_cms),
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_http),
+        cmocka_unit_test(test_hresp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
