@@ -44,9 +44,61 @@ local function cat_order_cmp(ats, aseq, bts, bseq)
   return 0
 end
 
+-- C:docs and C:seq members that catalog_put() gave in this script, per catalog C, written
+-- with one ZADD each by catalog_flush() (a ZADD per title and key cost Redis a command's
+-- overhead twice per write): docs, by seq as text -> the stored form (false once dropped
+-- again in the same script), in order; seqs, the C:seq score/member pairs in order (a title
+-- written twice in one script: the later pair wins, as two ZADDs would).
+local cat_pend = {}
+local function cat_pending(C)
+  local p = cat_pend[C]
+  if not p then
+    p = {docs = {}, order = {}, seqs = {}}
+    cat_pend[C] = p
+  end
+  return p
+end
+
 -- The stored form of the entry at seq (C:docs), or nil.
 local function catalog_doc_at(C, seq)
+  local p = cat_pend[C]
+  local d = p and p.docs[seq]
+  if d ~= nil then return d or nil end
   return redis.call('ZRANGEBYSCORE', C .. ':docs', seq, seq)[1]
+end
+
+-- Drops the C:docs member of seq (one written in this script is only forgotten).
+local function cat_doc_drop(C, seq)
+  local p = cat_pend[C]
+  if p and p.docs[seq] then
+    p.docs[seq] = false
+    return
+  end
+  redis.call('ZREMRANGEBYSCORE', C .. ':docs', seq, seq)
+end
+
+-- ZADD key with the score/member pairs of flat, in runs that unpack() takes.
+local function cat_zadd(key, flat)
+  for i = 1, #flat, 2000 do
+    redis.call('ZADD', key, unpack(flat, i, math.min(#flat, i + 1999)))
+  end
+end
+
+-- Writes the members catalog_put() kept for catalog C.
+local function cat_pend_flush(C)
+  local p = cat_pend[C]
+  if not p then return end
+  cat_pend[C] = nil
+  local flat = {}
+  for _, seq in ipairs(p.order) do
+    local d = p.docs[seq]
+    if d then
+      flat[#flat + 1] = seq
+      flat[#flat + 1] = d
+    end
+  end
+  if #flat > 0 then cat_zadd(C .. ':docs', flat) end
+  if #p.seqs > 0 then cat_zadd(C .. ':seq', p.seqs) end
 end
 
 -- was with the epoch (st, ct, mk) ended by the change at seq `ended` put in front.
@@ -124,6 +176,7 @@ end
 local function catalog_flush(P, now)
   for _, T in ipairs(cat_targets) do
     local m, mk = cat_meta[T], P .. ':cat:' .. T .. ':meta'
+    cat_pend_flush(P .. ':cat:' .. T)
     if m.seq ~= m.seq0 then redis.call('HSET', mk, 'seq', itoa(m.seq)) end
     if m.live ~= 0 then redis.call('HINCRBY', mk, 'live', itoa(m.live)) end
     if m.removed ~= 0 then redis.call('HINCRBY', mk, 'removed', itoa(m.removed)) end
@@ -204,14 +257,17 @@ local function catalog_put(P, T, e, now, nows, retention_ms)
       table.insert(book, 'was')
       table.insert(book, catalog_was_push(cur[7], seq, cst, cur[5], cur[6]))
     end
-    if cur[4] then redis.call('ZREMRANGEBYSCORE', C .. ':docs', cur[4], cur[4]) end
+    if cur[4] then cat_doc_drop(C, cur[4]) end
   end
   if e.status ~= 'live' then
     doc = old and string.sub(old, at) or ''
   end
-  redis.call('ZADD', C .. ':docs', seq, st .. seq .. ':' .. doc)
+  local pend = cat_pending(C)
+  pend.docs[seq] = st .. seq .. ':' .. doc
+  pend.order[#pend.order + 1] = seq
+  pend.seqs[#pend.seqs + 1] = seq
+  pend.seqs[#pend.seqs + 1] = m
   redis.call('HSET', ek, unpack(book))
-  redis.call('ZADD', C .. ':seq', seq, m)
   if e.status == 'removed' then
     redis.call('ZADD', C .. ':rm', nows, m)
     cm.live, cm.removed = cm.live - 1, cm.removed + 1

@@ -193,13 +193,18 @@ local function circuit_flush()
   end
 end
 
-local function complete_one(id, token, outcome, http_status, code, message, snippet, delay,
-                            push_ms, attempt_ms, count, cat)
+-- The record fields complete_one reads (by position in its HMGET). The held attempt's
+-- http_status and attempt_ms are read only when the record holds one (attempt_at set): a first
+-- attempt looks up fewer fields that are not there.
+local RFIELDS = {'lease', 'status', 'target', 'source', 'content_id', 'attempt_count',
+                 'superseded_by', 'order_ts', 'order_seq', 'received_at', 'created_at',
+                 'attempt_at', 'error_code', 'error_message'}
+
+-- The outcome of ARGV group b (complete.lua's 17 arguments from ARGV[b + 1]).
+local function complete_one(b)
+  local id, token, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local key = P .. ':d:' .. id
-  local r = redis.call('HMGET', key, 'lease', 'status', 'target', 'source', 'content_id',
-                       'attempt_count', 'superseded_by', 'order_ts', 'order_seq', 'received_at',
-                       'created_at', 'attempt_at', 'http_status', 'error_code', 'error_message',
-                       'attempt_ms')
+  local r = redis.call('HMGET', key, unpack(RFIELDS))
   if token == '' or r[1] ~= token then return {'stale'} end
   local prev, target = r[2], r[3]
   unlease(id, target)
@@ -210,14 +215,18 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     redis.call('ZADD', P .. ':due:' .. target, nows, id)
     return {prev, tonumber(r[6]) or 0}, target
   end
+  local http_status, code, message, snippet = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
+  local count = ARGV[b + 11]
 
   -- The fields below are written over: the attempt they hold (prelude, attempt_json) moves to
   -- the list first.
   local listed = false
-  if r[12] and r[12] ~= '' then
+  local held = r[12] and r[12] ~= ''
+  if held then
+    local h = redis.call('HMGET', key, 'http_status', 'attempt_ms')
     redis.call('RPUSH', key .. ':attempts',
-               attempt_json({attempt_at = r[12], attempt_count = r[6], http_status = r[13],
-                             error_code = r[14], error_message = r[15], attempt_ms = r[16]}))
+               attempt_json({attempt_at = r[12], attempt_count = r[6], http_status = h[1],
+                             error_code = r[13], error_message = r[14], attempt_ms = h[2]}))
     listed = true
   end
   local attempts = tonumber(r[6]) or 0
@@ -238,14 +247,15 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     final = 'superseded'
   end
 
-  if final == 'delivered' and cat.status ~= '' then
+  local cstatus = ARGV[b + 12]
+  if final == 'delivered' and cstatus ~= '' then
     -- the catalog changes with the delivery, in this one script: a crash never leaves a
     -- catalog that disagrees with the delivery log
-    local ret_s, store = string.match(cat.opts, '^(%d+):(%d)$')
-    local res = catalog_put(P, target, {source = r[4], content_id = r[5], status = cat.status,
-                                        doc = cat.doc, order_ts = r[8], order_seq = r[9],
-                                        updated_at = cat.updated_at,
-                                        content_type = cat.content_type, markets = cat.markets,
+    local ret_s, store = string.match(ARGV[b + 17], '^(%d+):(%d)$')
+    local res = catalog_put(P, target, {source = r[4], content_id = r[5], status = cstatus,
+                                        doc = ARGV[b + 13], order_ts = r[8], order_seq = r[9],
+                                        updated_at = ARGV[b + 14],
+                                        content_type = ARGV[b + 15], markets = ARGV[b + 16],
                                         delivery_id = id}, now, nows, (tonumber(ret_s) or 0) * 1000)
     if store == '1' and (res == 'older' or res == 'not_in_catalog') then
       final = 'superseded'
@@ -257,22 +267,38 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     end
   end
 
+  -- This attempt's fields. An empty error is written only over one the record holds: a missing
+  -- field reads as empty everywhere, and the record stays smaller (cheaper to search, keep and
+  -- log to the AOF).
   local attempt_fields = {'attempt_count', itoa(attempts), 'http_status', http_status,
-                          'error_code', code, 'error_message', message, 'response_snippet',
-                          snippet, 'attempt_at', '', 'attempt_ms', ''}
+                          'response_snippet', snippet}
+  local n = 6
+  if code ~= '' or (r[13] and r[13] ~= '') then
+    attempt_fields[n + 1], attempt_fields[n + 2], n = 'error_code', code, n + 2
+  end
+  if message ~= '' or (r[14] and r[14] ~= '') then
+    attempt_fields[n + 1], attempt_fields[n + 2], n = 'error_message', message, n + 2
+  end
   if count == '1' and acode == code then
     -- held in the record (the common case: no list written at all)
-    attempt_fields[12] = nows
-    attempt_fields[14] = attempt_ms
-  elseif count == '1' then
-    -- the catalog changed the outcome's error: the attempt, as it was, goes to the list
-    redis.call('RPUSH', key .. ':attempts',
-               attempt_json({attempt_at = nows, attempt_count = attempts,
-                             http_status = http_status, error_code = acode,
-                             error_message = amessage, attempt_ms = attempt_ms}))
-    listed = true
+    attempt_fields[n + 1], attempt_fields[n + 2] = 'attempt_at', nows
+    attempt_fields[n + 3], attempt_fields[n + 4] = 'attempt_ms', ARGV[b + 10]
+  else
+    if count == '1' then
+      -- the catalog changed the outcome's error: the attempt, as it was, goes to the list
+      redis.call('RPUSH', key .. ':attempts',
+                 attempt_json({attempt_at = nows, attempt_count = attempts,
+                               http_status = http_status, error_code = acode,
+                               error_message = amessage, attempt_ms = ARGV[b + 10]}))
+      listed = true
+    end
+    if held then
+      attempt_fields[n + 1], attempt_fields[n + 2] = 'attempt_at', ''
+      attempt_fields[n + 3], attempt_fields[n + 4] = 'attempt_ms', ''
+    end
   end
   if listed then redis.call('EXPIRE', key .. ':attempts', retention) end
+  local push_ms = ARGV[b + 9]
   if push_ms ~= '' then observe('delivery_duration_seconds', target, (tonumber(push_ms) or 0) / 1000) end
   if final == 'superseded' then
     supersede(C, P, id, {target = target, source = r[4], content_id = r[5], status = prev,
@@ -280,12 +306,17 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     return {final, attempts}, target
   end
 
-  local fields = {'status', final, 'lease', '', 'updated_at', nows, 'next_retry_at', ''}
-  for _, v in ipairs(attempt_fields) do fields[#fields + 1] = v end
+  local fields = attempt_fields
+  n = #fields
+  fields[n + 1], fields[n + 2] = 'status', final
+  fields[n + 3], fields[n + 4] = 'lease', ''
+  fields[n + 5], fields[n + 6] = 'updated_at', nows
+  fields[n + 7], fields[n + 8] = 'next_retry_at', ''
+  n = n + 8
   local ttl, recent = retention, false
   if final == 'retrying' then
-    local at = itoa(now + delay)
-    fields[8] = at
+    local at = itoa(now + (tonumber(ARGV[b + 8]) or 0))
+    fields[n] = at
     redis.call('ZADD', P .. ':due:' .. target, at, id)
   else
     local tkey = title_key(P, target, r[4], r[5])
@@ -293,13 +324,11 @@ local function complete_one(id, token, outcome, http_status, code, message, snip
     local tfields = {}
     if ti[1] == id then tfields = {'live', ''} end
     if final == 'delivered' then
-      fields[#fields + 1] = 'delivered_at'
-      fields[#fields + 1] = nows
+      fields[n + 1], fields[n + 2] = 'delivered_at', nows
       if not ti[2] or older(ti[2], ti[3], r[8], r[9]) then
-        table.insert(tfields, 'done_ts')
-        table.insert(tfields, r[8])
-        table.insert(tfields, 'done_seq')
-        table.insert(tfields, r[9])
+        local k = #tfields
+        tfields[k + 1], tfields[k + 2], tfields[k + 3], tfields[k + 4] =
+          'done_ts', r[8], 'done_seq', r[9]
       end
     else -- failed
       ttl = failed_note(P, {id = id, target = target, source = r[4], content_id = r[5],
@@ -333,13 +362,7 @@ end
 local out = {}
 for i = 0, n - 1 do
   local b = FIRST + 17 * i
-  local e, target = complete_one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
-                                 ARGV[b + 5], ARGV[b + 6], ARGV[b + 7],
-                                 tonumber(ARGV[b + 8]) or 0, ARGV[b + 9], ARGV[b + 10],
-                                 ARGV[b + 11],
-                                 {status = ARGV[b + 12], doc = ARGV[b + 13],
-                                  updated_at = ARGV[b + 14], content_type = ARGV[b + 15],
-                                  markets = ARGV[b + 16], opts = ARGV[b + 17]})
+  local e, target = complete_one(b)
   if target then
     circuit_note(e, ARGV[b + 1], target, ARGV[b + 3], ARGV[b + 9] ~= '', ARGV[b + 4],
                  ARGV[b + 5], ARGV[b + 6])
