@@ -4,8 +4,9 @@
 #include "core/config.h"
 
 /* P:metrics: the counters and histogram buckets the Lua scripts add to (docs/redis.md,
- * "Metrics (`P:metrics`, hash of counters)"), which relay/metrics.c renders for Prometheus. The command that reads it and
- * the decoding of its answer; no I/O (the caller sends it over either connection). */
+ * "Metrics (`P:metrics`, hash of counters)"), which relay/metrics.c renders for Prometheus. The
+ * command that reads it and the decoding of its answer; no I/O (the caller sends it over either
+ * connection). */
 
 struct redisReply;
 struct json_t;
