@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "core/util.h"
+#include "handlers/hbody.h"
 #include "handlers/hplain.h"
 
 struct hclient_call {
@@ -21,9 +22,7 @@ struct hclient_call {
     struct curl_slist *headers; /* one allocation: the nodes and their strings */
     char *url;                  /* only when the auth adds a query parameter */
     char *body;
-    char *buf; /* response body, grown on demand up to max_body + 1 bytes */
-    size_t len, alloc, cap;
-    int truncated;
+    struct hbody resp; /* response body, up to max_body bytes */
     char retry_after[128];
     int have_retry_after;
     char errbuf[CURL_ERROR_SIZE];
@@ -228,28 +227,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userp)
 {
     struct hclient_call *c = userp;
     size_t n = size * nmemb;
-    size_t room = c->cap - c->len;
-    size_t take = n < room ? n : room;
-    if (c->len + take + 1 > c->alloc) {
-        /* Grow geometrically, never past cap + 1: most bodies are a few KiB, so no request
-         * pays for the whole max_body (16 MiB for CMS fetches) up front. */
-        size_t want = c->alloc ? c->alloc : 4096;
-        while (want < c->len + take + 1)
-            want *= 2;
-        if (want > c->cap + 1)
-            want = c->cap + 1;
-        char *nb = realloc(c->buf, want);
-        if (nb == NULL)
-            return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
-        c->buf = nb;
-        c->alloc = want;
-    }
-    memcpy(c->buf + c->len, ptr, take);
-    c->len += take;
-    c->buf[c->len] = '\0';
-    if (take < n)
-        c->truncated = 1; /* keep reading so the connection stays reusable */
-    return n;
+    /* 0 on failure: curl fails the transfer with CURLE_WRITE_ERROR */
+    return hbody_append(&c->resp, ptr, n) == 0 ? n : 0;
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userp)
@@ -303,8 +282,17 @@ static void call_free(struct hclient_call *c)
     free(c->headers);
     free(c->url);
     free(c->body);
-    free(c->buf);
+    hbody_free(&c->resp);
     free(c);
+}
+
+static void link_call(struct hclient *hc, struct hclient_call *c)
+{
+    c->next = hc->calls;
+    if (hc->calls)
+        hc->calls->prev = c;
+    hc->calls = c;
+    hc->active++;
 }
 
 static void unlink_call(struct hclient *hc, struct hclient_call *c)
@@ -372,9 +360,9 @@ static void check_done(struct hclient *hc)
             curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &res.status);
         else
             res.error_text = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
-        res.body = c->buf;
-        res.body_len = c->len;
-        res.truncated = c->truncated;
+        res.body = c->resp.buf;
+        res.body_len = c->resp.len;
+        res.truncated = c->resp.truncated;
         res.retry_after = c->have_retry_after ? c->retry_after : NULL;
         res.duration_ms = util_mono_ms() - c->started;
         c->cb(&res, c->arg);
@@ -620,11 +608,7 @@ static struct hclient_call *start_plain(struct hclient *hc, const struct hclient
     free(auth_header);
     free(c->url);
     c->url = NULL;
-    c->next = hc->calls;
-    if (hc->calls)
-        hc->calls->prev = c;
-    hc->calls = c;
-    hc->active++;
+    link_call(hc, c);
     return c;
 curl:
     free(auth_header);
@@ -646,10 +630,8 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
     c->hc = hc;
     c->cb = cb;
     c->arg = arg;
-    c->cap = req->max_body;
-    /* CMS documents are a few KiB: start there rather than grow into it */
-    c->alloc = c->cap + 1 < 4096 ? c->cap + 1 : 4096;
-    c->buf = malloc(c->alloc);
+    /* CMS documents are a few KiB: hbody starts there rather than grow into it */
+    int body_ok = hbody_init(&c->resp, req->max_body) == 0;
     if (hc->n_spare > 0) {
         hc->n_spare--;
         c->easy = hc->spare[hc->n_spare];
@@ -657,9 +639,8 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
     } else {
         c->easy = curl_easy_init();
     }
-    if (c->buf == NULL || c->easy == NULL)
+    if (!body_ok || c->easy == NULL)
         goto fail;
-    c->buf[0] = '\0';
     if (apply_auth(c, req->auth, req->url, &auth_header) != 0)
         goto fail;
     const char *extra[2];
@@ -707,11 +688,7 @@ struct hclient_call *hclient_start(struct hclient *hc, const struct hclient_requ
     c->started = util_mono_ms();
     if (curl_multi_add_handle(hc->multi, e) != CURLM_OK)
         goto fail;
-    c->next = hc->calls;
-    if (hc->calls)
-        hc->calls->prev = c;
-    hc->calls = c;
-    hc->active++;
+    link_call(hc, c);
     return c;
 fail:
     call_free(c);

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "core/util.h"
+#include "handlers/hbody.h"
 #include "handlers/hresp.h"
 
 #define IDLE_MAX 512           /* idle connections kept, all addresses together (curl's 512) */
@@ -68,10 +69,8 @@ struct hplain_call {
     int head_done;
     int pending; /* errno of a failure inside hplain_start, reported from the loop */
     struct hresp resp;
-    size_t received; /* body bytes as they came on the wire */
-    char *buf;       /* the body kept: up to cap bytes, NUL-terminated */
-    size_t len, alloc, cap;
-    int truncated;
+    size_t received;   /* body bytes as they came on the wire */
+    struct hbody body; /* the body kept: up to max_body bytes */
     z_stream *z;
     hclient_cb cb;
     void *arg;
@@ -425,7 +424,7 @@ static void call_free(struct hplain_call *c)
         free(c->z);
     }
     free(c->req);
-    free(c->buf);
+    hbody_free(&c->body);
     free(c);
 }
 
@@ -461,9 +460,9 @@ static void call_end(struct hplain_call *c, int error, int keep)
         res.status = c->resp.status;
     else
         res.error_text = c->errbuf;
-    res.body = c->buf;
-    res.body_len = c->len;
-    res.truncated = c->truncated;
+    res.body = c->body.buf;
+    res.body_len = c->body.len;
+    res.truncated = c->body.truncated;
     res.retry_after = c->resp.retry_after[0] ? c->resp.retry_after : NULL;
     res.duration_ms = util_mono_ms() - c->started;
     c->cb(&res, c->arg);
@@ -596,36 +595,12 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the answer --------------------------------------------------------------------------- */
 
-static int keep_bytes(struct hplain_call *c, const char *p, size_t n)
-{
-    size_t room = c->cap - c->len;
-    size_t take = n < room ? n : room;
-    if (c->len + take + 1 > c->alloc) {
-        size_t want = c->alloc ? c->alloc : 4096;
-        while (want < c->len + take + 1)
-            want *= 2;
-        if (want > c->cap + 1)
-            want = c->cap + 1;
-        char *nb = realloc(c->buf, want);
-        if (nb == NULL)
-            return -1;
-        c->buf = nb;
-        c->alloc = want;
-    }
-    memcpy(c->buf + c->len, p, take);
-    c->len += take;
-    c->buf[c->len] = '\0';
-    if (take < n)
-        c->truncated = 1; /* read on so the connection stays reusable */
-    return 0;
-}
-
 static int on_data(void *ctx, const char *p, size_t n, const char **err)
 {
     struct hplain_call *c = ctx;
     c->received += n;
     if (c->z == NULL) {
-        if (keep_bytes(c, p, n) == 0)
+        if (hbody_append(&c->body, p, n) == 0)
             return 0;
         *err = "Failure writing output to destination";
         return -1;
@@ -641,7 +616,7 @@ static int on_data(void *ctx, const char *p, size_t n, const char **err)
             *err = "Error while processing content unencoding";
             return -1;
         }
-        if (keep_bytes(c, out, sizeof(out) - c->z->avail_out) != 0) {
+        if (hbody_append(&c->body, out, sizeof(out) - c->z->avail_out) != 0) {
             *err = "Failure writing output to destination";
             return -1;
         }
@@ -870,17 +845,14 @@ struct hplain_call *hplain_start(struct hplain *hp, const struct hplain_target *
     c->hp = hp;
     c->cb = cb;
     c->arg = arg;
-    c->cap = max_body;
-    c->alloc = c->cap + 1 < 4096 ? c->cap + 1 : 4096;
-    c->buf = malloc(c->alloc);
+    int body_ok = hbody_init(&c->body, max_body) == 0;
     c->req = malloc(o.n);
     c->timer = evtimer_new(hp->base, on_timer, c);
     c->host = host_get(hp, t);
-    if (c->buf == NULL || c->req == NULL || c->timer == NULL || c->host == NULL) {
+    if (!body_ok || c->req == NULL || c->timer == NULL || c->host == NULL) {
         call_free(c);
         return NULL;
     }
-    c->buf[0] = '\0';
     c->req_len = o.n;
     o.p = c->req;
     o.n = 0;

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
+
 enum {
     BODY_START = 0,
     BODY_LENGTH,
@@ -218,17 +220,6 @@ static int meta_byte(struct hresp *r)
     return ++r->meta > HRESP_MAX_META ? bad(r, "Too long chunk framing in response") : 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum hresp_result hresp_body(struct hresp *r, const char *buf, size_t len, size_t *used,
                              int (*data)(void *ctx, const char *p, size_t n, const char **err),
                              void *ctx)
@@ -279,7 +270,7 @@ enum hresp_result hresp_body(struct hresp *r, const char *buf, size_t len, size_
             return HRESP_BAD;
         switch (r->body_state) {
         case CK_SIZE: {
-            int h = hex_value(c);
+            int h = util_hexval((unsigned char)c);
             if (h >= 0) {
                 if (++r->size_digits > 15)
                     return bad(r, "Too large chunk in response");
