@@ -35,6 +35,16 @@ struct hplain_target {
  * dot segments, no fragment and no user info. -1 for anything else (libcurl takes it). */
 int hplain_parse_url(const char *url, struct hplain_target *t);
 
+/* What the client offers in Accept-Encoding (it decodes both; curl offers br and zstd too). */
+#define HPLAIN_ACCEPT_ENCODING "deflate, gzip"
+
+/* The request's bytes as hplain_start sends them (handlers/hplain_req.c): into dst, or only
+ * their count with dst NULL; *len gets the count. -1 when a header cannot go on the wire as it
+ * is (a line break in it, no name). */
+int hplain_request(char *dst, size_t *len, const struct hplain_target *t, const char *method,
+                   const char *const *headers, const char *const *extra, size_t n_extra,
+                   const char *body, size_t body_len);
+
 /* Starts method on t with headers (NULL-terminated "Name: value" strings, curl's conventions:
  * "Name:" drops a header, "Name;" sends it empty) and body (sent when not NULL, with its
  * Content-Length). Everything is copied. cb runs once, from the loop, unless cancelled.
