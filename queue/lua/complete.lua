@@ -272,17 +272,17 @@ local function complete_one(b)
   -- log to the AOF).
   local attempt_fields = {'attempt_count', itoa(attempts), 'http_status', http_status,
                           'response_snippet', snippet}
-  local n = 6
+  local nf = 6
   if code ~= '' or (r[13] and r[13] ~= '') then
-    attempt_fields[n + 1], attempt_fields[n + 2], n = 'error_code', code, n + 2
+    attempt_fields[nf + 1], attempt_fields[nf + 2], nf = 'error_code', code, nf + 2
   end
   if message ~= '' or (r[14] and r[14] ~= '') then
-    attempt_fields[n + 1], attempt_fields[n + 2], n = 'error_message', message, n + 2
+    attempt_fields[nf + 1], attempt_fields[nf + 2], nf = 'error_message', message, nf + 2
   end
   if count == '1' and acode == code then
     -- held in the record (the common case: no list written at all)
-    attempt_fields[n + 1], attempt_fields[n + 2] = 'attempt_at', nows
-    attempt_fields[n + 3], attempt_fields[n + 4] = 'attempt_ms', ARGV[b + 10]
+    attempt_fields[nf + 1], attempt_fields[nf + 2] = 'attempt_at', nows
+    attempt_fields[nf + 3], attempt_fields[nf + 4] = 'attempt_ms', ARGV[b + 10]
   else
     if count == '1' then
       -- the catalog changed the outcome's error: the attempt, as it was, goes to the list
@@ -293,8 +293,8 @@ local function complete_one(b)
       listed = true
     end
     if held then
-      attempt_fields[n + 1], attempt_fields[n + 2] = 'attempt_at', ''
-      attempt_fields[n + 3], attempt_fields[n + 4] = 'attempt_ms', ''
+      attempt_fields[nf + 1], attempt_fields[nf + 2] = 'attempt_at', ''
+      attempt_fields[nf + 3], attempt_fields[nf + 4] = 'attempt_ms', ''
     end
   end
   if listed then redis.call('EXPIRE', key .. ':attempts', retention) end
@@ -307,16 +307,16 @@ local function complete_one(b)
   end
 
   local fields = attempt_fields
-  n = #fields
-  fields[n + 1], fields[n + 2] = 'status', final
-  fields[n + 3], fields[n + 4] = 'lease', ''
-  fields[n + 5], fields[n + 6] = 'updated_at', nows
-  fields[n + 7], fields[n + 8] = 'next_retry_at', ''
-  n = n + 8
+  nf = #fields
+  fields[nf + 1], fields[nf + 2] = 'status', final
+  fields[nf + 3], fields[nf + 4] = 'lease', ''
+  fields[nf + 5], fields[nf + 6] = 'updated_at', nows
+  fields[nf + 7], fields[nf + 8] = 'next_retry_at', ''
+  nf = nf + 8
   local ttl, recent = retention, false
   if final == 'retrying' then
     local at = itoa(now + (tonumber(ARGV[b + 8]) or 0))
-    fields[n] = at
+    fields[nf] = at
     redis.call('ZADD', P .. ':due:' .. target, at, id)
   else
     local tkey = title_key(P, target, r[4], r[5])
@@ -324,7 +324,7 @@ local function complete_one(b)
     local tfields = {}
     if ti[1] == id then tfields = {'live', ''} end
     if final == 'delivered' then
-      fields[n + 1], fields[n + 2] = 'delivered_at', nows
+      fields[nf + 1], fields[nf + 2] = 'delivered_at', nows
       if not ti[2] or older(ti[2], ti[3], r[8], r[9]) then
         local k = #tfields
         tfields[k + 1], tfields[k + 2], tfields[k + 3], tfields[k + 4] =
