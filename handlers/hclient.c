@@ -601,18 +601,17 @@ static struct hclient_call *start_plain(struct hclient *hc, const struct hclient
     const char *extra[1] = {auth_header};
     c->plain = hplain_start(hc->plain, &t, method, req->headers, extra, auth_header ? 1 : 0, body,
                             req->body_len, timeout, connect, req->max_body, on_plain_done, c);
-    if (c->plain == NULL)
-        goto curl;
+    if (c->plain != NULL)
+        link_call(hc, c);
+curl:
+    /* the header holds the credentials: wiped, whichever path takes the request */
     if (auth_header)
         OPENSSL_cleanse(auth_header, strlen(auth_header));
     free(auth_header);
     free(c->url);
     c->url = NULL;
-    link_call(hc, c);
-    return c;
-curl:
-    free(auth_header);
-    free(c->url);
+    if (c->plain != NULL)
+        return c;
     free(c);
     return NULL;
 }
