@@ -31,10 +31,16 @@ class Recorder:
             t0 = time.monotonic()
             try:
                 time.sleep(delay)
+            finally:
+                # A request stops counting once the CMS starts its answer: the worker can read
+                # the answer's end, release its slot and send the next request before this
+                # thread runs again after the write (seen with the worker's plain HTTP client).
+                with self.lock:
+                    self.now -= 1
+            try:
                 inner(h, body)
             finally:
                 with self.lock:
-                    self.now -= 1
                     self.spans.append((t0, time.monotonic(), h.path))
         cms._handle = handle
 
