@@ -308,17 +308,26 @@ static const char *hash_int(const json_t *h, const char *field)
     return v;
 }
 
+static unsigned long long hash_count(const json_t *h, const char *field)
+{
+    return strtoull(hash_int(h, field), NULL, 10);
+}
+
 /* A sum from HINCRBYFLOAT: a plain decimal number, else 0. */
-static const char *hash_float(const json_t *h, const char *field)
+static double hash_float(const json_t *h, const char *field)
 {
     const char *v = json_string_value(json_object_get(h, field));
     char *end;
     if (v == NULL || v[0] == '\0' || strlen(v) > 40 || strspn(v, "0123456789.-e+") != strlen(v))
-        return "0";
-    (void)strtod(v, &end);
-    return *end == '\0' ? v : "0";
+        return 0;
+    double d = strtod(v, &end);
+    return *end == '\0' ? d : 0;
 }
 
+/* One histogram from P:metrics (docs/redis.md, "Metrics"): complete.lua adds each observation
+ * to its own bucket (`_in`) and its ms to `_sum_ms`; the cumulative buckets, the count and the
+ * sum in seconds are made here. The cumulative `_bucket`, `_count` and float `_sum` fields that
+ * earlier builds wrote are added in, so an upgrade loses no history. */
 static void histogram(struct buf *b, const char *name, const json_t *h, const char *target)
 {
     char field[256];
@@ -326,8 +335,11 @@ static void histogram(struct buf *b, const char *name, const json_t *h, const ch
     const char *t = target ? target : "";
     /* In P:metrics the names go without the "relay_" namespace. */
     const char *base = strncmp(name, "relay_", 6) == 0 ? name + 6 : name;
+    unsigned long long cum = 0;
     for (size_t i = 0; i <= N_BOUNDS; i++) {
         const char *le = i < N_BOUNDS ? bounds[i] : "+Inf";
+        snprintf(field, sizeof(field), "%s_in%s%s|%s", base, sfx, t, le);
+        cum += hash_count(h, field);
         snprintf(field, sizeof(field), "%s_bucket%s%s|%s", base, sfx, t, le);
         bprintf(b, "%s_bucket{", name);
         if (target) {
@@ -335,19 +347,26 @@ static void histogram(struct buf *b, const char *name, const json_t *h, const ch
             blabel(b, target);
             bprintf(b, "\",");
         }
-        bprintf(b, "le=\"%s\"} %s\n", le, hash_int(h, field));
+        bprintf(b, "le=\"%s\"} %llu\n", le, cum + hash_count(h, field));
     }
-    const char *parts[] = {"sum", "count"};
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(field, sizeof(field), "%s_%s%s%s", base, parts[i], sfx, t);
-        bprintf(b, "%s_%s", name, parts[i]);
-        if (target) {
-            bprintf(b, "{target=\"");
-            blabel(b, target);
-            bprintf(b, "\"}");
-        }
-        bprintf(b, " %s\n", i == 0 ? hash_float(h, field) : hash_int(h, field));
+    snprintf(field, sizeof(field), "%s_sum_ms%s%s", base, sfx, t);
+    double sum = (double)hash_count(h, field) / 1000.0;
+    snprintf(field, sizeof(field), "%s_sum%s%s", base, sfx, t);
+    sum += hash_float(h, field);
+    snprintf(field, sizeof(field), "%s_count%s%s", base, sfx, t);
+    unsigned long long count = cum + hash_count(h, field);
+    const char *open = target ? "{target=\"" : "";
+    bprintf(b, "%s_sum%s", name, open);
+    if (target) {
+        blabel(b, target);
+        bprintf(b, "\"}");
     }
+    bprintf(b, " %.15g\n%s_count%s", sum, name, open);
+    if (target) {
+        blabel(b, target);
+        bprintf(b, "\"}");
+    }
+    bprintf(b, " %llu\n", count);
 }
 
 /* Catalog sync (queue/lua/sync_*.lua write these fields of P:metrics). */

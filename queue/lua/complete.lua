@@ -19,47 +19,41 @@ local P, max_attempts, retention, n = ARGV[1], tonumber(ARGV[2]) or 1, tonumber(
 local now = now_ms()
 local nows = itoa(now)
 local M = P .. ':metrics'
-local BOUNDS = {'0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10',
-                '30', '60', '300'}
-local BOUNDN = {}
-for i, b in ipairs(BOUNDS) do BOUNDN[i] = tonumber(b) end
+-- Histogram bucket bounds in ms (the le labels, in s, are the relay's: relay/metrics.c).
+local BOUNDS_MS = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000}
+local BOUND_LE = {'0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10',
+                  '30', '60', '300', '+Inf'}
 -- A delivery done within this share of retention_s after its fan-out keeps the expiry that
 -- fanout.lua gave its record and title (retention_s from then) instead of two more EXPIREs:
 -- they go at most 1/64 of retention_s (2.6 h of the default 7 days) early.
 local RECENT_MS = retention * 1000 / 64
 
 local C = counters()
-local add, addf = C.add, C.addf
--- Histograms: per series, how many observations fell first into each bucket; turned into the
--- cumulative Prometheus bucket fields once per call (building ~16 field names per
--- observation was a visible share of this script's time).
+local add = C.add
+-- Histograms: per series, how many observations fell into each bucket (not cumulative) and
+-- their sum in ms, written as integer increments once per call: one HINCRBY per bucket hit
+-- and one for the sum. The relay adds the buckets up (docs/redis.md, "Metrics"). Cumulative
+-- buckets, a count and a float sum were 17 HINCRBY(FLOAT)s per series and call whatever was
+-- observed: at low rates, where a call carries one or two outcomes, most of the script's work.
 local hist, hist_keys = {}, {}
-local function observe(name, label, secs)
+local function observe(name, label, ms)
   local series = name .. '|' .. (label or '')
   local h = hist[series]
   if not h then
-    h = {name = name, sfx = label and ('|' .. label) or '', n = {}, sum = 0, count = 0}
-    for i = 1, #BOUNDS + 1 do h.n[i] = 0 end
+    h = {name = name, sfx = label and ('|' .. label) or '', n = {}, sum = 0}
     hist[series] = h
     table.insert(hist_keys, series)
   end
   local i = 1
-  while i <= #BOUNDS and secs > BOUNDN[i] do i = i + 1 end
-  h.n[i] = h.n[i] + 1
-  h.sum = h.sum + secs
-  h.count = h.count + 1
+  while i <= #BOUNDS_MS and ms > BOUNDS_MS[i] do i = i + 1 end
+  h.n[i] = (h.n[i] or 0) + 1
+  h.sum = h.sum + ms
 end
 local function flush_histograms()
   for _, series in ipairs(hist_keys) do
     local h = hist[series]
-    local cum = 0
-    for i, b in ipairs(BOUNDS) do
-      cum = cum + h.n[i]
-      if cum > 0 then add(M, h.name .. '_bucket' .. h.sfx .. '|' .. b, cum) end
-    end
-    add(M, h.name .. '_bucket' .. h.sfx .. '|+Inf', h.count)
-    addf(M, h.name .. '_sum' .. h.sfx, h.sum)
-    add(M, h.name .. '_count' .. h.sfx, h.count)
+    for i, n in pairs(h.n) do add(M, h.name .. '_in' .. h.sfx .. '|' .. BOUND_LE[i], n) end
+    add(M, h.name .. '_sum_ms' .. h.sfx, h.sum)
   end
 end
 
@@ -299,7 +293,7 @@ local function complete_one(b)
   end
   if listed then redis.call('EXPIRE', key .. ':attempts', retention) end
   local push_ms = ARGV[b + 9]
-  if push_ms ~= '' then observe('delivery_duration_seconds', target, (tonumber(push_ms) or 0) / 1000) end
+  if push_ms ~= '' then observe('delivery_duration_seconds', target, tonumber(push_ms) or 0) end
   if final == 'superseded' then
     supersede(C, P, id, {target = target, source = r[4], content_id = r[5], status = prev,
                          superseded_by = r[7] or ''}, nil, now, retention, attempt_fields)
@@ -354,7 +348,7 @@ local function complete_one(b)
   count_outcome(C, P, target, final == 'retrying' and 'retried' or final)
   if final == 'delivered' then
     local recv = tonumber(r[10])
-    if recv then observe('event_to_delivery_seconds', nil, math.max(0, now - recv) / 1000) end
+    if recv then observe('event_to_delivery_seconds', nil, math.max(0, now - recv)) end
   end
   return {final, attempts}, target
 end

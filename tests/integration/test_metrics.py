@@ -329,6 +329,40 @@ class MetricsTest(RelayTestCase):
         self.assertEqual(value(fams, "relay_event_to_delivery_seconds",
                                "relay_event_to_delivery_seconds_bucket", le="30"), 4)
 
+    def test_4b_histograms_per_bucket_and_earlier_cumulative(self):
+        # complete.lua writes each observation to its own bucket (_in) and the sum in ms; the
+        # cumulative fields an earlier build wrote still count, added to the new ones
+        h = "relay:metrics"
+        self.redis.cmd("HSET", h,
+                       *[x for le, n in zip(("0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30",
+                                             "60", "300", "+Inf"),
+                                            ("3", "5", "5", "6", "6", "6", "7", "7", "7", "7", "7"))
+                         for x in ("delivery_duration_seconds_bucket|canon|" + le, n)],
+                       "delivery_duration_seconds_sum|canon", "9.75",
+                       "delivery_duration_seconds_count|canon", "7",
+                       "delivery_duration_seconds_in|canon|0.1", "2",
+                       "delivery_duration_seconds_in|canon|1", "1",
+                       "delivery_duration_seconds_in|canon|+Inf", "1",
+                       "delivery_duration_seconds_sum_ms|canon", "2500",
+                       "event_to_delivery_seconds_in|0.005", "4",
+                       "event_to_delivery_seconds_in|30", "1",
+                       "event_to_delivery_seconds_sum_ms", "20030")
+        try:
+            fams = self.scrape()
+        finally:
+            self.redis.cmd("DEL", h)
+        d = "relay_delivery_duration_seconds"
+        for le, want in (("0.05", 0), ("0.1", 5), ("0.25", 7), ("1", 9), ("300", 10), ("+Inf", 11)):
+            self.assertEqual(value(fams, d, d + "_bucket", target="canon", le=le), want, le)
+        self.assertEqual(value(fams, d, d + "_count", target="canon"), 11)
+        self.assertAlmostEqual(value(fams, d, d + "_sum", target="canon"), 12.25)
+        self.assertEqual(value(fams, d, d + "_count", target="titan"), 0)
+        e = "relay_event_to_delivery_seconds"
+        for le, want in (("0.005", 4), ("10", 4), ("30", 5), ("+Inf", 5)):
+            self.assertEqual(value(fams, e, e + "_bucket", le=le), want, le)
+        self.assertEqual(value(fams, e, e + "_count"), 5)
+        self.assertAlmostEqual(value(fams, e, e + "_sum"), 20.03)
+
     def test_5_queue_depth_and_paused(self):
         self.redis.cmd("SADD", "relay:paused", "titan")
         try:
