@@ -192,7 +192,7 @@ end
 -- attempt looks up fewer fields that are not there.
 local RFIELDS = {'lease', 'status', 'target', 'source', 'content_id', 'attempt_count',
                  'superseded_by', 'order_ts', 'order_seq', 'received_at', 'created_at',
-                 'attempt_at', 'error_code', 'error_message'}
+                 'attempt_at', 'error_code', 'error_message', 'next_retry_at'}
 
 -- The outcome of ARGV group b (complete.lua's 17 arguments from ARGV[b + 1]).
 local function complete_one(b)
@@ -305,14 +305,17 @@ local function complete_one(b)
   fields[nf + 1], fields[nf + 2] = 'status', final
   fields[nf + 3], fields[nf + 4] = 'lease', ''
   fields[nf + 5], fields[nf + 6] = 'updated_at', nows
-  fields[nf + 7], fields[nf + 8] = 'next_retry_at', ''
-  nf = nf + 8
+  nf = nf + 6
   local ttl, recent = retention, false
   if final == 'retrying' then
     local at = itoa(now + (tonumber(ARGV[b + 8]) or 0))
-    fields[nf] = at
+    fields[nf + 1], fields[nf + 2], nf = 'next_retry_at', at, nf + 2
     redis.call('ZADD', P .. ':due:' .. target, at, id)
   else
+    -- one leased by fanout.lua at once never had a due time (a missing field reads as empty)
+    if r[15] and r[15] ~= '' then
+      fields[nf + 1], fields[nf + 2], nf = 'next_retry_at', '', nf + 2
+    end
     local tkey = title_key(P, target, r[4], r[5])
     local ti = redis.call('HMGET', tkey, 'live', 'done_ts', 'done_seq')
     local tfields = {}

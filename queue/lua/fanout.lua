@@ -63,20 +63,21 @@ local function fanout_one(base, sid, nt, nf)
     local key = P .. ':d:' .. id
     if not unwritten[id] and redis.call('EXISTS', key) == 0 then
       local tkey = title_key(P, target, f.source, f.content_id)
-      local ti = redis.call('HMGET', tkey, 'live', 'live_ts', 'live_seq', 'done_ts', 'done_seq',
-                            'first_seen')
+      local ti = redis.call('HMGET', tkey, 'live', 'done_ts', 'done_seq', 'first_seen')
       -- after: a delivery of this title still being pushed, which this one must wait for
       local status, sup_by, at, after = 'pending', '', now, ''
-      if ti[4] and ti[4] ~= '' and older(order_ts, sid, ti[4], ti[5]) then
+      if ti[2] and ti[2] ~= '' and older(order_ts, sid, ti[2], ti[3]) then
         status = 'superseded'
       elseif ti[1] and ti[1] ~= '' then
         local live = ti[1]
         local lkey = P .. ':d:' .. live
         local lw = unwritten[live]
-        local lrec = lw and {'pending', ''} or redis.call('HMGET', lkey, 'status', 'after')
+        -- the live delivery's event order is its record's (the title keeps no copy of it)
+        local lrec = lw and {'pending', '', lw.order_ts, lw.sid} or
+                     redis.call('HMGET', lkey, 'status', 'after', 'order_ts', 'order_seq')
         local lstatus = lrec[1]
         if lstatus == 'pending' or lstatus == 'retrying' then
-          if older(order_ts, sid, ti[2], ti[3]) then
+          if older(order_ts, sid, lrec[3], lrec[4]) then
             status, sup_by = 'superseded', live
           else
             local leased = redis.call('ZSCORE', P .. ':lease', live)
@@ -120,13 +121,14 @@ local function fanout_one(base, sid, nt, nf)
       opt(rec, 'superseded_by', sup_by)
       opt(rec, 'after', after)
       local ats = at == now and nows or itoa(at)
-      if status == 'pending' then opt(rec, 'next_retry_at', ats) end
       if status == 'pending' and at == now and after == '' then
-        local d = {target = target, id = id, f = f, order_ts = order_ts,
-                   first_seen = ti[6] or now, key = key, rec = rec}
+        -- next_retry_at only if it is not leased below: one in flight waits for nothing
+        local d = {target = target, id = id, f = f, order_ts = order_ts, sid = sid,
+                   first_seen = ti[4] or now, key = key, rec = rec}
         table.insert(fresh, d)
         unwritten[id] = d
       else
+        if status == 'pending' then opt(rec, 'next_retry_at', ats) end
         redis.call('HSET', key, unpack(rec))
         redis.call('EXPIRE', key, retention_s)
       end
@@ -134,8 +136,8 @@ local function fanout_one(base, sid, nt, nf)
         schedule(target, id, ats)
         -- first_seen: when the relay first fanned this title out to this target (a format
         -- that needs a stable creation time gets it with the claim)
-        local tf = {'live', id, 'live_ts', order_tss, 'live_seq', sid}
-        if not ti[6] then tf[7] = 'first_seen'; tf[8] = nows end
+        local tf = {'live', id}
+        if not ti[4] then tf[3] = 'first_seen'; tf[4] = nows end
         redis.call('HSET', tkey, unpack(tf))
       else
         count_outcome(C, P, target, 'superseded')
@@ -229,9 +231,9 @@ if ARGV[base + 1] then
   end
 end
 
--- the fresh records the lease did not take
+-- the fresh records the lease did not take: due now
 for _, d in ipairs(fresh) do
-  if unwritten[d.id] then write_record(d) end
+  if unwritten[d.id] then write_record(d, 'next_retry_at', nows) end
 end
 C.flush()
 for _, target in ipairs(due_targets) do

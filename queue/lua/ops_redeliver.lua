@@ -64,8 +64,8 @@ local function redeliver(id)
             live_waiting = (ls == 'pending' or ls == 'retrying')
         end
         if not live_waiting then
-            local o = redis.call('HMGET', key, 'order_ts', 'order_seq')
-            redis.call('HSET', title, 'live', id, 'live_ts', o[1] or '', 'live_seq', o[2] or '')
+            -- (fanout.lua reads the live delivery's event order from its record)
+            redis.call('HSET', title, 'live', id)
         end
     end
     return nil
