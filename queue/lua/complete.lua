@@ -205,7 +205,7 @@ local function complete_one(b)
 
   if outcome == 'release' then
     -- handed back on shutdown: no attempt spent
-    redis.call('HSET', key, 'lease', '', 'updated_at', nows)
+    redis.call('HSET', key, 'lease', '', 'updated_at', nows, 'next_retry_at', nows)
     redis.call('ZADD', P .. ':due:' .. target, nows, id)
     return {prev, tonumber(r[6]) or 0}, target
   end

@@ -26,8 +26,9 @@ for _, id in ipairs(ids) do
                            superseded_by = r[3]}, nil, now, retention)
       superseded = superseded + 1
     else
-      redis.call('HSET', key, 'lease', '', 'updated_at', now)
-      redis.call('ZADD', P .. ':due:' .. r[2], now, id)
+      -- due again now (one fanout.lua leased at once had no next_retry_at)
+      redis.call('HSET', key, 'lease', '', 'updated_at', itoa(now), 'next_retry_at', itoa(now))
+      redis.call('ZADD', P .. ':due:' .. r[2], itoa(now), id)
       back = back + 1
     end
   end
