@@ -183,6 +183,15 @@ def check_histogram(name, samples):
             raise FormatError("%s%r: _count must equal the +Inf bucket" % (name, rest))
 
 
+# The cumulative histogram fields (with count and float sum) that builds before per-bucket
+# histograms wrote to P:metrics for target canon: 7 pushes, 9.75 s in all.
+CUMULATIVE_CANON = [x for le, n in zip(("0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60",
+                                        "300", "+Inf"),
+                                       ("3", "5", "5", "6", "6", "6", "7", "7", "7", "7", "7"))
+                    for x in ("delivery_duration_seconds_bucket|canon|" + le, n)] + [
+    "delivery_duration_seconds_sum|canon", "9.75", "delivery_duration_seconds_count|canon", "7"]
+
+
 def value(fams, family, sample=None, **labels):
     for sname, l, v in fams[family]["samples"]:
         if sname == (sample or family) and l == labels:
@@ -291,33 +300,23 @@ class MetricsTest(RelayTestCase):
         self.assertGreater(value(fams, "relay_webhooks_total", source="_other",
                                  outcome="rejected"), 0)
 
-    def test_4_worker_metrics_from_redis(self):
-        h = "relay:metrics"
-        self.redis.cmd("HSET", h, "deliveries_total|canon|delivered", "7",
-                       "deliveries_total|titan|retried", "2",
-                       "delivery_duration_seconds_bucket|canon|0.1", "3",
-                       "delivery_duration_seconds_bucket|canon|0.25", "5",
-                       "delivery_duration_seconds_bucket|canon|0.5", "5",
-                       "delivery_duration_seconds_bucket|canon|1", "6",
-                       "delivery_duration_seconds_bucket|canon|2.5", "6",
-                       "delivery_duration_seconds_bucket|canon|5", "6",
-                       "delivery_duration_seconds_bucket|canon|10", "7",
-                       "delivery_duration_seconds_bucket|canon|30", "7",
-                       "delivery_duration_seconds_bucket|canon|60", "7",
-                       "delivery_duration_seconds_bucket|canon|300", "7",
-                       "delivery_duration_seconds_bucket|canon|+Inf", "7",
-                       "delivery_duration_seconds_sum|canon", "9.75",
-                       "delivery_duration_seconds_count|canon", "7",
-                       "event_to_delivery_seconds_bucket|+Inf", "7",
-                       "event_to_delivery_seconds_bucket|300", "7",
-                       "event_to_delivery_seconds_bucket|60", "7",
-                       "event_to_delivery_seconds_bucket|30", "4",
-                       "event_to_delivery_seconds_sum", "81.5",
-                       "event_to_delivery_seconds_count", "7")
+    def scrape_with(self, *fields):
+        """/metrics with P:metrics holding fields (name, value, ...) only."""
+        self.redis.cmd("HSET", "relay:metrics", *fields)
         try:
-            fams = self.scrape()
+            return self.scrape()
         finally:
-            self.redis.cmd("DEL", h)
+            self.redis.cmd("DEL", "relay:metrics")
+
+    def test_4_worker_metrics_from_redis(self):
+        fams = self.scrape_with("deliveries_total|canon|delivered", "7",
+                                "deliveries_total|titan|retried", "2", *CUMULATIVE_CANON,
+                                "event_to_delivery_seconds_bucket|+Inf", "7",
+                                "event_to_delivery_seconds_bucket|300", "7",
+                                "event_to_delivery_seconds_bucket|60", "7",
+                                "event_to_delivery_seconds_bucket|30", "4",
+                                "event_to_delivery_seconds_sum", "81.5",
+                                "event_to_delivery_seconds_count", "7")
         self.assertEqual(value(fams, "relay_deliveries_total", target="canon",
                                outcome="delivered"), 7)
         self.assertEqual(value(fams, "relay_deliveries_total", target="titan", outcome="retried"), 2)
@@ -332,25 +331,14 @@ class MetricsTest(RelayTestCase):
     def test_4b_histograms_per_bucket_and_earlier_cumulative(self):
         # complete.lua writes each observation to its own bucket (_in) and the sum in ms; the
         # cumulative fields an earlier build wrote still count, added to the new ones
-        h = "relay:metrics"
-        self.redis.cmd("HSET", h,
-                       *[x for le, n in zip(("0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30",
-                                             "60", "300", "+Inf"),
-                                            ("3", "5", "5", "6", "6", "6", "7", "7", "7", "7", "7"))
-                         for x in ("delivery_duration_seconds_bucket|canon|" + le, n)],
-                       "delivery_duration_seconds_sum|canon", "9.75",
-                       "delivery_duration_seconds_count|canon", "7",
-                       "delivery_duration_seconds_in|canon|0.1", "2",
-                       "delivery_duration_seconds_in|canon|1", "1",
-                       "delivery_duration_seconds_in|canon|+Inf", "1",
-                       "delivery_duration_seconds_sum_ms|canon", "2500",
-                       "event_to_delivery_seconds_in|0.005", "4",
-                       "event_to_delivery_seconds_in|30", "1",
-                       "event_to_delivery_seconds_sum_ms", "20030")
-        try:
-            fams = self.scrape()
-        finally:
-            self.redis.cmd("DEL", h)
+        fams = self.scrape_with(*CUMULATIVE_CANON,
+                                "delivery_duration_seconds_in|canon|0.1", "2",
+                                "delivery_duration_seconds_in|canon|1", "1",
+                                "delivery_duration_seconds_in|canon|+Inf", "1",
+                                "delivery_duration_seconds_sum_ms|canon", "2500",
+                                "event_to_delivery_seconds_in|0.005", "4",
+                                "event_to_delivery_seconds_in|30", "1",
+                                "event_to_delivery_seconds_sum_ms", "20030")
         d = "relay_delivery_duration_seconds"
         for le, want in (("0.05", 0), ("0.1", 5), ("0.25", 7), ("1", 9), ("300", 10), ("+Inf", 11)):
             self.assertEqual(value(fams, d, d + "_bucket", target="canon", le=le), want, le)
