@@ -324,6 +324,24 @@ static double hash_float(const json_t *h, const char *field)
     return *end == '\0' ? d : 0;
 }
 
+/* A histogram sample's name and labels: name_part, then {target="…",le="…"} with those given. */
+static void hist_sample(struct buf *b, const char *name, const char *part, const char *target,
+                        const char *le)
+{
+    bprintf(b, "%s_%s", name, part);
+    if (target == NULL && le == NULL)
+        return;
+    bprintf(b, "{");
+    if (target) {
+        bprintf(b, "target=\"");
+        blabel(b, target);
+        bprintf(b, "\"%s", le ? "," : "");
+    }
+    if (le)
+        bprintf(b, "le=\"%s\"", le);
+    bprintf(b, "}");
+}
+
 /* One histogram from P:metrics (docs/redis.md, "Metrics"): complete.lua adds each observation
  * to its own bucket (`_in`) and its ms to `_sum_ms`; the cumulative buckets, the count and the
  * sum in seconds are made here. The cumulative `_bucket`, `_count` and float `_sum` fields that
@@ -341,32 +359,18 @@ static void histogram(struct buf *b, const char *name, const json_t *h, const ch
         snprintf(field, sizeof(field), "%s_in%s%s|%s", base, sfx, t, le);
         cum += hash_count(h, field);
         snprintf(field, sizeof(field), "%s_bucket%s%s|%s", base, sfx, t, le);
-        bprintf(b, "%s_bucket{", name);
-        if (target) {
-            bprintf(b, "target=\"");
-            blabel(b, target);
-            bprintf(b, "\",");
-        }
-        bprintf(b, "le=\"%s\"} %llu\n", le, cum + hash_count(h, field));
+        hist_sample(b, name, "bucket", target, le);
+        bprintf(b, " %llu\n", cum + hash_count(h, field));
     }
     snprintf(field, sizeof(field), "%s_sum_ms%s%s", base, sfx, t);
     double sum = (double)hash_count(h, field) / 1000.0;
     snprintf(field, sizeof(field), "%s_sum%s%s", base, sfx, t);
     sum += hash_float(h, field);
+    hist_sample(b, name, "sum", target, NULL);
+    bprintf(b, " %.15g\n", sum);
     snprintf(field, sizeof(field), "%s_count%s%s", base, sfx, t);
-    unsigned long long count = cum + hash_count(h, field);
-    const char *open = target ? "{target=\"" : "";
-    bprintf(b, "%s_sum%s", name, open);
-    if (target) {
-        blabel(b, target);
-        bprintf(b, "\"}");
-    }
-    bprintf(b, " %.15g\n%s_count%s", sum, name, open);
-    if (target) {
-        blabel(b, target);
-        bprintf(b, "\"}");
-    }
-    bprintf(b, " %llu\n", count);
+    hist_sample(b, name, "count", target, NULL);
+    bprintf(b, " %llu\n", cum + hash_count(h, field));
 }
 
 /* Catalog sync (queue/lua/sync_*.lua write these fields of P:metrics). */
