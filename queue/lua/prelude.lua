@@ -52,17 +52,12 @@ local function older(ats, aseq, bts, bseq)
 end
 
 -- Counter increments summed over a call and written once per field at the end (nothing in
--- between reads them): C.add(key, field, n), C.addf (float), C.flush().
+-- between reads them): C.add(key, field, n), C.flush().
 local function counters()
-  local C, incr, keys, fincr, fkeys = {}, {}, {}, {}, {}
+  local C, incr, keys = {}, {}, {}
   function C.add(key, field, by)
     local h = incr[key]
     if not h then h = {}; incr[key] = h; table.insert(keys, key) end
-    h[field] = (h[field] or 0) + by
-  end
-  function C.addf(key, field, by)
-    local h = fincr[key]
-    if not h then h = {}; fincr[key] = h; table.insert(fkeys, key) end
     h[field] = (h[field] or 0) + by
   end
   function C.flush()
@@ -70,9 +65,6 @@ local function counters()
       for field, by in pairs(incr[key]) do
         if by ~= 0 then redis.call('HINCRBY', key, field, itoa(by)) end
       end
-    end
-    for _, key in ipairs(fkeys) do
-      for field, by in pairs(fincr[key]) do redis.call('HINCRBYFLOAT', key, field, by) end
     end
   end
   return C
