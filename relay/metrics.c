@@ -313,7 +313,7 @@ static unsigned long long hash_count(const json_t *h, const char *field)
     return strtoull(hash_int(h, field), NULL, 10);
 }
 
-/* A sum from HINCRBYFLOAT: a plain decimal number, else 0. */
+/* A float sum as earlier builds wrote it (HINCRBYFLOAT): a plain decimal number, else 0. */
 static double hash_float(const json_t *h, const char *field)
 {
     const char *v = json_string_value(json_object_get(h, field));
