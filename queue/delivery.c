@@ -296,6 +296,37 @@ static const char *field(const redisReply *fields, const char *name)
     return "";
 }
 
+/* The names of the joined values, in their order (queue/enqueue.c writes them). */
+static const char *const EVENT_NAMES[DLV_EVENT_VALUES] = {
+    "source",         "event_id",   "type",        "content_type", "content_id", "show_id",
+    "season_number", "episode_number", "created_at", "received_at", "request_id"};
+
+static int is_str(const redisReply *r, const char *s)
+{
+    return r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
+}
+
+/* Splits v's NUL-joined values into e: each NUL (and hiredis's after the last) ends a value
+ * in place. Missing values are empty; values past the last known one are ignored (a later
+ * build may append some). */
+static void split_values(const redisReply *v, struct dlv_entry *e)
+{
+    const char *p = v->str, *end = v->str + v->len;
+    for (size_t i = 0; i < DLV_EVENT_VALUES; i++) {
+        if (p > end) {
+            e->value_[i] = "";
+            e->len_[i] = 0;
+            continue;
+        }
+        const char *z = memchr(p, '\0', (size_t)(end - p));
+        if (z == NULL)
+            z = end;
+        e->value_[i] = p;
+        e->len_[i] = (size_t)(z - p);
+        p = z + 1;
+    }
+}
+
 int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e)
 {
     memset(e, 0, sizeof(*e));
@@ -311,11 +342,19 @@ int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e)
         e->deleted = 1; /* [id, nil]: deleted while pending */
         return 0;
     }
-    e->fields_ = x->element[1];
-    e->source = field(e->fields_, "source");
-    e->event_id = field(e->fields_, "event_id");
-    e->content_type = field(e->fields_, "content_type");
-    e->targets = field(e->fields_, "targets");
+    const redisReply *f = x->element[1];
+    if (f->elements == 2 && is_str(f->element[0], "e") && f->element[1]->type == REDIS_REPLY_STRING) {
+        split_values(f->element[1], e);
+        e->source = e->value_[0];
+        e->event_id = e->value_[1];
+        e->content_type = e->value_[3];
+        return 0;
+    }
+    e->fields_ = f;
+    e->source = field(f, "source");
+    e->event_id = field(f, "event_id");
+    e->content_type = field(f, "content_type");
+    e->targets = field(f, "targets");
     return 0;
 }
 
@@ -335,9 +374,13 @@ int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *t
 {
     const struct redisReply *f = e->deleted ? NULL : e->fields_;
     size_t nf = f ? f->elements : 0;
+    int joined = !e->deleted && f == NULL && e->value_[0] != NULL;
 
     if (e->deleted)
         nt = 0;
+    if (joined) /* named for the script, the empty ones left out (it reads them as empty) */
+        for (size_t i = 0; i < DLV_EVENT_VALUES; i++)
+            nf += e->len_[i] > 0 ? 2 : 0;
     str(c, e->sid);
     num(c, (int64_t)nt);
     num(c, (int64_t)nf);
@@ -350,7 +393,13 @@ int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *t
         str(c, name);
         ref(c, id, DLV_ID_SIZE - 1);
     }
-    for (size_t i = 0; i < nf; i++) {
+    for (size_t i = 0; joined && i < DLV_EVENT_VALUES; i++) {
+        if (e->len_[i] == 0)
+            continue;
+        ref(c, EVENT_NAMES[i], strlen(EVENT_NAMES[i]));
+        ref(c, e->value_[i], e->len_[i]);
+    }
+    for (size_t i = 0; f != NULL && i < nf; i++) {
         const redisReply *v = f->element[i];
         if (v->type == REDIS_REPLY_STRING)
             ref(c, v->str, v->len);

@@ -7,15 +7,21 @@
 
 #include "queue/lua.h"
 
-/* enqueue.lua reads each event as these values in this order; the field names are the
- * script's (each argument costs Redis two string objects, so names are not sent). */
-#define ARGS_PER_EVENT 11
+/* enqueue.lua takes three arguments per event: source and event_id (its duplicate check) and the
+ * stream entry's one value, the event's values joined by NUL bytes in the order of
+ * docs/redis.md. One value instead of eleven name/value pairs: every argument costs Redis a
+ * string object on the way in and a Lua string on the way to the script, and every field the
+ * XADD stores and logs to the AOF; the worker splits the value where it lies in its reply
+ * (queue/delivery.c). The strings come from C strings, so none holds a NUL. */
+#define ARGS_PER_EVENT 3
+#define VALUES_PER_EVENT 11
 #define NUM_LEN 24
 
 struct enqueue_args {
     int argc;
     const char **argv;
-    char *nums; /* the formatted numbers argv points into */
+    size_t *argvlen;
+    char *packed; /* the events' joined values, which argv points into */
 };
 
 const char *enqueue_script(void)
@@ -28,15 +34,11 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
-/* Formats v into the next NUM_LEN slot, or "" when negative. */
-static const char *num(char **slot, int64_t v)
+/* Appends v in decimal at p (nothing when negative: an empty value); returns the end. */
+static char *put_num(char *p, int64_t v)
 {
-    char *p = *slot;
-    *slot += NUM_LEN;
-    if (v < 0) {
-        p[0] = '\0';
+    if (v < 0)
         return p;
-    }
     /* by hand: four of these per event, and snprintf's format parsing shows in a profile */
     char tmp[NUM_LEN];
     size_t k = 0;
@@ -47,8 +49,44 @@ static const char *num(char **slot, int64_t v)
     } while (u > 0);
     for (size_t j = 0; j < k; j++)
         p[j] = tmp[k - 1 - j];
-    p[k] = '\0';
-    return p;
+    return p + k;
+}
+
+static char *put_str(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+
+/* The longest joined value e can give: its strings, four numbers and ten separators. */
+static size_t pack_room(const struct enqueue_event *e)
+{
+    return strlen(e->source) + strlen(e->event_id) + strlen(e->type) +
+           strlen(or_empty(e->content_type)) + strlen(or_empty(e->content_id)) +
+           strlen(or_empty(e->show_id)) + strlen(or_empty(e->request_id)) + 4 * NUM_LEN +
+           VALUES_PER_EVENT - 1;
+}
+
+/* The joined values of e written at p, without a terminating NUL; returns the end. */
+static char *pack(char *p, const struct enqueue_event *e)
+{
+    const char *s[] = {e->source,
+                       e->event_id,
+                       e->type,
+                       or_empty(e->content_type),
+                       or_empty(e->content_id),
+                       or_empty(e->show_id)};
+    const int64_t nums[] = {e->season_number, e->episode_number, e->created_at_ms,
+                            e->received_at_ms};
+    for (size_t i = 0; i < sizeof(s) / sizeof(*s); i++) {
+        p = put_str(p, s[i], strlen(s[i]));
+        *p++ = '\0';
+    }
+    for (size_t i = 0; i < sizeof(nums) / sizeof(*nums); i++) {
+        p = put_num(p, nums[i]);
+        *p++ = '\0';
+    }
+    return put_str(p, or_empty(e->request_id), strlen(or_empty(e->request_id)));
 }
 
 struct enqueue_args *enqueue_batch_args(const char *prefix, int64_t dedupe_ttl_s,
@@ -57,29 +95,37 @@ struct enqueue_args *enqueue_batch_args(const char *prefix, int64_t dedupe_ttl_s
     struct enqueue_args *a = calloc(1, sizeof(*a));
     if (a == NULL)
         goto fail;
-    a->argv = malloc(sizeof(*a->argv) * (2 + n * ARGS_PER_EVENT));
-    a->nums = malloc(NUM_LEN * (1 + 4 * n) + 4);
-    if (a->argv == NULL || a->nums == NULL)
+    size_t room = NUM_LEN;
+    for (size_t i = 0; i < n; i++)
+        room += pack_room(&ev[i]) + 1;
+    size_t argc = 2 + n * ARGS_PER_EVENT;
+    a->argv = malloc(sizeof(*a->argv) * argc);
+    a->argvlen = malloc(sizeof(*a->argvlen) * argc);
+    a->packed = malloc(room);
+    if (a->argv == NULL || a->argvlen == NULL || a->packed == NULL)
         goto fail;
-    char *slot = a->nums;
-    const char **v = a->argv;
-    *v++ = prefix;
-    *v++ = num(&slot, dedupe_ttl_s);
+    char *p = a->packed;
+    size_t k = 0;
+    a->argv[k] = prefix;
+    a->argvlen[k++] = strlen(prefix);
+    a->argv[k] = p;
+    p = put_num(p, dedupe_ttl_s < 0 ? 0 : dedupe_ttl_s);
+    a->argvlen[k] = (size_t)(p - a->argv[k]);
+    *p++ = '\0'; /* each value also ends in a NUL, not counted: readable as a C string */
+    k++;
     for (size_t i = 0; i < n; i++) {
         const struct enqueue_event *e = &ev[i];
-        *v++ = e->source;
-        *v++ = e->event_id;
-        *v++ = e->type;
-        *v++ = or_empty(e->content_type);
-        *v++ = or_empty(e->content_id);
-        *v++ = or_empty(e->show_id);
-        *v++ = num(&slot, e->season_number);
-        *v++ = num(&slot, e->episode_number);
-        *v++ = num(&slot, e->created_at_ms);
-        *v++ = num(&slot, e->received_at_ms);
-        *v++ = or_empty(e->request_id);
+        a->argv[k] = e->source;
+        a->argvlen[k++] = strlen(e->source);
+        a->argv[k] = e->event_id;
+        a->argvlen[k++] = strlen(e->event_id);
+        a->argv[k] = p;
+        p = pack(p, e);
+        a->argvlen[k] = (size_t)(p - a->argv[k]);
+        *p++ = '\0';
+        k++;
     }
-    a->argc = (int)(v - a->argv);
+    a->argc = (int)k;
     return a;
 fail:
     enqueue_args_free(a);
@@ -91,7 +137,8 @@ void enqueue_args_free(struct enqueue_args *a)
     if (a == NULL)
         return;
     free(a->argv);
-    free(a->nums);
+    free(a->argvlen);
+    free(a->packed);
     free(a);
 }
 
@@ -103,6 +150,11 @@ int enqueue_args_count(const struct enqueue_args *a)
 const char **enqueue_args_argv(const struct enqueue_args *a)
 {
     return a->argv;
+}
+
+const size_t *enqueue_args_argvlen(const struct enqueue_args *a)
+{
+    return a->argvlen;
 }
 
 enum enqueue_outcome enqueue_reply(const struct redisReply *reply, size_t n, size_t i,

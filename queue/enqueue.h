@@ -31,14 +31,17 @@ enum enqueue_outcome { ENQUEUE_QUEUED, ENQUEUE_DUPLICATE, ENQUEUE_FAILED };
 
 struct enqueue_args; /* a built argument vector */
 
-/* Builds the script's arguments for n events (n >= 1). The numbers are formatted into the
- * result, the strings are pointed to. Returns NULL when out of memory; free with
+/* Builds the script's arguments for n events (n >= 1): prefix, dedupe_ttl_s, then per event
+ * source, event_id and the stream entry's value (docs/redis.md, "Ingest"), which holds NUL
+ * bytes: send the arguments with their lengths. The values are copied into the result, source,
+ * event_id and prefix are pointed to. Returns NULL when out of memory; free with
  * enqueue_args_free(). */
 struct enqueue_args *enqueue_batch_args(const char *prefix, int64_t dedupe_ttl_s,
                                         const struct enqueue_event *ev, size_t n);
 void enqueue_args_free(struct enqueue_args *a);
 int enqueue_args_count(const struct enqueue_args *a);
 const char **enqueue_args_argv(const struct enqueue_args *a);
+const size_t *enqueue_args_argvlen(const struct enqueue_args *a);
 /* The script to run (EVALSHA) with them: lua_enqueue, no keys. */
 const char *enqueue_script(void);
 

@@ -340,7 +340,7 @@ static void flush(struct ingest *in)
         return;
     }
     int rc = rconn_script(in->rc, enqueue_script(), on_enqueued, b, 0, enqueue_args_count(args),
-                          enqueue_args_argv(args), NULL);
+                          enqueue_args_argv(args), enqueue_args_argvlen(args));
     enqueue_args_free(args);
     if (rc != 0)
         batch_fail(b, "redis is not connected");

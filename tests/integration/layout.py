@@ -60,9 +60,30 @@ def key(name, prefix=PREFIX):
     return "%s:%s" % (prefix, name)
 
 
+# The values of a relay's P:events entry, in the order its one field "e" joins them with NUL
+# bytes (queue/enqueue.c; queue/delivery.c splits them).
+EVENT_VALUES = ("source", "event_id", "type", "content_type", "content_id", "show_id",
+                "season_number", "episode_number", "created_at", "received_at", "request_id")
+
+
+def joined_entry(fields):
+    """["e", value]: the entry enqueue.lua writes for these fields (a dict of EVENT_VALUES)."""
+    return ["e", "\0".join(fields.get(k, "") for k in EVENT_VALUES)]
+
+
+def entry_fields(flat):
+    """A P:events entry's fields as a dict, from XRANGE's flat list: the relay's joined entry
+    split, or named fields (a sync's) as they are."""
+    if len(flat) == 2 and flat[0] == "e":
+        values = flat[1].split("\0")
+        return {k: (values[i] if i < len(values) else "") for i, k in enumerate(EVENT_VALUES)}
+    return dict(zip(flat[::2], flat[1::2]))
+
+
 def stream_entry(source, event_id, etype, content_type, content_id, created_at=None,
                  received_at=None, **extra):
-    """The fields of one P:events entry, as enqueue.lua writes them (all strings)."""
+    """The fields of one P:events entry (all strings): what enqueue.lua joins, with extra
+    named fields such as a sync's targets."""
     now = int(time.time() * 1000)
     fields = {"source": source, "event_id": event_id, "type": etype,
               "content_type": content_type, "content_id": content_id, "show_id": "",

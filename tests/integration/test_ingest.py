@@ -8,6 +8,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness as h  # noqa: E402
+import layout  # noqa: E402
 
 
 class IngestTest(h.RelayTestCase):
@@ -108,7 +109,7 @@ class IngestTest(h.RelayTestCase):
         r = self.post("encora", body, h.sign_encora(body))
         self.assertEqual((r.status, r.json()), (200, {"status": "duplicate", "event_id": "evt_dup_1"}))
         entries = self.redis.cmd("XRANGE", "relay:events", "-", "+")
-        mine = [dict(zip(e[1][::2], e[1][1::2])) for e in entries]
+        mine = [layout.entry_fields(e[1]) for e in entries]
         mine = [e for e in mine if e["event_id"] == "evt_dup_1"]
         self.assertEqual(len(mine), 1)
         e = mine[0]

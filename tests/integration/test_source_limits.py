@@ -8,7 +8,7 @@ import time
 import unittest
 
 from harness import SECRETS, wait_until
-from layout import delivery_id, events_key, key, record_key, stream_entry
+from layout import delivery_id, events_key, joined_entry, key, record_key, stream_entry
 from sync_env import SyncEnv
 
 CANON = {"format": "canonical", "url": "PARTNER/canon/{source}/{type}/{id}", "method": "PUT"}
@@ -66,10 +66,7 @@ class LimitsEnv(SyncEnv):
 
     def xadd(self, event_id, content_id):
         fields = stream_entry("encora", event_id, "content.published", "movie", content_id)
-        args = ["XADD", events_key(), "*"]
-        for k, v in fields.items():
-            args += [k, v]
-        self.redis.cmd(*args)
+        self.redis.cmd("XADD", events_key(), "*", *joined_entry(fields))
 
     def status(self, did):
         return self.redis.cmd("HGET", record_key(did), "status")

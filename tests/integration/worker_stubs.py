@@ -200,7 +200,7 @@ MOVIDA_USER, MOVIDA_PASSWORD = "robot_user", "movida-pw-DO-NOT-LOG"
 SIGNING_SECRET = "partner-signing-secret-DO-NOT-LOG"
 
 
-from layout import attempts_key, delivery_id, events_key, record_key, stream_entry  # noqa: E402,F401
+from layout import attempts_key, delivery_id, events_key, joined_entry, record_key, stream_entry  # noqa: E402,F401
 import layout  # noqa: E402
 
 
@@ -256,12 +256,16 @@ class WorkerEnv:
 
     def xadd(self, source, event_id, etype="content.published", content_type="movie",
              content_id=MOVIE_ID, created_at=None, **extra):
-        """Enqueues an event exactly as the relay's enqueue.lua would (docs/redis.md)."""
+        """Enqueues an event exactly as the relay's enqueue.lua would (docs/redis.md): one
+        joined field; with extra fields (a sync's targets), named fields as a sync writes."""
         fields = stream_entry(source, event_id, etype, content_type, content_id,
                               created_at=created_at, **extra)
         args = ["XADD", events_key(), "*"]
-        for k, v in fields.items():
-            args += [k, v]
+        if extra:
+            for k, v in fields.items():
+                args += [k, v]
+        else:
+            args += joined_entry(fields)
         return self.redis.cmd(*args)
 
     def record(self, did):

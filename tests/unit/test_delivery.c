@@ -180,6 +180,70 @@ static void test_stream_decode_and_fanout(void **state)
     dlv_cmd_free(c);
 }
 
+/* The relay's entries: one field e, the event's values joined by NUL bytes (queue/enqueue.c
+ * writes them: test_enqueue), given to fanout.lua as named fields without the empty ones. */
+static void test_stream_joined_entry(void **state)
+{
+    const struct config *cfg = *state;
+    static const char value[] =
+        "encora\0evt_1\0content.published\0movie\0c1\0\0\0\0001700000000000\00042\0req_1";
+    /* a short value (a build that wrote fewer values) and one with a value more (a later one) */
+    static const char fewer[] = "movida\0evt-2";
+    static const char more[] = "s\0e\0t\0ct\0c\0sh\0001\0002\0003\0004\0r\0new";
+    const char *values[] = {value, fewer, more};
+    const size_t lens[] = {sizeof(value) - 1, sizeof(fewer) - 1, sizeof(more) - 1};
+    char resp[512];
+    size_t n = (size_t)snprintf(resp, sizeof(resp), "*1\r\n*2\r\n$9\r\nrp:events\r\n*3\r\n");
+    for (size_t i = 0; i < 3; i++) {
+        n += (size_t)snprintf(resp + n, sizeof(resp) - n, "*2\r\n$3\r\n1-%zu\r\n*2\r\n$1\r\ne\r\n$%zu\r\n",
+                              i + 1, lens[i]);
+        memcpy(resp + n, values[i], lens[i]);
+        n += lens[i];
+        memcpy(resp + n, "\r\n", 2);
+        n += 2;
+    }
+    redisReply *r = unit_reply_len(resp, n);
+    struct dlv_stream s;
+    dlv_stream_decode(r, 0, NULL, 0, &s);
+    assert_int_equal(s.n, 3);
+    struct dlv_entry e0, e1, e2;
+    assert_int_equal(dlv_stream_entry(&s, 0, &e0), 0);
+    assert_string_equal(e0.source, "encora");
+    assert_string_equal(e0.event_id, "evt_1");
+    assert_string_equal(e0.content_type, "movie");
+    assert_string_equal(e0.targets, "");
+    assert_false(e0.deleted);
+    assert_int_equal(dlv_stream_entry(&s, 1, &e1), 0);
+    assert_string_equal(e1.source, "movida");
+    assert_string_equal(e1.event_id, "evt-2");
+    assert_string_equal(e1.content_type, "");
+    assert_int_equal(dlv_stream_entry(&s, 2, &e2), 0);
+    assert_string_equal(e2.content_type, "ct");
+
+    struct dlv_cmd *c = dlv_cmd_new();
+    size_t targets[] = {0};
+    assert_int_equal(dlv_fanout_begin(c, cfg), 0);
+    assert_int_equal(dlv_fanout_add(c, &e0, targets, 1), 0);
+    assert_int_equal(dlv_fanout_add(c, &e1, targets, 0), 0);
+    assert_int_equal(dlv_fanout_add(c, &e2, targets, 0), 0);
+    assert_int_equal(dlv_fanout_end(c), 0);
+    char id0[DLV_ID_SIZE];
+    dlv_id("encora", "evt_1", "canon", id0);
+    const char *want[] = {"rp", "3600", "3", "1-1", "1", "16", "canon", id0,
+                          "source", "encora", "event_id", "evt_1", "type", "content.published",
+                          "content_type", "movie", "content_id", "c1",
+                          "created_at", "1700000000000", "received_at", "42",
+                          "request_id", "req_1",
+                          "1-2", "0", "4", "source", "movida", "event_id", "evt-2",
+                          "1-3", "0", "22", "source", "s", "event_id", "e", "type", "t",
+                          "content_type", "ct", "content_id", "c", "show_id", "sh",
+                          "season_number", "1", "episode_number", "2", "created_at", "3",
+                          "received_at", "4", "request_id", "r"};
+    expect_args(c, lua_fanout, want, (int)(sizeof(want) / sizeof(*want)));
+    dlv_cmd_free(c);
+    freeReplyObject(r);
+}
+
 static void test_claim(void **state)
 {
     const struct config *cfg = *state;
@@ -419,6 +483,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_vector),       cmocka_unit_test(test_build_time_digests),
         cmocka_unit_test(test_stream_commands), cmocka_unit_test(test_stream_decode_and_fanout),
+        cmocka_unit_test(test_stream_joined_entry),
         cmocka_unit_test(test_claim),           cmocka_unit_test(test_complete),
         cmocka_unit_test(test_reclaim),
     };

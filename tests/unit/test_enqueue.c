@@ -37,20 +37,25 @@ static void test_batch_layout(void **state)
     struct enqueue_args *a = enqueue_batch_args("relay", 86400, ev, 2);
     assert_non_null(a);
     const char **v = enqueue_args_argv(a);
-    assert_int_equal(enqueue_args_count(a), 2 + 2 * 11);
+    const size_t *len = enqueue_args_argvlen(a);
+    assert_int_equal(enqueue_args_count(a), 2 + 2 * 3);
     assert_string_equal(v[0], "relay");
     assert_string_equal(v[1], "86400");
-    /* source, event_id, type, content_type, content_id, show_id, season_number,
-     * episode_number, created_at, received_at, request_id */
-    static const char *const first[] = {
-        "encora", "evt_1", "content.published", "episode", "c1",   "s1",
-        "2",      "3",     "1700000000000",     "42",      "req_1"};
-    for (size_t i = 0; i < 11; i++)
-        assert_string_equal(v[2 + i], first[i]);
-    static const char *const second[] = {
-        "movida", "evt-2", "content.unpublished", "", "", "", "", "", "", "43", ""};
-    for (size_t i = 0; i < 11; i++)
-        assert_string_equal(v[13 + i], second[i]);
+    assert_int_equal(len[1], 5);
+    /* per event: source, event_id, then source, event_id, type, content_type, content_id,
+     * show_id, season_number, episode_number, created_at, received_at, request_id joined by
+     * NUL bytes (the value holds NULs: its length is what counts) */
+    static const char first[] =
+        "encora\0evt_1\0content.published\0episode\0c1\0s1\0002\0003\0001700000000000\00042\0req_1";
+    static const char second[] = "movida\0evt-2\0content.unpublished\0\0\0\0\0\0\00043\0";
+    assert_string_equal(v[2], "encora");
+    assert_string_equal(v[3], "evt_1");
+    assert_int_equal(len[4], sizeof(first) - 1);
+    assert_memory_equal(v[4], first, sizeof(first) - 1);
+    assert_string_equal(v[5], "movida");
+    assert_string_equal(v[6], "evt-2");
+    assert_int_equal(len[7], sizeof(second) - 1);
+    assert_memory_equal(v[7], second, sizeof(second) - 1);
     enqueue_args_free(a);
     enqueue_args_free(NULL);
     assert_ptr_equal(enqueue_script(), lua_enqueue);
