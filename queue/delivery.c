@@ -298,8 +298,8 @@ static const char *field(const redisReply *fields, const char *name)
 
 /* The names of the joined values, in their order (queue/enqueue.c writes them). */
 static const char *const EVENT_NAMES[DLV_EVENT_VALUES] = {
-    "source",         "event_id",   "type",        "content_type", "content_id", "show_id",
-    "season_number", "episode_number", "created_at", "received_at", "request_id"};
+    "source",        "event_id",       "type",       "content_type", "content_id", "show_id",
+    "season_number", "episode_number", "created_at", "received_at",  "request_id"};
 
 static int is_str(const redisReply *r, const char *s)
 {
@@ -343,7 +343,8 @@ int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e)
         return 0;
     }
     const redisReply *f = x->element[1];
-    if (f->elements == 2 && is_str(f->element[0], "e") && f->element[1]->type == REDIS_REPLY_STRING) {
+    if (f->elements == 2 && is_str(f->element[0], "e") &&
+        f->element[1]->type == REDIS_REPLY_STRING) {
         split_values(f->element[1], e);
         e->source = e->value_[0];
         e->event_id = e->value_[1];

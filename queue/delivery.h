@@ -78,8 +78,8 @@ struct dlv_entry {
     const char *source, *event_id, *content_type;
     const char *targets; /* a sync's publish: the targets it goes to (comma-separated), "" = all */
     int deleted;         /* the entry was deleted while pending: only acknowledge it */
-    const struct redisReply *fields_; /* named fields, or NULL */
-    const char *value_[DLV_EVENT_VALUES];  /* the joined values, split */
+    const struct redisReply *fields_;     /* named fields, or NULL */
+    const char *value_[DLV_EVENT_VALUES]; /* the joined values, split */
     size_t len_[DLV_EVENT_VALUES];
 };
 /* Entry i of s. Returns 0, or -1 when the element is not an entry at all (skip it). */

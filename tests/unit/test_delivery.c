@@ -195,8 +195,8 @@ static void test_stream_joined_entry(void **state)
     char resp[512];
     size_t n = (size_t)snprintf(resp, sizeof(resp), "*1\r\n*2\r\n$9\r\nrp:events\r\n*3\r\n");
     for (size_t i = 0; i < 3; i++) {
-        n += (size_t)snprintf(resp + n, sizeof(resp) - n, "*2\r\n$3\r\n1-%zu\r\n*2\r\n$1\r\ne\r\n$%zu\r\n",
-                              i + 1, lens[i]);
+        n += (size_t)snprintf(resp + n, sizeof(resp) - n,
+                              "*2\r\n$3\r\n1-%zu\r\n*2\r\n$1\r\ne\r\n$%zu\r\n", i + 1, lens[i]);
         memcpy(resp + n, values[i], lens[i]);
         n += lens[i];
         memcpy(resp + n, "\r\n", 2);
@@ -229,16 +229,62 @@ static void test_stream_joined_entry(void **state)
     assert_int_equal(dlv_fanout_end(c), 0);
     char id0[DLV_ID_SIZE];
     dlv_id("encora", "evt_1", "canon", id0);
-    const char *want[] = {"rp", "3600", "3", "1-1", "1", "16", "canon", id0,
-                          "source", "encora", "event_id", "evt_1", "type", "content.published",
-                          "content_type", "movie", "content_id", "c1",
-                          "created_at", "1700000000000", "received_at", "42",
-                          "request_id", "req_1",
-                          "1-2", "0", "4", "source", "movida", "event_id", "evt-2",
-                          "1-3", "0", "22", "source", "s", "event_id", "e", "type", "t",
-                          "content_type", "ct", "content_id", "c", "show_id", "sh",
-                          "season_number", "1", "episode_number", "2", "created_at", "3",
-                          "received_at", "4", "request_id", "r"};
+    const char *want[] = {"rp",
+                          "3600",
+                          "3",
+                          "1-1",
+                          "1",
+                          "16",
+                          "canon",
+                          id0,
+                          "source",
+                          "encora",
+                          "event_id",
+                          "evt_1",
+                          "type",
+                          "content.published",
+                          "content_type",
+                          "movie",
+                          "content_id",
+                          "c1",
+                          "created_at",
+                          "1700000000000",
+                          "received_at",
+                          "42",
+                          "request_id",
+                          "req_1",
+                          "1-2",
+                          "0",
+                          "4",
+                          "source",
+                          "movida",
+                          "event_id",
+                          "evt-2",
+                          "1-3",
+                          "0",
+                          "22",
+                          "source",
+                          "s",
+                          "event_id",
+                          "e",
+                          "type",
+                          "t",
+                          "content_type",
+                          "ct",
+                          "content_id",
+                          "c",
+                          "show_id",
+                          "sh",
+                          "season_number",
+                          "1",
+                          "episode_number",
+                          "2",
+                          "created_at",
+                          "3",
+                          "received_at",
+                          "4",
+                          "request_id",
+                          "r"};
     expect_args(c, lua_fanout, want, (int)(sizeof(want) / sizeof(*want)));
     dlv_cmd_free(c);
     freeReplyObject(r);
@@ -481,10 +527,13 @@ static void test_reclaim(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_vector),       cmocka_unit_test(test_build_time_digests),
-        cmocka_unit_test(test_stream_commands), cmocka_unit_test(test_stream_decode_and_fanout),
+        cmocka_unit_test(test_id_vector),
+        cmocka_unit_test(test_build_time_digests),
+        cmocka_unit_test(test_stream_commands),
+        cmocka_unit_test(test_stream_decode_and_fanout),
         cmocka_unit_test(test_stream_joined_entry),
-        cmocka_unit_test(test_claim),           cmocka_unit_test(test_complete),
+        cmocka_unit_test(test_claim),
+        cmocka_unit_test(test_complete),
         cmocka_unit_test(test_reclaim),
     };
     return cmocka_run_group_tests(tests, setup, unit_config_teardown);
