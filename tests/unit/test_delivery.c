@@ -115,6 +115,17 @@ static void test_stream_commands(void **state)
     dlv_cmd_free(c);
 }
 
+/* Entry i of s decodes, not deleted, with these values. */
+static void expect_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e,
+                         const char *source, const char *event_id, const char *content_type)
+{
+    assert_int_equal(dlv_stream_entry(s, i, e), 0);
+    assert_false(e->deleted);
+    assert_string_equal(e->source, source);
+    assert_string_equal(e->event_id, event_id);
+    assert_string_equal(e->content_type, content_type);
+}
+
 static void test_stream_decode_and_fanout(void **state)
 {
     const struct config *cfg = *state;
@@ -129,12 +140,8 @@ static void test_stream_decode_and_fanout(void **state)
     assert_int_equal(s.n, 2);
     assert_false(s.nogroup);
     struct dlv_entry e0, e1;
-    assert_int_equal(dlv_stream_entry(&s, 0, &e0), 0);
+    expect_entry(&s, 0, &e0, "encora", "evt_1", "movie");
     assert_string_equal(e0.sid, "1-1");
-    assert_string_equal(e0.source, "encora");
-    assert_string_equal(e0.event_id, "evt_1");
-    assert_string_equal(e0.content_type, "movie");
-    assert_false(e0.deleted);
     assert_int_equal(dlv_stream_entry(&s, 1, &e1), 0);
     assert_true(e1.deleted);
 
@@ -207,16 +214,9 @@ static void test_stream_joined_entry(void **state)
     dlv_stream_decode(r, 0, NULL, 0, &s);
     assert_int_equal(s.n, 3);
     struct dlv_entry e0, e1, e2;
-    assert_int_equal(dlv_stream_entry(&s, 0, &e0), 0);
-    assert_string_equal(e0.source, "encora");
-    assert_string_equal(e0.event_id, "evt_1");
-    assert_string_equal(e0.content_type, "movie");
+    expect_entry(&s, 0, &e0, "encora", "evt_1", "movie");
     assert_string_equal(e0.targets, "");
-    assert_false(e0.deleted);
-    assert_int_equal(dlv_stream_entry(&s, 1, &e1), 0);
-    assert_string_equal(e1.source, "movida");
-    assert_string_equal(e1.event_id, "evt-2");
-    assert_string_equal(e1.content_type, "");
+    expect_entry(&s, 1, &e1, "movida", "evt-2", "");
     assert_int_equal(dlv_stream_entry(&s, 2, &e2), 0);
     assert_string_equal(e2.content_type, "ct");
 
