@@ -296,10 +296,18 @@ static const char *field(const redisReply *fields, const char *name)
     return "";
 }
 
-/* The names of the joined values, in their order (queue/enqueue.c writes them). */
-static const char *const EVENT_NAMES[DLV_EVENT_VALUES] = {
-    "source",        "event_id",       "type",       "content_type", "content_id", "show_id",
-    "season_number", "episode_number", "created_at", "received_at",  "request_id"};
+/* The names of the joined values (queue/entry.h), as named entries and fanout.lua spell them. */
+static const char *const EVENT_NAMES[ENTRY_VALUES] = {[ENTRY_SOURCE] = "source",
+                                                      [ENTRY_EVENT_ID] = "event_id",
+                                                      [ENTRY_TYPE] = "type",
+                                                      [ENTRY_CONTENT_TYPE] = "content_type",
+                                                      [ENTRY_CONTENT_ID] = "content_id",
+                                                      [ENTRY_SHOW_ID] = "show_id",
+                                                      [ENTRY_SEASON_NUMBER] = "season_number",
+                                                      [ENTRY_EPISODE_NUMBER] = "episode_number",
+                                                      [ENTRY_CREATED_AT] = "created_at",
+                                                      [ENTRY_RECEIVED_AT] = "received_at",
+                                                      [ENTRY_REQUEST_ID] = "request_id"};
 
 static int is_str(const redisReply *r, const char *s)
 {
@@ -312,7 +320,7 @@ static int is_str(const redisReply *r, const char *s)
 static void split_values(const redisReply *v, struct dlv_entry *e)
 {
     const char *p = v->str, *end = v->str + v->len;
-    for (size_t i = 0; i < DLV_EVENT_VALUES; i++) {
+    for (size_t i = 0; i < ENTRY_VALUES; i++) {
         if (p > end) {
             e->value_[i] = "";
             e->len_[i] = 0;
@@ -343,12 +351,12 @@ int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e)
         return 0;
     }
     const redisReply *f = x->element[1];
-    if (f->elements == 2 && is_str(f->element[0], "e") &&
+    if (f->elements == 2 && is_str(f->element[0], ENTRY_FIELD) &&
         f->element[1]->type == REDIS_REPLY_STRING) {
         split_values(f->element[1], e);
-        e->source = e->value_[0];
-        e->event_id = e->value_[1];
-        e->content_type = e->value_[3];
+        e->source = e->value_[ENTRY_SOURCE];
+        e->event_id = e->value_[ENTRY_EVENT_ID];
+        e->content_type = e->value_[ENTRY_CONTENT_TYPE];
         return 0;
     }
     e->fields_ = f;
@@ -380,7 +388,7 @@ int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *t
     if (e->deleted)
         nt = 0;
     if (joined) /* named for the script, the empty ones left out (it reads them as empty) */
-        for (size_t i = 0; i < DLV_EVENT_VALUES; i++)
+        for (size_t i = 0; i < ENTRY_VALUES; i++)
             nf += e->len_[i] > 0 ? 2 : 0;
     str(c, e->sid);
     num(c, (int64_t)nt);
@@ -394,7 +402,7 @@ int dlv_fanout_add(struct dlv_cmd *c, const struct dlv_entry *e, const size_t *t
         str(c, name);
         ref(c, id, DLV_ID_SIZE - 1);
     }
-    for (size_t i = 0; joined && i < DLV_EVENT_VALUES; i++) {
+    for (size_t i = 0; joined && i < ENTRY_VALUES; i++) {
         if (e->len_[i] == 0)
             continue;
         ref(c, EVENT_NAMES[i], strlen(EVENT_NAMES[i]));

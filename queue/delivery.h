@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "queue/entry.h"
 
 /* The worker's side of the Redis protocol (docs/redis.md, "Deliveries"): argument builders
  * and reply decoders for take/ack (the stream), fanout, claim, complete and reclaim, and the
@@ -68,8 +69,6 @@ struct dlv_stream {
 void dlv_stream_decode(const struct redisReply *reply, int autoclaim, char *cursor,
                        size_t cursor_len, struct dlv_stream *out);
 
-/* The values of an event in its stream entry's one field (docs/redis.md, "Ingest"). */
-#define DLV_EVENT_VALUES 11
 /* One stream entry; strings point into the reply ("" when a field is absent). An entry is
  * either the relay's (one field, e: the values joined by NUL bytes, each of which then ends a
  * value where it lies) or named fields (a sync's, and those of builds before the joined one). */
@@ -78,9 +77,9 @@ struct dlv_entry {
     const char *source, *event_id, *content_type;
     const char *targets; /* a sync's publish: the targets it goes to (comma-separated), "" = all */
     int deleted;         /* the entry was deleted while pending: only acknowledge it */
-    const struct redisReply *fields_;     /* named fields, or NULL */
-    const char *value_[DLV_EVENT_VALUES]; /* the joined values, split */
-    size_t len_[DLV_EVENT_VALUES];
+    const struct redisReply *fields_; /* named fields, or NULL */
+    const char *value_[ENTRY_VALUES]; /* the joined values, split */
+    size_t len_[ENTRY_VALUES];
 };
 /* Entry i of s. Returns 0, or -1 when the element is not an entry at all (skip it). */
 int dlv_stream_entry(const struct dlv_stream *s, size_t i, struct dlv_entry *e);

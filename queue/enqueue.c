@@ -5,16 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "queue/entry.h"
 #include "queue/lua.h"
 
 /* enqueue.lua takes three arguments per event: source and event_id (its duplicate check) and the
- * stream entry's one value, the event's values joined by NUL bytes in the order of
- * docs/redis.md. One value instead of eleven name/value pairs: every argument costs Redis a
- * string object on the way in and a Lua string on the way to the script, and every field the
- * XADD stores and logs to the AOF; the worker splits the value where it lies in its reply
- * (queue/delivery.c). The strings come from C strings, so none holds a NUL. */
+ * stream entry's one value (queue/entry.h). One value instead of eleven name/value pairs:
+ * every argument costs Redis a string object on the way in and a Lua string on the way to the
+ * script, and every field the XADD stores and logs to the AOF; the worker splits the value
+ * where it lies in its reply (queue/delivery.c). The strings come from C strings, so none
+ * holds a NUL. */
 #define ARGS_PER_EVENT 3
-#define VALUES_PER_EVENT 11
 #define NUM_LEN 24
 
 struct enqueue_args {
@@ -34,11 +34,13 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
-/* Appends v in decimal at p (nothing when negative: an empty value); returns the end. */
-static char *put_num(char *p, int64_t v)
+/* v in decimal at p (NUL-terminated; empty when negative). Returns p. */
+static const char *fmt_num(char p[NUM_LEN], int64_t v)
 {
-    if (v < 0)
+    if (v < 0) {
+        p[0] = '\0';
         return p;
+    }
     /* by hand: four of these per event, and snprintf's format parsing shows in a profile */
     char tmp[NUM_LEN];
     size_t k = 0;
@@ -49,44 +51,46 @@ static char *put_num(char *p, int64_t v)
     } while (u > 0);
     for (size_t j = 0; j < k; j++)
         p[j] = tmp[k - 1 - j];
-    return p + k;
+    p[k] = '\0';
+    return p;
 }
 
-static char *put_str(char *p, const char *s, size_t len)
+/* The event's values, in the entry's order (numbers formatted into nums); returns the length
+ * of their joined form. */
+static size_t values(const struct enqueue_event *e, char nums[4][NUM_LEN],
+                     const char *v[ENTRY_VALUES])
 {
-    memcpy(p, s, len);
-    return p + len;
+    v[ENTRY_SOURCE] = e->source;
+    v[ENTRY_EVENT_ID] = e->event_id;
+    v[ENTRY_TYPE] = e->type;
+    v[ENTRY_CONTENT_TYPE] = or_empty(e->content_type);
+    v[ENTRY_CONTENT_ID] = or_empty(e->content_id);
+    v[ENTRY_SHOW_ID] = or_empty(e->show_id);
+    v[ENTRY_SEASON_NUMBER] = fmt_num(nums[0], e->season_number);
+    v[ENTRY_EPISODE_NUMBER] = fmt_num(nums[1], e->episode_number);
+    v[ENTRY_CREATED_AT] = fmt_num(nums[2], e->created_at_ms);
+    v[ENTRY_RECEIVED_AT] = fmt_num(nums[3], e->received_at_ms);
+    v[ENTRY_REQUEST_ID] = or_empty(e->request_id);
+    size_t len = ENTRY_VALUES - 1; /* the separators */
+    for (size_t i = 0; i < ENTRY_VALUES; i++)
+        len += strlen(v[i]);
+    return len;
 }
 
-/* The longest joined value e can give: its strings, four numbers and ten separators. */
-static size_t pack_room(const struct enqueue_event *e)
+/* Writes the joined values of e at p, and a NUL after them (not part of the value: it makes
+ * the argument readable as a C string too). Returns the value's length. */
+static size_t pack(char *p, const struct enqueue_event *e)
 {
-    return strlen(e->source) + strlen(e->event_id) + strlen(e->type) +
-           strlen(or_empty(e->content_type)) + strlen(or_empty(e->content_id)) +
-           strlen(or_empty(e->show_id)) + strlen(or_empty(e->request_id)) + 4 * NUM_LEN +
-           VALUES_PER_EVENT - 1;
-}
-
-/* The joined values of e written at p, without a terminating NUL; returns the end. */
-static char *pack(char *p, const struct enqueue_event *e)
-{
-    const char *s[] = {e->source,
-                       e->event_id,
-                       e->type,
-                       or_empty(e->content_type),
-                       or_empty(e->content_id),
-                       or_empty(e->show_id)};
-    const int64_t nums[] = {e->season_number, e->episode_number, e->created_at_ms,
-                            e->received_at_ms};
-    for (size_t i = 0; i < sizeof(s) / sizeof(*s); i++) {
-        p = put_str(p, s[i], strlen(s[i]));
-        *p++ = '\0';
+    char nums[4][NUM_LEN];
+    const char *v[ENTRY_VALUES];
+    size_t len = values(e, nums, v);
+    for (size_t i = 0; i < ENTRY_VALUES; i++) {
+        size_t n = strlen(v[i]);
+        memcpy(p, v[i], n);
+        p += n;
+        *p++ = '\0'; /* the separator, or after the last the C string's end */
     }
-    for (size_t i = 0; i < sizeof(nums) / sizeof(*nums); i++) {
-        p = put_num(p, nums[i]);
-        *p++ = '\0';
-    }
-    return put_str(p, or_empty(e->request_id), strlen(or_empty(e->request_id)));
+    return len;
 }
 
 struct enqueue_args *enqueue_batch_args(const char *prefix, int64_t dedupe_ttl_s,
@@ -96,8 +100,11 @@ struct enqueue_args *enqueue_batch_args(const char *prefix, int64_t dedupe_ttl_s
     if (a == NULL)
         goto fail;
     size_t room = NUM_LEN;
-    for (size_t i = 0; i < n; i++)
-        room += pack_room(&ev[i]) + 1;
+    for (size_t i = 0; i < n; i++) {
+        char nums[4][NUM_LEN];
+        const char *v[ENTRY_VALUES];
+        room += values(&ev[i], nums, v) + 1;
+    }
     size_t argc = 2 + n * ARGS_PER_EVENT;
     a->argv = malloc(sizeof(*a->argv) * argc);
     a->argvlen = malloc(sizeof(*a->argvlen) * argc);
@@ -108,11 +115,9 @@ struct enqueue_args *enqueue_batch_args(const char *prefix, int64_t dedupe_ttl_s
     size_t k = 0;
     a->argv[k] = prefix;
     a->argvlen[k++] = strlen(prefix);
-    a->argv[k] = p;
-    p = put_num(p, dedupe_ttl_s < 0 ? 0 : dedupe_ttl_s);
-    a->argvlen[k] = (size_t)(p - a->argv[k]);
-    *p++ = '\0'; /* each value also ends in a NUL, not counted: readable as a C string */
-    k++;
+    a->argv[k] = fmt_num(p, dedupe_ttl_s < 0 ? 0 : dedupe_ttl_s);
+    a->argvlen[k] = strlen(p);
+    p += a->argvlen[k++] + 1;
     for (size_t i = 0; i < n; i++) {
         const struct enqueue_event *e = &ev[i];
         a->argv[k] = e->source;
@@ -120,10 +125,8 @@ struct enqueue_args *enqueue_batch_args(const char *prefix, int64_t dedupe_ttl_s
         a->argv[k] = e->event_id;
         a->argvlen[k++] = strlen(e->event_id);
         a->argv[k] = p;
-        p = pack(p, e);
-        a->argvlen[k] = (size_t)(p - a->argv[k]);
-        *p++ = '\0';
-        k++;
+        a->argvlen[k] = pack(p, e);
+        p += a->argvlen[k++] + 1;
     }
     a->argc = (int)k;
     return a;
