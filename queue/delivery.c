@@ -287,11 +287,15 @@ void dlv_stream_decode(const struct redisReply *r, int autoclaim, char *cursor, 
     }
 }
 
+static int is_str(const redisReply *r, const char *s)
+{
+    return r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
+}
+
 static const char *field(const redisReply *fields, const char *name)
 {
     for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(fields->element[i]->str, name) == 0)
+        if (is_str(fields->element[i], name))
             return rstr(fields->element[i + 1]);
     return "";
 }
@@ -308,11 +312,6 @@ static const char *const EVENT_NAMES[ENTRY_VALUES] = {[ENTRY_SOURCE] = "source",
                                                       [ENTRY_CREATED_AT] = "created_at",
                                                       [ENTRY_RECEIVED_AT] = "received_at",
                                                       [ENTRY_REQUEST_ID] = "request_id"};
-
-static int is_str(const redisReply *r, const char *s)
-{
-    return r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
-}
 
 /* Splits v's NUL-joined values into e: each NUL (and hiredis's after the last) ends a value
  * in place. Missing values are empty; values past the last known one are ignored (a later
