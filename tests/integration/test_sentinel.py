@@ -151,7 +151,9 @@ class ReplicaAndEvictionChecks(unittest.TestCase):
         return port, path, relay
 
     def test_min_replicas_without_replicas(self):
-        port, path, relay = self.start_relay(min_replicas=1, replica_timeout_ms=200)
+        # 1 s for the replica's acknowledgement: at 200 ms a full suite run (-j2) once saw the
+        # replica answer late and the event after the duplicate answered 503
+        port, path, relay = self.start_relay(min_replicas=1, replica_timeout_ms=1000)
         r = wait_until(lambda: (lambda x: x if x.status == 503 and "replicas" in x.body.decode()
                                 else None)(request(port, "GET", "/readyz")),
                        timeout=10, what="readyz names the missing replicas")
