@@ -62,8 +62,12 @@ def wait_port(port, timeout=10.0):
 class Redis:
     """A private redis-server on a free loopback port."""
 
-    def __init__(self, workdir, appendonly=True, fsync="everysec", port=None):
+    def __init__(self, workdir, appendonly=True, fsync="everysec", port=None, wrap=(),
+                 start_timeout=10.0):
+        """wrap: a command to run redis-server under (bench/scripts --instructions: valgrind)."""
         self.port = port or free_port()
+        self.wrap = list(wrap)
+        self.start_timeout = start_timeout
         self.dir = os.path.join(workdir, "redis-%d" % self.port)
         os.makedirs(self.dir, exist_ok=True)
         self.appendonly = appendonly
@@ -71,14 +75,14 @@ class Redis:
         self.proc = None
 
     def start(self):
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+        args = self.wrap + ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.dir, "--save", "", "--daemonize", "no",
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.fsync, "--loglevel", "warning"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      preexec_fn=child_setup())
-        wait_port(self.port)
-        deadline = time.time() + 10
+        wait_port(self.port, self.start_timeout)
+        deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             try:
                 if self.cmd("PING") == "PONG":
