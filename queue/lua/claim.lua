@@ -59,7 +59,7 @@ local function claim_target(target, n, rate, probe_ms, mif)
   for _, id in ipairs(ids) do
     local key = P .. ':d:' .. id
     -- FIELDS (1-13: what the worker gets) and what the checks below need (14-17), in one read
-    local r = redis.call('HMGET', key, unpack(READ))
+    local r = rec_get(P, id, READ)
     local status, sup = r[13], r[16]
     local pending = status == 'pending' or status == 'retrying'
     if sup == false then sup = '' end

@@ -200,7 +200,7 @@ local RFIELDS = {'lease', 'status', 'target', 'source', 'content_id', 'attempt_c
 local function complete_one(b)
   local id, token, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local key = P .. ':d:' .. id
-  local r = redis.call('HMGET', key, unpack(RFIELDS))
+  local r = rec_get(P, id, RFIELDS)
   if token == '' or r[1] ~= token then return {'stale'} end
   local prev, target = r[2], r[3]
   unlease(id, target)

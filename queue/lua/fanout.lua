@@ -74,7 +74,7 @@ local function fanout_one(base, sid, nt, nf)
         local lw = unwritten[live]
         -- the live delivery's event order is its record's (the title keeps no copy of it)
         local lrec = lw and {'pending', '', lw.order_ts, lw.sid} or
-                     redis.call('HMGET', lkey, 'status', 'after', 'order_ts', 'order_seq')
+                     rec_get(P, live, {'status', 'after', 'order_ts', 'order_seq'})
         local lstatus = lrec[1]
         if lstatus == 'pending' or lstatus == 'retrying' then
           if older(order_ts, sid, lrec[3], lrec[4]) then
@@ -106,18 +106,19 @@ local function fanout_one(base, sid, nt, nf)
           end
         end
       end
-      -- Fields that are still empty or zero (attempt_count, http_status, error_*,
-      -- response_snippet, delivered_at, lease, ...) are left out: readers treat a missing
-      -- field as empty (a count as 0), and each field costs Redis about a microsecond to
-      -- write, keep and log to the AOF (bench/scripts).
-      local rec = {'id', id, 'event_id', s(f.event_id), 'source', s(f.source), 'target', target,
-                   'event_type', s(f.type), 'content_type', s(f.content_type),
-                   'content_id', s(f.content_id), 'status', status, 'created_at', nows,
-                   'updated_at', nows, 'order_ts', order_tss, 'order_seq', sid,
-                   'received_at', s(f.received_at), 'request_id', s(f.request_id)}
-      opt(rec, 'show_id', f.show_id)
-      opt(rec, 'season_number', f.season_number)
-      opt(rec, 'episode_number', f.episode_number)
+      -- What never changes goes into `e` (prelude, REC_E); of the rest, fields that are
+      -- still empty or zero (attempt_count, http_status, error_*, response_snippet,
+      -- delivered_at, lease, updated_at until a change, ...) are left out: readers treat a
+      -- missing field as empty (a count as 0), and each field costs Redis its write, AOF
+      -- text and lookups (bench/scripts --instructions).
+      local rec = {'e', rec_join({event_id = f.event_id, source = f.source, target = target,
+                                  event_type = f.type, content_type = f.content_type,
+                                  content_id = f.content_id, show_id = f.show_id,
+                                  season_number = f.season_number,
+                                  episode_number = f.episode_number, created_at = nows,
+                                  order_ts = order_tss, order_seq = sid,
+                                  received_at = f.received_at, request_id = f.request_id}),
+                   'status', status}
       opt(rec, 'superseded_by', sup_by)
       opt(rec, 'after', after)
       local ats = at == now and nows or itoa(at)

@@ -24,7 +24,7 @@ local next_pos = false
 local batch = 200
 
 local function matches(id)
-    local h = redis.call('HMGET', P .. ':d:' .. id, 'status', 'target', 'source')
+    local h = rec_get(P, id, {'status', 'target', 'source'})
     if not h[1] then return false end -- record expired before the log was trimmed
     if fstatus ~= '' and h[1] ~= fstatus then return false end
     if ftarget ~= '' and h[2] ~= ftarget then return false end
@@ -49,7 +49,7 @@ while not done do
                     done = true
                     break
                 end
-                items[#items + 1] = hash_table(P .. ':d:' .. id)
+                items[#items + 1] = rec_table(P, id)
                 last = { score, id }
             end
             if scanned >= budget then

@@ -21,7 +21,7 @@ local current = { pending = true, retrying = true, failed = true }
 -- Returns nil on success, else an error code.
 local function redeliver(id)
     local key = P .. ':d:' .. id
-    local h = redis.call('HMGET', key, 'status', 'target', 'source', 'content_id')
+    local h = rec_get(P, id, {'status', 'target', 'source', 'content_id'})
     local status, target, source, content_id = h[1], h[2], h[3], h[4]
     if not status then return 'not_found' end
     if not target or not configured[target] then return 'unknown_target' end
@@ -75,7 +75,7 @@ if mode == 'one' then
     local id = ARGV[4]
     local err = redeliver(id)
     if err then return cjson.encode({ error = err }) end
-    return cjson.encode({ record = hash_table(P .. ':d:' .. id) })
+    return cjson.encode({ record = rec_table(P, id) })
 end
 
 -- bulk
@@ -85,7 +85,7 @@ local since, till = tonumber(ARGV[8]), tonumber(ARGV[9])
 local ids = redis.call('ZRANGE', P .. ':failed', offset, offset + batch - 1)
 local n, kept = 0, 0
 for _, id in ipairs(ids) do
-    local h = redis.call('HMGET', P .. ':d:' .. id, 'status', 'target', 'source', 'created_at')
+    local h = rec_get(P, id, {'status', 'target', 'source', 'created_at'})
     local ok = h[1] == 'failed'
     if ok and ftarget ~= '' and h[2] ~= ftarget then ok = false end
     if ok and fsource ~= '' and h[3] ~= fsource then ok = false end

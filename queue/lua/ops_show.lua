@@ -4,7 +4,7 @@
 -- {"error": "not_found"}.
 local P, id, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local key = P .. ':d:' .. id
-local r = hash_table(key)
+local r = rec_table(P, id)
 if next(r) == nil then return cjson.encode({ error = 'not_found' }) end
 local attempts = redis.call('LRANGE', key .. ':attempts', -max, -1)
 local total = redis.call('LLEN', key .. ':attempts')

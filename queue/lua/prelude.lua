@@ -35,6 +35,127 @@ local function title_key(P, target, source, content_id)
   return P .. ':title:' .. target .. ':' .. (source or '') .. ':' .. (content_id or '')
 end
 
+-- A delivery record (P:d:{id}) keeps what never changes after fan-out in one field, `e`: these
+-- values joined by NUL bytes, in this order (values are only ever appended, never reordered).
+-- Each field of a hash costs Redis its own write, AOF text and lookups on every later read
+-- and write of the record; one field for fourteen values made a delivery several % cheaper
+-- (docs/redis.md, "Delivery record"). Records written before `e` existed hold these as named
+-- fields: rec_get() and rec_table() read both.
+local REC_E = {'target', 'source', 'content_id', 'order_ts', 'order_seq', 'received_at',
+               'created_at', 'event_id', 'event_type', 'content_type', 'request_id', 'show_id',
+               'season_number', 'episode_number'}
+local REC_POS = {}
+for i, name in ipairs(REC_E) do REC_POS[name] = i end
+-- Fan-out left these out of a named record when empty (a missing field): an empty value in
+-- `e` reads the same way, false.
+local REC_OPT = {show_id = true, season_number = true, episode_number = true}
+
+-- `e` of a new record; v: name -> value (missing = empty).
+local function rec_join(v)
+  local out = {}
+  for i, name in ipairs(REC_E) do out[i] = v[name] or '' end
+  return table.concat(out, '\0')
+end
+
+-- `e`'s first n values (all when n is nil), by position: complete.lua and reclaim.lua need
+-- only the first seven, so those come first in REC_E. A shorter `e` (an older layout) leaves
+-- the positions after it nil; a longer one (a later layout) has more than REC_E names.
+local function rec_values(e, n)
+  local v, i = {}, 1
+  for k = 1, n or #REC_E do
+    local j = string.find(e, '\0', i, true)
+    if not j then
+      v[k] = string.sub(e, i)
+      break
+    end
+    v[k] = string.sub(e, i, j - 1)
+    i = j + 1
+  end
+  return v
+end
+
+-- How rec_get reads the fields `names`: per name, its position in `e` (pos) or in the HMGET
+-- answer (at), made once per list and script call (the hot scripts pass the same lists).
+local rec_plans = {}
+local function rec_plan(names)
+  local plan = rec_plans[names]
+  if plan then return plan end
+  plan = {ask = {'e'}, at = {}, pos = {}, old = {}, n = 0}
+  for i, name in ipairs(names) do
+    if REC_POS[name] then
+      plan.pos[i] = REC_POS[name]
+      plan.n = math.max(plan.n, REC_POS[name])
+      plan.old[#plan.old + 1] = name
+    elseif name ~= 'id' then
+      plan.ask[#plan.ask + 1] = name
+      plan.at[i] = #plan.ask
+    end
+  end
+  rec_plans[names] = plan
+  return plan
+end
+
+-- HMGET of record id's fields `names` (a list; 'id' gives the id while the record exists), in
+-- order, as HMGET answers them (false = missing), whichever way the record was written.
+local function rec_get(P, id, names)
+  local key, plan = P .. ':d:' .. id, rec_plan(names)
+  local r = redis.call('HMGET', key, unpack(plan.ask))
+  local out, exists = {}, r[1] ~= false
+  local pos, at = plan.pos, plan.at
+  if r[1] then
+    local v = rec_values(r[1], plan.n)
+    for i, name in ipairs(names) do
+      local p = pos[i]
+      if p then
+        local x = v[p]
+        if x == nil or (x == '' and REC_OPT[name]) then x = false end
+        out[i] = x
+      elseif at[i] then
+        out[i] = r[at[i]]
+      else
+        out[i] = id
+      end
+    end
+    return out
+  end
+  -- a record from before `e` (or none): those values are fields of their own
+  local o = #plan.old > 0 and redis.call('HMGET', key, unpack(plan.old)) or {}
+  for k = 2, #r do exists = exists or r[k] ~= false end
+  for _, x in ipairs(o) do exists = exists or x ~= false end
+  local k = 0
+  for i in ipairs(names) do
+    if pos[i] then
+      k = k + 1
+      out[i] = o[k]
+    elseif at[i] then
+      out[i] = r[at[i]]
+    else
+      out[i] = exists and id or false
+    end
+  end
+  return out
+end
+
+-- The whole record as name -> value (HGETALL, `e` split, the id added; {} when it is gone).
+local function rec_table(P, id)
+  local flat = redis.call('HGETALL', P .. ':d:' .. id)
+  local r = {}
+  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  if r.e then
+    local v = rec_values(r.e)
+    for i, name in ipairs(REC_E) do
+      local x = v[i]
+      if x ~= nil and (x ~= '' or not REC_OPT[name]) then r[name] = x end
+    end
+    r.e = nil
+  end
+  if next(r) ~= nil then
+    r.id = r.id or id
+    r.updated_at = r.updated_at or r.created_at -- a fresh record has not changed yet
+  end
+  return r
+end
+
 local function sid_parts(x)
   local a, b = string.match(x or '', '^(%d+)-(%d+)$')
   return tonumber(a) or 0, tonumber(b) or 0

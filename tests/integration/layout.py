@@ -80,6 +80,30 @@ def entry_fields(flat):
     return dict(zip(flat[::2], flat[1::2]))
 
 
+# The values of a delivery record that fanout.lua joins with NUL bytes in its field "e", in
+# order (queue/lua/prelude.lua, REC_E).
+RECORD_VALUES = ("target", "source", "content_id", "order_ts", "order_seq", "received_at",
+                 "created_at", "event_id", "event_type", "content_type", "request_id", "show_id",
+                 "season_number", "episode_number")
+RECORD_OPTIONAL = ("show_id", "season_number", "episode_number")
+
+
+def record_fields(flat, did=None):
+    """A delivery record as a dict, from HGETALL's flat list, the way the scripts read it
+    (prelude.lua, rec_table): "e" split into named fields (empty optional ones left out), the
+    id added; a record written before "e" (named fields) as it is."""
+    rec = dict(zip(flat[::2], flat[1::2]))
+    if "e" in rec:
+        for name, value in zip(RECORD_VALUES, rec.pop("e").split("\0")):
+            if value or name not in RECORD_OPTIONAL:
+                rec[name] = value
+    if rec and did is not None:
+        rec.setdefault("id", did)
+    if rec and "created_at" in rec:
+        rec.setdefault("updated_at", rec["created_at"])
+    return rec
+
+
 def stream_entry(source, event_id, etype, content_type, content_id, created_at=None,
                  received_at=None, **extra):
     """The fields of one P:events entry (all strings): what enqueue.lua joins, with extra

@@ -3,8 +3,8 @@ operator tests (relayctl, admin API, metrics) do not depend on the worker's timi
 import json
 import time
 
-from layout import (attempts_key, delivery_id, due_key, key, record_key,  # noqa: F401
-                    stats_key)
+from layout import (attempts_key, delivery_id, due_key, key, record_fields,  # noqa: F401
+                    record_key, stats_key)
 
 
 def now_ms():
@@ -63,8 +63,7 @@ def seed_delivery(redis, event_id, target="canon", source="encora", status="fail
 
 
 def record(redis, did, prefix="relay"):
-    flat = redis.cmd("HGETALL", record_key(did, prefix))
-    return dict(zip(flat[::2], flat[1::2]))
+    return record_fields(redis.cmd("HGETALL", record_key(did, prefix)) or [], did)
 
 
 def stats_hash(redis, target, prefix="relay"):

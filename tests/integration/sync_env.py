@@ -7,6 +7,7 @@ import tempfile
 import time
 
 from harness import BIN, SECRETS, Proc, Redis, base_config, free_port, request, run_tool, wait_ready, wait_until
+from layout import record_fields
 from sync_stub import SyncCMS
 from worker_stubs import API_TOKEN, MOVIDA_PASSWORD, MOVIDA_USER, StubPartner, delivery_id
 
@@ -136,9 +137,8 @@ class SyncEnv:
         for key in self.redis.cmd("KEYS", "relay:d:dlv_*") or []:
             if key.endswith(":attempts"):
                 continue
-            flat = self.redis.cmd("HGETALL", key)
-            rec = dict(zip(flat[::2], flat[1::2]))
-            out[rec["id"]] = rec
+            did = key.split(":", 2)[2]
+            out[did] = record_fields(self.redis.cmd("HGETALL", key), did)
         return out
 
     def deliveries_of(self, sid, target="canon"):

@@ -8,6 +8,7 @@ import unittest
 import urllib.parse
 
 from harness import run_tool, wait_until
+from seed import seed_delivery
 from worker_stubs import API_TOKEN, MOVIE_ID, SIGNING_SECRET, WorkerEnv, delivery_id, fixture
 
 CANON = {"format": "canonical", "url": "PARTNER/canon/{source}/{type}/{id}", "method": "PUT",
@@ -266,6 +267,58 @@ class TestWaitedPastRetention(ShortRetention):
         wait_until(lambda: self.env.redis.cmd("ZCARD", "relay:due:gwi") == 0, timeout=8,
                    what="orphan dropped from P:due")
         self.assertEqual(self.stats()["targets"]["gwi"]["pending"], 0)
+
+
+class TestRecordLayout(WorkerTest):
+    """The delivery record keeps what never changes in one joined field "e" (docs/redis.md,
+    "Delivery record"); records written before "e" (named fields) are still claimed, pushed,
+    completed and shown."""
+    targets = {"canon": CANON}
+
+    def ctl_json(self, *args):
+        r = run_tool("relayctl", self.env.config_path, *args, "--json",
+                     env={"MOVIDA_PASSWORD": "x"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_record_joins_what_never_changes(self):
+        self.env.xadd("encora", "evt_layout_1", created_at=ms())
+        did = delivery_id("encora", "evt_layout_1", "canon")
+        self.env.wait_status(did, "delivered")
+        flat = self.env.redis.cmd("HGETALL", "relay:d:" + did)
+        raw = dict(zip(flat[::2], flat[1::2]))
+        for name in ("id", "source", "target", "event_id", "content_id", "order_ts", "show_id"):
+            self.assertNotIn(name, raw)
+        values = raw["e"].split("\0")
+        self.assertEqual(values[:3], ["canon", "encora", MOVIE_ID])
+        self.assertEqual(values[7:9], ["evt_layout_1", "content.published"])
+        self.assertEqual(len(values), 14)
+
+        rec = self.ctl_json("show", did)
+        self.assertEqual((rec["id"], rec["source"], rec["target"], rec["content_id"]),
+                         (did, "encora", "canon", MOVIE_ID))
+        self.assertEqual((rec["event_id"], rec["event_type"], rec["status"]),
+                         ("evt_layout_1", "content.published", "delivered"))
+        for name in ("created_at", "updated_at", "delivered_at"):
+            self.assertIsNotNone(rec[name], name)
+        listed = self.ctl_json("deliveries", "--source", "encora", "--target", "canon")["data"]
+        self.assertEqual([(d["id"], d["content_id"]) for d in listed], [(did, MOVIE_ID)])
+
+    def test_record_written_before_e_is_delivered(self):
+        did = seed_delivery(self.env.redis, "evt_named_1", target="canon", status="pending",
+                            content_id=MOVIE_ID)
+        self.env.redis.cmd("HSET", "relay:title:canon:encora:" + MOVIE_ID, "live", did)
+        rec = self.env.wait_status(did, "delivered")
+        self.assertNotIn("e", rec)
+        [req] = self.requests_to("/canon/")
+        self.assertEqual(req["path"], "/canon/encora/movie/" + MOVIE_ID)
+        self.assertEqual(req["headers"]["idempotency-key"], did)
+        self.assertEqual(req["headers"]["x-relay-event-id"], "evt_named_1")
+        shown = self.ctl_json("show", did)
+        self.assertEqual((shown["id"], shown["source"], shown["status"]),
+                         (did, "encora", "delivered"))
+        st = self.ctl_json("stats")["targets"]["canon"]
+        self.assertEqual((st["pending"], st["delivered"]), (0, 1))
 
 
 class TestIsolation(WorkerTest):

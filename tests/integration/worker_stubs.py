@@ -269,8 +269,7 @@ class WorkerEnv:
         return self.redis.cmd(*args)
 
     def record(self, did):
-        flat = self.redis.cmd("HGETALL", record_key(did)) or []
-        return dict(zip(flat[::2], flat[1::2]))
+        return layout.record_fields(self.redis.cmd("HGETALL", record_key(did)) or [], did)
 
     def attempts(self, did):
         return layout.attempts(self.redis, did)
