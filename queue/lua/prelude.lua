@@ -60,16 +60,23 @@ end
 -- `e`'s first n values (all when n is nil), by position: complete.lua and reclaim.lua need
 -- only the first seven, so those come first in REC_E. A shorter `e` (an older layout) leaves
 -- the positions after it nil; a longer one (a later layout) has more than REC_E names.
+local rec_pats = {}
 local function rec_values(e, n)
-  local v, i = {}, 1
-  for k = 1, n or #REC_E do
-    local j = string.find(e, '\0', i, true)
-    if not j then
-      v[k] = string.sub(e, i)
-      break
+  n = n or #REC_E
+  local pat = rec_pats[n]
+  if not pat then
+    pat = '^' .. string.rep('([^%z]*)%z', n - 1) .. '([^%z]*)'
+    rec_pats[n] = pat
+  end
+  local v = {string.match(e, pat)}
+  if #v == 0 then
+    local i, k = 1, 1
+    while k <= n do
+      local j = string.find(e, '\0', i, true)
+      v[k] = string.sub(e, i, (j or 0) - 1)
+      if not j then break end
+      i, k = j + 1, k + 1
     end
-    v[k] = string.sub(e, i, j - 1)
-    i = j + 1
   end
   return v
 end
