@@ -106,18 +106,18 @@ local function fanout_one(base, sid, nt, nf)
           end
         end
       end
-      -- What never changes goes into `e` (prelude, REC_E); of the rest, fields that are
+      -- What never changes goes into `e` (prelude, REC); of the rest, fields that are
       -- still empty or zero (attempt_count, http_status, error_*, response_snippet,
       -- delivered_at, lease, updated_at until a change, ...) are left out: readers treat a
       -- missing field as empty (a count as 0), and each field costs Redis its write, AOF
       -- text and lookups (bench/scripts --instructions).
-      local rec = {'e', rec_join({event_id = f.event_id, source = f.source, target = target,
-                                  event_type = f.type, content_type = f.content_type,
-                                  content_id = f.content_id, show_id = f.show_id,
-                                  season_number = f.season_number,
-                                  episode_number = f.episode_number, created_at = nows,
-                                  order_ts = order_tss, order_seq = sid,
-                                  received_at = f.received_at, request_id = f.request_id}),
+      local rec = {'e', joined_value(REC, {
+                     event_id = f.event_id, source = f.source, target = target,
+                     event_type = f.type, content_type = f.content_type,
+                     content_id = f.content_id, show_id = f.show_id,
+                     season_number = f.season_number, episode_number = f.episode_number,
+                     created_at = nows, order_ts = order_tss, order_seq = sid,
+                     received_at = f.received_at, request_id = f.request_id}),
                    'status', status}
       opt(rec, 'superseded_by', sup_by)
       opt(rec, 'after', after)

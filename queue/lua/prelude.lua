@@ -35,45 +35,50 @@ local function title_key(P, target, source, content_id)
   return P .. ':title:' .. target .. ':' .. (source or '') .. ':' .. (content_id or '')
 end
 
--- A delivery record (P:d:{id}) keeps what never changes after fan-out in one field, `e`: these
--- values joined by NUL bytes, in this order (values are only ever appended, never reordered).
--- Each field of a hash costs Redis its own write, AOF text and lookups on every later read
--- and write of the record; one field for fourteen values made a delivery several % cheaper
--- (docs/redis.md, "Delivery record"). Records written before `e` existed hold these as named
--- fields: rec_get() and rec_table() read both.
-local REC_E = {'target', 'source', 'content_id', 'order_ts', 'order_seq', 'received_at',
-               'created_at', 'event_id', 'event_type', 'content_type', 'request_id', 'show_id',
-               'season_number', 'episode_number'}
-local REC_POS = {}
-for i, name in ipairs(REC_E) do REC_POS[name] = i end
--- Fan-out left these out of a named record when empty (a missing field): an empty value in
--- `e` reads the same way, false.
-local REC_OPT = {show_id = true, season_number = true, episode_number = true}
+-- A hash as a table of field -> value (an absent key gives {}).
+local function hash_table(key)
+  local flat = redis.call('HGETALL', key)
+  local r = {}
+  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  return r
+end
 
--- `e` of a new record; v: name -> value (missing = empty).
-local function rec_join(v)
+-- Joined fields: values a hash keeps in one field, joined by NUL bytes in a fixed order (values
+-- are only ever appended, never reordered). Each field of a hash costs Redis its own write,
+-- AOF text and a lookup on every later read and write of the hash (bench/scripts
+-- --instructions), so values written together and never changed one by one go together.
+-- Hashes written before such a field existed hold the values as named fields: joined_get()
+-- and joined_expand() read both. L: joined(field, names, opt); opt: names whose empty value
+-- reads as missing (false), as the named layout left them out when empty.
+local function joined(field, names, opt)
+  local L = {field = field, names = names, pos = {}, opt = opt or {}, pats = {}, plans = {}}
+  for i, name in ipairs(names) do L.pos[name] = i end
+  return L
+end
+
+-- The joined field's value; v: name -> value (missing = empty).
+local function joined_value(L, v)
   local out = {}
-  for i, name in ipairs(REC_E) do out[i] = v[name] or '' end
+  for i, name in ipairs(L.names) do out[i] = v[name] or '' end
   return table.concat(out, '\0')
 end
 
--- `e`'s first n values (all when n is nil), by position: complete.lua and reclaim.lua need
--- only the first seven, so those come first in REC_E. A shorter `e` (an older layout) leaves
--- the positions after it nil; a longer one (a later layout) has more than REC_E names.
-local rec_pats = {}
-local function rec_values(e, n)
-  n = n or #REC_E
-  local pat = rec_pats[n]
+-- The first n values of joined text s (all when n is nil), by position, in one pattern match
+-- (a find and a sub per value cost more than the fields it saves). A shorter s (an older
+-- layout) leaves the positions after it nil; a longer one (a later layout) ends at n.
+local function joined_values(L, s, n)
+  n = n or #L.names
+  local pat = L.pats[n]
   if not pat then
     pat = '^' .. string.rep('([^%z]*)%z', n - 1) .. '([^%z]*)'
-    rec_pats[n] = pat
+    L.pats[n] = pat
   end
-  local v = {string.match(e, pat)}
+  local v = {string.match(s, pat)}
   if #v == 0 then
     local i, k = 1, 1
     while k <= n do
-      local j = string.find(e, '\0', i, true)
-      v[k] = string.sub(e, i, (j or 0) - 1)
+      local j = string.find(s, '\0', i, true)
+      v[k] = string.sub(s, i, (j or 0) - 1)
       if not j then break end
       i, k = j + 1, k + 1
     end
@@ -81,41 +86,40 @@ local function rec_values(e, n)
   return v
 end
 
--- How rec_get reads the fields `names`: per name, its position in `e` (pos) or in the HMGET
--- answer (at), made once per list and script call (the hot scripts pass the same lists).
-local rec_plans = {}
-local function rec_plan(names)
-  local plan = rec_plans[names]
+-- How joined_get reads `names`: per name, its position in the joined field (pos) or in the
+-- HMGET answer (at), made once per list and script call (the hot scripts pass the same lists).
+local function joined_plan(L, names)
+  local plan = L.plans[names]
   if plan then return plan end
-  plan = {ask = {'e'}, at = {}, pos = {}, old = {}, n = 0}
+  plan = {ask = {L.field}, at = {}, pos = {}, old = {}, n = 0}
   for i, name in ipairs(names) do
-    if REC_POS[name] then
-      plan.pos[i] = REC_POS[name]
-      plan.n = math.max(plan.n, REC_POS[name])
+    if L.pos[name] then
+      plan.pos[i] = L.pos[name]
+      plan.n = math.max(plan.n, L.pos[name])
       plan.old[#plan.old + 1] = name
     elseif name ~= 'id' then
       plan.ask[#plan.ask + 1] = name
       plan.at[i] = #plan.ask
     end
   end
-  rec_plans[names] = plan
+  L.plans[names] = plan
   return plan
 end
 
--- HMGET of record id's fields `names` (a list; 'id' gives the id while the record exists), in
--- order, as HMGET answers them (false = missing), whichever way the record was written.
-local function rec_get(P, id, names)
-  local key, plan = P .. ':d:' .. id, rec_plan(names)
+-- HMGET of key's fields `names` (a list; 'id' gives id while the hash exists), in order, as
+-- HMGET answers them (false = missing), whichever way the hash was written.
+local function joined_get(L, key, names, id)
+  local plan = joined_plan(L, names)
   local r = redis.call('HMGET', key, unpack(plan.ask))
   local out, exists = {}, r[1] ~= false
   local pos, at = plan.pos, plan.at
   if r[1] then
-    local v = rec_values(r[1], plan.n)
+    local v = joined_values(L, r[1], plan.n)
     for i, name in ipairs(names) do
       local p = pos[i]
       if p then
         local x = v[p]
-        if x == nil or (x == '' and REC_OPT[name]) then x = false end
+        if x == nil or (x == '' and L.opt[name]) then x = false end
         out[i] = x
       elseif at[i] then
         out[i] = r[at[i]]
@@ -125,15 +129,19 @@ local function rec_get(P, id, names)
     end
     return out
   end
-  -- a record from before `e` (or none): those values are fields of their own
-  local o = #plan.old > 0 and redis.call('HMGET', key, unpack(plan.old)) or {}
+  -- written before the joined field, or not there at all (none of the other fields asked is
+  -- there either: the common case of a catalog entry not written yet, read once)
   for k = 2, #r do exists = exists or r[k] ~= false end
-  for _, x in ipairs(o) do exists = exists or x ~= false end
+  local o = {}
+  if #plan.old > 0 and (exists or #r == 1) then
+    o = redis.call('HMGET', key, unpack(plan.old))
+    for _, x in ipairs(o) do exists = exists or x ~= false end
+  end
   local k = 0
   for i in ipairs(names) do
     if pos[i] then
       k = k + 1
-      out[i] = o[k]
+      out[i] = o[k] or false
     elseif at[i] then
       out[i] = r[at[i]]
     else
@@ -143,19 +151,35 @@ local function rec_get(P, id, names)
   return out
 end
 
+-- h (a hash as name -> value) with its joined field split into named ones.
+local function joined_expand(L, h)
+  local s = h[L.field]
+  if s then
+    local v = joined_values(L, s)
+    for i, name in ipairs(L.names) do
+      local x = v[i]
+      if x ~= nil and (x ~= '' or not L.opt[name]) then h[name] = x end
+    end
+    h[L.field] = nil
+  end
+  return h
+end
+
+-- A delivery record (P:d:{id}) keeps what never changes after fan-out in `e` (docs/redis.md,
+-- "Delivery record"). complete.lua and reclaim.lua need only the first seven values, so those
+-- come first: a reader splits no further than it needs.
+local REC = joined('e', {'target', 'source', 'content_id', 'order_ts', 'order_seq',
+                         'received_at', 'created_at', 'event_id', 'event_type', 'content_type',
+                         'request_id', 'show_id', 'season_number', 'episode_number'},
+                   {show_id = true, season_number = true, episode_number = true})
+
+local function rec_get(P, id, names)
+  return joined_get(REC, P .. ':d:' .. id, names, id)
+end
+
 -- The whole record as name -> value (HGETALL, `e` split, the id added; {} when it is gone).
 local function rec_table(P, id)
-  local flat = redis.call('HGETALL', P .. ':d:' .. id)
-  local r = {}
-  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
-  if r.e then
-    local v = rec_values(r.e)
-    for i, name in ipairs(REC_E) do
-      local x = v[i]
-      if x ~= nil and (x ~= '' or not REC_OPT[name]) then r[name] = x end
-    end
-    r.e = nil
-  end
+  local r = joined_expand(REC, hash_table(P .. ':d:' .. id))
   if next(r) ~= nil then
     r.id = r.id or id
     r.updated_at = r.updated_at or r.created_at -- a fresh record has not changed yet
@@ -196,14 +220,6 @@ local function counters()
     end
   end
   return C
-end
-
--- A hash as a table of field -> value (an absent key gives {}).
-local function hash_table(key)
-  local flat = redis.call('HGETALL', key)
-  local r = {}
-  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
-  return r
 end
 
 -- What the operator views show per target: P:stats:{target}'s counts by status (never

@@ -81,22 +81,29 @@ def entry_fields(flat):
 
 
 # The values of a delivery record that fanout.lua joins with NUL bytes in its field "e", in
-# order (queue/lua/prelude.lua, REC_E).
+# order (queue/lua/prelude.lua, REC).
 RECORD_VALUES = ("target", "source", "content_id", "order_ts", "order_seq", "received_at",
                  "created_at", "event_id", "event_type", "content_type", "request_id", "show_id",
                  "season_number", "episode_number")
 RECORD_OPTIONAL = ("show_id", "season_number", "episode_number")
 
 
+def joined_fields(flat, field, names, optional=()):
+    """A hash as a dict, from HGETALL's flat list, the way the scripts read it (prelude.lua,
+    joined_expand): its joined field split into named ones (empty optional ones left out);
+    a hash written before the joined field (named fields) as it is."""
+    h = dict(zip(flat[::2], flat[1::2]))
+    if field in h:
+        for name, value in zip(names, h.pop(field).split("\0")):
+            if value or name not in optional:
+                h[name] = value
+    return h
+
+
 def record_fields(flat, did=None):
-    """A delivery record as a dict, from HGETALL's flat list, the way the scripts read it
-    (prelude.lua, rec_table): "e" split into named fields (empty optional ones left out), the
-    id added; a record written before "e" (named fields) as it is."""
-    rec = dict(zip(flat[::2], flat[1::2]))
-    if "e" in rec:
-        for name, value in zip(RECORD_VALUES, rec.pop("e").split("\0")):
-            if value or name not in RECORD_OPTIONAL:
-                rec[name] = value
+    """A delivery record as a dict (prelude.lua, rec_table): "e" split, the id added, and
+    updated_at (absent until the record changes) = created_at."""
+    rec = joined_fields(flat, "e", RECORD_VALUES, RECORD_OPTIONAL)
     if rec and did is not None:
         rec.setdefault("id", did)
     if rec and "created_at" in rec:
