@@ -16,6 +16,8 @@ local retention_s = ARGV[2]
 local now = now_ms()
 local nows = itoa(now)
 local function s(v) return v or '' end
+-- what fan-out reads of a title's live delivery (rec_get)
+local LIVE_FIELDS = {'status', 'after', 'order_ts', 'order_seq'}
 -- appends name, v to the field list rec unless v is empty
 local function opt(rec, name, v)
   if v and v ~= '' then table.insert(rec, name); table.insert(rec, v) end
@@ -74,7 +76,7 @@ local function fanout_one(base, sid, nt, nf)
         local lw = unwritten[live]
         -- the live delivery's event order is its record's (the title keeps no copy of it)
         local lrec = lw and {'pending', '', lw.order_ts, lw.sid} or
-                     rec_get(P, live, {'status', 'after', 'order_ts', 'order_seq'})
+                     rec_get(P, live, LIVE_FIELDS)
         local lstatus = lrec[1]
         if lstatus == 'pending' or lstatus == 'retrying' then
           if older(order_ts, sid, lrec[3], lrec[4]) then

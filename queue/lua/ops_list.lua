@@ -22,9 +22,10 @@ local items, last = {}, nil
 local scanned, offset = 0, 0
 local next_pos = false
 local batch = 200
+local MATCH_FIELDS = {'status', 'target', 'source'} -- what the filters read (rec_get)
 
 local function matches(id)
-    local h = rec_get(P, id, {'status', 'target', 'source'})
+    local h = rec_get(P, id, MATCH_FIELDS)
     if not h[1] then return false end -- record expired before the log was trimmed
     if fstatus ~= '' and h[1] ~= fstatus then return false end
     if ftarget ~= '' and h[2] ~= ftarget then return false end

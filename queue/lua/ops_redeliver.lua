@@ -17,11 +17,14 @@ for i = first_target, #ARGV do configured[ARGV[i]] = true end
 -- P:stats counts pending/retrying/failed as "now in that state"; delivered and superseded are
 -- running totals (complete.lua never takes them back), so they stay as they are here too.
 local current = { pending = true, retrying = true, failed = true }
+-- what a redelivery and the bulk filter read of a record (rec_get)
+local REDELIVER_FIELDS = {'status', 'target', 'source', 'content_id'}
+local FILTER_FIELDS = {'status', 'target', 'source', 'created_at'}
 
 -- Returns nil on success, else an error code.
 local function redeliver(id)
     local key = P .. ':d:' .. id
-    local h = rec_get(P, id, {'status', 'target', 'source', 'content_id'})
+    local h = rec_get(P, id, REDELIVER_FIELDS)
     local status, target, source, content_id = h[1], h[2], h[3], h[4]
     if not status then return 'not_found' end
     if not target or not configured[target] then return 'unknown_target' end
@@ -85,7 +88,7 @@ local since, till = tonumber(ARGV[8]), tonumber(ARGV[9])
 local ids = redis.call('ZRANGE', P .. ':failed', offset, offset + batch - 1)
 local n, kept = 0, 0
 for _, id in ipairs(ids) do
-    local h = rec_get(P, id, {'status', 'target', 'source', 'created_at'})
+    local h = rec_get(P, id, FILTER_FIELDS)
     local ok = h[1] == 'failed'
     if ok and ftarget ~= '' and h[2] ~= ftarget then ok = false end
     if ok and fsource ~= '' and h[3] ~= fsource then ok = false end

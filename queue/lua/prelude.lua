@@ -87,7 +87,8 @@ local function joined_values(L, s, n)
 end
 
 -- How joined_get reads `names`: per name, its position in the joined field (pos) or in the
--- HMGET answer (at), made once per list and script call (the hot scripts pass the same lists).
+-- HMGET answer (at), made once per list and script call: callers pass lists made once, not a
+-- new table per call.
 local function joined_plan(L, names)
   local plan = L.plans[names]
   if plan then return plan end
@@ -130,7 +131,7 @@ local function joined_get(L, key, names, id)
     return out
   end
   -- written before the joined field, or not there at all (none of the other fields asked is
-  -- there either: the common case of a catalog entry not written yet, read once)
+  -- there either: a record that expired is read once)
   for k = 2, #r do exists = exists or r[k] ~= false end
   local o = {}
   if #plan.old > 0 and (exists or #r == 1) then
@@ -166,7 +167,7 @@ local function joined_expand(L, h)
 end
 
 -- A delivery record (P:d:{id}) keeps what never changes after fan-out in `e` (docs/redis.md,
--- "Delivery record"). complete.lua and reclaim.lua need only the first seven values, so those
+-- "Deliveries"). complete.lua and reclaim.lua need only the first seven values, so those
 -- come first: a reader splits no further than it needs.
 local REC = joined('e', {'target', 'source', 'content_id', 'order_ts', 'order_seq',
                          'received_at', 'created_at', 'event_id', 'event_type', 'content_type',

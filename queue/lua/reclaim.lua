@@ -13,13 +13,18 @@
 local P, limit, retention = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local C = counters()
+-- what each part below reads of a record (rec_get)
+local LEASED_FIELDS = {'status', 'target', 'superseded_by', 'source', 'content_id'}
+local FAILED_FIELDS = {'status', 'target'}
+local WAITING_FIELDS = {'status', 'source', 'content_id', 'attempt_count', 'attempt_at',
+                        'http_status', 'error_code', 'error_message', 'attempt_ms', 'created_at'}
 
 local ids = redis.call('ZRANGEBYSCORE', P .. ':lease', '-inf', now, 'LIMIT', 0, limit)
 local back, superseded = 0, 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', P .. ':lease', id)
   local key = P .. ':d:' .. id
-  local r = rec_get(P, id, {'status', 'target', 'superseded_by', 'source', 'content_id'})
+  local r = rec_get(P, id, LEASED_FIELDS)
   if r[1] == 'pending' or r[1] == 'retrying' then
     if r[3] and r[3] ~= '' then
       supersede(C, P, id, {target = r[2], source = r[4], content_id = r[5], status = r[1],
@@ -40,7 +45,7 @@ if retention then
                          'LIMIT', 0, limit)
   for _, id in ipairs(old) do
     local key = P .. ':d:' .. id
-    local r = rec_get(P, id, {'status', 'target'})
+    local r = rec_get(P, id, FAILED_FIELDS)
     if r[1] == 'failed' and r[2] then
       stat_move(C, P, r[2], 'failed', nil)
       redis.call('DEL', key, key .. ':attempts')
@@ -63,9 +68,7 @@ local function end_expired(target, cutoff)
   local sk = P .. ':stats:' .. target
   for _, id in ipairs(ids) do
     local key = P .. ':d:' .. id
-    local r = rec_get(P, id, {'status', 'source', 'content_id', 'attempt_count', 'attempt_at',
-                              'http_status', 'error_code', 'error_message', 'attempt_ms',
-                              'created_at'})
+    local r = rec_get(P, id, WAITING_FIELDS)
     local status = r[1]
     if status == 'pending' or status == 'retrying' then
       -- the attempt the record still holds joins the history before its fields are reused
