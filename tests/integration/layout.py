@@ -73,10 +73,11 @@ def joined_entry(fields):
 
 def entry_fields(flat):
     """A P:events entry's fields as a dict, from XRANGE's flat list: the relay's joined entry
-    split, or named fields (a sync's) as they are."""
+    split (every value present, a short entry's missing ones empty), or named fields (a
+    sync's) as they are."""
     if len(flat) == 2 and flat[0] == "e":
-        values = flat[1].split("\0")
-        return {k: (values[i] if i < len(values) else "") for i, k in enumerate(EVENT_VALUES)}
+        h = joined_fields(flat, "e", EVENT_VALUES)
+        return {k: h.get(k, "") for k in EVENT_VALUES}
     return dict(zip(flat[::2], flat[1::2]))
 
 
