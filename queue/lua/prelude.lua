@@ -1,7 +1,8 @@
--- prelude: prepended to every script of queue/lua at build time (queue/embed_lua.cmake), so
+-- prelude: prepended to the scripts of queue/lua at build time (queue/embed_lua.cmake), so
 -- each rule the scripts share has one definition: the clock, the title key, the event order,
--- batched counters and the "superseded" transition (docs/redis.md). Only local functions: a
--- script uses what it needs.
+-- batched counters and the "superseded" transition (docs/redis.md). A script gets only the
+-- units it uses: a unit is what lies between two blank lines, a comment and one
+-- `local function NAME(` or `local NAME =` (keep it so: no blank line inside a unit).
 
 -- Redis's clock in ms: every worker and relay agrees on due times and leases through it.
 local function now_ms()

@@ -9,9 +9,30 @@ SRC = os.environ.get("RELAY_SRC_DIR", os.path.join(os.path.dirname(__file__), ".
 LUA = os.path.join(SRC, "queue", "lua")
 
 
+def prelude_for(prelude, body):
+    """The units of prelude.lua that body uses, directly or through other units, in prelude
+    order: queue/embed_lua.cmake's rule (units are separated by blank lines; a unit is kept when
+    the name it defines appears in the body or in a unit kept)."""
+    units = prelude.split("\n\n")
+    names = []
+    for u in units:
+        m = re.search(r"(^|\n)local (function )?([A-Za-z_][A-Za-z0-9_]*)", u)
+        names.append(m.group(3) if m else None)
+    need, kept, changed = "\n" + body + "\n", set(), True
+    while changed:
+        changed = False
+        for i, name in enumerate(names):
+            if (i not in kept and name is not None and
+                    re.search(r"[^A-Za-z0-9_.]" + name + r"[^A-Za-z0-9_]", need)):
+                kept.add(i)
+                need += "\n" + units[i] + "\n"
+                changed = True
+    return "".join(u + "\n\n" for i, u in enumerate(units) if names[i] is None or i in kept)
+
+
 def script(name):
-    """The script's text as queue/embed_lua.cmake embeds it: prelude.lua first, then the script
-    with its --#include lines resolved."""
+    """The script's text as queue/embed_lua.cmake embeds it: the prelude.lua units it uses
+    first, then the script with its --#include lines resolved."""
     with open(os.path.join(LUA, name + ".lua")) as f:
         text = f.read()
     with open(os.path.join(LUA, "prelude.lua")) as f:
@@ -19,7 +40,7 @@ def script(name):
     for lib in re.findall(r"--#include ([a-z_]+)", text):
         with open(os.path.join(LUA, lib + ".lua")) as f:
             text = text.replace("--#include " + lib, f.read())
-    return prelude + text
+    return prelude_for(prelude, text) + text
 
 
 def _encode(args):

@@ -88,10 +88,31 @@ static void test_build_time_digests(void **state)
         util_hex(d, sizeof(d), hex);
         assert_non_null(lua_sha(scripts[i]));
         assert_string_equal(lua_sha(scripts[i]), hex);
-        /* every script carries the prelude */
-        assert_non_null(strstr(scripts[i], "local function supersede("));
     }
     assert_null(lua_sha("return 1"));
+}
+
+/* A script carries the prelude's definitions it uses, directly or through another one, and no
+ * others (embed_lua.cmake): Redis makes every closure a script defines on each call. */
+static void test_prelude_only_what_is_used(void **state)
+{
+    const char *with_supersede[] = {lua_fanout, lua_claim, lua_complete, lua_reclaim};
+    for (size_t i = 0; i < sizeof(with_supersede) / sizeof(*with_supersede); i++) {
+        assert_non_null(strstr(with_supersede[i], "local function supersede("));
+        /* what supersede() itself calls comes with it, and before it */
+        const char *stat = strstr(with_supersede[i], "local function stat_move(");
+        assert_non_null(stat);
+        assert_true(stat < strstr(with_supersede[i], "local function supersede("));
+    }
+    /* srclimit uses the clock and nothing else of the prelude */
+    assert_non_null(strstr(lua_srclimit, "local function now_ms("));
+    assert_null(strstr(lua_srclimit, "local function itoa("));
+    assert_null(strstr(lua_srclimit, "local function supersede("));
+    /* enqueue uses none of it */
+    assert_null(strstr(lua_enqueue, "local function now_ms("));
+    assert_null(strstr(lua_enqueue, "local REC ="));
+    /* the prelude's own opening comment stays with every script */
+    assert_non_null(strstr(lua_enqueue, "-- prelude: "));
 }
 
 static void test_stream_commands(void **state)
@@ -529,6 +550,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_vector),
         cmocka_unit_test(test_build_time_digests),
+        cmocka_unit_test(test_prelude_only_what_is_used),
         cmocka_unit_test(test_stream_commands),
         cmocka_unit_test(test_stream_decode_and_fanout),
         cmocka_unit_test(test_stream_joined_entry),
