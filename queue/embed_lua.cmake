@@ -11,7 +11,7 @@
 # --instructions). The prelude's units are separated by blank lines (a comment, then one
 # `local function NAME(` or `local NAME =`); a unit is kept when its name appears in the script
 # or in a unit kept, and kept units stay in prelude order, so a definition still comes before
-# its users. tests/integration/catalog_bulk.py applies the same rule.
+# its users. The tests and benches read these texts from the build (catalog_bulk.embedded).
 cmake_minimum_required(VERSION 3.18)
 file(GLOB scripts ${DIR}/*.lua)
 list(SORT scripts)

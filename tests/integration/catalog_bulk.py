@@ -1,46 +1,38 @@
 """Bulk catalog loads through the relay's own catalog write (queue/lua/catalog_load.lua, which
-includes catalog_lib.lua exactly as the embedded copy does). For tests and bench/feeds: what
-it writes is byte for byte what the worker's completion writes for the same title."""
+includes catalog_lib.lua; the text is the build's own embedded copy). For tests and
+bench/feeds: what it writes is byte for byte what the worker's completion writes for the same
+title."""
+import functools
 import os
 import re
 import socket
 
-SRC = os.environ.get("RELAY_SRC_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-LUA = os.path.join(SRC, "queue", "lua")
+
+def embedded(bin_dir=None):
+    """name -> script text, exactly as the programs of the build in bin_dir (default: the
+    harness's) run it: queue/embed_lua.cmake writes them into the build's lua_scripts.c, with
+    the prelude units each uses and its --#include lines resolved."""
+    if bin_dir is None:
+        import harness  # at call time: a bench points harness.BIN at the build it measures
+        bin_dir = harness.BIN
+    return dict(_embedded(os.path.abspath(bin_dir)))
 
 
-def prelude_for(prelude, body):
-    """The units of prelude.lua that body uses, directly or through other units, in prelude
-    order: queue/embed_lua.cmake's rule (units are separated by blank lines; a unit is kept when
-    the name it defines appears in the body or in a unit kept)."""
-    units = prelude.split("\n\n")
-    names = []
-    for u in units:
-        m = re.search(r"(^|\n)local (function )?([A-Za-z_][A-Za-z0-9_]*)", u)
-        names.append(m.group(3) if m else None)
-    need, kept, changed = "\n" + body + "\n", set(), True
-    while changed:
-        changed = False
-        for i, name in enumerate(names):
-            if (i not in kept and name is not None and
-                    re.search(r"[^A-Za-z0-9_.]" + name + r"[^A-Za-z0-9_]", need)):
-                kept.add(i)
-                need += "\n" + units[i] + "\n"
-                changed = True
-    return "".join(u + "\n\n" for i, u in enumerate(units) if names[i] is None or i in kept)
+@functools.lru_cache(maxsize=None)
+def _embedded(bin_dir):
+    """embedded()'s reading of lua_scripts.c, once per build (the file is ~1 MB of hex)."""
+    with open(os.path.join(bin_dir, "lua_scripts.c")) as f:
+        text = f.read()
+    out = {}
+    for m in re.finditer(r"const char lua_([a-z_]+)\[\] = \{([^}]*)\};", text):
+        raw = bytes(int(x, 16) for x in m.group(2).split(",") if x.strip())
+        out[m.group(1)] = raw.rstrip(b"\0").decode()
+    return out
 
 
 def script(name):
-    """The script's text as queue/embed_lua.cmake embeds it: the prelude.lua units it uses
-    first, then the script with its --#include lines resolved."""
-    with open(os.path.join(LUA, name + ".lua")) as f:
-        text = f.read()
-    with open(os.path.join(LUA, "prelude.lua")) as f:
-        prelude = f.read()
-    for lib in re.findall(r"--#include ([a-z_]+)", text):
-        with open(os.path.join(LUA, lib + ".lua")) as f:
-            text = text.replace("--#include " + lib, f.read())
-    return prelude_for(prelude, text) + text
+    """The script's text as the build embeds it."""
+    return embedded()[name]
 
 
 def _encode(args):
