@@ -5,10 +5,11 @@
 -- target from this worker, 0 = none), rate_per_s (0 = no limit), probe_ms (the breaker's
 -- probe_s in ms; 0 = no breaker: its circuit is ignored), max_in_flight (leases of this
 -- target across all workers, 0 = no bound). Returns one array per group, in
--- order, holding one array per delivery taken with the FIELDS below, then the title's
--- first_seen and the event's order_ts, in that order (decoded by queue/delivery.c, enum
--- claim_field); a delivery found older than what the title already delivered comes back with
--- status superseded (not leased).
+-- order, holding one string per delivery taken: the FIELDS below, then the title's
+-- first_seen and the event's order_ts, joined by NUL bytes in that order (none holds a NUL;
+-- decoded by queue/delivery.c, enum claim_field: one string where an array of 15 cost Redis
+-- a reply per value); a delivery found older than what the title already delivered comes
+-- back with status superseded (not leased).
 local P, vt, retention, consumer = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local max, first, nt = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 -- Only what a worker needs to start an attempt: a whole HGETALL per delivery made claim
@@ -88,10 +89,10 @@ local function claim_target(target, n, rate, probe_ms, mif)
         probe = id
       end
       local rec = {}
-      for i = 1, NF do rec[i] = r[i] end
+      for i = 1, NF do rec[i] = r[i] or '' end
       rec[NF + 1] = d[3] or ''
       rec[NF + 2] = r[14] or ''
-      table.insert(out, rec)
+      out[#out + 1] = table.concat(rec, '\0')
     end
   end
   if fkey and taken > 0 then redis.call('ZADD', fkey, unpack(flying)) end

@@ -16,6 +16,7 @@ local retention_s = ARGV[2]
 local now = now_ms()
 local nows = itoa(now)
 local function s(v) return v or '' end
+local Z = '\0'
 -- what fan-out reads of a title's live delivery (rec_get)
 local LIVE_FIELDS = {'status', 'after', 'order_ts', 'order_seq'}
 -- appends name, v to the field list rec unless v is empty
@@ -209,10 +210,12 @@ if ARGV[base + 1] then
         flying[t].left = flying[t].left - 1
       end
       local f = d.f
-      table.insert(leased_out[pos[t]], {d.id, s(f.event_id), s(f.request_id), s(f.type),
-        s(f.source), s(f.content_type), s(f.content_id), s(f.show_id), token,
-        s(f.season_number), s(f.episode_number), '0', 'pending', tostring(d.first_seen),
-        tostring(d.order_ts)})
+      -- claim.lua's record: its 15 values joined by NUL bytes (one concatenation, no table)
+      local lo = leased_out[pos[t]]
+      lo[#lo + 1] = d.id .. Z .. s(f.event_id) .. Z .. s(f.request_id) .. Z .. s(f.type) .. Z ..
+        s(f.source) .. Z .. s(f.content_type) .. Z .. s(f.content_id) .. Z .. s(f.show_id) .. Z ..
+        token .. Z .. s(f.season_number) .. Z .. s(f.episode_number) .. Z .. '0' .. Z ..
+        'pending' .. Z .. tostring(d.first_seen) .. Z .. tostring(d.order_ts)
     end
   end
   for _, c in pairs(charged) do

@@ -20,6 +20,21 @@
 #include "tests/unit/unit_config.h"
 #include "tests/unit/unit_reply.h"
 
+/* A reply from RESP text in which '|' stands for a NUL byte (a C literal cannot hold one
+ * before a digit without ending its escape). */
+static redisReply *nul_reply(const char *resp)
+{
+    size_t n = strlen(resp);
+    char *copy = strdup(resp);
+    assert_non_null(copy);
+    for (size_t i = 0; i < n; i++)
+        if (copy[i] == '|')
+            copy[i] = '\0';
+    redisReply *r = unit_reply_len(copy, n);
+    free(copy);
+    return r;
+}
+
 static const char cfg_json[] =
     "{\"listen\":\"127.0.0.1:1\",\"redis\":{\"url\":\"redis://127.0.0.1:1/0\",\"prefix\":\"rp\"},"
     "\"retention_s\":3600,"
@@ -324,17 +339,14 @@ static void test_claim(void **state)
     expect_args(c, lua_claim, want, 17);
     dlv_cmd_free(c);
 
-    /* target 0: one leased delivery (nil show_id) and one ended superseded; target 1: none */
+    /* target 0: one leased delivery (empty show_id) and one ended superseded; target 1:
+     * none. Each record is one string of its 15 values joined by NUL bytes ('|' here). */
     redisReply *r =
-        unit_reply("*2\r\n*2\r\n"
-                   "*15\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n$2\r\nr1\r\n$17\r\ncontent.published\r\n"
-                   "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm1\r\n$-1\r\n$6\r\nme:1:2\r\n"
-                   "$1\r\n3\r\n$1\r\n4\r\n$1\r\n2\r\n$7\r\npending\r\n$4\r\n1000\r\n"
-                   "$4\r\n1500\r\n"
-                   "*15\r\n$5\r\ndlv_b\r\n$2\r\ne2\r\n$2\r\nr2\r\n$17\r\ncontent.published\r\n"
-                   "$6\r\nencora\r\n$5\r\nmovie\r\n$2\r\nm2\r\n$0\r\n\r\n$-1\r\n"
-                   "$-1\r\n$-1\r\n$1\r\n0\r\n$10\r\nsuperseded\r\n$0\r\n\r\n$0\r\n\r\n"
-                   "*0\r\n");
+        nul_reply("*2\r\n*2\r\n"
+                  "$77\r\ndlv_a|e1|r1|content.published|encora|movie|m1||me:1:2|3|4|2|pending|1000|"
+                  "1500\r\n"
+                  "$64\r\ndlv_b|e2|r2|content.published|encora|movie|m2|||||0|superseded||\r\n"
+                  "*0\r\n");
     assert_int_equal(dlv_claim_count(r, 0), 2);
     assert_int_equal(dlv_claim_count(r, 1), 0);
     assert_int_equal(dlv_claim_count(r, 2), 0);
@@ -354,7 +366,10 @@ static void test_claim(void **state)
     assert_int_equal(d.season, -1);
     assert_int_equal(dlv_claim_get(r, 0, 2, &d), -1);
     freeReplyObject(r);
-    /* a short record is refused, not read past its end */
+    /* a short record is refused, not read past its end; so is one of the old array shape */
+    r = nul_reply("*1\r\n*1\r\n$8\r\ndlv_a|e1\r\n");
+    assert_int_equal(dlv_claim_get(r, 0, 0, &d), -1);
+    freeReplyObject(r);
     r = unit_reply("*1\r\n*1\r\n*2\r\n$5\r\ndlv_a\r\n$2\r\ne1\r\n");
     assert_int_equal(dlv_claim_get(r, 0, 0, &d), -1);
     freeReplyObject(r);
