@@ -308,6 +308,20 @@ static const char *hash_int(const json_t *h, const char *field)
     return v;
 }
 
+/* metric{l1="name",l2="v"} for each v of vals, from the metrics hash's counter field
+ * "<metric without relay_>|name|v" (queue/lua writes them so). */
+static void hash_series(struct buf *b, const json_t *h, const char *metric, const char *l1,
+                        const char *name, const char *l2, const char *const *vals, size_t n)
+{
+    char field[256];
+    for (size_t k = 0; k < n; k++) {
+        snprintf(field, sizeof(field), "%s|%s|%s", metric + strlen("relay_"), name, vals[k]);
+        bprintf(b, "%s{%s=\"", metric, l1);
+        blabel(b, name);
+        bprintf(b, "\",%s=\"%s\"} %s\n", l2, vals[k], hash_int(h, field));
+    }
+}
+
 static unsigned long long hash_count(const json_t *h, const char *field)
 {
     return strtoull(hash_int(h, field), NULL, 10);
@@ -381,23 +395,13 @@ static void render_sync(const struct config *cfg, struct buf *b, const json_t *h
     char field[256];
     header(b, "relay_sync_runs_total", "counter", "Catalog sync runs ended, by source and state.");
     for (size_t i = 0; i < cfg->n_sources; i++)
-        for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
-            snprintf(field, sizeof(field), "sync_runs_total|%s|%s", cfg->sources[i].name,
-                     states[k]);
-            bprintf(b, "relay_sync_runs_total{source=\"");
-            blabel(b, cfg->sources[i].name);
-            bprintf(b, "\",state=\"%s\"} %s\n", states[k], hash_int(h, field));
-        }
+        hash_series(b, h, "relay_sync_runs_total", "source", cfg->sources[i].name, "state", states,
+                    sizeof(states) / sizeof(*states));
     header(b, "relay_sync_titles_total", "counter",
            "Titles a catalog sync queued, skipped (unchanged) or removed, by source.");
     for (size_t i = 0; i < cfg->n_sources; i++)
-        for (size_t k = 0; k < 3; k++) {
-            snprintf(field, sizeof(field), "sync_titles_total|%s|%s", cfg->sources[i].name,
-                     sync_outcomes[k]);
-            bprintf(b, "relay_sync_titles_total{source=\"");
-            blabel(b, cfg->sources[i].name);
-            bprintf(b, "\",outcome=\"%s\"} %s\n", sync_outcomes[k], hash_int(h, field));
-        }
+        hash_series(b, h, "relay_sync_titles_total", "source", cfg->sources[i].name, "outcome",
+                    sync_outcomes, sizeof(sync_outcomes) / sizeof(*sync_outcomes));
     header(b, "relay_sync_last_success_timestamp_seconds", "gauge",
            "When a catalog sync of the source last ended done (0: never).");
     for (size_t i = 0; i < cfg->n_sources; i++) {
@@ -467,17 +471,11 @@ static void render_redis(struct metrics *m, struct buf *b, const json_t *stats, 
         }
     }
     if (h) {
-        char field[256];
         header(b, "relay_deliveries_total", "counter",
                "Delivery attempts' results, by target and outcome.");
         for (size_t i = 0; i < cfg->n_targets; i++)
-            for (size_t k = 0; k < 4; k++) {
-                snprintf(field, sizeof(field), "deliveries_total|%s|%s", cfg->targets[i].name,
-                         delivery_outcomes[k]);
-                bprintf(b, "relay_deliveries_total{target=\"");
-                blabel(b, cfg->targets[i].name);
-                bprintf(b, "\",outcome=\"%s\"} %s\n", delivery_outcomes[k], hash_int(h, field));
-            }
+            hash_series(b, h, "relay_deliveries_total", "target", cfg->targets[i].name, "outcome",
+                        delivery_outcomes, sizeof(delivery_outcomes) / sizeof(*delivery_outcomes));
         header(b, "relay_delivery_duration_seconds", "histogram",
                "Duration of pushes to a target, by target.");
         for (size_t i = 0; i < cfg->n_targets; i++)
