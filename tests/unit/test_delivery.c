@@ -366,6 +366,14 @@ static void test_claim(void **state)
     assert_int_equal(d.season, -1);
     assert_int_equal(dlv_claim_get(r, 0, 2, &d), -1);
     freeReplyObject(r);
+    /* a value a later layout appends is left unread: the 15th still ends at its NUL */
+    r = nul_reply("*1\r\n*1\r\n"
+                  "$82\r\ndlv_a|e1|r1|content.published|encora|movie|m1||me:1:2|3|4|2|pending|1000|"
+                  "1500|more\r\n");
+    assert_int_equal(dlv_claim_get(r, 0, 0, &d), 0);
+    assert_string_equal(d.event_at, "1500");
+    assert_string_equal(d.lease, "me:1:2");
+    freeReplyObject(r);
     /* a short record is refused, not read past its end; so is one of the old array shape */
     r = nul_reply("*1\r\n*1\r\n$8\r\ndlv_a|e1\r\n");
     assert_int_equal(dlv_claim_get(r, 0, 0, &d), -1);
